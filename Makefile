@@ -1,0 +1,91 @@
+# mmfuse - build, test, demo, bench, fuzz, deps.
+# `make` builds build/mmfuse/core.so. Every csrc/**/*.c is part of the module
+# (no list to keep in sync); areas add their own targets in mk/*.mk.
+
+LUA      ?= lua5.4
+CC       ?= gcc
+LUA_INC  ?= /usr/include/lua5.4
+BUSTED   ?= $(LUA) /usr/bin/busted
+PYTHON   ?= /usr/bin/python3
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
+CSTD     := -std=c11 -D_GNU_SOURCE
+INCS     := -I$(LUA_INC) -Icsrc
+CFLAGS   ?= -O2 -g
+LIBS     := -lopenblas -lm -lpthread
+
+# B / BA: build folders (a helper working in parallel may use its own: make B=build-x)
+B        ?= build
+BA       ?= build-asan
+SRCS     := $(shell find csrc -name '*.c' | LC_ALL=C sort)
+OBJS     := $(SRCS:csrc/%.c=$(B)/obj/%.o)
+AOBJS    := $(SRCS:csrc/%.c=$(BA)/obj/%.o)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+# Debian packages the build, the tests and the demo need.
+DEPS_PKGS := build-essential lua5.4 liblua5.4-dev luarocks lua-busted lua-cjson libopenblas-dev libstb-dev \
+             python3-numpy
+# peers and fixture generators (bench, tools/); chromium for the report spec
+EXTRA_PKGS := python3-torch python3-torchvision python3-pil fasttext lua-ldoc chromium
+
+.PHONY: install all deps deps-extra test asan demo paper bench fuzz docs clean rock check-specs
+all: $(B)/mmfuse/core.so
+
+$(B)/obj/%.o: csrc/%.c $(wildcard csrc/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(CFLAGS) $(WARN) -fPIC $(INCS) -c $< -o $@
+
+$(B)/mmfuse/core.so: $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $(OBJS) $(LIBS)
+
+$(BA)/obj/%.o: csrc/%.c $(wildcard csrc/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O1 -g $(SANFLAGS) $(WARN) -fPIC $(INCS) -c $< -o $@
+
+$(BA)/mmfuse/core.so: $(AOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(SANFLAGS) -o $@ $(AOBJS) $(LIBS)
+
+deps:
+	@sh tools/deps.sh $(DEPS_PKGS)
+
+deps-extra:
+	@sh tools/deps.sh $(DEPS_PKGS) $(EXTRA_PKGS)
+
+# The whole suite; the last line is "N passed, N failed".
+test: deps all
+	@MMFUSE_CPATH=./$(B)/?.so sh tools/run_specs.sh
+
+asan: deps $(BA)/mmfuse/core.so
+	@MMFUSE_CPATH=./$(BA)/?.so \
+	 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=23 \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
+	 LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	 MMFUSE_ASAN=1 sh tools/run_specs.sh
+
+# The main experiment on the embedded dataset (see README); falls back to the
+# tensor walkthrough while the experiment is not in the tree.
+demo: deps all
+	@if [ -f examples/paper.lua ] && [ -f data/emoji32/manifest.tsv ]; then \
+	  $(LUA) examples/paper.lua --demo; \
+	else $(LUA) examples/tensor_tour.lua; fi
+
+rock: deps
+	luarocks --lua-version=5.4 make mmfuse-scm-1.rockspec
+
+clean:
+	rm -rf build build-asan build-fuzz build-*
+
+-include $(wildcard mk/*.mk)
+
+# used by `luarocks make` (LUADIR/LIBDIR/BINDIR come from the rockspec)
+LUADIR ?= /usr/local/share/lua/5.4
+LIBDIR ?= /usr/local/lib/lua/5.4
+BINDIR ?= /usr/local/bin
+install: all
+	install -d $(LIBDIR)/mmfuse $(LUADIR)/mmfuse
+	install -m 0755 $(B)/mmfuse/core.so $(LIBDIR)/mmfuse/core.so
+	install -m 0644 lua/mmfuse/*.lua $(LUADIR)/mmfuse/
+	if [ -f bin/mmfuse ]; then install -d $(BINDIR) && install -m 0755 bin/mmfuse $(BINDIR)/mmfuse; fi

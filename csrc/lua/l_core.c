@@ -1,0 +1,51 @@
+/* l_core.c - luaopen_mmfuse_core: builds the `mmfuse.core` table. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../core/rng.h"
+#include "mm_lua.h"
+
+#define MM_VERSION "0.1.0"
+
+static int threads_count = 1;
+
+/* mm.seed(n): reseed the global generator (rand, randn, dropout defaults) */
+static int l_seed(lua_State *L) {
+  lua_Integer s = luaL_checkinteger(L, 1);
+  mm_rng_seed(mm_rng_global(), (uint64_t)s);
+  return 0;
+}
+
+/* mm.threads([n]) -> previous count; sets the BLAS and mmfuse thread count */
+static int l_threads(lua_State *L) {
+  int prev = threads_count;
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= 256, 1, "thread count must be in 1..256");
+    threads_count = (int)n;
+    openblas_set_num_threads(threads_count);
+  }
+  lua_pushinteger(L, prev);
+  return 1;
+}
+
+int mm_threads(void) { return threads_count; }
+
+int luaopen_mmfuse_core(lua_State *L) {
+  openblas_set_num_threads(threads_count);
+  lua_newtable(L);
+  lua_pushliteral(L, MM_VERSION);
+  lua_setfield(L, -2, "version");
+  static const luaL_Reg fns[] = {{"seed", l_seed}, {"threads", l_threads}, {NULL, NULL}};
+  mm_lua_setfuncs(L, fns);
+  mm_lua_open_tensor(L);
+  mm_lua_open_nn(L);
+  mm_lua_open_text(L);
+  mm_lua_open_image(L);
+  mm_lua_open_io(L);
+  mm_lua_open_data(L);
+  mm_lua_open_model(L);
+  return 1;
+}

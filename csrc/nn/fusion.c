@@ -1,0 +1,75 @@
+/* fusion.c - masked pooling of k modality vectors per sample. */
+#include <string.h>
+
+#include "nn.h"
+
+int mm_modality_pool_forward(const float *x, const uint8_t *mask, int64_t n, int64_t k, int64_t d, int mode,
+                             float *y, int32_t *arg, mm_err *e) {
+  if (mode != MM_POOL_MAX && mode != MM_POOL_MEAN && mode != MM_POOL_SUM)
+    return mm_errorf(e, MM_EINVAL, "modality_pool: unknown pooling mode %d", mode);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t cnt = 0;
+    for (int64_t m = 0; m < k; m++) cnt += mask[i * k + m] != 0;
+    if (cnt == 0)
+      return mm_errorf(e, MM_EINVAL,
+                       "modality_pool: sample %lld has no modality present (mask row %lld of %lldx%lld is all 0)",
+                       (long long)i + 1, (long long)i + 1, (long long)n, (long long)k);
+  }
+  for (int64_t i = 0; i < n; i++) {
+    float *yr = y + i * d;
+    int32_t *ar = arg ? arg + i * d : NULL;
+    const float *xs = x + i * k * d;
+    const uint8_t *ms = mask + i * k;
+    int first = 1;
+    int64_t cnt = 0;
+    for (int64_t m = 0; m < k; m++) {
+      if (!ms[m]) continue;
+      cnt++;
+      const float *xr = xs + m * d;
+      if (first) {
+        memcpy(yr, xr, (size_t)d * sizeof(float));
+        if (ar)
+          for (int64_t j = 0; j < d; j++) ar[j] = (int32_t)m;
+        first = 0;
+      } else if (mode == MM_POOL_MAX) {
+        for (int64_t j = 0; j < d; j++)
+          if (xr[j] > yr[j]) {
+            yr[j] = xr[j];
+            if (ar) ar[j] = (int32_t)m;
+          }
+      } else {
+        for (int64_t j = 0; j < d; j++) yr[j] += xr[j];
+      }
+    }
+    if (mode == MM_POOL_MEAN && cnt > 1) {
+      float s = 1.0f / (float)cnt;
+      for (int64_t j = 0; j < d; j++) yr[j] *= s;
+    }
+  }
+  return MM_OK;
+}
+
+void mm_modality_pool_backward(const uint8_t *mask, const int32_t *arg, const float *gy, int64_t n, int64_t k,
+                               int64_t d, int mode, float *gx) {
+  if (!gx) return;
+  memset(gx, 0, (size_t)(n * k * d) * sizeof(float));
+  for (int64_t i = 0; i < n; i++) {
+    const float *g = gy + i * d;
+    float *gs = gx + i * k * d;
+    const uint8_t *ms = mask + i * k;
+    if (mode == MM_POOL_MAX) {
+      const int32_t *ar = arg + i * d;
+      for (int64_t j = 0; j < d; j++) gs[(int64_t)ar[j] * d + j] = g[j];
+      continue;
+    }
+    int64_t cnt = 0;
+    for (int64_t m = 0; m < k; m++) cnt += ms[m] != 0;
+    if (cnt == 0) continue;
+    float s = mode == MM_POOL_MEAN ? 1.0f / (float)cnt : 1.0f;
+    for (int64_t m = 0; m < k; m++) {
+      if (!ms[m]) continue;
+      float *gr = gs + m * d;
+      for (int64_t j = 0; j < d; j++) gr[j] = s * g[j];
+    }
+  }
+}

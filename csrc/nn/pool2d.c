@@ -1,0 +1,155 @@
+/* pool2d.c - max and average pooling over NCHW with zero padding.
+ * Average pooling divides by the window clipped to the padded image
+ * (count_include_pad = True, PyTorch's default); output size uses floor. */
+#include <math.h>
+#include <string.h>
+
+#include "nn.h"
+
+int mm_pool2d_shape_init(mm_pool2d_shape *s, int64_t n, int64_t c, int64_t h, int64_t w, int64_t k,
+                         int64_t stride, int64_t pad, mm_err *e) {
+  if (n < 0 || c < 0 || h < 1 || w < 1)
+    return mm_errorf(e, MM_EINVAL, "pool2d: input %lldx%lldx%lldx%lld must have positive sizes", (long long)n,
+                     (long long)c, (long long)h, (long long)w);
+  if (k < 1) return mm_errorf(e, MM_EINVAL, "pool2d: kernel size %lld must be >= 1", (long long)k);
+  if (stride < 1) return mm_errorf(e, MM_EINVAL, "pool2d: stride %lld must be >= 1", (long long)stride);
+  if (pad < 0 || pad > k / 2)
+    return mm_errorf(e, MM_EINVAL, "pool2d: padding %lld must be in 0..%lld (half the kernel %lld)",
+                     (long long)pad, (long long)(k / 2), (long long)k);
+  if (h + 2 * pad < k || w + 2 * pad < k)
+    return mm_errorf(e, MM_EINVAL, "pool2d: kernel %lldx%lld is larger than the padded input %lldx%lld",
+                     (long long)k, (long long)k, (long long)(h + 2 * pad), (long long)(w + 2 * pad));
+  s->n = n;
+  s->c = c;
+  s->h = h;
+  s->w = w;
+  s->kh = s->kw = k;
+  s->sh = s->sw = stride;
+  s->ph = s->pw = pad;
+  s->oh = (h + 2 * pad - k) / stride + 1;
+  s->ow = (w + 2 * pad - k) / stride + 1;
+  return MM_OK;
+}
+
+void mm_max_pool2d_forward(const mm_pool2d_shape *s, const float *x, float *y, int32_t *arg) {
+  int64_t planes = s->n * s->c, hw = s->h * s->w, ohw = s->oh * s->ow;
+  for (int64_t p = 0; p < planes; p++) {
+    const float *xp = x + p * hw;
+    float *yp = y + p * ohw;
+    int32_t *ap = arg ? arg + p * ohw : NULL;
+    for (int64_t oy = 0; oy < s->oh; oy++) {
+      int64_t y0 = oy * s->sh - s->ph, y1 = y0 + s->kh;
+      if (y0 < 0) y0 = 0;
+      if (y1 > s->h) y1 = s->h;
+      for (int64_t ox = 0; ox < s->ow; ox++) {
+        int64_t x0 = ox * s->sw - s->pw, x1 = x0 + s->kw;
+        if (x0 < 0) x0 = 0;
+        if (x1 > s->w) x1 = s->w;
+        float best = -INFINITY;
+        int64_t bi = y0 * s->w + x0;
+        for (int64_t iy = y0; iy < y1; iy++) {
+          const float *row = xp + iy * s->w;
+          for (int64_t ix = x0; ix < x1; ix++) {
+            float v = row[ix];
+            if (v > best || isnan(v)) {
+              best = v;
+              bi = iy * s->w + ix;
+              if (isnan(v)) goto done;
+            }
+          }
+        }
+      done:
+        yp[oy * s->ow + ox] = best;
+        if (ap) ap[oy * s->ow + ox] = (int32_t)bi;
+      }
+    }
+  }
+}
+
+void mm_max_pool2d_backward(const mm_pool2d_shape *s, const int32_t *arg, const float *gy, float *gx) {
+  if (!gx) return;
+  int64_t planes = s->n * s->c, hw = s->h * s->w, ohw = s->oh * s->ow;
+  memset(gx, 0, (size_t)(planes * hw) * sizeof(float));
+  for (int64_t p = 0; p < planes; p++) {
+    float *gp = gx + p * hw;
+    const float *g = gy + p * ohw;
+    const int32_t *a = arg + p * ohw;
+    for (int64_t o = 0; o < ohw; o++) gp[a[o]] += g[o];
+  }
+}
+
+void mm_avg_pool2d_forward(const mm_pool2d_shape *s, const float *x, float *y) {
+  int64_t planes = s->n * s->c, hw = s->h * s->w, ohw = s->oh * s->ow;
+  for (int64_t p = 0; p < planes; p++) {
+    const float *xp = x + p * hw;
+    float *yp = y + p * ohw;
+    for (int64_t oy = 0; oy < s->oh; oy++) {
+      int64_t y0 = oy * s->sh - s->ph, y1 = y0 + s->kh;
+      if (y1 > s->h + s->ph) y1 = s->h + s->ph;
+      int64_t dy = y1 - y0;
+      if (y0 < 0) y0 = 0;
+      if (y1 > s->h) y1 = s->h;
+      for (int64_t ox = 0; ox < s->ow; ox++) {
+        int64_t x0 = ox * s->sw - s->pw, x1 = x0 + s->kw;
+        if (x1 > s->w + s->pw) x1 = s->w + s->pw;
+        int64_t dx = x1 - x0;
+        if (x0 < 0) x0 = 0;
+        if (x1 > s->w) x1 = s->w;
+        float sum = 0.0f;
+        for (int64_t iy = y0; iy < y1; iy++) {
+          const float *row = xp + iy * s->w;
+          for (int64_t ix = x0; ix < x1; ix++) sum += row[ix];
+        }
+        yp[oy * s->ow + ox] = sum / (float)(dy * dx);
+      }
+    }
+  }
+}
+
+void mm_avg_pool2d_backward(const mm_pool2d_shape *s, const float *gy, float *gx) {
+  if (!gx) return;
+  int64_t planes = s->n * s->c, hw = s->h * s->w, ohw = s->oh * s->ow;
+  memset(gx, 0, (size_t)(planes * hw) * sizeof(float));
+  for (int64_t p = 0; p < planes; p++) {
+    float *gp = gx + p * hw;
+    const float *g = gy + p * ohw;
+    for (int64_t oy = 0; oy < s->oh; oy++) {
+      int64_t y0 = oy * s->sh - s->ph, y1 = y0 + s->kh;
+      if (y1 > s->h + s->ph) y1 = s->h + s->ph;
+      int64_t dy = y1 - y0;
+      if (y0 < 0) y0 = 0;
+      if (y1 > s->h) y1 = s->h;
+      for (int64_t ox = 0; ox < s->ow; ox++) {
+        int64_t x0 = ox * s->sw - s->pw, x1 = x0 + s->kw;
+        if (x1 > s->w + s->pw) x1 = s->w + s->pw;
+        int64_t dx = x1 - x0;
+        if (x0 < 0) x0 = 0;
+        if (x1 > s->w) x1 = s->w;
+        float v = g[oy * s->ow + ox] / (float)(dy * dx);
+        for (int64_t iy = y0; iy < y1; iy++) {
+          float *row = gp + iy * s->w;
+          for (int64_t ix = x0; ix < x1; ix++) row[ix] += v;
+        }
+      }
+    }
+  }
+}
+
+void mm_global_avg_pool_forward(const float *x, float *y, int64_t n, int64_t c, int64_t hw) {
+  for (int64_t p = 0; p < n * c; p++) {
+    const float *xp = x + p * hw;
+    double s = 0.0;
+    for (int64_t j = 0; j < hw; j++) s += xp[j];
+    y[p] = hw > 0 ? (float)(s / (double)hw) : 0.0f;
+  }
+}
+
+void mm_global_avg_pool_backward(const float *gy, float *gx, int64_t n, int64_t c, int64_t hw) {
+  if (!gx || hw <= 0) return;
+  float inv = 1.0f / (float)hw;
+  for (int64_t p = 0; p < n * c; p++) {
+    float v = gy[p] * inv;
+    float *gp = gx + p * hw;
+    for (int64_t j = 0; j < hw; j++) gp[j] = v;
+  }
+}

@@ -24,9 +24,10 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 
 # Debian packages the build, the tests and the demo need.
 DEPS_PKGS := build-essential lua5.4 liblua5.4-dev luarocks lua-busted lua-cjson libopenblas-dev libstb-dev \
-             python3-numpy
-# peers and fixture generators (bench, tools/); chromium for the report spec
-EXTRA_PKGS := python3-torch python3-torchvision python3-pil fasttext lua-ldoc chromium
+             python3-numpy chromium clang libclang-rt-14-dev
+# (chromium: the report spec renders report.html; clang: the fuzz targets)
+# peers and fixture generators (bench, tools/)
+EXTRA_PKGS := python3-torch python3-torchvision python3-pil fasttext lua-ldoc
 
 .PHONY: install all deps deps-extra test asan demo paper bench fuzz docs clean rock check-specs
 all: $(B)/mmfuse/core.so
@@ -65,12 +66,9 @@ asan: deps $(BA)/mmfuse/core.so
 	 LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	 MMFUSE_ASAN=1 sh tools/run_specs.sh
 
-# The main experiment on the embedded dataset (see README); falls back to the
-# tensor walkthrough while the experiment is not in the tree.
+# The main experiment on the embedded dataset, quick settings (mk/experiment.mk).
 demo: deps all
-	@if [ -f examples/paper.lua ] && [ -f data/emoji32/manifest.tsv ]; then \
-	  $(LUA) examples/paper.lua --demo; \
-	else $(LUA) examples/tensor_tour.lua; fi
+	@$(MAKE) --no-print-directory demo-run B=$(B)
 
 rock: deps
 	luarocks --lua-version=5.4 make mmfuse-scm-1.rockspec

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/rng.h"
 #include "mm_lua.h"
@@ -33,12 +34,20 @@ static int l_threads(lua_State *L) {
 
 int mm_threads(void) { return threads_count; }
 
+/* mm.clock() -> seconds of a monotonic wall clock (for timing and ETAs) */
+static int l_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
 int luaopen_mmfuse_core(lua_State *L) {
   openblas_set_num_threads(threads_count);
   lua_newtable(L);
   lua_pushliteral(L, MM_VERSION);
   lua_setfield(L, -2, "version");
-  static const luaL_Reg fns[] = {{"seed", l_seed}, {"threads", l_threads}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"seed", l_seed}, {"threads", l_threads}, {"clock", l_clock}, {NULL, NULL}};
   mm_lua_setfuncs(L, fns);
   mm_lua_open_tensor(L);
   mm_lua_open_nn(L);

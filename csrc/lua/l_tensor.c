@@ -61,8 +61,8 @@ const char *mm_lua_shapestr(const mm_tensor *t) {
 void mm_lua_checkfinite(lua_State *L, const mm_tensor *t, const char *fn, const char *name) {
   for (int64_t i = 0; i < t->numel; i++) {
     if (!isfinite(t->data[i]))
-      luaL_error(L, "%s: %s contains %s at element %lld (shape %s)", fn, name, isnan(t->data[i]) ? "NaN" : "Inf",
-                 (long long)i + 1, mm_lua_shapestr(t));
+      luaL_error(L, "%s: %s contains %s at element %I (shape %s)", fn, name, isnan(t->data[i]) ? "NaN" : "Inf",
+                 (lua_Integer)i + 1, mm_lua_shapestr(t));
   }
 }
 

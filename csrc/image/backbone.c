@@ -1,0 +1,352 @@
+/* backbone.c - resnet18 and mobilenet_v2 forward passes (torchvision layout).
+ *
+ * A backbone is a list of conv+batchnorm(+activation) units over one float
+ * block of parameters. The forward runs one image at a time through four
+ * ping-pong activation buffers; a dry run first sizes them for the input.
+ */
+#include "backbone.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/tensor.h"
+#include "../nn/nn.h"
+
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
+enum { ARCH_RESNET18 = 1, ARCH_MOBILENET_V2 = 2 };
+
+typedef struct {
+  char name[64];
+  int ndim;
+  int64_t shape[4];
+  int64_t off, numel;
+} param;
+
+typedef struct {
+  int w, g, bt, m, v; /* param indices: conv weight, bn weight/bias/mean/var */
+  int64_t in, out, k, stride, pad, groups;
+  int act;
+} convbn;
+
+typedef struct {
+  convbn c1, c2, down; /* resnet: conv1/conv2/downsample; mobilenet: expand/dw/project */
+  int has_down;        /* resnet: downsample; mobilenet: has an expand conv */
+  int use_res;         /* mobilenet: residual connection */
+} block;
+
+struct mm_backbone {
+  int arch;
+  int64_t dim;
+  param *params;
+  int np, cap;
+  float *data;
+  int64_t total;
+  convbn stem, last; /* last: mobilenet features.18 */
+  block blocks[20];
+  int nblocks;
+};
+
+/* ---- construction ------------------------------------------------------------------ */
+
+static int add_param(mm_backbone *b, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+  if (b->np == b->cap) {
+    int nc = b->cap ? b->cap * 2 : 64;
+    param *p = realloc(b->params, (size_t)nc * sizeof *p);
+    if (!p) return -1;
+    b->params = p;
+    b->cap = nc;
+  }
+  param *p = &b->params[b->np];
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "%s", name);
+  p->ndim = ndim;
+  int64_t d[4] = {d0, d1, d2, d3};
+  p->numel = 1;
+  for (int i = 0; i < ndim; i++) {
+    p->shape[i] = d[i];
+    p->numel *= d[i];
+  }
+  p->off = b->total;
+  b->total += (p->numel + 15) & ~(int64_t)15; /* keep each parameter 64-byte aligned */
+  return b->np++;
+}
+
+static int add_convbn(mm_backbone *b, convbn *cv, const char *conv, const char *bn, int64_t in, int64_t out,
+                      int64_t k, int64_t stride, int64_t pad, int64_t groups, int act) {
+  char nm[64];
+  cv->in = in;
+  cv->out = out;
+  cv->k = k;
+  cv->stride = stride;
+  cv->pad = pad;
+  cv->groups = groups;
+  cv->act = act;
+  snprintf(nm, sizeof nm, "%s.weight", conv);
+  cv->w = add_param(b, nm, 4, out, in / groups, k, k);
+  snprintf(nm, sizeof nm, "%s.weight", bn);
+  cv->g = add_param(b, nm, 1, out, 0, 0, 0);
+  snprintf(nm, sizeof nm, "%s.bias", bn);
+  cv->bt = add_param(b, nm, 1, out, 0, 0, 0);
+  snprintf(nm, sizeof nm, "%s.running_mean", bn);
+  cv->m = add_param(b, nm, 1, out, 0, 0, 0);
+  snprintf(nm, sizeof nm, "%s.running_var", bn);
+  cv->v = add_param(b, nm, 1, out, 0, 0, 0);
+  return (cv->w < 0 || cv->g < 0 || cv->bt < 0 || cv->m < 0 || cv->v < 0) ? -1 : 0;
+}
+
+static int build_resnet18(mm_backbone *b) {
+  int bad = add_convbn(b, &b->stem, "conv1", "bn1", 3, 64, 7, 2, 3, 1, ACT_RELU);
+  int64_t inplanes = 64;
+  char p1[64], p2[64];
+  for (int L = 1; L <= 4; L++) {
+    int64_t planes = (int64_t)64 << (L - 1);
+    for (int bi = 0; bi < 2; bi++) {
+      block *bl = &b->blocks[b->nblocks++];
+      int64_t stride = (L > 1 && bi == 0) ? 2 : 1;
+      snprintf(p1, sizeof p1, "layer%d.%d.conv1", L, bi);
+      snprintf(p2, sizeof p2, "layer%d.%d.bn1", L, bi);
+      bad |= add_convbn(b, &bl->c1, p1, p2, inplanes, planes, 3, stride, 1, 1, ACT_RELU);
+      snprintf(p1, sizeof p1, "layer%d.%d.conv2", L, bi);
+      snprintf(p2, sizeof p2, "layer%d.%d.bn2", L, bi);
+      bad |= add_convbn(b, &bl->c2, p1, p2, planes, planes, 3, 1, 1, 1, ACT_NONE);
+      bl->has_down = stride != 1 || inplanes != planes;
+      if (bl->has_down) {
+        snprintf(p1, sizeof p1, "layer%d.%d.downsample.0", L, bi);
+        snprintf(p2, sizeof p2, "layer%d.%d.downsample.1", L, bi);
+        bad |= add_convbn(b, &bl->down, p1, p2, inplanes, planes, 1, stride, 0, 1, ACT_NONE);
+      }
+      inplanes = planes;
+    }
+  }
+  b->dim = 512;
+  return bad;
+}
+
+static int build_mobilenet_v2(mm_backbone *b) {
+  static const int set[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+                                {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+  int bad = add_convbn(b, &b->stem, "features.0.0", "features.0.1", 3, 32, 3, 2, 1, 1, ACT_RELU6);
+  int64_t inp = 32;
+  int idx = 1;
+  char p1[64], p2[64];
+  for (int s = 0; s < 7; s++) {
+    int64_t t = set[s][0], out = set[s][1];
+    for (int i = 0; i < set[s][2]; i++, idx++) {
+      block *bl = &b->blocks[b->nblocks++];
+      int64_t stride = i == 0 ? set[s][3] : 1;
+      int64_t hidden = inp * t;
+      int li = 0;
+      bl->has_down = t != 1;
+      if (bl->has_down) {
+        snprintf(p1, sizeof p1, "features.%d.conv.0.0", idx);
+        snprintf(p2, sizeof p2, "features.%d.conv.0.1", idx);
+        bad |= add_convbn(b, &bl->down, p1, p2, inp, hidden, 1, 1, 0, 1, ACT_RELU6);
+        li = 1;
+      }
+      snprintf(p1, sizeof p1, "features.%d.conv.%d.0", idx, li);
+      snprintf(p2, sizeof p2, "features.%d.conv.%d.1", idx, li);
+      bad |= add_convbn(b, &bl->c1, p1, p2, hidden, hidden, 3, stride, 1, hidden, ACT_RELU6);
+      snprintf(p1, sizeof p1, "features.%d.conv.%d", idx, li + 1);
+      snprintf(p2, sizeof p2, "features.%d.conv.%d", idx, li + 2);
+      bad |= add_convbn(b, &bl->c2, p1, p2, hidden, out, 1, 1, 0, 1, ACT_NONE);
+      bl->use_res = stride == 1 && inp == out;
+      inp = out;
+    }
+  }
+  bad |= add_convbn(b, &b->last, "features.18.0", "features.18.1", 320, 1280, 1, 1, 0, 1, ACT_RELU6);
+  b->dim = 1280;
+  return bad;
+}
+
+int mm_backbone_new(const char *arch, mm_backbone **out, mm_err *e) {
+  *out = NULL;
+  mm_backbone *b = calloc(1, sizeof *b);
+  if (!b) return mm_errorf(e, MM_ENOMEM, "backbone: out of memory");
+  int bad;
+  if (strcmp(arch, "resnet18") == 0) {
+    b->arch = ARCH_RESNET18;
+    bad = build_resnet18(b);
+  } else if (strcmp(arch, "mobilenet_v2") == 0) {
+    b->arch = ARCH_MOBILENET_V2;
+    bad = build_mobilenet_v2(b);
+  } else {
+    free(b);
+    return mm_errorf(e, MM_EINVAL, "backbone: unknown architecture '%s' (resnet18 or mobilenet_v2)", arch);
+  }
+  if (!bad) b->data = mm_falloc(b->total);
+  if (bad || !b->data) {
+    mm_backbone_free(b);
+    return mm_errorf(e, MM_ENOMEM, "backbone: out of memory for %s", arch);
+  }
+  /* torch's initial BN state: weight 1, bias 0, running mean 0, running var 1 */
+  for (int i = 0; i < b->np; i++) {
+    size_t L = strlen(b->params[i].name);
+    const char *n = b->params[i].name;
+    int ones = (L > 12 && strcmp(n + L - 12, ".running_var") == 0);
+    if (!ones && L > 7 && strcmp(n + L - 7, ".weight") == 0 && b->params[i].ndim == 1) ones = 1;
+    if (ones)
+      for (int64_t j = 0; j < b->params[i].numel; j++) b->data[b->params[i].off + j] = 1.0f;
+  }
+  *out = b;
+  return MM_OK;
+}
+
+void mm_backbone_free(mm_backbone *b) {
+  if (!b) return;
+  mm_ffree(b->data);
+  free(b->params);
+  free(b);
+}
+
+const char *mm_backbone_arch(const mm_backbone *b) { return b->arch == ARCH_RESNET18 ? "resnet18" : "mobilenet_v2"; }
+int64_t mm_backbone_dim(const mm_backbone *b) { return b->dim; }
+int mm_backbone_nparams(const mm_backbone *b) { return b->np; }
+const char *mm_backbone_param_name(const mm_backbone *b, int i) { return b->params[i].name; }
+int64_t mm_backbone_param_numel(const mm_backbone *b, int i) { return b->params[i].numel; }
+float *mm_backbone_param_data(mm_backbone *b, int i) { return b->data + b->params[i].off; }
+
+int mm_backbone_param_shape(const mm_backbone *b, int i, int64_t *shape) {
+  for (int d = 0; d < b->params[i].ndim; d++) shape[d] = b->params[i].shape[d];
+  return b->params[i].ndim;
+}
+
+int mm_backbone_find(const mm_backbone *b, const char *name) {
+  for (int i = 0; i < b->np; i++)
+    if (strcmp(b->params[i].name, name) == 0) return i;
+  return -1;
+}
+
+int64_t mm_backbone_total_params(const mm_backbone *b) {
+  int64_t n = 0;
+  for (int i = 0; i < b->np; i++) n += b->params[i].numel;
+  return n;
+}
+
+/* ---- forward ------------------------------------------------------------------------ */
+
+typedef struct {
+  int dry;
+  int64_t maxact, maxcol;
+  float *buf[4];
+  float *col;
+} scratch;
+
+static const float *P(const mm_backbone *b, int i) { return b->data + b->params[i].off; }
+
+/* y[out, oh, ow] = act(bn(conv(x[in, h, w]))) */
+static int conv_apply(const mm_backbone *b, const convbn *cv, const float *x, int64_t h, int64_t w, float *y,
+                      int64_t *oh, int64_t *ow, scratch *s, mm_err *e) {
+  mm_conv2d_shape cs;
+  int rc = mm_conv2d_shape_init(&cs, 1, cv->in, h, w, cv->out, cv->k, cv->k, cv->stride, cv->pad, cv->groups, e);
+  if (rc) return rc;
+  *oh = cs.oh;
+  *ow = cs.ow;
+  int64_t ohw = cs.oh * cs.ow;
+  if (s->dry) {
+    if (cv->out * ohw > s->maxact) s->maxact = cv->out * ohw;
+    int64_t cl = mm_conv2d_col_size(&cs);
+    if (cl > s->maxcol) s->maxcol = cl;
+    return MM_OK;
+  }
+  mm_conv2d_forward(&cs, x, P(b, cv->w), NULL, y, s->col);
+  mm_batchnorm_infer(y, y, 1, cv->out, ohw, P(b, cv->m), P(b, cv->v), P(b, cv->g), P(b, cv->bt), 1e-5f);
+  if (cv->act == ACT_RELU)
+    mm_relu_forward(y, y, cv->out * ohw);
+  else if (cv->act == ACT_RELU6)
+    mm_relu6_forward(y, y, cv->out * ohw);
+  return MM_OK;
+}
+
+static void add_inplace(float *y, const float *x, int64_t n, int relu) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = y[i] + x[i];
+    y[i] = (relu && v < 0.0f) ? 0.0f : v;
+  }
+}
+
+/* one image x[3, h, w] -> out[dim]; in a dry run only sizes the scratch */
+static int forward_one(const mm_backbone *b, const float *x, int64_t h, int64_t w, float *out, scratch *s,
+                       mm_err *e) {
+  float **B = s->buf;
+  int64_t c, oh, ow;
+  int rc = conv_apply(b, &b->stem, x, h, w, B[0], &oh, &ow, s, e);
+  if (rc) return rc;
+  c = b->stem.out;
+  h = oh;
+  w = ow;
+  int cur = 0; /* index of the buffer holding the current activation */
+  if (b->arch == ARCH_RESNET18) {
+    mm_pool2d_shape ps;
+    if ((rc = mm_pool2d_shape_init(&ps, 1, c, h, w, 3, 2, 1, e))) return rc;
+    if (!s->dry) mm_max_pool2d_forward(&ps, B[0], B[1], NULL);
+    cur = 1;
+    h = ps.oh;
+    w = ps.ow;
+    for (int i = 0; i < b->nblocks; i++) {
+      const block *bl = &b->blocks[i];
+      int t1 = (cur + 1) & 3, t2 = (cur + 2) & 3, t3 = (cur + 3) & 3;
+      int64_t h1, w1, h2, w2, hd, wd;
+      if ((rc = conv_apply(b, &bl->c1, B[cur], h, w, B[t1], &h1, &w1, s, e))) return rc;
+      if ((rc = conv_apply(b, &bl->c2, B[t1], h1, w1, B[t2], &h2, &w2, s, e))) return rc;
+      const float *idn = B[cur];
+      if (bl->has_down) {
+        if ((rc = conv_apply(b, &bl->down, B[cur], h, w, B[t3], &hd, &wd, s, e))) return rc;
+        idn = B[t3];
+      }
+      c = bl->c2.out;
+      if (!s->dry) add_inplace(B[t2], idn, c * h2 * w2, 1);
+      cur = t2;
+      h = h2;
+      w = w2;
+    }
+  } else {
+    for (int i = 0; i < b->nblocks; i++) {
+      const block *bl = &b->blocks[i];
+      int t1 = (cur + 1) & 3, t2 = (cur + 2) & 3, t3 = (cur + 3) & 3;
+      int64_t h1 = h, w1 = w, h2, w2, h3, w3;
+      const float *in = B[cur];
+      if (bl->has_down) {
+        if ((rc = conv_apply(b, &bl->down, B[cur], h, w, B[t1], &h1, &w1, s, e))) return rc;
+        in = B[t1];
+      }
+      if ((rc = conv_apply(b, &bl->c1, in, h1, w1, B[t2], &h2, &w2, s, e))) return rc;
+      if ((rc = conv_apply(b, &bl->c2, B[t2], h2, w2, B[t3], &h3, &w3, s, e))) return rc;
+      c = bl->c2.out;
+      if (bl->use_res && !s->dry) add_inplace(B[t3], B[cur], c * h3 * w3, 0);
+      cur = t3;
+      h = h3;
+      w = w3;
+    }
+    int nxt = (cur + 1) & 3;
+    if ((rc = conv_apply(b, &b->last, B[cur], h, w, B[nxt], &oh, &ow, s, e))) return rc;
+    cur = nxt;
+    c = b->last.out;
+    h = oh;
+    w = ow;
+  }
+  if (!s->dry) mm_global_avg_pool_forward(B[cur], out, 1, c, h * w);
+  return MM_OK;
+}
+
+int mm_backbone_forward(const mm_backbone *b, const float *x, int64_t n, int64_t h, int64_t w, float *y, mm_err *e) {
+  if (n < 0 || h < 16 || w < 16 || h > 4096 || w > 4096)
+    return mm_errorf(e, MM_EINVAL, "%s: input %lldx3x%lldx%lld: height and width must be in 16..4096",
+                     mm_backbone_arch(b), (long long)n, (long long)h, (long long)w);
+  scratch s;
+  memset(&s, 0, sizeof s);
+  s.dry = 1;
+  int rc = forward_one(b, NULL, h, w, NULL, &s, e);
+  if (rc) return rc;
+  s.dry = 0;
+  int ok = 1;
+  for (int i = 0; i < 4; i++) ok &= (s.buf[i] = mm_falloc(s.maxact)) != NULL;
+  ok &= (s.col = mm_falloc(s.maxcol > 0 ? s.maxcol : 1)) != NULL;
+  for (int64_t i = 0; ok && i < n && !rc; i++)
+    rc = forward_one(b, x + i * 3 * h * w, h, w, y + i * b->dim, &s, e);
+  for (int i = 0; i < 4; i++) mm_ffree(s.buf[i]);
+  mm_ffree(s.col);
+  if (!ok) return mm_errorf(e, MM_ENOMEM, "%s: out of memory for a %lldx%lld input", mm_backbone_arch(b),
+                            (long long)h, (long long)w);
+  return rc;
+}

@@ -1,0 +1,129 @@
+/* image.h - decode, resize, normalise, augment and describe images.
+ *
+ * Pixels at rest are uint8 RGB, HWC, row-major (an mm_image, or a slot of a
+ * larger block: a dataset keeps N images of one fixed size as N*H*W*3 bytes).
+ * Pixels fed to a network are float32 CHW; mm_image_prep writes one sample
+ * (crop / flip / normalise) straight into a slot of an NCHW batch buffer.
+ *
+ * Decoding is stb_image (PNG, JPEG, BMP, GIF (first frame), TGA; stb also
+ * reads PSD, PNM, PIC and HDR, which we accept as they come). Colour rule:
+ *   grey           -> R = G = B = grey
+ *   grey + alpha,
+ *   RGBA           -> composited over WHITE: c' = (c*a + 255*(255-a) + 127) / 255
+ * so transparent pixels (emoji backgrounds) become white, not black.
+ * Every image side must be in 1..MM_IMAGE_MAX_SIDE; the header is checked
+ * with stbi_info_from_memory before any pixel buffer is allocated.
+ *
+ * Errors: every function that can fail fills an mm_err whose message starts
+ * with the `name` it was given (a path, or e.g. "<bytes>") and returns
+ * MM_EIO (cannot read), MM_EFORMAT (corrupt / unsupported / too big),
+ * MM_EINVAL (bad argument) or MM_ENOMEM.
+ */
+#ifndef MM_IMAGE_H
+#define MM_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/error.h"
+#include "../core/rng.h"
+
+#define MM_IMAGE_MAX_SIDE 8192
+
+/* An owned RGB8 image: px holds h*w*3 bytes, HWC. Zero-initialise before use. */
+typedef struct mm_image {
+  int w, h;
+  uint8_t *px;
+} mm_image;
+
+void mm_image_free(mm_image *img); /* frees px, zeroes the struct; NULL-safe */
+
+/* How to bring an image to out_w x out_h:
+ *  MM_FIT_STRETCH: resize the whole image (aspect ratio not kept);
+ *  MM_FIT_CROP:    scale so the image covers out_w x out_h (shorter side
+ *                  fits), then take the centre (torchvision Resize+CenterCrop). */
+enum { MM_FIT_STRETCH = 0, MM_FIT_CROP = 1 };
+
+/* Read width/height/channel count from the header only (no pixel decode).
+ * Fails (MM_EFORMAT) on unknown formats and sides outside 1..MAX_SIDE. */
+int mm_image_info(const void *bytes, size_t len, const char *name, int *w, int *h, int *comp, mm_err *e);
+
+/* Decode bytes to RGB8. out_w/out_h <= 0: keep the decoded size; otherwise
+ * the result is out_w x out_h, resized as `fit` says. `name` is used in
+ * messages only (NULL -> "<bytes>"). img must be zeroed (px == NULL). */
+int mm_image_decode(const void *bytes, size_t len, const char *name, int out_w, int out_h, int fit, mm_image *img,
+                    mm_err *e);
+
+/* Decode into a caller-owned buffer of out_h*out_w*3 bytes (a dataset slot).
+ * out_w, out_h must be >= 1. */
+int mm_image_decode_into(const void *bytes, size_t len, const char *name, int out_w, int out_h, int fit,
+                         uint8_t *dst, mm_err *e);
+
+/* Read a whole file (binary) into a malloc'd buffer; *len receives its size.
+ * A zero-byte file is an error (MM_EFORMAT "empty file"). Caller frees. */
+int mm_read_file(const char *path, uint8_t **buf, size_t *len, mm_err *e);
+
+/* mm_read_file + mm_image_decode / mm_image_decode_into, naming `path`. */
+int mm_image_load(const char *path, int out_w, int out_h, int fit, mm_image *img, mm_err *e);
+int mm_image_load_into(const char *path, int out_w, int out_h, int fit, uint8_t *dst, mm_err *e);
+
+/* Resize RGB8 src (sw x sh) into dst (dw x dh), both HWC (stb_image_resize,
+ * linear colour space, its default filters). */
+int mm_image_resize_rgb8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, mm_err *e);
+
+/* RGB8 HWC (h x w) -> float CHW in [0, 1] (x / 255). dst has 3*h*w floats. */
+void mm_image_to_chw(const uint8_t *src, int w, int h, float *dst);
+
+/* In place: x[c, :] = (x[c, :] - mean[c]) / std[c] for c < channels.
+ * Fails (MM_EINVAL) if a std is not > 0 or a value is not finite. */
+int mm_image_normalize(float *chw, int channels, int64_t hw, const float *mean, const float *std, mm_err *e);
+
+/* ImageNet statistics (torchvision's): mean {0.485,0.456,0.406}, std {0.229,0.224,0.225} */
+extern const float mm_imagenet_mean[3];
+extern const float mm_imagenet_std[3];
+
+/* ---- one sample into a batch slot ------------------------------------------------
+ * From an input of in_h x in_w, take an out_h x out_w window of the image
+ * padded by `pad` pixels on each side:
+ *   random_crop != 0: window offset drawn uniformly from rng in
+ *                     [0, in + 2*pad - out] per axis (training);
+ *   random_crop == 0: window centred (evaluation);
+ *   flip != 0:        mirror horizontally with probability 1/2 (rng).
+ * Padding pixels are 0 in the output (after normalisation: the mean colour;
+ * without normalisation: black).
+ * Requires out <= in + 2*pad per axis. rng may be NULL only when
+ * random_crop == 0 and flip == 0. mean/std NULL: no normalisation (values
+ * stay in [0, 1]). The draws per sample are: y offset, x offset (only if
+ * random_crop), then the flip coin (only if flip) — same seed, same batch. */
+typedef struct mm_image_prep {
+  int out_h, out_w;
+  int pad;
+  int random_crop;
+  int flip;
+  const float *mean; /* 3 floats or NULL */
+  const float *std;  /* 3 floats or NULL */
+} mm_image_prep;
+
+/* Check a prep against an input size (out sizes >= 1, pad >= 0, the window
+ * fits, std > 0). Call once per batch; the writers below trust it. */
+int mm_image_prep_check(const mm_image_prep *p, int in_h, int in_w, mm_err *e);
+
+/* src: RGB8 HWC (in_h x in_w); dst: 3 x out_h x out_w floats (a batch slot). */
+void mm_image_prep_rgb8(const mm_image_prep *p, const uint8_t *src, int in_h, int in_w, mm_rng *rng, float *dst);
+
+/* src: float CHW (channels x in_h x in_w) already in [0,1] or normalised
+ * (mean/std applied again if given); dst: channels x out_h x out_w. */
+void mm_image_prep_chw(const mm_image_prep *p, const float *src, int channels, int in_h, int in_w, mm_rng *rng,
+                       float *dst);
+
+/* ---- hand-crafted features: HSV colour histogram ---------------------------------
+ * Joint histogram over (hue, saturation, value) with hb x sb x vb bins,
+ * bin index (ih * sb + is) * vb + iv, each pixel adds 1, then L1-normalised
+ * (sums to 1). Hue in [0, 360) split evenly (hue of a grey pixel = 0);
+ * S and V in [0, 1] split evenly, 1.0 in the last bin. Bins each in 1..64.
+ * out has hb*sb*vb floats. */
+int mm_image_hsv_histogram_rgb8(const uint8_t *rgb, int64_t npix, int hb, int sb, int vb, float *out, mm_err *e);
+/* same from float CHW (3 x hw) in [0, 1]; values are clamped to [0, 1]; NaN is an error */
+int mm_image_hsv_histogram_chw(const float *chw, int64_t hw, int hb, int sb, int vb, float *out, mm_err *e);
+
+#endif

@@ -1,0 +1,6 @@
+# Extra CI steps, run by .ci/run after the rock install: every fuzz target for
+# CI_FUZZ_SECONDS (two at a time on the 2 cores).
+CI_FUZZ_SECONDS ?= 60
+.PHONY: ci-extra
+ci-extra:
+	$(MAKE) -j2 fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)

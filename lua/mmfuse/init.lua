@@ -4,13 +4,17 @@
 local core = require "mmfuse.core"
 
 local mm = {}
-for k, v in pairs(core) do mm[k] = v end
+-- core.fusion is the model binding that mmfuse.model wraps: not part of the face
+for k, v in pairs(core) do
+  if k ~= "fusion" then mm[k] = v end
+end
 
 mm.nn = require "mmfuse.nn"
 mm.text = require "mmfuse.text"
 mm.image = require "mmfuse.image"
 mm.io = require "mmfuse.io"
 mm.data = require "mmfuse.data"
+mm.help = require "mmfuse.help"
 local model = require "mmfuse.model"
 for k, v in pairs(model) do
   if mm[k] == nil then mm[k] = v end

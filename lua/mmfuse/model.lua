@@ -1,3 +1,539 @@
---- mmfuse.model: the Lua face of the model area (placeholder until the area lands).
+--- mmfuse.model: fusion models (fields merged into `mm`: mm.model{...}, mm.load(path)).
+--
+--   local model = mm.model{ fusion = "commonspace", pool = "max", dim = 64,
+--                           text = { ngrams = 2 }, image = { encoder = "cnn" }, classes = ds.classes }
+--   model:fit(train, { valid = valid, epochs = 20, batch = 32, lr = 1e-3, seed = 1 })
+--   local r = model:evaluate(test, { drop = "text" })
+--   print(model:predict{ text = "cat face", image = "cat.png" })
+--   model:save("emoji.mmf"); local again = mm.load("emoji.mmf")
+--
+-- Everything per sample (encoders, fusion, losses, optimisers, metrics) runs
+-- in C (core.fusion); this file keeps options, the epoch loop (early stopping,
+-- learning-rate schedule, the per-epoch callback) and the file header.
 local core = require "mmfuse.core"
-return core.model or {}
+local data = require "mmfuse.data"
+local C = core.fusion
+
+local M = {}
+local Model = {}
+Model.__index = Model
+
+local FUSIONS = { text = true, image = true, early = true, late = true, joint = true, commonspace = true }
+local FORMAT, VERSION = "mmfuse-model", "1"
+
+local function copy(t)
+  if type(t) ~= "table" then return t end
+  local o = {}
+  for k, v in pairs(t) do o[k] = copy(v) end
+  return o
+end
+
+local function check_classes(classes, lvl)
+  if type(classes) ~= "table" or #classes < 2 then
+    error("mm.model: 'classes' must list at least 2 class names (e.g. classes = ds.classes)", lvl + 1)
+  end
+  local seen = {}
+  for i, c in ipairs(classes) do
+    if type(c) ~= "string" then error(("mm.model: class %d must be a string"):format(i), lvl + 1) end
+    if seen[c] then error(("mm.model: class '%s' listed twice"):format(c), lvl + 1) end
+    seen[c] = true
+  end
+end
+
+--- mm.model{ fusion=, pool=, dim=, classes=, text={ngrams=, buckets=, min_count=, max_vocab=, dropout=,
+--                                                  vectors="file.vec", vectors_format="auto", freeze=false,
+--                                                  unk=false, lowercase=true, keep_punct=false},
+--            image={encoder="cnn"|"histogram"|"features", channels=, kernel=, bins=, augment=, dropout=},
+--            features={"name", ...} or { name = {dropout=} }, modalities={"text", ...},
+--            missing="learned"|"zeros", lambda=, margin=, hardest=, dropout={ text = p, ... } }
+function M.model(o)
+  if type(o) ~= "table" then error("mm.model: expects an option table", 2) end
+  local fusion = o.fusion or "joint"
+  if not FUSIONS[fusion] then
+    error(("mm.model: unknown fusion '%s' (text, image, early, late, joint, commonspace)"):format(tostring(fusion)), 2)
+  end
+  check_classes(o.classes, 2)
+  if o.pool and o.pool ~= "max" and o.pool ~= "mean" and o.pool ~= "sum" then
+    error(("mm.model: unknown pool '%s' (max, mean, sum)"):format(tostring(o.pool)), 2)
+  end
+  local dim = o.dim or 64
+  if math.type(dim) ~= "integer" or dim < 1 then error("mm.model: dim must be a positive integer", 2) end
+  for _, k in ipairs { "text", "image" } do
+    if o[k] ~= nil and o[k] ~= false and type(o[k]) ~= "table" then
+      error(("mm.model: '%s' must be an option table or false"):format(k), 2)
+    end
+  end
+  local self = setmetatable({ options = copy(o), classes = copy(o.classes), fusion = fusion }, Model)
+  self.options.classes = nil
+  return self
+end
+
+-- the list of modality configurations for the C model, given the training data
+local function modality_list(self, ds)
+  local o = self.options
+  local names = {}
+  if o.modalities then
+    names = copy(o.modalities)
+  elseif self.fusion == "text" then
+    names = { "text" }
+  elseif self.fusion == "image" then
+    names = { "image" }
+  else
+    local have = {}
+    for _, m in ipairs(ds:modalities()) do have[m.name] = true end
+    if o.text ~= false and (o.text or have.text) then names[#names + 1] = "text" end
+    if o.image ~= false and (o.image or have.image) then names[#names + 1] = "image" end
+    if o.features then
+      for k, v in pairs(o.features) do
+        if type(k) == "number" then names[#names + 1] = v end
+      end
+      local extra = {}
+      for k in pairs(o.features) do if type(k) == "string" then extra[#extra + 1] = k end end
+      table.sort(extra)
+      for _, k in ipairs(extra) do names[#names + 1] = k end
+    elseif not o.text and not o.image then
+      -- nothing named: every further modality of the data
+      local extra = {}
+      for _, m in ipairs(ds:modalities()) do
+        if m.name ~= "text" and m.name ~= "image" then extra[#extra + 1] = m.name end
+      end
+      for _, k in ipairs(extra) do names[#names + 1] = k end
+    end
+  end
+  if #names == 0 then error("mm.model: no modality to use (the data has none the model asks for)", 3) end
+  local drops = o.dropout or {}
+  local list = {}
+  for _, name in ipairs(names) do
+    local spec = {}
+    if name == "text" and type(o.text) == "table" then spec = o.text end
+    if name == "image" and type(o.image) == "table" then spec = o.image end
+    if type(o.features) == "table" and type(o.features[name]) == "table" then spec = o.features[name] end
+    local enc = spec.encoder
+    if name == "text" then enc = enc or "text" end
+    if enc == "features" then enc = "features" end
+    list[#list + 1] = {
+      name = name, encoder = enc or "auto", dropout = spec.dropout or drops[name] or 0,
+      channels = spec.channels, kernel = spec.kernel, bins = spec.bins, augment = spec.augment,
+    }
+  end
+  return list
+end
+
+local function c_config(self, mods)
+  local o = self.options
+  local t = type(o.text) == "table" and o.text or {}
+  return {
+    fusion = self.fusion, pool = o.pool, dim = o.dim or 64, nclasses = #self.classes,
+    missing = o.missing, lambda = o.lambda, margin = o.margin, hardest = o.hardest,
+    ngrams = t.ngrams, buckets = t.buckets, min_count = t.min_count, max_vocab = t.max_vocab,
+    unk = t.unk, lowercase = t.lowercase, keep_punct = t.keep_punct,
+    modalities = mods,
+  }
+end
+
+local function check_data(self, ds, what, lvl)
+  if getmetatable(ds) ~= data.Dataset then error(("%s: expects a dataset (mm.data.load / mm.data.new)"):format(what), lvl + 1) end
+  if #ds.classes ~= #self.classes then
+    error(("%s: the data has %d classes, the model %d"):format(what, #ds.classes, #self.classes), lvl + 1)
+  end
+  for i, c in ipairs(self.classes) do
+    if ds.classes[i] ~= c then
+      error(("%s: class %d of the data is '%s', of the model '%s' (same names, same order needed)"):format(what, i,
+        tostring(ds.classes[i]), c), lvl + 1)
+    end
+  end
+end
+
+local function balanced_weights(ds, C)
+  local counts = {}
+  for c = 1, C do counts[c] = 0 end
+  local n = 0
+  for _, y in ipairs(ds:labels()) do
+    if y > 0 then counts[y] = counts[y] + 1; n = n + 1 end
+  end
+  local w = {}
+  for c = 1, C do w[c] = counts[c] > 0 and n / (C * counts[c]) or 0 end
+  return w
+end
+
+--- model:fit(train, { valid=, epochs=10, batch=32, lr=1e-3, optimizer="adam"|"sgd", momentum=, weight_decay=,
+--                    clip=, lr_decay=number|"linear", class_weights="balanced"|{...}, patience=, seed=1,
+--                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval=0.2 })
+--   -> history (stats per epoch; history.best_epoch)
+-- With `valid`, the weights of the epoch with the best validation macro-F1 are kept.
+-- on_epoch may return false to stop. on_batch gets {epoch, epochs, batch, batches, samples,
+-- loss, accuracy, seconds} (running values of the epoch) at most every progress_interval
+-- seconds and after the last batch of an epoch; returning false ends training there.
+-- Calling fit again continues from the current weights (a new seed re-seeds shuffling).
+function Model:fit(train, o)
+  o = o or {}
+  check_data(self, train, "fit", 2)
+  if o.valid then check_data(self, o.valid, "fit (valid)", 2) end
+  local seed = o.seed or 1
+  if math.type(seed) ~= "integer" then error("fit: seed must be an integer", 2) end
+  if not self._c then
+    local cfg = c_config(self, modality_list(self, train))
+    self._c = C.new(cfg)
+    for _, m in ipairs(train:modalities()) do
+      if m.kind == "image" then self.image_size = m.size end
+    end
+  end
+  C.build(self._c, train._c, seed)
+  local topt = type(self.options.text) == "table" and self.options.text or {}
+  for _, m in ipairs(C.config(self._c).modalities) do
+    if m.encoder == "text" then
+      if topt.vectors and not self.vectors then
+        if type(topt.vectors) ~= "string" then error("fit: text.vectors must be a path", 2) end
+        local found, total, d = C.load_vectors(self._c, topt.vectors, topt.vectors_format)
+        self.vectors = { path = topt.vectors, found = found, total = total, dim = d,
+          coverage = total > 0 and found / total or 0 }
+      end
+      C.freeze(self._c, m.name .. ".embedding", topt.freeze and true or false)
+    end
+  end
+  C.seed(self._c, seed)
+  local epochs = o.epochs or 10
+  if math.type(epochs) ~= "integer" or epochs < 1 then error("fit: epochs must be a positive integer", 2) end
+  local lr = o.lr or 1e-3
+  if type(lr) ~= "number" or not (lr > 0) then error("fit: lr must be a number > 0", 2) end
+  local cw = o.class_weights
+  if cw == "balanced" then cw = balanced_weights(train, #self.classes) end
+  local opts = {
+    batch = o.batch or 32, optimizer = o.optimizer or "adam", momentum = o.momentum,
+    weight_decay = o.weight_decay, clip = o.clip, class_weights = cw,
+    beta1 = o.beta1, beta2 = o.beta2, eps = o.eps,
+  }
+  local history = {}
+  local best_f1, best_epoch, snap, bad = -1, nil, nil, 0
+  for e = 1, epochs do
+    local lr_e = lr
+    if type(o.lr_decay) == "number" then
+      lr_e = lr * o.lr_decay ^ (e - 1)
+    elseif o.lr_decay == "linear" then
+      lr_e = lr * (1 - (e - 1) / epochs)
+    elseif o.lr_decay ~= nil then
+      error("fit: lr_decay must be a number (factor per epoch) or 'linear'", 2)
+    end
+    opts.lr = lr_e
+    if o.on_batch then
+      opts.on_batch = function(p)
+        p.epoch, p.epochs = e, epochs
+        return o.on_batch(p)
+      end
+      opts.progress_interval = o.progress_interval
+    end
+    local st = C.train_epoch(self._c, train._c, opts)
+    st.epoch, st.lr = e, lr_e
+    if o.valid then
+      local r = C.evaluate(self._c, o.valid._c)
+      st.valid_accuracy, st.valid_macro_f1, st.valid_loss = r.accuracy, r.macro_f1, r.log_loss
+      if r.macro_f1 > best_f1 then
+        best_f1, best_epoch, bad = r.macro_f1, e, 0
+        snap = C.snapshot(self._c)
+      else
+        bad = bad + 1
+      end
+    end
+    history[#history + 1] = st
+    if o.on_epoch and o.on_epoch(st) == false then break end
+    if st.stopped then break end
+    if o.patience and bad >= o.patience then break end
+  end
+  if snap then C.restore(self._c, snap) end
+  history.best_epoch = best_epoch
+  history.vectors = self.vectors
+  history.best_valid_macro_f1 = snap and best_f1 or nil
+  self.history = history
+  return history
+end
+
+local Result = {}
+Result.__index = Result
+function Result.__tostring(r)
+  local lines = { ("accuracy %.4f  macro-F1 %.4f  log-loss %.4f  (%d rows)"):format(r.accuracy, r.macro_f1,
+    r.log_loss, r.n) }
+  lines[#lines + 1] = ("  %-16s %9s %9s %9s %8s"):format("class", "precision", "recall", "f1", "support")
+  for i, c in ipairs(r.classes) do
+    lines[#lines + 1] = ("  %-16s %9.3f %9.3f %9.3f %8d"):format(c:sub(1, 16), r.precision[i], r.recall[i], r.f1[i],
+      r.support[i])
+  end
+  return table.concat(lines, "\n")
+end
+
+local function need_built(self, what)
+  if not self._c or not C.built(self._c) then error(what .. ": the model is not trained yet (fit or mm.load first)", 3) end
+end
+
+--- model:evaluate(ds, { drop = "text" | {"text", ...} }) -> result table:
+-- accuracy, macro_f1, log_loss, n, precision/recall/f1/support (per class, in class order),
+-- per_class[name] = {precision, recall, f1, support}, confusion[true][pred], classes, probs (tensor).
+function Model:evaluate(ds, o)
+  o = o or {}
+  need_built(self, "evaluate")
+  check_data(self, ds, "evaluate", 2)
+  if o.drop then
+    local names = type(o.drop) == "string" and { o.drop } or o.drop
+    local have = {}
+    for _, m in ipairs(ds:modalities()) do have[m.name] = true end
+    local keep = {}
+    for _, nm in ipairs(names) do if have[nm] then keep[#keep + 1] = nm end end
+    for _, nm in ipairs(names) do
+      if type(nm) ~= "string" then error("evaluate: drop must name modalities", 2) end
+    end
+    ds = ds:drop(keep)
+  end
+  local r, probs = C.evaluate(self._c, ds._c)
+  r.classes = self.classes
+  r.probs = probs
+  r.per_class = {}
+  for i, c in ipairs(self.classes) do
+    r.per_class[c] = { precision = r.precision[i], recall = r.recall[i], f1 = r.f1[i], support = r.support[i] }
+  end
+  return setmetatable(r, Result)
+end
+
+local function looks_like_image_bytes(s)
+  return s:sub(1, 8) == "\137PNG\r\n\26\n" or s:sub(1, 3) == "\255\216\255" or s:sub(1, 4) == "GIF8"
+    or s:sub(1, 2) == "BM" and #s > 26 or s:find("\0", 1, true) ~= nil
+end
+
+--- model:predict{ text = "...", image = path_or_bytes, <feature> = {...} } -> class name, probabilities
+--  (a table class -> p); model:predict(ds) -> array of class names, probabilities tensor [N, C].
+function Model:predict(x)
+  need_built(self, "predict")
+  if getmetatable(x) == data.Dataset then
+    check_data(self, x, "predict", 2)
+    local probs = C.predict(self._c, x._c)
+    local names = {}
+    local P = probs:totable()
+    for i, row in ipairs(P) do
+      local best = 1
+      for c = 2, #row do if row[c] > row[best] then best = c end end
+      names[i] = self.classes[best]
+    end
+    return names, probs
+  end
+  if type(x) ~= "table" then error("predict: expects a table {text=, image=} or a dataset", 2) end
+  local cfg = C.config(self._c)
+  local t = { n = 1, classes = self.classes, labels = { false } }
+  local feats = {}
+  for _, m in ipairs(cfg.modalities) do
+    local v = x[m.name]
+    if m.encoder == "text" then
+      if v ~= nil and type(v) ~= "string" then error("predict: text must be a string", 2) end
+      t.text, t.text_name = { v or false }, m.name
+    elseif m.encoder == "cnn" or m.encoder == "histogram" then
+      if v ~= nil and type(v) ~= "string" then error("predict: image must be a path or the image bytes", 2) end
+      t.image, t.image_name = { v or false }, m.name
+      t.image_bytes = v ~= nil and looks_like_image_bytes(v)
+      t.image_size = m.height or self.image_size or 32
+    else
+      if v ~= nil then
+        if type(v) ~= "table" and type(v) ~= "userdata" then
+          error(("predict: %s must be a table of %d numbers"):format(m.name, m.in_dim), 2)
+        end
+        local row = type(v) == "table" and (type(v[1]) == "table" and v or { v }) or v
+        feats[m.name] = row
+      end
+    end
+  end
+  if next(feats) then t.features = feats end
+  for k in pairs(x) do
+    local known = k == "text" or k == "image" -- a unimodal model ignores the other one
+    for _, m in ipairs(cfg.modalities) do if m.name == k then known = true end end
+    if not known then error(("predict: the model has no modality '%s'"):format(tostring(k)), 2) end
+  end
+  local ok, ds = pcall(data.new, t)
+  if not ok then error("predict: " .. tostring(ds), 2) end
+  local probs = C.predict(self._c, ds._c):totable()[1]
+  local best, out = 1, {}
+  for c, p in ipairs(probs) do
+    out[self.classes[c]] = p
+    if p > probs[best] then best = c end
+  end
+  return self.classes[best], out
+end
+
+--- The configuration: resolved (encoders, sizes) once the model is built, else the options.
+function Model:config()
+  if self._c then
+    local c = C.config(self._c)
+    c.classes = self.classes
+    c.image_size = self.image_size
+    return c
+  end
+  local c = copy(self.options)
+  c.fusion, c.classes = self.fusion, self.classes
+  return c
+end
+
+--- Number of parameters.
+function Model:nparams() return self._c and C.nparams(self._c) or 0 end
+
+--- Weights of one parameter as a tensor (a copy).
+function Model:param(name)
+  need_built(self, "param")
+  return C.param(self._c, name)
+end
+
+--- Overwrite the weights of one parameter (same number of values).
+function Model:set_param(name, t)
+  need_built(self, "set_param")
+  C.set_param(self._c, name, t)
+end
+
+function Model:params()
+  need_built(self, "params")
+  return C.params(self._c)
+end
+
+local function fmt_int(n)
+  local s = tostring(n)
+  return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", ""))
+end
+
+function Model.__tostring(self)
+  local o = self.options
+  local head = ("mmfuse model: %s fusion%s, dim %d, %d classes"):format(self.fusion,
+    (self.fusion == "joint" or self.fusion == "commonspace") and (", pool " .. (o.pool or "max")) or "",
+    o.dim or 64, #self.classes)
+  if not self._c or not C.built(self._c) then return head .. "\n  (not built yet: fit builds it from the data)" end
+  local lines = { head }
+  local cfg = C.config(self._c)
+  for _, m in ipairs(cfg.modalities) do
+    local extra = m.encoder == "cnn" and ("channels " .. table.concat(m.channels, "-") .. ", " .. m.height .. "px")
+      or m.encoder == "histogram" and ("bins " .. table.concat(m.bins, "x"))
+      or m.encoder == "text" and ("vocabulary+buckets " .. m.in_dim .. ", ngrams " .. cfg.ngrams)
+      or ("size " .. tostring(m.in_dim))
+    lines[#lines + 1] = ("  modality %-8s encoder %-9s -> %d  (%s%s)"):format(m.name, m.encoder, m.out_dim, extra,
+      m.dropout > 0 and (", dropout " .. m.dropout) or "")
+  end
+  for _, p in ipairs(C.params(self._c)) do
+    lines[#lines + 1] = ("  %-28s %-14s %12s"):format(p.name, table.concat(p.shape, "x"), fmt_int(p.count))
+  end
+  lines[#lines + 1] = ("  %-28s %-14s %12s"):format("total", "", fmt_int(C.nparams(self._c)))
+  return table.concat(lines, "\n")
+end
+
+-- ---------------------------------------------------------------------------
+-- files: safetensors with the configuration in __metadata__
+
+local function cjson()
+  local ok, cj = pcall(require, "cjson")
+  if not ok then error("model files need lua-cjson (Debian: lua-cjson)", 3) end
+  return cj
+end
+
+--- model:save(path): one safetensors file, written atomically.
+function Model:save(path)
+  if type(path) ~= "string" then error("save: expects a path", 2) end
+  need_built(self, "save")
+  local cj = cjson()
+  local cfg = C.config(self._c)
+  cfg.built = nil
+  local header = {}
+  local off = 0
+  for _, p in ipairs(C.params(self._c)) do
+    header[p.name] = { dtype = "F32", shape = p.shape, data_offsets = { off, off + 4 * p.count } }
+    off = off + 4 * p.count
+  end
+  local lua_opts = copy(self.options)
+  lua_opts.features = nil
+  lua_opts.text, lua_opts.image = nil, nil
+  header.__metadata__ = {
+    format = FORMAT, version = VERSION,
+    config = cj.encode(cfg),
+    classes = cj.encode(self.classes),
+    vocabulary = cj.encode(C.vocab(self._c)),
+    tokenizer = cj.encode { rule = "mmfuse-text-1 (csrc/text/tokenize.h)", lowercase = cfg.lowercase,
+      keep_punct = cfg.keep_punct, unk = cfg.unk, ngrams = cfg.ngrams, buckets = cfg.buckets,
+      hash = "fnv1a-32 tokens, n-gram h*116049371+t (csrc/text/ngram.h)" },
+    image_size = tostring(self.image_size or 0),
+  }
+  local json = cj.encode(header)
+  C.save(self._c, path, json)
+  return path
+end
+
+local function fail(path, msg, lvl) error(("%s: %s"):format(path, msg), lvl + 1) end
+
+local function int_of(v) return type(v) == "number" and math.tointeger(v) or nil end
+
+--- mm.load(path) -> model. Checks every size, offset, dtype and shape; never runs code from the file.
+function M.load(path)
+  if type(path) ~= "string" then error("mm.load: expects a path", 2) end
+  local cj = cjson()
+  local header, file = C.read(path)
+  local ok, h = pcall(cj.decode, header)
+  if not ok or type(h) ~= "table" then fail(path, "the header is not valid JSON", 2) end
+  local meta = h.__metadata__
+  if type(meta) ~= "table" then fail(path, "no __metadata__ in the header (not an mmfuse model)", 2) end
+  for k, v in pairs(meta) do
+    if type(v) ~= "string" then fail(path, ("__metadata__.%s must be a string"):format(tostring(k)), 2) end
+  end
+  if meta.format ~= FORMAT then fail(path, ("format '%s' is not %s"):format(tostring(meta.format), FORMAT), 2) end
+  if meta.version ~= VERSION then
+    fail(path, ("model file version '%s' is not supported (this mmfuse reads %s)"):format(tostring(meta.version),
+      VERSION), 2)
+  end
+  local function dec(key)
+    if type(meta[key]) ~= "string" then fail(path, ("__metadata__.%s is missing"):format(key), 3) end
+    local okd, v = pcall(cj.decode, meta[key])
+    if not okd or type(v) ~= "table" then fail(path, ("__metadata__.%s is not valid JSON"):format(key), 3) end
+    return v
+  end
+  local cfg, classes, vocab = dec("config"), dec("classes"), dec("vocabulary")
+  for i = 1, #classes do
+    if type(classes[i]) ~= "string" then fail(path, "class names must be strings", 2) end
+  end
+  if type(cfg.modalities) ~= "table" then fail(path, "config.modalities is missing", 2) end
+  if cfg.nclasses ~= #classes then fail(path, ("config says %s classes, the file lists %d"):format(
+    tostring(cfg.nclasses), #classes), 2) end
+  for i = 1, #vocab do
+    if type(vocab[i]) ~= "string" then fail(path, "vocabulary entries must be strings", 2) end
+  end
+  -- tensors: sanitise numbers (cjson gives floats) and refuse extra entries
+  local tensors, count = {}, 0
+  for name, t in pairs(h) do
+    if name ~= "__metadata__" then
+      if type(t) ~= "table" or type(t.shape) ~= "table" or type(t.data_offsets) ~= "table" then
+        fail(path, ("tensor '%s' needs dtype, shape and data_offsets"):format(tostring(name)), 2)
+      end
+      local shape, offs = {}, {}
+      for i, v in ipairs(t.shape) do
+        shape[i] = int_of(v)
+        if not shape[i] or shape[i] < 0 then fail(path, ("tensor '%s' has a bad shape"):format(name), 2) end
+      end
+      for i, v in ipairs(t.data_offsets) do
+        offs[i] = int_of(v)
+        if not offs[i] then fail(path, ("tensor '%s' has bad data_offsets"):format(name), 2) end
+      end
+      tensors[name] = { dtype = t.dtype, shape = shape, data_offsets = offs }
+      count = count + 1
+    end
+  end
+  local self = setmetatable({ classes = classes, fusion = cfg.fusion, options = {
+    fusion = cfg.fusion, pool = cfg.pool, dim = cfg.dim, missing = cfg.missing, lambda = cfg.lambda,
+    margin = cfg.margin, hardest = cfg.hardest,
+  } }, Model)
+  if not FUSIONS[cfg.fusion] then fail(path, ("unknown fusion '%s'"):format(tostring(cfg.fusion)), 2) end
+  local okc, err = pcall(function()
+    for _, m in ipairs(cfg.modalities) do
+      if type(m) ~= "table" then error("a modality entry is not a table") end
+      if m.encoder == "auto" then error("modality '" .. tostring(m.name) .. "' has no resolved encoder") end
+    end
+    self._c = C.new(cfg)
+    C.build_resolved(self._c, vocab)
+  end)
+  if not okc then fail(path, tostring(err):gsub("^[^:]*:%d+: ", ""), 2) end
+  if count ~= #C.params(self._c) then
+    fail(path, ("holds %d tensors, the configuration needs %d"):format(count, #C.params(self._c)), 2)
+  end
+  C.load_weights(self._c, file, tensors, path)
+  self.image_size = tonumber(meta.image_size) or 32
+  if self.image_size == 0 then self.image_size = nil end
+  return self
+end
+
+M.Model = Model
+return M

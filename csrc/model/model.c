@@ -1,0 +1,1151 @@
+/* model.c - building, training and running fusion models (see model.h). */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/tensor.h"
+#include "../image/image.h"
+#include "../nn/nn.h"
+#include "../text/ngram.h"
+
+static const char *fusion_names[] = {"text", "image", "early", "late", "joint", "commonspace"};
+static const char *enc_names[] = {"auto", "text", "cnn", "histogram", "features"};
+static const char *pool_names[] = {"max", "mean", "sum"};
+const char *mm_fusion_name(int f) { return f >= 0 && f <= MM_FUSION_COMMON ? fusion_names[f] : "?"; }
+const char *mm_enc_name(int enc) { return enc >= 0 && enc <= MM_ENC_FEAT ? enc_names[enc] : "?"; }
+const char *mm_pool_name(int p) { return p >= 0 && p <= 2 ? pool_names[p] : "?"; }
+
+static const float img_mean[3] = {0.5f, 0.5f, 0.5f};
+static const float img_std[3] = {0.25f, 0.25f, 0.25f};
+
+static mm_vocab_opts vocab_opts(const mm_model *M) {
+  mm_vocab_opts o = mm_vocab_defaults();
+  o.min_count = M->min_count;
+  o.max_size = M->max_vocab;
+  o.unk = M->unk;
+  o.ngrams = M->ngrams;
+  o.buckets = M->ngrams > 1 ? M->buckets : 0;
+  o.tok.lowercase = M->lowercase;
+  o.tok.keep_punct = M->keep_punct;
+  return o;
+}
+
+/* FNV-1a over the words and settings: datasets cache encodings under this key */
+static void vocab_key(mm_model *M) {
+  uint64_t h = 1469598103934665603ULL;
+  int64_t n = mm_vocab_size(M->voc);
+  for (int64_t i = 0; i < n; i++) {
+    size_t l;
+    const char *w = mm_vocab_word(M->voc, i, &l);
+    for (size_t j = 0; j <= l; j++) h = (h ^ (unsigned char)(j < l ? w[j] : 0xff)) * 1099511628211ULL;
+  }
+  int64_t st[6] = {M->ngrams, M->buckets, M->unk, M->lowercase, M->keep_punct, n};
+  for (int i = 0; i < 6; i++) h = (h ^ (uint64_t)st[i]) * 1099511628211ULL;
+  M->vocab_key = h ? h : 1;
+}
+
+static int is_joint(const mm_model *M) { return M->fusion == MM_FUSION_JOINT || M->fusion == MM_FUSION_COMMON; }
+
+void mm_model_init(mm_model *M) {
+  memset(M, 0, sizeof *M);
+  M->fusion = MM_FUSION_JOINT;
+  M->pool = MM_POOL_MAX;
+  M->dim = 64;
+  M->lambda = 1.0f;
+  M->margin = 0.2f;
+  M->ngrams = 2;
+  M->buckets = 100000;
+  M->min_count = 1;
+  M->lowercase = 1;
+  M->p_cw = M->p_cb = -1;
+}
+
+int mm_model_add_modality(mm_model *M, const mm_modcfg *c, mm_err *e) {
+  if (M->k >= MM_MAXMOD) return mm_errorf(e, MM_EINVAL, "model: at most %d modalities", MM_MAXMOD);
+  if (!c->name[0]) return mm_errorf(e, MM_EINVAL, "model: a modality needs a name");
+  for (int i = 0; i < M->k; i++)
+    if (strcmp(M->mod[i].name, c->name) == 0)
+      return mm_errorf(e, MM_EINVAL, "model: modality '%s' given twice", c->name);
+  if (c->drop < 0 || c->drop >= 1 || c->drop != c->drop)
+    return mm_errorf(e, MM_EINVAL, "model: dropout of modality '%s' must be in [0, 1) (got %g)", c->name,
+                     (double)c->drop);
+  if (c->enc == MM_ENC_CNN) {
+    if (c->nblocks < 1 || c->nblocks > MM_MAXBLOCKS)
+      return mm_errorf(e, MM_EINVAL, "model: cnn of '%s' needs 1..%d blocks (got %d)", c->name, MM_MAXBLOCKS,
+                       c->nblocks);
+    for (int b = 0; b < c->nblocks; b++)
+      if (c->ch[b] < 1 || c->ch[b] > 4096)
+        return mm_errorf(e, MM_EINVAL, "model: cnn channels of '%s' must be in 1..4096", c->name);
+    if (c->ksize < 1 || c->ksize > 11 || c->ksize % 2 == 0)
+      return mm_errorf(e, MM_EINVAL, "model: cnn kernel of '%s' must be odd, 1..11 (got %lld)", c->name,
+                       (long long)c->ksize);
+  }
+  if (c->enc == MM_ENC_HIST && (c->hb < 1 || c->sb < 1 || c->vb < 1 || c->hb > 64 || c->sb > 64 || c->vb > 64))
+    return mm_errorf(e, MM_EINVAL, "model: histogram bins of '%s' must each be in 1..64", c->name);
+  M->mod[M->k] = *c;
+  M->k++;
+  return MM_OK;
+}
+
+int mm_model_check(const mm_model *M, mm_err *e) {
+  if (M->fusion < 0 || M->fusion > MM_FUSION_COMMON) return mm_errorf(e, MM_EINVAL, "model: unknown fusion");
+  if (M->k < 1) return mm_errorf(e, MM_EINVAL, "model: no modality to use");
+  if ((M->fusion == MM_FUSION_TEXT || M->fusion == MM_FUSION_IMAGE) && M->k != 1)
+    return mm_errorf(e, MM_EINVAL, "model: fusion '%s' uses exactly one modality (got %d)", mm_fusion_name(M->fusion),
+                     M->k);
+  if (M->nclasses < 2 || M->nclasses > 100000)
+    return mm_errorf(e, MM_EINVAL, "model: needs 2..100000 classes (got %lld)", (long long)M->nclasses);
+  if (M->dim < 1 || M->dim > 65536) return mm_errorf(e, MM_EINVAL, "model: dim must be in 1..65536");
+  if (M->pool < 0 || M->pool > 2) return mm_errorf(e, MM_EINVAL, "model: unknown pool");
+  if (!(M->lambda >= 0) || !(M->margin >= 0) || M->lambda > 1e6 || M->margin > 2)
+    return mm_errorf(e, MM_EINVAL, "model: lambda must be >= 0 and margin in [0, 2]");
+  int ntext = 0;
+  for (int i = 0; i < M->k; i++) ntext += M->mod[i].enc == MM_ENC_TEXT;
+  if (ntext > 1) return mm_errorf(e, MM_EINVAL, "model: at most one text modality (got %d)", ntext);
+  return MM_OK;
+}
+
+/* ---- parameters ----------------------------------------------------------------- */
+
+static int add_param(mm_model *M, const char *prefix, const char *name, int ndim, const int64_t *shape, int sparse,
+                     mm_err *e) {
+  mm_param *np = realloc(M->params, (size_t)(M->nparams + 1) * sizeof *np);
+  if (!np) return -1;
+  M->params = np;
+  mm_param *p = &M->params[M->nparams];
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "%s%s%s", prefix, prefix[0] ? "." : "", name);
+  p->ndim = ndim;
+  p->count = 1;
+  for (int i = 0; i < ndim; i++) p->shape[i] = shape[i], p->count *= shape[i];
+  if (p->count <= 0 || p->count > ((int64_t)1 << 31)) {
+    mm_errorf(e, MM_EINVAL, "model: parameter %s has a bad size", p->name);
+    return -1;
+  }
+  p->w = mm_falloc(p->count);
+  p->g = mm_falloc(p->count);
+  p->m = mm_falloc(p->count);
+  p->v = mm_falloc(p->count);
+  M->nparams++;
+  if (!p->w || !p->g || !p->m || !p->v) {
+    mm_errorf(e, MM_ENOMEM, "model: out of memory for %s", p->name);
+    return -1;
+  }
+  if (sparse) {
+    p->sparse = 1;
+    p->rowlen = shape[1];
+    p->touched = calloc((size_t)shape[0], 1);
+    p->tlist = malloc((size_t)shape[0] * sizeof *p->tlist);
+    if (!p->touched || !p->tlist) {
+      mm_errorf(e, MM_ENOMEM, "model: out of memory for %s", p->name);
+      return -1;
+    }
+  }
+  return M->nparams - 1;
+}
+
+#define ADDP(idx, prefix, name, nd, ...)                                      \
+  do {                                                                        \
+    int64_t sh_[] = {__VA_ARGS__};                                            \
+    (idx) = add_param(M, prefix, name, nd, sh_, 0, e);                        \
+    if ((idx) < 0) goto fail;                                                 \
+  } while (0)
+
+static void init_uniform(mm_param *p, mm_rng *r, double bound) {
+  for (int64_t i = 0; i < p->count; i++) p->w[i] = (float)((2.0 * mm_rng_double(r) - 1.0) * bound);
+}
+
+static int alloc_params(mm_model *M, mm_err *e) {
+  int64_t C = M->nclasses, clsin = 0;
+  for (int i = 0; i < M->k; i++) {
+    mm_modcfg *c = &M->mod[i];
+    c->p_emb = c->p_pw = c->p_pb = c->p_lw = c->p_lb = c->p_miss = -1;
+    for (int b = 0; b < MM_MAXBLOCKS; b++) c->p_cw[b] = c->p_cb[b] = -1;
+    const char *pre = c->name;
+    if (c->enc == MM_ENC_TEXT) {
+      int64_t sh[2] = {c->in_dim, M->dim};
+      c->p_emb = add_param(M, pre, "embedding", 2, sh, 1, e);
+      if (c->p_emb < 0) goto fail;
+      c->out_dim = M->dim;
+    } else if (c->enc == MM_ENC_CNN) {
+      int64_t cin = 3;
+      for (int b = 0; b < c->nblocks; b++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "conv%d.weight", b + 1);
+        ADDP(c->p_cw[b], pre, nm, 4, c->ch[b], cin, c->ksize, c->ksize);
+        snprintf(nm, sizeof nm, "conv%d.bias", b + 1);
+        ADDP(c->p_cb[b], pre, nm, 1, c->ch[b]);
+        cin = c->ch[b];
+      }
+      c->out_dim = cin;
+    } else if (c->enc == MM_ENC_HIST) {
+      c->out_dim = (int64_t)c->hb * c->sb * c->vb;
+    } else if (c->enc == MM_ENC_FEAT) {
+      c->out_dim = c->in_dim;
+    } else {
+      mm_errorf(e, MM_EINVAL, "model: encoder of modality '%s' is not resolved", c->name);
+      goto fail;
+    }
+    c->project = is_joint(M) && !(c->enc == MM_ENC_TEXT && c->out_dim == M->dim);
+    if (c->project) {
+      ADDP(c->p_pw, pre, "proj.weight", 2, M->dim, c->out_dim);
+      ADDP(c->p_pb, pre, "proj.bias", 1, M->dim);
+    }
+    if (M->fusion == MM_FUSION_LATE) {
+      ADDP(c->p_lw, pre, "classifier.weight", 2, C, c->out_dim);
+      ADDP(c->p_lb, pre, "classifier.bias", 1, C);
+    }
+    if (M->fusion == MM_FUSION_EARLY && !M->missing_zeros) ADDP(c->p_miss, pre, "missing", 1, c->out_dim);
+    clsin += c->out_dim;
+  }
+  if (is_joint(M)) clsin = M->dim;
+  if (M->fusion != MM_FUSION_LATE) {
+    ADDP(M->p_cw, "", "classifier.weight", 2, C, clsin);
+    ADDP(M->p_cb, "", "classifier.bias", 1, C);
+  }
+  M->built = 1;
+  return MM_OK;
+fail:
+  if (!e->code) mm_errorf(e, MM_ENOMEM, "model: out of memory");
+  return e->code;
+}
+
+static void init_params(mm_model *M, uint64_t seed) {
+  mm_rng r;
+  mm_rng_seed(&r, seed ^ 0x6d6d667573650001ULL);
+  for (int i = 0; i < M->nparams; i++) {
+    mm_param *p = &M->params[i];
+    const char *dot = strrchr(p->name, '.');
+    const char *leaf = dot ? dot + 1 : p->name;
+    if (strcmp(leaf, "embedding") == 0)
+      init_uniform(p, &r, 1.0 / sqrt((double)p->shape[1]));
+    else if (strcmp(leaf, "missing") == 0)
+      memset(p->w, 0, (size_t)p->count * sizeof(float));
+    else if (strcmp(leaf, "weight") == 0) {
+      int64_t fan_in = p->count / p->shape[0];
+      init_uniform(p, &r, 1.0 / sqrt((double)fan_in));
+    } else { /* bias: PyTorch's bound from the matching weight's fan-in */
+      const mm_param *w = i > 0 ? &M->params[i - 1] : NULL;
+      int64_t fan_in = w ? w->count / w->shape[0] : 1;
+      init_uniform(p, &r, 1.0 / sqrt((double)fan_in));
+    }
+  }
+}
+
+void mm_model_free(mm_model *M) {
+  for (int i = 0; i < M->nparams; i++) {
+    mm_param *p = &M->params[i];
+    mm_ffree(p->w);
+    mm_ffree(p->g);
+    mm_ffree(p->m);
+    mm_ffree(p->v);
+    free(p->touched);
+    free(p->tlist);
+  }
+  free(M->params);
+  M->params = NULL;
+  M->nparams = 0;
+  mm_vocab_free(M->voc);
+  M->voc = NULL;
+  mm_ffree(M->bak);
+  M->bak = NULL;
+  M->bakcap = 0;
+  M->built = 0;
+}
+
+int64_t mm_model_param_count(const mm_model *M) {
+  int64_t s = 0;
+  for (int i = 0; i < M->nparams; i++) s += M->params[i].count;
+  return s;
+}
+
+int mm_model_build_resolved(mm_model *M, char **words, int64_t nwords, mm_err *e) {
+  if (M->built) return mm_errorf(e, MM_EINVAL, "model: already built");
+  int rc = mm_model_check(M, e);
+  if (rc) return rc;
+  for (int i = 0; i < M->k; i++) {
+    mm_modcfg *c = &M->mod[i];
+    if (c->enc == MM_ENC_TEXT) {
+      size_t *lens = malloc((size_t)(nwords ? nwords : 1) * sizeof *lens);
+      if (!lens) return mm_errorf(e, MM_ENOMEM, "model: out of memory");
+      for (int64_t j = 0; j < nwords; j++) lens[j] = strlen(words[j]);
+      mm_vocab_opts vo = vocab_opts(M);
+      M->voc = mm_vocab_from_words((const char *const *)words, lens, nwords, &vo, e);
+      free(lens);
+      if (!M->voc) return e->code ? e->code : mm_errorf(e, MM_ENOMEM, "model: out of memory");
+      vocab_key(M);
+      c->in_dim = mm_vocab_rows(M->voc);
+      if (c->in_dim < 1) return mm_errorf(e, MM_EINVAL, "model: text vocabulary and buckets are both empty");
+    } else if (c->enc == MM_ENC_FEAT && (c->in_dim < 1 || c->in_dim > (1 << 24)))
+      return mm_errorf(e, MM_EINVAL, "model: feature size of '%s' must be in 1..2^24", c->name);
+    else if (c->enc == MM_ENC_CNN && (c->img_h < 1 || c->img_w < 1 || c->img_h > 4096 || c->img_w > 4096))
+      return mm_errorf(e, MM_EINVAL, "model: image size of '%s' must be in 1..4096", c->name);
+  }
+  rc = alloc_params(M, e);
+  if (rc) {
+    mm_model_free(M);
+    return rc;
+  }
+  return MM_OK;
+}
+
+int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err *e) {
+  if (M->built) return MM_OK;
+  int rc = mm_model_check(M, e);
+  if (rc) return rc;
+  for (int i = 0; i < M->k; i++) {
+    mm_modcfg *c = &M->mod[i];
+    int j = mm_dataset_find(ds, c->name);
+    if (j < 0) return mm_errorf(e, MM_EINVAL, "model: the training data has no modality '%s'", c->name);
+    const mm_modality *m = &ds->mods[j];
+    if (m->kind == MM_MOD_TEXT) {
+      if (c->enc != MM_ENC_AUTO && c->enc != MM_ENC_TEXT)
+        return mm_errorf(e, MM_EINVAL, "model: modality '%s' holds text; encoder '%s' does not read text", c->name,
+                         mm_enc_name(c->enc));
+      c->enc = MM_ENC_TEXT;
+      mm_vocab_opts vo = vocab_opts(M);
+      mm_counter *cnt = mm_counter_new(e);
+      if (!cnt) return e->code;
+      for (int64_t r = 0; r < ds->n && !rc; r++)
+        if (m->mask[r]) rc = mm_counter_add_text(cnt, m->text + m->off[r], (size_t)(m->off[r + 1] - m->off[r]), &vo.tok, e);
+      if (!rc) {
+        M->voc = mm_vocab_build(cnt, &vo, e);
+        if (!M->voc) rc = e->code ? e->code : mm_errorf(e, MM_ENOMEM, "model: out of memory");
+      }
+      mm_counter_free(cnt);
+      if (rc) return rc;
+      vocab_key(M);
+      c->in_dim = mm_vocab_rows(M->voc);
+      if (c->in_dim < 1) return mm_errorf(e, MM_EINVAL, "model: the training text gives an empty vocabulary");
+    } else if (m->kind == MM_MOD_IMAGE) {
+      if (c->enc == MM_ENC_AUTO) c->enc = MM_ENC_CNN;
+      if (c->enc == MM_ENC_CNN && c->nblocks == 0) {
+        c->nblocks = 3;
+        c->ch[0] = 16, c->ch[1] = 32, c->ch[2] = 64;
+        c->ksize = 3;
+      }
+      if (c->enc == MM_ENC_HIST && c->hb == 0) c->hb = 8, c->sb = 4, c->vb = 4;
+      if (c->enc != MM_ENC_CNN && c->enc != MM_ENC_HIST)
+        return mm_errorf(e, MM_EINVAL,
+                         "model: modality '%s' holds pixels; encoder '%s' needs feature rows (use cnn or histogram)",
+                         c->name, mm_enc_name(c->enc));
+      c->img_h = m->h, c->img_w = m->w;
+    } else {
+      if (c->enc != MM_ENC_AUTO && c->enc != MM_ENC_FEAT)
+        return mm_errorf(e, MM_EINVAL, "model: modality '%s' holds feature rows; encoder '%s' needs %s", c->name,
+                         mm_enc_name(c->enc), c->enc == MM_ENC_TEXT ? "text" : "pixels");
+      c->enc = MM_ENC_FEAT;
+      c->in_dim = m->dim;
+    }
+  }
+  rc = alloc_params(M, e);
+  if (rc) {
+    mm_model_free(M);
+    return rc;
+  }
+  init_params(M, seed);
+  return MM_OK;
+}
+
+void mm_model_seed(mm_model *M, uint64_t seed) {
+  mm_rng_seed(&M->rng, seed);
+  M->step = 0;
+  for (int i = 0; i < M->nparams; i++) {
+    mm_param *p = &M->params[i];
+    memset(p->m, 0, (size_t)p->count * sizeof(float));
+    memset(p->v, 0, (size_t)p->count * sizeof(float));
+    memset(p->g, 0, (size_t)p->count * sizeof(float));
+    if (p->sparse) {
+      memset(p->touched, 0, (size_t)p->shape[0]);
+      p->ntouched = 0;
+    }
+  }
+}
+
+float *mm_model_snapshot(const mm_model *M, mm_err *e) {
+  int64_t n = mm_model_param_count(M);
+  float *s = malloc((size_t)(n ? n : 1) * sizeof *s);
+  if (!s) {
+    mm_errorf(e, MM_ENOMEM, "model: out of memory for a weight snapshot");
+    return NULL;
+  }
+  int64_t o = 0;
+  for (int i = 0; i < M->nparams; i++) {
+    memcpy(s + o, M->params[i].w, (size_t)M->params[i].count * sizeof *s);
+    o += M->params[i].count;
+  }
+  return s;
+}
+
+void mm_model_restore(mm_model *M, const float *s) {
+  int64_t o = 0;
+  for (int i = 0; i < M->nparams; i++) {
+    memcpy(M->params[i].w, s + o, (size_t)M->params[i].count * sizeof *s);
+    o += M->params[i].count;
+  }
+}
+
+/* ---- workspace -------------------------------------------------------------------- */
+
+typedef struct modws {
+  int dsi; /* dataset modality index or -1 */
+  float *h, *gh, *u, *gu, *logits, *probs, *glog;
+  struct {
+    int64_t *v, n, cap;
+  } ids;
+  int64_t *offs;
+  float *img;
+  float *a[MM_MAXBLOCKS], *ga[MM_MAXBLOCKS], *p[MM_MAXBLOCKS], *gp[MM_MAXBLOCKS];
+  int32_t *arg[MM_MAXBLOCKS];
+  int pooled[MM_MAXBLOCKS];
+  mm_conv2d_shape cs[MM_MAXBLOCKS];
+  mm_pool2d_shape ps[MM_MAXBLOCKS];
+} modws;
+
+typedef struct ws {
+  int64_t B;
+  int64_t *y;
+  uint8_t *mm[MM_MAXMOD]; /* modality-major masks [B] */
+  uint8_t *pmask;         /* [B*k] */
+  uint8_t *none;          /* [B] no modality present */
+  uint8_t *ok;            /* [B] labelled */
+  float *z, *gz, *xs, *gxs, *logits, *probs, *glog, *col, *tv, *tt;
+  int32_t *parg;
+  modws m[MM_MAXMOD];
+} ws;
+
+static void ws_free(const mm_model *M, ws *w) {
+  free(w->y);
+  free(w->pmask);
+  free(w->none);
+  free(w->ok);
+  float *fl[] = {w->z, w->gz, w->xs, w->gxs, w->logits, w->probs, w->glog, w->col, w->tv, w->tt};
+  for (size_t i = 0; i < sizeof fl / sizeof *fl; i++) mm_ffree(fl[i]);
+  free(w->parg);
+  for (int i = 0; i < MM_MAXMOD; i++) {
+    free(w->mm[i]);
+    modws *m = &w->m[i];
+    float *f2[] = {m->h, m->gh, m->u, m->gu, m->logits, m->probs, m->glog, m->img};
+    for (size_t j = 0; j < sizeof f2 / sizeof *f2; j++) mm_ffree(f2[j]);
+    free(m->ids.v);
+    free(m->offs);
+    for (int b = 0; b < MM_MAXBLOCKS; b++) {
+      mm_ffree(m->a[b]);
+      mm_ffree(m->ga[b]);
+      mm_ffree(m->p[b]);
+      mm_ffree(m->gp[b]);
+      free(m->arg[b]);
+    }
+  }
+  (void)M;
+  memset(w, 0, sizeof *w);
+}
+
+/* shapes of the CNN blocks for n samples; returns the floats the col buffer needs */
+static int cnn_shapes(const mm_modcfg *c, modws *m, int64_t n, int64_t *colmax, mm_err *e) {
+  int64_t cin = 3, h = c->img_h, wd = c->img_w;
+  for (int b = 0; b < c->nblocks; b++) {
+    int rc = mm_conv2d_shape_init(&m->cs[b], n, cin, h, wd, c->ch[b], c->ksize, c->ksize, 1, c->ksize / 2, 1, e);
+    if (rc) return rc;
+    int64_t cs = mm_conv2d_col_size(&m->cs[b]);
+    if (cs > *colmax) *colmax = cs;
+    h = m->cs[b].oh, wd = m->cs[b].ow, cin = c->ch[b];
+    m->pooled[b] = h >= 2 && wd >= 2;
+    if (m->pooled[b]) {
+      rc = mm_pool2d_shape_init(&m->ps[b], n, cin, h, wd, 2, 2, 0, e);
+      if (rc) return rc;
+      h = m->ps[b].oh, wd = m->ps[b].ow;
+    }
+  }
+  return MM_OK;
+}
+
+#define FA(ptr, cnt)                             \
+  do {                                           \
+    (ptr) = mm_falloc((int64_t)(cnt) + 1);       \
+    if (!(ptr)) goto oom;                        \
+  } while (0)
+
+static int ws_alloc(const mm_model *M, ws *w, int64_t B, mm_err *e) {
+  memset(w, 0, sizeof *w);
+  w->B = B;
+  int64_t C = M->nclasses, d = M->dim, k = M->k, Z = 0;
+  w->y = malloc((size_t)B * sizeof *w->y);
+  w->pmask = malloc((size_t)(B * k));
+  w->none = malloc((size_t)B);
+  w->ok = malloc((size_t)B);
+  w->parg = malloc((size_t)(B * d) * sizeof *w->parg);
+  if (!w->y || !w->pmask || !w->none || !w->ok || !w->parg) goto oom;
+  int64_t colmax = 0;
+  for (int i = 0; i < k; i++) {
+    const mm_modcfg *c = &M->mod[i];
+    modws *m = &w->m[i];
+    w->mm[i] = malloc((size_t)B);
+    if (!w->mm[i]) goto oom;
+    FA(m->h, B * c->out_dim);
+    FA(m->gh, B * c->out_dim);
+    Z += c->out_dim;
+    if (is_joint(M)) {
+      FA(m->u, B * d);
+      FA(m->gu, B * d);
+    }
+    if (M->fusion == MM_FUSION_LATE) {
+      FA(m->logits, B * C);
+      FA(m->probs, B * C);
+      FA(m->glog, B * C);
+    }
+    if (c->enc == MM_ENC_TEXT) {
+      m->offs = malloc((size_t)(B + 1) * sizeof *m->offs);
+      if (!m->offs) goto oom;
+    }
+    if (c->enc == MM_ENC_CNN) {
+      int rc = cnn_shapes(c, m, B, &colmax, e);
+      if (rc) {
+        ws_free(M, w);
+        return rc;
+      }
+      FA(m->img, B * 3 * c->img_h * c->img_w);
+      for (int b = 0; b < c->nblocks; b++) {
+        int64_t na = B * c->ch[b] * m->cs[b].oh * m->cs[b].ow;
+        FA(m->a[b], na);
+        FA(m->ga[b], na);
+        if (m->pooled[b]) {
+          int64_t np = B * c->ch[b] * m->ps[b].oh * m->ps[b].ow;
+          FA(m->p[b], np);
+          FA(m->gp[b], np);
+          m->arg[b] = malloc((size_t)np * sizeof *m->arg[b]);
+          if (!m->arg[b]) goto oom;
+        }
+      }
+    }
+  }
+  if (is_joint(M)) Z = d;
+  FA(w->z, B * Z);
+  FA(w->gz, B * Z);
+  if (is_joint(M)) {
+    FA(w->xs, B * k * d);
+    FA(w->gxs, B * k * d);
+    FA(w->tv, B * d);
+    FA(w->tt, B * d);
+  }
+  FA(w->logits, B * C);
+  FA(w->probs, B * C);
+  FA(w->glog, B * C);
+  FA(w->col, colmax);
+  return MM_OK;
+oom:
+  ws_free(M, w);
+  return mm_errorf(e, MM_ENOMEM, "model: out of memory for a batch of %lld", (long long)B);
+}
+
+/* ---- binding a dataset ------------------------------------------------------------ */
+
+static int bind(const mm_model *M, mm_dataset *ds, ws *w, int train, mm_err *e) {
+  for (int i = 0; i < M->k; i++) {
+    const mm_modcfg *c = &M->mod[i];
+    int j = mm_dataset_find(ds, c->name);
+    w->m[i].dsi = j;
+    if (j < 0) {
+      if (train) return mm_errorf(e, MM_EINVAL, "model: the training data has no modality '%s'", c->name);
+      continue;
+    }
+    mm_modality *m = &ds->mods[j];
+    if (c->enc == MM_ENC_TEXT) {
+      if (m->kind != MM_MOD_TEXT) return mm_errorf(e, MM_EINVAL, "model: modality '%s' of the data is not text", c->name);
+      if (!m->cache_ids || m->cache_key != M->vocab_key) {
+        free(m->cache_ids);
+        free(m->cache_off);
+        m->cache_ids = m->cache_off = NULL;
+        const char **texts = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *texts);
+        size_t *lens = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *lens);
+        m->cache_off = malloc((size_t)(ds->n + 1) * sizeof *m->cache_off);
+        if (!texts || !lens || !m->cache_off) {
+          free(texts);
+          free(lens);
+          return mm_errorf(e, MM_ENOMEM, "model: out of memory");
+        }
+        for (int64_t r = 0; r < ds->n; r++) {
+          texts[r] = m->text + m->off[r];
+          lens[r] = m->mask[r] ? (size_t)(m->off[r + 1] - m->off[r]) : 0;
+        }
+        mm_csr csr;
+        mm_csr_init(&csr);
+        int rc = mm_vocab_encode(M->voc, texts, lens, ds->n, &csr, e);
+        free(texts);
+        free(lens);
+        if (rc) {
+          mm_csr_free(&csr);
+          return rc;
+        }
+        m->cache_ids = malloc((size_t)(csr.nids ? csr.nids : 1) * sizeof *m->cache_ids);
+        if (!m->cache_ids) {
+          mm_csr_free(&csr);
+          return mm_errorf(e, MM_ENOMEM, "model: out of memory");
+        }
+        if (csr.nids > 0) memcpy(m->cache_ids, csr.ids, (size_t)csr.nids * sizeof *m->cache_ids);
+        memcpy(m->cache_off, csr.offsets, (size_t)(ds->n + 1) * sizeof *m->cache_off);
+        mm_csr_free(&csr);
+        m->cache_key = M->vocab_key;
+      }
+    } else if (c->enc == MM_ENC_CNN || c->enc == MM_ENC_HIST) {
+      if (m->kind != MM_MOD_IMAGE)
+        return mm_errorf(e, MM_EINVAL, "model: modality '%s' of the data holds no pixels (encoder %s)", c->name,
+                         mm_enc_name(c->enc));
+      if (m->c != 3) return mm_errorf(e, MM_EINVAL, "model: images of '%s' must be RGB", c->name);
+      if (c->enc == MM_ENC_CNN && (m->h != c->img_h || m->w != c->img_w))
+        return mm_errorf(e, MM_EINVAL, "model: images of '%s' are %lldx%lld; the model was built for %lldx%lld",
+                         c->name, (long long)m->h, (long long)m->w, (long long)c->img_h, (long long)c->img_w);
+    } else {
+      if (m->kind != MM_MOD_DENSE || m->dim != c->in_dim)
+        return mm_errorf(e, MM_EINVAL, "model: modality '%s' must hold feature rows of size %lld (data: %s %lld)",
+                         c->name, (long long)c->in_dim, m->kind == MM_MOD_DENSE ? "rows of size" : "kind",
+                         (long long)(m->kind == MM_MOD_DENSE ? m->dim : m->kind));
+    }
+  }
+  return MM_OK;
+}
+
+/* ---- forward / backward ---------------------------------------------------------- */
+
+/* softmax cross entropy over rows with ok[b]; class weights cw (nullable);
+ * probs always filled; glog (nullable) = d(loss)/d(logits); returns the loss. */
+static double softmax_ce(const float *logits, const int64_t *y, const uint8_t *ok, const float *cw, int64_t n,
+                         int64_t C, float *probs, float *glog) {
+  double wsum = 0, loss = 0;
+  for (int64_t b = 0; b < n; b++) {
+    const float *x = logits + b * C;
+    float *p = probs + b * C;
+    float mx = x[0];
+    for (int64_t c = 1; c < C; c++)
+      if (x[c] > mx) mx = x[c];
+    double s = 0;
+    for (int64_t c = 0; c < C; c++) s += exp((double)x[c] - mx);
+    double ls = log(s);
+    for (int64_t c = 0; c < C; c++) p[c] = (float)exp((double)x[c] - mx - ls);
+    if (ok[b]) {
+      double wy = cw ? cw[y[b]] : 1.0;
+      wsum += wy;
+      loss += wy * -((double)x[y[b]] - mx - ls);
+    }
+  }
+  if (glog) {
+    for (int64_t b = 0; b < n; b++) {
+      float *g = glog + b * C;
+      if (!ok[b] || wsum <= 0) {
+        memset(g, 0, (size_t)C * sizeof *g);
+        continue;
+      }
+      double f = (cw ? cw[y[b]] : 1.0) / wsum;
+      const float *p = probs + b * C;
+      for (int64_t c = 0; c < C; c++) g[c] = (float)(f * p[c]);
+      g[y[b]] -= (float)f;
+    }
+  }
+  return wsum > 0 ? loss / wsum : 0.0;
+}
+
+static void gather_text(const mm_model *M, const mm_dataset *ds, modws *m, const int64_t *rows, int64_t n) {
+  const mm_modality *dm = &ds->mods[m->dsi];
+  m->ids.n = 0;
+  m->offs[0] = 0;
+  (void)M;
+  for (int64_t b = 0; b < n; b++) {
+    int64_t r = rows[b];
+    for (int64_t q = dm->cache_off[r]; q < dm->cache_off[r + 1]; q++) m->ids.v[m->ids.n++] = dm->cache_ids[q];
+    m->offs[b + 1] = m->ids.n;
+  }
+}
+
+static int encode(mm_model *M, const mm_dataset *ds, ws *w, int i, const int64_t *rows, int64_t n, int train,
+                  mm_err *e) {
+  const mm_modcfg *c = &M->mod[i];
+  modws *m = &w->m[i];
+  int64_t E = c->out_dim;
+  if (m->dsi < 0) {
+    memset(m->h, 0, (size_t)(n * E) * sizeof(float));
+    return MM_OK;
+  }
+  const mm_modality *dm = &ds->mods[m->dsi];
+  if (c->enc == MM_ENC_TEXT) {
+    int64_t need = 0;
+    for (int64_t b = 0; b < n; b++) need += dm->cache_off[rows[b] + 1] - dm->cache_off[rows[b]];
+    if (need > m->ids.cap) {
+      int64_t *nv = realloc(m->ids.v, (size_t)need * sizeof *nv);
+      if (!nv) return mm_errorf(e, MM_ENOMEM, "model: out of memory");
+      m->ids.v = nv;
+      m->ids.cap = need;
+    }
+    gather_text(M, ds, m, rows, n);
+    mm_embedding_bag_forward(M->params[c->p_emb].w, M->dim, m->ids.v, m->offs, n, m->h);
+  } else if (c->enc == MM_ENC_FEAT) {
+    for (int64_t b = 0; b < n; b++) memcpy(m->h + b * E, dm->feat + rows[b] * E, (size_t)E * sizeof(float));
+  } else if (c->enc == MM_ENC_HIST) {
+    int64_t per = dm->h * dm->w * 3;
+    for (int64_t b = 0; b < n; b++) {
+      int rc = mm_image_hsv_histogram_rgb8(dm->pix + rows[b] * per, dm->h * dm->w, c->hb, c->sb, c->vb, m->h + b * E,
+                                           e);
+      if (rc) return rc;
+    }
+  } else { /* CNN */
+    int64_t colmax = 0;
+    int rc = cnn_shapes(c, m, n, &colmax, e);
+    if (rc) return rc;
+    mm_image_prep pp = {(int)c->img_h, (int)c->img_w, (train && c->augment) ? 2 : 0, train && c->augment,
+                        train && c->augment, img_mean, img_std};
+    rc = mm_image_prep_check(&pp, (int)dm->h, (int)dm->w, e);
+    if (rc) return rc;
+    int64_t per = dm->h * dm->w * 3, hw = c->img_h * c->img_w;
+    for (int64_t b = 0; b < n; b++)
+      mm_image_prep_rgb8(&pp, dm->pix + rows[b] * per, (int)dm->h, (int)dm->w, &M->rng, m->img + b * 3 * hw);
+    const float *x = m->img;
+    for (int b = 0; b < c->nblocks; b++) {
+      mm_conv2d_forward(&m->cs[b], x, M->params[c->p_cw[b]].w, M->params[c->p_cb[b]].w, m->a[b], w->col);
+      int64_t na = n * c->ch[b] * m->cs[b].oh * m->cs[b].ow;
+      mm_relu_forward(m->a[b], m->a[b], na);
+      if (m->pooled[b]) {
+        mm_max_pool2d_forward(&m->ps[b], m->a[b], m->p[b], m->arg[b]);
+        x = m->p[b];
+      } else
+        x = m->a[b];
+    }
+    int last = c->nblocks - 1;
+    int64_t lhw = m->pooled[last] ? m->ps[last].oh * m->ps[last].ow : m->cs[last].oh * m->cs[last].ow;
+    mm_global_avg_pool_forward(x, m->h, n, c->ch[last], lhw);
+  }
+  return MM_OK;
+}
+
+static void mark_touched(mm_param *p, const int64_t *ids, int64_t n) {
+  for (int64_t q = 0; q < n; q++) {
+    int64_t r = ids[q];
+    if (!p->touched[r]) {
+      p->touched[r] = 1;
+      p->tlist[p->ntouched++] = r;
+    }
+  }
+}
+
+static void encode_backward(mm_model *M, ws *w, int i, int64_t n) {
+  const mm_modcfg *c = &M->mod[i];
+  modws *m = &w->m[i];
+  if (m->dsi < 0) return;
+  if (c->enc == MM_ENC_TEXT) {
+    mm_param *p = &M->params[c->p_emb];
+    mm_embedding_bag_backward(m->ids.v, m->offs, n, M->dim, m->gh, p->g);
+    mark_touched(p, m->ids.v, m->ids.n);
+  } else if (c->enc == MM_ENC_CNN) {
+    int last = c->nblocks - 1;
+    int64_t lhw = m->pooled[last] ? m->ps[last].oh * m->ps[last].ow : m->cs[last].oh * m->cs[last].ow;
+    mm_global_avg_pool_backward(m->gh, m->pooled[last] ? m->gp[last] : m->ga[last], n, c->ch[last], lhw);
+    for (int b = last; b >= 0; b--) {
+      if (m->pooled[b]) mm_max_pool2d_backward(&m->ps[b], m->arg[b], m->gp[b], m->ga[b]);
+      int64_t na = n * c->ch[b] * m->cs[b].oh * m->cs[b].ow;
+      mm_relu_backward(m->a[b], m->ga[b], m->ga[b], na);
+      const float *xin = b == 0 ? m->img : (m->pooled[b - 1] ? m->p[b - 1] : m->a[b - 1]);
+      float *gxin = b == 0 ? NULL : (m->pooled[b - 1] ? m->gp[b - 1] : m->ga[b - 1]);
+      mm_conv2d_backward(&m->cs[b], xin, M->params[c->p_cw[b]].w, m->ga[b], gxin, M->params[c->p_cw[b]].g,
+                         M->params[c->p_cb[b]].g, w->col);
+    }
+  }
+}
+
+/* Full forward (and backward when train): fills w->probs [n, C]; returns the loss. */
+static int run_batch(mm_model *M, const mm_dataset *ds, ws *w, const int64_t *rows, int64_t n, int train,
+                     const float *cw, double *loss_out, mm_err *e) {
+  int64_t C = M->nclasses, d = M->dim, k = M->k;
+  for (int64_t b = 0; b < n; b++) {
+    w->y[b] = ds->labels[rows[b]];
+    w->ok[b] = w->y[b] >= 0;
+  }
+  /* masks (+ modality dropout) */
+  for (int64_t b = 0; b < n; b++) {
+    int any = 0, anyorig = 0;
+    uint8_t keep[MM_MAXMOD];
+    for (int i = 0; i < k; i++) {
+      int dsi = w->m[i].dsi;
+      uint8_t p = dsi >= 0 ? ds->mods[dsi].mask[rows[b]] : 0;
+      if (p && M->mod[i].enc == MM_ENC_TEXT) { /* a text whose bag is empty is absent */
+        const mm_modality *dm = &ds->mods[dsi];
+        p = dm->cache_off[rows[b] + 1] > dm->cache_off[rows[b]];
+      }
+      anyorig |= p;
+      keep[i] = p;
+      if (p && train && M->mod[i].drop > 0 && mm_rng_uniform(&M->rng) < M->mod[i].drop) p = 0;
+      w->mm[i][b] = p;
+      any |= p;
+    }
+    if (!any && anyorig) /* never drop every modality of a sample */
+      for (int i = 0; i < k; i++) w->mm[i][b] = w->mm[i][b] | keep[i];
+    w->none[b] = !anyorig;
+    for (int i = 0; i < k; i++) w->pmask[b * k + i] = w->mm[i][b];
+  }
+  for (int i = 0; i < k; i++) {
+    int rc = encode(M, ds, w, i, rows, n, train, e);
+    if (rc) return rc;
+  }
+  double loss = 0;
+  if (M->fusion == MM_FUSION_LATE) {
+    memset(w->probs, 0, (size_t)(n * C) * sizeof(float));
+    uint8_t *okm = w->none; /* reuse: recomputed below */
+    for (int i = 0; i < k; i++) {
+      const mm_modcfg *c = &M->mod[i];
+      modws *m = &w->m[i];
+      mm_linear_forward(m->h, M->params[c->p_lw].w, M->params[c->p_lb].w, m->logits, n, c->out_dim, C);
+      for (int64_t b = 0; b < n; b++) okm[b] = w->ok[b] && w->mm[i][b];
+      loss += softmax_ce(m->logits, w->y, okm, cw, n, C, m->probs, train ? m->glog : NULL);
+      for (int64_t b = 0; b < n; b++)
+        if (w->mm[i][b])
+          for (int64_t j = 0; j < C; j++) w->probs[b * C + j] += m->probs[b * C + j];
+    }
+    for (int64_t b = 0; b < n; b++) {
+      int cnt = 0;
+      for (int i = 0; i < k; i++) cnt += w->mm[i][b];
+      for (int64_t j = 0; j < C; j++) w->probs[b * C + j] = cnt ? w->probs[b * C + j] / cnt : 1.0f / (float)C;
+    }
+    if (train)
+      for (int i = 0; i < k; i++) {
+        const mm_modcfg *c = &M->mod[i];
+        modws *m = &w->m[i];
+        mm_linear_backward(m->h, M->params[c->p_lw].w, m->glog, m->gh, M->params[c->p_lw].g, M->params[c->p_lb].g, n,
+                           c->out_dim, C);
+        encode_backward(M, w, i, n);
+      }
+    *loss_out = loss;
+    return MM_OK;
+  }
+  int64_t Z = 0;
+  if (is_joint(M)) {
+    Z = d;
+    for (int i = 0; i < k; i++) {
+      const mm_modcfg *c = &M->mod[i];
+      modws *m = &w->m[i];
+      if (c->project)
+        mm_linear_forward(m->h, M->params[c->p_pw].w, M->params[c->p_pb].w, m->u, n, c->out_dim, d);
+      else
+        memcpy(m->u, m->h, (size_t)(n * d) * sizeof(float));
+      for (int64_t b = 0; b < n; b++) {
+        float *dst = w->xs + (b * k + i) * d;
+        if (w->none[b] && i == 0)
+          memset(dst, 0, (size_t)d * sizeof(float));
+        else
+          memcpy(dst, m->u + b * d, (size_t)d * sizeof(float));
+      }
+    }
+    for (int64_t b = 0; b < n; b++)
+      if (w->none[b]) w->pmask[b * k] = 1;
+    int rc = mm_modality_pool_forward(w->xs, w->pmask, n, k, d, M->pool, w->z, w->parg, e);
+    if (rc) return rc;
+  } else {
+    for (int i = 0; i < k; i++) Z += M->mod[i].out_dim;
+    int64_t off = 0;
+    for (int i = 0; i < k; i++) {
+      const mm_modcfg *c = &M->mod[i];
+      modws *m = &w->m[i];
+      int64_t E = c->out_dim;
+      for (int64_t b = 0; b < n; b++) {
+        float *dst = w->z + b * Z + off;
+        if (w->mm[i][b])
+          memcpy(dst, m->h + b * E, (size_t)E * sizeof(float));
+        else if (c->p_miss >= 0)
+          memcpy(dst, M->params[c->p_miss].w, (size_t)E * sizeof(float));
+        else
+          memset(dst, 0, (size_t)E * sizeof(float));
+      }
+      off += E;
+    }
+  }
+  mm_linear_forward(w->z, M->params[M->p_cw].w, M->params[M->p_cb].w, w->logits, n, Z, C);
+  loss = softmax_ce(w->logits, w->y, w->ok, cw, n, C, w->probs, train ? w->glog : NULL);
+  if (!train) {
+    *loss_out = loss;
+    return MM_OK;
+  }
+  mm_linear_backward(w->z, M->params[M->p_cw].w, w->glog, w->gz, M->params[M->p_cw].g, M->params[M->p_cb].g, n, Z, C);
+  if (is_joint(M)) {
+    mm_modality_pool_backward(w->pmask, w->parg, w->gz, n, k, d, M->pool, w->gxs);
+    for (int i = 0; i < k; i++) {
+      modws *m = &w->m[i];
+      for (int64_t b = 0; b < n; b++) {
+        float *g = m->gu + b * d;
+        if (w->none[b])
+          memset(g, 0, (size_t)d * sizeof(float));
+        else
+          memcpy(g, w->gxs + (b * k + i) * d, (size_t)d * sizeof(float));
+      }
+    }
+    if (M->fusion == MM_FUSION_COMMON && M->lambda > 0) {
+      for (int a = 0; a < k; a++)
+        for (int bb = a + 1; bb < k; bb++) {
+          double rl = 0;
+          int64_t anchors = 0;
+          mm_ranking_loss(w->m[bb].u, w->m[a].u, w->y, w->mm[bb], w->mm[a], n, d, M->margin, M->hardest, M->lambda,
+                          &rl, w->tv, w->tt, &anchors);
+          loss += M->lambda * rl;
+          for (int64_t q = 0; q < n * d; q++) {
+            w->m[bb].gu[q] += w->tv[q];
+            w->m[a].gu[q] += w->tt[q];
+          }
+        }
+    }
+    for (int i = 0; i < k; i++) {
+      const mm_modcfg *c = &M->mod[i];
+      modws *m = &w->m[i];
+      if (c->project)
+        mm_linear_backward(m->h, M->params[c->p_pw].w, m->gu, m->gh, M->params[c->p_pw].g, M->params[c->p_pb].g, n,
+                           c->out_dim, d);
+      else
+        memcpy(m->gh, m->gu, (size_t)(n * d) * sizeof(float));
+      encode_backward(M, w, i, n);
+    }
+  } else {
+    int64_t off = 0;
+    for (int i = 0; i < k; i++) {
+      const mm_modcfg *c = &M->mod[i];
+      modws *m = &w->m[i];
+      int64_t E = c->out_dim;
+      for (int64_t b = 0; b < n; b++) {
+        const float *g = w->gz + b * Z + off;
+        if (w->mm[i][b])
+          memcpy(m->gh + b * E, g, (size_t)E * sizeof(float));
+        else {
+          memset(m->gh + b * E, 0, (size_t)E * sizeof(float));
+          if (c->p_miss >= 0) {
+            float *gm = M->params[c->p_miss].g;
+            for (int64_t j = 0; j < E; j++) gm[j] += g[j];
+          }
+        }
+      }
+      encode_backward(M, w, i, n);
+      off += E;
+    }
+  }
+  *loss_out = loss;
+  return MM_OK;
+}
+
+/* ---- optimiser ----------------------------------------------------------------------- */
+
+static double grad_sumsq(const mm_model *M) {
+  double s = 0;
+  for (int i = 0; i < M->nparams; i++) {
+    const mm_param *p = &M->params[i];
+    if (p->sparse)
+      for (int64_t t = 0; t < p->ntouched; t++) s += mm_sumsq(p->g + p->tlist[t] * p->rowlen, p->rowlen);
+    else
+      s += mm_sumsq(p->g, p->count);
+  }
+  return s;
+}
+
+static void zero_grads(mm_model *M) {
+  for (int i = 0; i < M->nparams; i++) {
+    mm_param *p = &M->params[i];
+    if (p->sparse) {
+      for (int64_t t = 0; t < p->ntouched; t++) {
+        memset(p->g + p->tlist[t] * p->rowlen, 0, (size_t)p->rowlen * sizeof(float));
+        p->touched[p->tlist[t]] = 0;
+      }
+      p->ntouched = 0;
+    } else
+      memset(p->g, 0, (size_t)p->count * sizeof(float));
+  }
+}
+
+/* One optimiser step over every parameter (sparse ones: touched rows only).
+ * The updated values are backed up first; if the step makes any weight
+ * non-finite, the old values come back and MM_ENUM is returned. */
+static int apply_step(mm_model *M, const mm_train_opts *o, double scale, mm_err *e) {
+  int64_t need = 0;
+  for (int i = 0; i < M->nparams; i++) {
+    const mm_param *p = &M->params[i];
+    need += p->sparse ? p->ntouched * p->rowlen : p->count;
+  }
+  if (need > M->bakcap) {
+    mm_ffree(M->bak);
+    M->bak = mm_falloc(need);
+    M->bakcap = M->bak ? need : 0;
+    if (!M->bak) return mm_errorf(e, MM_ENOMEM, "fit: out of memory");
+  }
+  int64_t q = 0;
+  for (int i = 0; i < M->nparams; i++) {
+    const mm_param *p = &M->params[i];
+    int64_t nseg = p->sparse ? p->ntouched : 1;
+    for (int64_t t = 0; t < nseg; t++) {
+      int64_t off = p->sparse ? p->tlist[t] * p->rowlen : 0, cnt = p->sparse ? p->rowlen : p->count;
+      memcpy(M->bak + q, p->w + off, (size_t)cnt * sizeof(float));
+      q += cnt;
+    }
+  }
+  M->step++;
+  int bad = 0;
+  for (int i = 0; i < M->nparams; i++) {
+    mm_param *p = &M->params[i];
+    int64_t nseg = p->frozen ? 0 : p->sparse ? p->ntouched : 1;
+    for (int64_t t = 0; t < nseg; t++) {
+      int64_t off = p->sparse ? p->tlist[t] * p->rowlen : 0, cnt = p->sparse ? p->rowlen : p->count;
+      if (scale != 1.0) mm_scale(p->g + off, cnt, (float)scale);
+      if (o->optimizer == MM_OPT_ADAM)
+        mm_adam_step(p->w + off, p->g + off, p->m + off, p->v + off, cnt, o->lr, o->b1, o->b2, o->eps, o->wd, M->step);
+      else
+        mm_sgd_step(p->w + off, p->g + off, p->m + off, cnt, o->lr, o->momentum, o->wd);
+      if (!isfinite(mm_sumsq(p->w + off, cnt))) bad = i + 1;
+    }
+  }
+  if (bad) {
+    q = 0;
+    for (int i = 0; i < M->nparams; i++) {
+      mm_param *p = &M->params[i];
+      int64_t nseg = p->sparse ? p->ntouched : 1;
+      for (int64_t t = 0; t < nseg; t++) {
+        int64_t off = p->sparse ? p->tlist[t] * p->rowlen : 0, cnt = p->sparse ? p->rowlen : p->count;
+        memcpy(p->w + off, M->bak + q, (size_t)cnt * sizeof(float));
+        q += cnt;
+      }
+    }
+    zero_grads(M);
+    return mm_errorf(e, MM_ENUM, "fit: the update made %s non-finite (Inf/NaN)", M->params[bad - 1].name);
+  }
+  zero_grads(M);
+  return MM_OK;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int64_t argmax(const float *p, int64_t C) {
+  int64_t best = 0;
+  for (int64_t c = 1; c < C; c++)
+    if (p[c] > p[best]) best = c;
+  return best;
+}
+
+int mm_model_train_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm_epoch_stats *st, mm_err *e) {
+  memset(st, 0, sizeof *st);
+  if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not built (fit builds it)");
+  if (ds->nclasses != M->nclasses)
+    return mm_errorf(e, MM_EINVAL, "model: data has %lld classes, the model %lld", (long long)ds->nclasses,
+                     (long long)M->nclasses);
+  if (o->batch < 1 || o->batch > (1 << 20)) return mm_errorf(e, MM_EINVAL, "fit: batch must be in 1..2^20");
+  if (!(o->lr > 0) || !isfinite(o->lr)) return mm_errorf(e, MM_EINVAL, "fit: lr must be > 0 (got %g)", (double)o->lr);
+  if (ds->n < 1) return mm_errorf(e, MM_EINVAL, "fit: the training data has no rows");
+  for (int64_t r = 0; r < ds->n; r++)
+    if (ds->labels[r] < 0) return mm_errorf(e, MM_EINVAL, "fit: training row %lld has no label", (long long)r + 1);
+  double t0 = now_seconds();
+  ws w;
+  int64_t B = o->batch < ds->n ? o->batch : ds->n;
+  int rc = ws_alloc(M, &w, B, e);
+  if (rc) return rc;
+  rc = bind(M, ds, &w, 1, e);
+  int64_t *order = malloc((size_t)ds->n * sizeof *order);
+  if (!rc && !order) rc = mm_errorf(e, MM_ENOMEM, "fit: out of memory");
+  if (rc) goto done;
+  for (int64_t r = 0; r < ds->n; r++) order[r] = r;
+  mm_rng_shuffle(&M->rng, order, ds->n);
+  double lsum = 0, last = t0;
+  int64_t correct = 0, seen = 0, nb = 0;
+  zero_grads(M);
+  for (int64_t s = 0; s < ds->n; s += B) {
+    int64_t n = ds->n - s < B ? ds->n - s : B;
+    double loss = 0;
+    rc = run_batch(M, ds, &w, order + s, n, 1, o->class_w, &loss, e);
+    if (rc) break;
+    if (!isfinite(loss)) {
+      rc = mm_errorf(e, MM_ENUM, "fit: loss is %s in batch %lld (rows %lld..%lld of the shuffled epoch); weights "
+                                 "kept from the batch before",
+                     isnan(loss) ? "NaN" : "Inf", (long long)nb + 1, (long long)s + 1, (long long)(s + n));
+      zero_grads(M);
+      break;
+    }
+    double ss = grad_sumsq(M);
+    if (!isfinite(ss)) {
+      rc = mm_errorf(e, MM_ENUM, "fit: gradient is not finite in batch %lld; weights kept from the batch before",
+                     (long long)nb + 1);
+      zero_grads(M);
+      break;
+    }
+    double scale = 1.0, norm = sqrt(ss);
+    if (o->clip > 0 && norm > o->clip) scale = o->clip / norm;
+    rc = apply_step(M, o, scale, e);
+    if (rc) {
+      mm_err_prefix(e, "batch %lld: ", (long long)nb + 1);
+      break;
+    }
+    lsum += loss * n;
+    for (int64_t b = 0; b < n; b++) correct += argmax(w.probs + b * M->nclasses, M->nclasses) == w.y[b];
+    seen += n;
+    nb++;
+    if (o->progress) {
+      double t = now_seconds();
+      if (t - last >= o->progress_interval || s + n >= ds->n) {
+        last = t;
+        mm_progress pr = {nb, (ds->n + B - 1) / B, seen, lsum / seen, (double)correct / seen, t - t0};
+        int r = o->progress(o->progress_ud, &pr);
+        if (r == 1) {
+          rc = mm_errorf(e, MM_EINVAL, "fit: the progress callback failed");
+          break;
+        }
+        if (r == 2) {
+          st->stopped = 1;
+          break;
+        }
+      }
+    }
+  }
+  st->loss = seen ? lsum / seen : 0;
+  st->accuracy = seen ? (double)correct / seen : 0;
+  st->batches = nb;
+  st->samples = seen;
+done:
+  free(order);
+  ws_free(M, &w);
+  st->seconds = now_seconds() - t0;
+  return rc;
+}
+
+int mm_model_loss_grad(mm_model *M, mm_dataset *ds, double *loss, mm_err *e) {
+  if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not built");
+  if (ds->n < 1) return mm_errorf(e, MM_EINVAL, "model: no rows");
+  ws w;
+  int rc = ws_alloc(M, &w, ds->n, e);
+  if (rc) return rc;
+  rc = bind(M, ds, &w, 1, e);
+  int64_t *rows = malloc((size_t)ds->n * sizeof *rows);
+  if (!rc && !rows) rc = mm_errorf(e, MM_ENOMEM, "model: out of memory");
+  if (!rc) {
+    for (int64_t r = 0; r < ds->n; r++) rows[r] = r;
+    for (int i = 0; i < M->nparams; i++) memset(M->params[i].g, 0, (size_t)M->params[i].count * sizeof(float));
+    rc = run_batch(M, ds, &w, rows, ds->n, 1, NULL, loss, e);
+  }
+  free(rows);
+  ws_free(M, &w);
+  return rc;
+}
+
+int mm_model_predict(mm_model *M, mm_dataset *ds, float *probs, mm_err *e) {
+  if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not trained yet (call fit or load a model)");
+  if (ds->n == 0) return MM_OK;
+  ws w;
+  int64_t B = ds->n < 256 ? ds->n : 256;
+  int rc = ws_alloc(M, &w, B, e);
+  if (rc) return rc;
+  rc = bind(M, ds, &w, 0, e);
+  int64_t *rows = malloc((size_t)B * sizeof *rows);
+  if (!rc && !rows) rc = mm_errorf(e, MM_ENOMEM, "predict: out of memory");
+  for (int64_t s = 0; !rc && s < ds->n; s += B) {
+    int64_t n = ds->n - s < B ? ds->n - s : B;
+    for (int64_t b = 0; b < n; b++) rows[b] = s + b;
+    double loss;
+    rc = run_batch(M, ds, &w, rows, n, 0, NULL, &loss, e);
+    if (!rc) memcpy(probs + s * M->nclasses, w.probs, (size_t)(n * M->nclasses) * sizeof(float));
+  }
+  free(rows);
+  ws_free(M, &w);
+  return rc;
+}

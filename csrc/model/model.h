@@ -1,0 +1,155 @@
+/* model.h - fusion models over K modalities: encoders, fusion heads, training, prediction.
+ *
+ * Encoders (one per modality, output e_m):
+ *   TEXT  mean embedding bag over word + hashed n-gram ids (e = dim), sparse updates
+ *         (only the rows a batch touches are updated, also by Adam: lazy Adam);
+ *         tokenizer, vocabulary and n-gram hashing are csrc/text's, built from
+ *         the training split at the first fit; a text whose bag is empty
+ *         counts as absent;
+ *   CNN   blocks of conv(k, pad k/2) -> relu -> max-pool 2, then global average pool (e = last channels);
+ *   HIST  HSV colour histogram of the pixels (no parameters; e = hb*sb*vb);
+ *   FEAT  the dense feature row as it is (e = in_dim).
+ * Fusion:
+ *   TEXT/IMAGE (unimodal): k = 1; missing -> zero vector; linear classifier.
+ *   EARLY   concat(h_m or missing_m) -> linear classifier; missing_m learned (or zeros).
+ *   LATE    one linear classifier per modality; training sums their NLL over the rows
+ *           where each is present; prediction averages probabilities over present ones
+ *           (uniform when none is).
+ *   JOINT   u_m = W_m h_m + b_m (text: u = h when e = dim) -> masked pool (max/mean/sum)
+ *           over present -> linear classifier (rows with nothing present: pooled = 0).
+ *   COMMON  JOINT + lambda * ranking loss (mm_ranking_loss) over every present pair
+ *           (a < b: anchors u_b, positives/negatives u_a).
+ * Everything random (init, shuffling, modality dropout, augmentation) draws from
+ * the model's own rng, so one seed gives bit-identical runs.
+ */
+#ifndef MM_MODEL_H
+#define MM_MODEL_H
+
+#include <stdint.h>
+
+#include "../core/error.h"
+#include "../core/rng.h"
+#include "dataset.h"
+#include "../text/vocab.h"
+
+enum { MM_FUSION_TEXT = 0, MM_FUSION_IMAGE, MM_FUSION_EARLY, MM_FUSION_LATE, MM_FUSION_JOINT, MM_FUSION_COMMON };
+enum { MM_ENC_AUTO = 0, MM_ENC_TEXT, MM_ENC_CNN, MM_ENC_HIST, MM_ENC_FEAT };
+enum { MM_OPT_SGD = 0, MM_OPT_ADAM = 1 };
+
+#define MM_MAXBLOCKS 8
+#define MM_PNAME 64
+
+typedef struct mm_param {
+  char name[MM_PNAME];
+  int ndim;
+  int64_t shape[4];
+  int64_t count;
+  float *w, *g, *m, *v;
+  int sparse;       /* rows updated only where touched (embedding tables) */
+  int64_t rowlen;   /* floats per row when sparse */
+  uint8_t *touched; /* [rows] when sparse */
+  int64_t *tlist;   /* touched rows, ntouched of them */
+  int64_t ntouched;
+  int frozen;       /* never updated by the optimiser */
+} mm_param;
+
+typedef struct mm_modcfg {
+  char name[MM_MODNAME];
+  int enc;          /* MM_ENC_* (AUTO resolves at build) */
+  int want;         /* encoder asked for an image modality with pixels (CNN/HIST) */
+  int64_t in_dim;   /* FEAT: feature size; TEXT: embedding rows */
+  int64_t img_h, img_w;
+  int nblocks;
+  int64_t ch[MM_MAXBLOCKS];
+  int64_t ksize;
+  int hb, sb, vb;
+  int augment;      /* CNN: random crop (pad 2) + flip while training */
+  float drop;       /* modality dropout probability while training */
+  int64_t out_dim;  /* e_m */
+  int project;
+  /* parameter indices (-1 = none) */
+  int p_emb, p_cw[MM_MAXBLOCKS], p_cb[MM_MAXBLOCKS], p_pw, p_pb, p_lw, p_lb, p_miss;
+} mm_modcfg;
+
+typedef struct mm_model {
+  int fusion, pool, k;
+  int64_t dim, nclasses;
+  int missing_zeros;
+  float lambda, margin;
+  int hardest;
+  /* text settings */
+  int ngrams;
+  int64_t buckets, min_count, max_vocab;
+  int unk, lowercase, keep_punct; /* vocabulary / tokenizer options (csrc/text) */
+  mm_modcfg mod[MM_MAXMOD];
+  int p_cw, p_cb; /* shared classifier */
+  mm_param *params;
+  int nparams;
+  mm_vocab *voc;      /* csrc/text vocabulary (NULL without a text modality) */
+  uint64_t vocab_key; /* content hash: identifies cached encodings in datasets */
+  int built;
+  mm_rng rng;
+  int64_t step;
+  float *bak; /* weights before the last step (restored when a step goes non-finite) */
+  int64_t bakcap;
+} mm_model;
+
+/* progress inside an epoch (running means over the batches so far) */
+typedef struct mm_progress {
+  int64_t batch, batches, samples;
+  double loss, accuracy, seconds;
+} mm_progress;
+
+typedef struct mm_train_opts {
+  int64_t batch;
+  int optimizer;
+  float lr, momentum, wd, b1, b2, eps;
+  float clip;            /* max global gradient norm, 0 = off */
+  const float *class_w;  /* [nclasses] or NULL */
+  /* called after a batch when progress_interval seconds have passed since the
+   * last call, and after the last batch; returns 0 to go on, 1 to abort the
+   * epoch with an error, 2 to end the epoch here (stats.stopped = 1) */
+  int (*progress)(void *ud, const mm_progress *p);
+  void *progress_ud;
+  double progress_interval;
+} mm_train_opts;
+
+typedef struct mm_epoch_stats {
+  double loss, accuracy, seconds;
+  int64_t batches, samples;
+  int stopped;
+} mm_epoch_stats;
+
+/* Configuration: zero the struct with mm_model_init, fill it, add modalities. */
+void mm_model_init(mm_model *M);
+int mm_model_add_modality(mm_model *M, const mm_modcfg *c, mm_err *e);
+/* Check the configuration (fusion vs modalities etc.). */
+int mm_model_check(const mm_model *M, mm_err *e);
+/* Resolve encoders against a dataset, build the vocabulary from it, allocate
+ * and initialise parameters from `seed`. */
+int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err *e);
+/* Allocate parameters from a fully resolved configuration + vocabulary words
+ * (loading a file; weights are then overwritten). */
+int mm_model_build_resolved(mm_model *M, char **words, int64_t nwords, mm_err *e);
+void mm_model_free(mm_model *M); /* frees what the model owns (not M itself) */
+
+int64_t mm_model_param_count(const mm_model *M);
+
+/* Training */
+void mm_model_seed(mm_model *M, uint64_t seed); /* seeds the rng, resets optimiser state */
+int mm_model_train_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm_epoch_stats *st, mm_err *e);
+/* Loss and parameter gradients (left in params[i].g) of one batch made of every
+ * row of ds, in training mode (for gradient checks). */
+int mm_model_loss_grad(mm_model *M, mm_dataset *ds, double *loss, mm_err *e);
+/* probs [ds->n, nclasses] */
+int mm_model_predict(mm_model *M, mm_dataset *ds, float *probs, mm_err *e);
+
+/* Snapshot of all weights (early stopping); returns malloc'd floats. */
+float *mm_model_snapshot(const mm_model *M, mm_err *e);
+void mm_model_restore(mm_model *M, const float *snap);
+
+const char *mm_fusion_name(int f);
+const char *mm_enc_name(int enc);
+const char *mm_pool_name(int p);
+
+#endif

@@ -1,0 +1,1226 @@
+--- The `mmfuse` command line: train, eval, predict, experiment, info.
+--
+-- `bin/mmfuse` calls `cli.main(arg)` and exits with its result:
+-- 0 success, 1 runtime error (bad file, failed training, ...), 2 usage error
+-- (unknown option, missing argument, bad number). Errors go to stderr as
+-- `mmfuse: <message>`; `--debug` adds the Lua traceback.
+--
+-- Everything here is plain Lua over the public API (`mm.data.load`,
+-- `mm.model`, `model:fit`, `model:evaluate`, `model:predict`, `model:save`,
+-- `mm.load`, `mmfuse.experiment`), so the command does nothing a script
+-- cannot do.
+-- @module mmfuse.cli
+
+local M = {}
+
+--- Exit codes.
+-- @table exit
+M.exit = {
+  ok = 0,      -- success
+  runtime = 1, -- runtime error: bad file, failed training, ...
+  usage = 2,   -- usage error: unknown option, missing argument, bad value
+}
+
+local PROG = "mmfuse"
+
+-- Errors are tables with a kind so that main can pick the exit code and keep
+-- the message free of file:line prefixes; anything else is a runtime error.
+local Usage = { __tostring = function(e) return e.msg end }
+local Fail = { __tostring = function(e) return e.msg end }
+
+local function usage_error(cmd, fmt, ...)
+  error(setmetatable({ cmd = cmd, msg = fmt:format(...) }, Usage), 0)
+end
+
+local function fail(fmt, ...)
+  error(setmetatable({ msg = fmt:format(...) }, Fail), 0)
+end
+
+M.usage_error, M.fail = usage_error, fail
+
+-- ========================================================================
+-- Option parsing
+-- ========================================================================
+
+local function option_names(spec)
+  local names = { "--" .. spec.name }
+  if spec.short then names[#names + 1] = "-" .. spec.short end
+  return names
+end
+
+local function convert(cmd, spec, raw, flagname)
+  local t = spec.type or "string"
+  if t == "string" then
+    if spec.choices then
+      for _, c in ipairs(spec.choices) do
+        if c == raw then return raw end
+      end
+      usage_error(cmd, "%s must be one of %s (got '%s')", flagname, table.concat(spec.choices, ", "), raw)
+    end
+    return raw
+  elseif t == "int" then
+    local n = math.tointeger(tonumber(raw))
+    if not n then usage_error(cmd, "%s needs an integer (got '%s')", flagname, raw) end
+    if spec.min and n < spec.min then usage_error(cmd, "%s must be >= %d (got %d)", flagname, spec.min, n) end
+    return n
+  elseif t == "number" then
+    local n = tonumber(raw)
+    if not n or n ~= n or n == math.huge or n == -math.huge then
+      usage_error(cmd, "%s needs a number (got '%s')", flagname, raw)
+    end
+    if spec.positive and n <= 0 then usage_error(cmd, "%s must be > 0 (got %s)", flagname, raw) end
+    if spec.min and n < spec.min then usage_error(cmd, "%s must be >= %s (got %s)", flagname, spec.min, raw) end
+    if spec.max and n > spec.max then usage_error(cmd, "%s must be <= %s (got %s)", flagname, spec.max, raw) end
+    return n
+  elseif t == "list" then
+    local out = {}
+    for item in raw:gmatch("[^,]+") do
+      item = item:match("^%s*(.-)%s*$")
+      if spec.choices then convert(cmd, { type = "string", choices = spec.choices }, item, flagname) end
+      out[#out + 1] = item
+    end
+    if #out == 0 then usage_error(cmd, "%s needs a value", flagname) end
+    return out
+  end
+  error("cli: unknown option type " .. tostring(t))
+end
+
+--- Parse an argument vector against a command description.
+-- @tparam table cmd a command: `name`, `options` (list of `{name=, type=, short=,
+--  default=, choices=, min=, required=}`; type is "string", "int", "number",
+--  "flag" or "list"), `args` (names of the positional arguments), `rest`
+--  (true when extra positionals are allowed)
+-- @tparam table argv strings (without the command name)
+-- @treturn table options by name (flags are booleans) with the positionals in
+--  `opts.args`
+function M.parse(cmd, argv)
+  local byname = {}
+  for _, spec in ipairs(cmd.options or {}) do
+    for _, n in ipairs(option_names(spec)) do byname[n] = spec end
+  end
+  local opts, pos = {}, {}
+  local i, only_pos = 1, false
+  while i <= #argv do
+    local a = argv[i]
+    if only_pos or a == "-" or a:sub(1, 1) ~= "-" then
+      pos[#pos + 1] = a
+    elseif a == "--" then
+      only_pos = true
+    else
+      local name, value = a:match("^(%-%-[^=]+)=(.*)$")
+      name = name or a
+      local spec = byname[name]
+      if not spec then
+        usage_error(cmd.name, "unknown option %s", name)
+      end
+      if spec.type == "flag" then
+        if value then usage_error(cmd.name, "%s takes no value", name) end
+        opts[spec.name] = true
+      else
+        if not value then
+          i = i + 1
+          value = argv[i]
+          if value == nil then usage_error(cmd.name, "%s needs a value", name) end
+        end
+        local v = convert(cmd.name, spec, value, "--" .. spec.name)
+        if spec.type == "list" and opts[spec.name] then
+          for _, x in ipairs(v) do table.insert(opts[spec.name], x) end
+        else
+          opts[spec.name] = v
+        end
+      end
+    end
+    i = i + 1
+  end
+  if opts.help then
+    opts.args = pos
+    return opts
+  end
+  local want = cmd.args or {}
+  if #pos < #want then
+    usage_error(cmd.name, "missing %s", want[#pos + 1])
+  end
+  if #pos > #want and not cmd.rest then
+    usage_error(cmd.name, "unexpected argument '%s'", pos[#want + 1])
+  end
+  for _, spec in ipairs(cmd.options or {}) do
+    if opts[spec.name] == nil then
+      if spec.required then usage_error(cmd.name, "--%s is required", spec.name) end
+      opts[spec.name] = spec.default
+    end
+  end
+  opts.args = pos
+  return opts
+end
+
+-- ========================================================================
+-- Small helpers
+-- ========================================================================
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+local function need_file(path, what)
+  local f, err = io.open(path, "rb")
+  if not f then fail("cannot open %s '%s': %s", what, path, (err or "?"):gsub("^[^:]*: ", "")) end
+  f:close()
+end
+
+-- Strip the "file.lua:12: " that error() puts in front of messages, and a
+-- C function's "bad argument #1 to 'x'" stays as it is.
+local function clean_message(msg)
+  msg = tostring(msg)
+  local prev
+  repeat
+    prev = msg
+    msg = msg:gsub("^[^%s:]+%.lua:%d+: ", ""):gsub("^%[string [^%]]*%]:%d+: ", "")
+      :gsub("([%s(])[^%s:()]+%.lua:%d+: ", "%1")
+  until msg == prev
+  return msg
+end
+M.clean_message = clean_message
+
+local mm_cache
+local function mm()
+  if not mm_cache then
+    local ok, mod = pcall(require, "mmfuse")
+    if not ok then fail("cannot load the mmfuse module: %s", clean_message(mod)) end
+    mm_cache = mod
+  end
+  return mm_cache
+end
+
+local function fmt_num(x, digits)
+  if type(x) ~= "number" then return tostring(x == nil and "-" or x) end
+  if math.type(x) == "integer" then return tostring(x) end
+  return string.format("%." .. (digits or 4) .. "f", x)
+end
+
+-- Right-pad / left-pad for plain-text tables (UTF-8 aware enough for labels).
+local function width(s)
+  return utf8.len(s) or #s
+end
+
+local function pad(s, w, right)
+  s = tostring(s)
+  local fill = string.rep(" ", math.max(0, w - width(s)))
+  return right and fill .. s or s .. fill
+end
+
+--- Render rows as an aligned plain-text table.
+-- @tparam table header column titles
+-- @tparam table rows list of lists of cells (numbers are right-aligned)
+-- @treturn string
+function M.table_text(header, rows)
+  local w, numeric = {}, {}
+  for c, h in ipairs(header) do w[c] = width(h) end
+  for _, r in ipairs(rows) do
+    for c = 1, #header do
+      local cell = r[c]
+      if type(cell) == "number" then numeric[c] = true end
+      w[c] = math.max(w[c], width(type(cell) == "number" and fmt_num(cell, 3) or tostring(cell == nil and "" or cell)))
+    end
+  end
+  local lines = {}
+  local function line(cells, is_header)
+    local parts = {}
+    for c = 1, #header do
+      local cell = cells[c]
+      local s = type(cell) == "number" and fmt_num(cell, 3) or tostring(cell == nil and "" or cell)
+      parts[c] = pad(s, w[c], numeric[c] and c > 1)
+    end
+    lines[#lines + 1] = (table.concat(parts, "  "):gsub("%s+$", ""))
+  end
+  line(header, true)
+  for _, r in ipairs(rows) do line(r) end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- ========================================================================
+-- Manifest columns and splits
+-- ========================================================================
+
+local COLUMN_GUESS = {
+  text = { "text", "caption", "title" },
+  image = { "image", "image_path", "path" },
+  label = { "label", "group", "class" },
+}
+
+-- The column names of a TSV/CSV/JSONL manifest (nil when it cannot tell).
+local function manifest_columns(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local first = f:read("l")
+  f:close()
+  if not first then return nil end
+  first = first:gsub("^\239\187\191", ""):gsub("\r$", "")
+  if first:match("^%s*{") then
+    local ok, cjson = pcall(require, "cjson.safe")
+    if not ok then return nil end
+    local obj = cjson.decode(first)
+    if type(obj) ~= "table" then return nil end
+    local cols = {}
+    for k in pairs(obj) do cols[#cols + 1] = k end
+    table.sort(cols)
+    return cols
+  end
+  local sep = path:lower():match("%.csv$") and "," or "\t"
+  local cols = {}
+  for c in (first .. sep):gmatch("(.-)" .. (sep == "\t" and "\t" or ",")) do
+    cols[#cols + 1] = c:gsub('^"(.*)"$', "%1")
+  end
+  return cols
+end
+
+--- Resolve the column mapping for a manifest.
+-- Explicit `--text-col` etc. win ("none" turns a modality off); otherwise the
+-- first present of text/caption/title, image/image_path/path, label/group/class.
+-- @tparam string path manifest
+-- @tparam table opts parsed options (text-col, image-col, label-col)
+-- @tparam[opt] boolean need_label error when no label column is found
+-- @treturn table `{text=, image=, label=}` for `mm.data.load`
+function M.columns(path, opts, need_label)
+  local cols = manifest_columns(path) or {}
+  local have = {}
+  for _, c in ipairs(cols) do have[c] = true end
+  local out = {}
+  for _, key in ipairs({ "text", "image", "label" }) do
+    local given = opts[key .. "-col"]
+    if given == "none" or given == "" then
+      out[key] = nil
+    elseif given then
+      if #cols > 0 and not have[given] then
+        fail("%s: no column '%s' (columns: %s)", path, given, table.concat(cols, ", "))
+      end
+      out[key] = given
+    else
+      for _, cand in ipairs(COLUMN_GUESS[key]) do
+        if have[cand] then out[key] = cand break end
+      end
+    end
+  end
+  if need_label and not out.label then
+    fail("%s: no label column found (columns: %s); pass --label-col", path, table.concat(cols, ", "))
+  end
+  if not out.text and not out.image then
+    fail("%s: neither a text nor an image column found (columns: %s); pass --text-col or --image-col",
+      path, table.concat(cols, ", "))
+  end
+  return out
+end
+
+--- Parse a split description: "none", "COLUMN:TEST[:VALID]" where TEST and
+-- VALID are comma-separated values of that column (e.g. "fold:0:1"), or
+-- "ratio:TEST[:VALID]" with fractions (e.g. "ratio:0.2:0.1", stratified, seeded).
+-- @tparam string s the description
+-- @treturn table|nil the argument for `ds:split` (nil for "none")
+function M.parse_split(s)
+  if s == nil or s == "none" then return nil end
+  local parts = {}
+  for p in (s .. ":"):gmatch("(.-):") do parts[#parts + 1] = p end
+  if #parts < 2 or #parts > 3 or parts[1] == "" or parts[2] == "" then
+    usage_error(nil, "--split must be none, COLUMN:TEST[:VALID] or ratio:TEST[:VALID] (got '%s')", s)
+  end
+  local function values(p)
+    local out = {}
+    for v in p:gmatch("[^,]+") do out[#out + 1] = math.tointeger(tonumber(v)) or v end
+    return out
+  end
+  if parts[1] == "ratio" then
+    local test, valid = tonumber(parts[2]), tonumber(parts[3] or "0")
+    if not test or not valid or test < 0 or valid < 0 or test + valid >= 1 then
+      usage_error(nil, "--split ratio:TEST[:VALID] needs fractions with TEST + VALID < 1 (got '%s')", s)
+    end
+    return { ratios = { test = test, valid = valid } }
+  end
+  local spec = { by = parts[1], test = values(parts[2]) }
+  if parts[3] and parts[3] ~= "" then spec.valid = values(parts[3]) end
+  return spec
+end
+
+-- Split a dataset; returns train, valid, test (valid/test may be nil).
+local function split_dataset(ds, spec, seed)
+  if not spec then return ds, nil, nil end
+  if type(ds.split) ~= "function" then fail("this build's datasets have no split()") end
+  local arg
+  if spec.ratios then
+    local r = spec.ratios
+    arg = { ratios = { 1 - r.test - r.valid, r.valid, r.test }, seed = seed }
+  else
+    arg = { by = spec.by, test = spec.test, valid = spec.valid or {} }
+  end
+  local train, valid, test = ds:split(arg)
+  return train, valid, test
+end
+
+-- extra: further mm.data.load options (classes, image_size)
+local function load_data(path, opts, need_label, extra)
+  need_file(path, "manifest")
+  local cols = M.columns(path, opts, need_label)
+  local o = {}
+  for k, v in pairs(cols) do o[k] = v end
+  for k, v in pairs(extra or {}) do o[k] = v end
+  if o.image_features then
+    o.image = nil
+    cols.image = nil
+  end
+  local ds = mm().data.load(path, o)
+  return ds, cols
+end
+
+-- The configuration of a (built) model, as plain data.
+local function model_config(model)
+  if type(model.config) == "function" then return model:config() end
+  local core = package.loaded["mmfuse.core"]
+  if core and core.model and core.model.config and model._c then return core.model.config(model._c) end
+  return model.options
+end
+
+local function load_model(path)
+  need_file(path, "model file")
+  return mm().load(path)
+end
+
+local function modality_list(drop)
+  if not drop then return nil end
+  if #drop == 1 then return drop[1] end
+  return drop
+end
+
+-- ========================================================================
+-- Result printing
+-- ========================================================================
+
+local function ds_size(ds)
+  if ds == nil then return 0 end
+  local ok, n = pcall(function() return #ds end)
+  if ok and type(n) == "number" then return n end
+  return ds.n or ds.size or 0
+end
+
+local function classes_of(x)
+  local c = x and x.classes
+  if type(c) == "table" then return c end
+  return {}
+end
+
+-- A metrics result as text: headline numbers, a per-class table, and the
+-- confusion matrix when asked.
+function M.format_result(r, classes, show_confusion)
+  local out = {}
+  local function kv(k, v) out[#out + 1] = pad(k, 10) .. "  " .. fmt_num(v) end
+  kv("accuracy", r.accuracy)
+  kv("macro-F1", r.macro_f1)
+  if r.log_loss ~= nil then kv("log-loss", r.log_loss) end
+  if r.n ~= nil then kv("samples", r.n) end
+  out[#out + 1] = ""
+  local pc = r.per_class or r.classes_metrics
+  local names = r.classes or classes
+  if type(pc) == "table" and #pc > 0 then
+    local rows = {}
+    for i, c in ipairs(pc) do
+      rows[#rows + 1] = { c.name or c.class or names[i] or tostring(i), c.precision or 0, c.recall or 0,
+        c.f1 or 0, c.support or 0 }
+    end
+    out[#out + 1] = M.table_text({ "class", "precision", "recall", "F1", "support" }, rows)
+  elseif type(r.precision) == "table" then
+    local rows = {}
+    for i = 1, #r.precision do
+      rows[#rows + 1] = { names[i] or tostring(i), r.precision[i] or 0, (r.recall or {})[i] or 0,
+        (r.f1 or {})[i] or 0, (r.support or {})[i] or 0 }
+    end
+    out[#out + 1] = M.table_text({ "class", "precision", "recall", "F1", "support" }, rows)
+  end
+  local cm = r.confusion
+  if show_confusion and type(cm) == "table" and #cm > 0 then
+    local header = { "true \\ predicted" }
+    for i = 1, #cm do header[#header + 1] = tostring(i) end
+    local rows = {}
+    for i, row in ipairs(cm) do
+      local cells = { i .. " " .. (names[i] or "") }
+      for j = 1, #cm do cells[#cells + 1] = math.tointeger(row[j]) or row[j] end
+      rows[#rows + 1] = cells
+    end
+    out[#out + 1] = "confusion matrix (rows: true class, columns: predicted class)\n"
+      .. M.table_text(header, rows)
+  end
+  return table.concat(out, "\n")
+end
+
+-- Plain numbers/strings/tables only (for JSON output).
+local function plain(v, depth)
+  depth = depth or 0
+  local t = type(v)
+  if t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return tostring(v) end
+    return v
+  elseif t == "string" or t == "boolean" then
+    return v
+  elseif t == "table" and depth < 6 then
+    local out = {}
+    for k, x in pairs(v) do
+      if type(k) == "string" or math.type(k) == "integer" then
+        local p = plain(x, depth + 1)
+        if p ~= nil then out[k] = p end
+      end
+    end
+    return out
+  end
+  return nil
+end
+M.plain = plain
+
+local function json()
+  local ok, cjson = pcall(require, "cjson")
+  if not ok then fail("JSON needs lua-cjson (Debian: apt-get install lua-cjson)") end
+  return cjson
+end
+
+-- ========================================================================
+-- Commands
+-- ========================================================================
+
+local COMMON_DATA = {
+  { name = "text-col", metavar = "COL", help = "text column (default: text, caption or title; 'none' = no text)" },
+  { name = "image-col", metavar = "COL", help = "image column (default: image, image_path or path; 'none' = no image)" },
+  { name = "label-col", metavar = "COL", help = "label column (default: label, group or class)" },
+}
+
+local FUSIONS = { "text", "image", "early", "late", "joint", "commonspace" }
+local MODALITIES_HELP = "modality to remove (text, image or a feature name; repeat or comma-separate)"
+
+local function with(list, extra)
+  local out = {}
+  for _, x in ipairs(list) do out[#out + 1] = x end
+  for _, x in ipairs(extra) do out[#out + 1] = x end
+  return out
+end
+
+local HELP_OPT = { name = "help", short = "h", type = "flag", help = "show this help" }
+local DEBUG_OPT = { name = "debug", type = "flag", help = "show the Lua traceback of an error" }
+local THREADS_OPT = { name = "threads", type = "int", min = 1, metavar = "N", help = "threads for the C core (default 1)" }
+
+local commands, order = {}, {}
+
+local function command(c)
+  c.options = with(c.options or {}, { THREADS_OPT, DEBUG_OPT, HELP_OPT })
+  commands[c.name] = c
+  order[#order + 1] = c.name
+end
+
+-- train ------------------------------------------------------------------
+
+command {
+  name = "train",
+  summary = "train a model on a manifest and save it",
+  args = { "MANIFEST" },
+  usage = "mmfuse train MANIFEST --fusion F --out model.mmf [options]",
+  options = with(COMMON_DATA, {
+    { name = "fusion", required = true, choices = FUSIONS, metavar = "F",
+      help = "text | image | early | late | joint | commonspace" },
+    { name = "out", short = "o", required = true, metavar = "FILE", help = "where to save the model (.mmf)" },
+    { name = "pool", choices = { "max", "mean", "sum" }, metavar = "P", help = "joint/commonspace pooling (default max)" },
+    { name = "image-encoder", choices = { "cnn", "histogram" }, metavar = "E",
+      help = "cnn | histogram (default cnn; with --image-features: features)" },
+    { name = "image-features", metavar = "FILE", help = "a .npy with one image feature row per manifest row" },
+    { name = "epochs", type = "int", min = 1, default = 10, metavar = "N", help = "training epochs (default 10)" },
+    { name = "seed", type = "int", default = 1, metavar = "N", help = "random seed (default 1)" },
+    { name = "dim", type = "int", min = 1, metavar = "N", help = "common dimension d (default: the model's)" },
+    { name = "lr", type = "number", positive = true, metavar = "X", help = "learning rate (default: the model's)" },
+    { name = "batch", type = "int", min = 1, metavar = "N", help = "minibatch size (default: the model's)" },
+    { name = "ngrams", type = "int", min = 1, metavar = "N", help = "word n-grams in the text bag" },
+    { name = "buckets", type = "int", min = 1, metavar = "N", help = "hash buckets for the n-grams" },
+    { name = "lambda", type = "number", min = 0, metavar = "X", help = "weight of the common-space ranking loss" },
+    { name = "margin", type = "number", min = 0, metavar = "X", help = "margin of the ranking loss" },
+    { name = "image-size", type = "int", min = 1, metavar = "N", help = "image side in pixels (default 32)" },
+    { name = "patience", type = "int", min = 1, metavar = "N", help = "with a valid part: stop after N epochs without progress" },
+    { name = "split", default = "none", metavar = "S",
+      help = "none | COLUMN:TEST[:VALID] (e.g. fold:0:1) | ratio:TEST[:VALID] (default none: train on every row)" },
+    { name = "quiet", short = "q", type = "flag", help = "no per-epoch progress on stderr" },
+  }),
+  description = [[
+Loads MANIFEST (TSV, CSV or JSONL; image paths relative to it), splits it,
+trains a model and saves it. With a split, the validation part drives early
+stopping and the test part is evaluated at the end. Progress goes to stderr,
+results to stdout.
+
+Example:
+  mmfuse train data/emoji32/manifest.tsv --fusion commonspace \
+      --text-col caption --image-col image --label-col group \
+      --split fold:0:1 --epochs 20 --seed 1 --out emoji.mmf]],
+  run = function(o, out, err)
+    local manifest = o.args[1]
+    local split = M.parse_split(o.split)
+    local ds, cols = load_data(manifest, o, true, { image_size = o["image-size"], image_features = o["image-features"] })
+    local train, valid, test = split_dataset(ds, split, o.seed)
+    if ds_size(train) == 0 then fail("%s: the training part is empty (split %s)", manifest, o.split) end
+    local cfg = { fusion = o.fusion, classes = classes_of(ds), dim = o.dim, pool = o.pool, lambda = o.lambda,
+      margin = o.margin }
+    if o.ngrams or o.buckets then cfg.text = { ngrams = o.ngrams, buckets = o.buckets } end
+    if o["image-encoder"] then cfg.image = { encoder = o["image-encoder"] } end
+    if o["image-features"] then cfg.image = { encoder = "features" } end
+    local model = mm().model(cfg)
+    local fit = { epochs = o.epochs, seed = o.seed, lr = o.lr, batch = o.batch, patience = o.patience }
+    if valid and ds_size(valid) > 0 then fit.valid = valid end
+    if not o.quiet then
+      fit.on_epoch = function(s)
+        s = type(s) == "table" and s or {}
+        local parts = { ("epoch %s/%d"):format(tostring(s.epoch or "?"), o.epochs) }
+        if s.loss then parts[#parts + 1] = "loss " .. fmt_num(s.loss) end
+        if s.train_accuracy then parts[#parts + 1] = "train-acc " .. fmt_num(s.train_accuracy) end
+        if s.valid_accuracy then parts[#parts + 1] = "valid-acc " .. fmt_num(s.valid_accuracy) end
+        if s.valid_macro_f1 then parts[#parts + 1] = "valid-F1 " .. fmt_num(s.valid_macro_f1) end
+        if s.seconds then parts[#parts + 1] = ("%.2f s"):format(s.seconds) end
+        err:write(table.concat(parts, "  "), "\n")
+        err:flush()
+      end
+    end
+    local t0 = os.clock()
+    model:fit(train, fit)
+    local secs = os.clock() - t0
+    model:save(o.out)
+    local modal = {}
+    if cols.text then modal[#modal + 1] = "text=" .. cols.text end
+    if cols.image then modal[#modal + 1] = "image=" .. cols.image end
+    out:write(("trained %s on %d rows (%s, label=%s) in %.1f s CPU; saved %s\n"):format(o.fusion, ds_size(train),
+      table.concat(modal, " "), cols.label, secs, o.out))
+    if test and ds_size(test) > 0 then
+      out:write(("\ntest part (%d rows):\n"):format(ds_size(test)))
+      out:write(M.format_result(model:evaluate(test), classes_of(model)))
+    end
+    return 0
+  end,
+}
+
+-- eval -------------------------------------------------------------------
+
+command {
+  name = "eval",
+  summary = "evaluate a saved model on a manifest (metrics table)",
+  args = { "MODEL", "MANIFEST" },
+  usage = "mmfuse eval MODEL MANIFEST [--drop image] [options]",
+  options = with(COMMON_DATA, {
+    { name = "drop", type = "list", metavar = "M", help = MODALITIES_HELP },
+    { name = "image-features", metavar = "FILE", help = "a .npy with one image feature row per manifest row" },
+    { name = "split", default = "none", metavar = "S", help = "as for train: evaluate only one part of it" },
+    { name = "part", default = "test", choices = { "train", "valid", "test" }, metavar = "P",
+      help = "with --split: the part to evaluate (default test)" },
+    { name = "confusion", type = "flag", help = "print the confusion matrix too" },
+    { name = "json", type = "flag", help = "print the metrics as one JSON object" },
+  }),
+  description = [[
+Prints accuracy, macro-F1, log-loss and a per-class table. --drop removes a
+modality from every row first: the missing-modality ablation.
+
+Example:
+  mmfuse eval emoji.mmf data/emoji32/manifest.tsv --split fold:0 --drop image]],
+  run = function(o, out)
+    local model = load_model(o.args[1])
+    local ds = load_data(o.args[2], o, true, { classes = classes_of(model), image_size = model.image_size,
+      image_features = o["image-features"] })
+    local train, valid, test = split_dataset(ds, M.parse_split(o.split), 1)
+    local part = ({ train = train, valid = valid, test = test })[o.part]
+    if o.split == "none" then part = ds end
+    if part == nil or ds_size(part) == 0 then fail("%s: the %s part is empty (split %s)", o.args[2], o.part, o.split) end
+    if o.drop then
+      local cfg, names, have = model_config(model), {}, {}
+      for _, m in ipairs(type(cfg) == "table" and cfg.modalities or {}) do
+        names[#names + 1] = m.name
+        have[m.name] = true
+      end
+      for _, d in ipairs(o.drop) do
+        if #names > 0 and not have[d] then
+          usage_error("eval", "--drop %s: the model has no modality '%s' (it has %s)", d, d, table.concat(names, ", "))
+        end
+      end
+    end
+    local r = model:evaluate(part, { drop = modality_list(o.drop) })
+    if o.json then
+      out:write(json().encode(plain(r)), "\n")
+    else
+      out:write(("%s on %s: %d rows%s\n\n"):format(o.args[1], o.args[2], ds_size(part),
+        o.drop and (", without " .. table.concat(o.drop, " and ")) or ""))
+      out:write(M.format_result(r, classes_of(model), o.confusion))
+    end
+    return 0
+  end,
+}
+
+-- predict ----------------------------------------------------------------
+
+local function prediction_record(p)
+  if type(p) ~= "table" then return { label = p } end
+  local rec = { label = p.label or p.class or p[1] }
+  local probs = p.probs or p.probabilities or p[2]
+  if type(probs) == "table" then rec.probs = plain(probs) end
+  return rec
+end
+
+-- probs as a list of {name, p} sorted by p (descending)
+local function ranked(probs, classes)
+  local list = {}
+  if type(probs) ~= "table" then return list end
+  if #probs > 0 then
+    for i, pr in ipairs(probs) do list[#list + 1] = { classes[i] or tostring(i), pr } end
+  else
+    for k, pr in pairs(probs) do list[#list + 1] = { tostring(k), pr } end
+  end
+  table.sort(list, function(a, b) if a[2] ~= b[2] then return a[2] > b[2] end return a[1] < b[1] end)
+  return list
+end
+
+command {
+  name = "predict",
+  summary = "classify one post, or JSONL posts from stdin",
+  args = {},
+  usage = "mmfuse predict MODEL [--text TEXT] [--image FILE]      (one post)\n"
+    .. "       mmfuse predict MODEL < posts.jsonl > predictions.jsonl   (a batch)",
+  rest = true,
+  options = {
+    { name = "text", metavar = "TEXT", help = "the post's text" },
+    { name = "image", metavar = "FILE", help = "the post's image (PNG, JPEG, BMP, GIF, TGA)" },
+    { name = "top", type = "int", min = 1, default = 3, metavar = "N", help = "classes to show for one post (default 3)" },
+    { name = "json", type = "flag", help = "one post: print a JSON object" },
+  },
+  description = [[
+One post: give --text and/or --image (either may be absent); prints the class
+and the top probabilities. A batch: without --text/--image, reads JSON lines
+{"text": ..., "image": ..., "id": ...} from stdin (image paths relative to the
+current directory; "id" is copied through) and writes one JSON line per input
+line: {"id": ..., "label": ..., "probs": {...}}. A line
+that fails gives {"line": N, "error": "..."}; the exit code is then 1.
+
+Examples:
+  mmfuse predict emoji.mmf --text "cat face" --image data/emoji32/images/1f431.png
+  printf '{"id":1,"text":"red heart"}\n' | mmfuse predict emoji.mmf]],
+  run = function(o, out, err, input)
+    if #o.args < 1 then usage_error("predict", "missing MODEL") end
+    if #o.args > 1 then usage_error("predict", "unexpected argument '%s'", o.args[2]) end
+    local model = load_model(o.args[1])
+    local classes = classes_of(model)
+    if o.text or o.image then
+      if o.image then need_file(o.image, "image") end
+      local p, probs = model:predict { text = o.text, image = o.image }
+      if type(p) == "table" then probs = p.probs or p.probabilities or probs; p = p.label or p.class end
+      if o.json then
+        out:write(json().encode({ label = p, probs = plain(probs) }), "\n")
+      else
+        out:write(tostring(p), "\n")
+        for i, item in ipairs(ranked(probs, classes)) do
+          if i > o.top then break end
+          out:write(("  %-24s %.4f\n"):format(item[1], item[2]))
+        end
+      end
+      return 0
+    end
+    local cjson = json()
+    local dec = require("cjson.safe").decode
+    local nline, failed = 0, 0
+    for line in input:lines() do
+      nline = nline + 1
+      if line:match("%S") then
+        local obj, derr = dec(line)
+        local rec
+        if type(obj) == "table" then
+          if obj.text == cjson.null then obj.text = nil end
+          if obj.image == cjson.null then obj.image = nil end
+        end
+        if type(obj) ~= "table" or obj[1] ~= nil then
+          rec = { line = nline, error = "not a JSON object" .. (derr and (": " .. derr) or "") }
+        elseif obj.text == nil and obj.image == nil then
+          rec = { line = nline, error = "a post needs \"text\" and/or \"image\"" }
+        elseif obj.text ~= nil and type(obj.text) ~= "string" then
+          rec = { line = nline, error = "\"text\" must be a string" }
+        elseif obj.image ~= nil and type(obj.image) ~= "string" then
+          rec = { line = nline, error = "\"image\" must be a string (a file path)" }
+        else
+          local ok, p, probs = pcall(model.predict, model, { text = obj.text, image = obj.image })
+          if ok then
+            if type(p) == "table" then
+              rec = prediction_record(p)
+            else
+              rec = { label = p, probs = plain(probs) }
+            end
+            rec.id = obj.id
+          else
+            rec = { line = nline, error = clean_message(p) }
+            if obj.id ~= nil then rec.id = obj.id end
+          end
+        end
+        if rec.error then
+          failed = failed + 1
+          if type(obj) == "table" and obj.id ~= nil and obj.id ~= cjson.null then rec.id = obj.id end
+        end
+        out:write(cjson.encode(rec), "\n")
+      end
+    end
+    if failed > 0 then
+      err:write(("mmfuse: %d of %d lines failed\n"):format(failed, nline))
+      return 1
+    end
+    return 0
+  end,
+}
+
+-- experiment -------------------------------------------------------------
+
+-- Names a config may use: data and pure functions only (no io, os, require,
+-- load, debug, package, setmetatable, rawset, collectgarbage, dofile).
+local SAFE = { "assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring", "type", "pcall" }
+local SAFE_LIBS = { "math", "string", "table", "utf8" }
+
+--- Load an experiment configuration without giving it the system.
+-- The file is Lua text (binary chunks are refused) run in an environment with
+-- only math, string, table, utf8 and a few pure base functions, and a bounded
+-- number of instructions. It either returns a table or assigns globals, which
+-- are collected into one. Functions in the result are refused (a config is
+-- data, not code).
+-- @tparam string path
+-- @treturn table the configuration
+function M.load_config(path)
+  local f, ferr = io.open(path, "rb")
+  if not f then fail("cannot open config '%s': %s", path, (ferr or "?"):gsub("^[^:]*: ", "")) end
+  local src = f:read("a")
+  f:close()
+  if src:sub(1, 1) == "\27" then fail("%s: binary chunks are not accepted", path) end
+  src = src:gsub("^#[^\n]*", "")
+  local env = {}
+  for _, k in ipairs(SAFE) do env[k] = _G[k] end
+  for _, lib in ipairs(SAFE_LIBS) do
+    local copy = {}
+    for k, v in pairs(_G[lib]) do copy[k] = v end
+    env[lib] = copy
+  end
+  local rep = string.rep
+  env.string.rep = function(s, n, sep)
+    if type(n) == "number" and n * (#tostring(s) + #tostring(sep or "")) > (1 << 24) then
+      error("string.rep: result too large for a config", 2)
+    end
+    return rep(s, n, sep)
+  end
+  local builtins = {}
+  for k, v in pairs(env) do builtins[k] = v end
+  local chunk, lerr = load(src, "@" .. path, "t", env)
+  if not chunk then fail("%s", tostring(lerr)) end
+  local co = coroutine.create(chunk)
+  local budget = 0
+  debug.sethook(co, function()
+    budget = budget + 1
+    if budget > 1000 then error("config runs too long (more than 10^8 instructions)", 2) end
+  end, "", 100000)
+  local ok, ret = coroutine.resume(co)
+  if not ok then
+    ret = tostring(ret)
+    if ret:sub(1, #path) ~= path then ret = path .. ": " .. ret end
+    fail("%s", ret)
+  end
+  local cfg
+  if type(ret) == "table" then
+    cfg = ret
+  elseif ret == nil then
+    cfg = {}
+    for k, v in pairs(env) do
+      if builtins[k] ~= v then cfg[k] = v end
+    end
+  else
+    fail("%s: a config returns a table (got a %s)", path, type(ret))
+  end
+  local seen = {}
+  local function check(v, where)
+    local t = type(v)
+    if t == "table" then
+      if seen[v] then return end
+      seen[v] = true
+      if getmetatable(v) ~= nil then fail("%s: %s has a metatable; a config is plain data", path, where) end
+      for k, x in pairs(v) do
+        if type(k) ~= "string" and type(k) ~= "number" then fail("%s: %s has a %s key", path, where, type(k)) end
+        check(x, where .. (type(k) == "string" and ("." .. k) or ("[" .. k .. "]")))
+      end
+    elseif t ~= "string" and t ~= "number" and t ~= "boolean" then
+      fail("%s: %s is a %s; a config holds only tables, strings, numbers and booleans", path, where, t)
+    end
+  end
+  check(cfg, "config")
+  return cfg
+end
+
+-- Resolve a config-relative path (absolute paths stay as they are).
+local function relative_to(base_file, path)
+  if path:sub(1, 1) == "/" then return path end
+  local dir = base_file:match("^(.*)/[^/]*$")
+  if not dir then return path end
+  return dir .. "/" .. path
+end
+
+-- The experiment config, checked and completed: data, models, seeds, ...
+function M.experiment_plan(cfg, path)
+  local function bad(fmt, ...) fail("%s: " .. fmt, path, ...) end
+  local data = cfg.data
+  if type(data) ~= "table" then bad("config.data must be a table { manifest =, text =, image =, label =, split = }") end
+  if type(data.manifest) ~= "string" then bad("config.data.manifest must be a path (string)") end
+  local split = data.split
+  if split == nil then
+    bad("config.data.split is required (e.g. \"fold:0:1\" or { by = \"fold\", test = { 0 }, valid = { 1 } })")
+  elseif type(split) == "string" then
+    local ok, sp = pcall(M.parse_split, split)
+    if not ok or not sp then bad("config.data.split: %s", ok and "an experiment needs a test part" or tostring(sp)) end
+    split = sp
+  elseif type(split) ~= "table" then
+    bad("config.data.split must be a string or a table")
+  end
+  if type(cfg.models) ~= "table" or #cfg.models == 0 then bad("config.models must list at least one model") end
+  local models = {}
+  local valid_fusion = {}
+  for _, f in ipairs(FUSIONS) do valid_fusion[f] = true end
+  for i, m in ipairs(cfg.models) do
+    if type(m) == "string" then
+      local fusion, pool = m:match("^(%w+)%-(%w+)$")
+      if fusion and valid_fusion[fusion] then
+        m = { name = m, fusion = fusion, pool = pool }
+      else
+        m = { name = m, fusion = m }
+      end
+    elseif type(m) ~= "table" then
+      bad("config.models[%d] must be a fusion name or a table { name =, fusion =, ... }", i)
+    end
+    if not valid_fusion[m.fusion] then
+      bad("config.models[%d]: unknown fusion '%s' (%s)", i, tostring(m.fusion), table.concat(FUSIONS, ", "))
+    end
+    models[i] = m
+  end
+  local seeds = cfg.seeds or { 1 }
+  if type(seeds) ~= "table" or #seeds == 0 then bad("config.seeds must list at least one integer") end
+  for i, s in ipairs(seeds) do
+    if math.type(s) ~= "integer" then bad("config.seeds[%d] must be an integer", i) end
+  end
+  local conditions = cfg.conditions or { "both", "text", "image" }
+  for i, c in ipairs(conditions) do
+    if c ~= "both" and c ~= "text" and c ~= "image" then
+      bad("config.conditions[%d] must be both, text or image (got %s)", i, tostring(c))
+    end
+  end
+  if cfg.fit ~= nil and type(cfg.fit) ~= "table" then bad("config.fit must be a table of model:fit options") end
+  if cfg.model ~= nil and type(cfg.model) ~= "table" then bad("config.model must be a table of mm.model options") end
+  return {
+    task = cfg.task or data.label or "task",
+    title = cfg.title,
+    manifest = relative_to(path, data.manifest),
+    columns = { text = data.text, image = data.image, label = data.label },
+    split = split,
+    models = models,
+    seeds = seeds,
+    conditions = conditions,
+    fit = cfg.fit or {},
+    model = cfg.model or {},
+    primary = cfg.metric,
+  }
+end
+
+command {
+  name = "experiment",
+  summary = "run a grid of models x seeds x missing-modality conditions",
+  args = { "CONFIG" },
+  usage = "mmfuse experiment CONFIG.lua [options]",
+  options = {
+    { name = "html", metavar = "FILE", help = "also write an HTML report (tables, charts)" },
+    { name = "results", metavar = "FILE", help = "also write every run, the summary and the claims as JSON" },
+    { name = "check", type = "flag", help = "only check the config and the data, run nothing" },
+    { name = "quiet", short = "q", type = "flag", help = "no progress on stderr" },
+  },
+  description = [[
+CONFIG is a Lua file that returns a table, e.g.
+
+  return {
+    task = "group",
+    data = { manifest = "../data/emoji32/manifest.tsv",   -- relative to CONFIG
+             text = "caption", image = "image", label = "group",
+             split = "fold:0:1" },          -- or { by = "fold", test = {0}, valid = {1} }
+    models = { "text", "image", "early", "late", "joint-max", "joint-mean",
+               "commonspace", { name = "cs-mean", fusion = "commonspace", pool = "mean" } },
+    seeds = { 1, 2, 3 },
+    conditions = { "both", "text", "image" },  -- modalities present at test time
+    model = { dim = 64 },                       -- options for every mm.model
+    fit = { epochs = 10, batch = 32 },          -- options for model:fit
+    metric = "accuracy",                        -- the claims' metric
+  }
+
+Every model is trained once per seed and evaluated on the test part with
+text + image, text only and image only; the Markdown tables (mean +- std over
+seeds) and the paper's claims C1-C3 go to stdout. The config runs in a
+sandbox: no io, os, require, load or debug, a bounded number of instructions,
+and only data (tables, strings, numbers, booleans) is kept.]],
+  run = function(o, out, err)
+    local path = o.args[1]
+    local plan = M.experiment_plan(M.load_config(path), path)
+    local ds = load_data(plan.manifest, {
+      ["text-col"] = plan.columns.text, ["image-col"] = plan.columns.image, ["label-col"] = plan.columns.label,
+    }, true)
+    local train, valid, test = split_dataset(ds, plan.split, plan.seeds[1])
+    if ds_size(train) == 0 then fail("%s: the training part is empty", plan.manifest) end
+    if test == nil or ds_size(test) == 0 then fail("%s: the test part is empty", plan.manifest) end
+    if o.check then
+      out:write(("config ok: %d models x %d seeds x %d conditions; %d train, %d valid, %d test rows\n")
+        :format(#plan.models, #plan.seeds, #plan.conditions, ds_size(train), ds_size(valid), ds_size(test)))
+      return 0
+    end
+    local experiment = require "mmfuse.experiment"
+    local report = require "mmfuse.report"
+    local defaults = {}
+    for k, v in pairs(plan.model) do defaults[k] = v end
+    defaults.classes = classes_of(ds)
+    local run_cfg = {
+      task = plan.task, train = train, valid = (valid and ds_size(valid) > 0) and valid or nil, test = test,
+      models = plan.models, seeds = plan.seeds, conditions = plan.conditions, fit = plan.fit,
+      model_defaults = defaults, primary = plan.primary, classes = classes_of(ds),
+    }
+    if not o.quiet then
+      run_cfg.on_run_start = function(info)
+        err:write(("[%d/%d] %s seed %s\n"):format(info.run, info.runs, info.model, tostring(info.seed)))
+        err:flush()
+      end
+    end
+    local res = experiment.run(run_cfg)
+    res.title = plan.title or ("%s (%s)"):format(plan.task, plan.manifest)
+    local results = { title = plan.title or "mmfuse experiment", tasks = { res } }
+    out:write(report.markdown(results), "\n")
+    if o.html then report.write_html(o.html, results) end
+    if o.results then
+      report.write_atomic(o.results, json().encode(plain { task = res.task, runs = res.runs, summary = res.summary,
+        claims = res.claims, models = res.models, conditions = res.conditions, seeds = res.seeds }) .. "\n")
+    end
+    return 0
+  end,
+}
+
+-- info -------------------------------------------------------------------
+
+command {
+  name = "info",
+  summary = "show a saved model: configuration, classes, sizes",
+  args = { "MODEL" },
+  usage = "mmfuse info MODEL [--json]",
+  options = {
+    { name = "json", type = "flag", help = "print the information as JSON" },
+  },
+  description = [[
+Reads the model file (nothing in it is executed) and prints its configuration,
+its classes, its parameter count and its file size.]],
+  run = function(o, out)
+    local path = o.args[1]
+    local model = load_model(path)
+    local f = io.open(path, "rb")
+    local bytes = f:seek("end")
+    f:close()
+    local info = {
+      file = path,
+      bytes = bytes,
+      classes = plain(classes_of(model)),
+      config = plain(model_config(model)),
+      parameters = type(model.nparams) == "function" and model:nparams() or nil,
+    }
+    if o.json then
+      out:write(json().encode(info), "\n")
+      return 0
+    end
+    out:write(("file        %s (%d bytes)\n"):format(path, bytes))
+    if info.parameters then out:write(("parameters  %s\n"):format(tostring(info.parameters))) end
+    if info.classes then
+      out:write(("classes     %d: %s\n"):format(#info.classes, table.concat(info.classes, ", ")))
+    end
+    if type(info.config) == "table" then
+      local keys = {}
+      for k in pairs(info.config) do
+        if k ~= "modalities" then keys[#keys + 1] = tostring(k) end
+      end
+      table.sort(keys)
+      out:write("config\n")
+      for _, k in ipairs(keys) do
+        local v = info.config[k]
+        if type(v) == "table" then
+          v = json().encode(v)
+        elseif math.type(v) == "float" then
+          v = math.tointeger(v) or ("%.6g"):format(v)
+        end
+        out:write(("  %-12s %s\n"):format(k, tostring(v)))
+      end
+    end
+    out:write("\n", tostring(model), "\n")
+    return 0
+  end,
+}
+
+-- ========================================================================
+-- Help and main
+-- ========================================================================
+
+--- The help text of one command, or of the whole tool (cmd nil).
+-- @tparam[opt] string name a command name
+-- @treturn string
+function M.help(name)
+  if name == nil then
+    local lines = {
+      "mmfuse - multimodal (text + image) classification of social-media posts",
+      "",
+      "usage: mmfuse COMMAND [arguments] [options]",
+      "",
+      "commands:",
+    }
+    for _, n in ipairs(order) do
+      lines[#lines + 1] = ("  %-11s %s"):format(n, commands[n].summary)
+    end
+    lines[#lines + 1] = ("  %-11s %s"):format("help", "help for a command (mmfuse help train)")
+    for _, l in ipairs {
+      "",
+      "options for every command:",
+      "  --threads N  threads for the C core",
+      "  --debug      show the Lua traceback of an error",
+      "  -h, --help   help (mmfuse COMMAND --help for a command)",
+      "  --version    print the version",
+      "",
+      "exit codes: 0 ok, 1 runtime error, 2 usage error",
+      "",
+      "A typical session:",
+      "  mmfuse train data/emoji32/manifest.tsv --fusion commonspace --split fold:0:1 --out emoji.mmf",
+      "  mmfuse eval emoji.mmf data/emoji32/manifest.tsv --split fold:0 --drop image",
+      "  mmfuse predict emoji.mmf --text \"cat face\"",
+      "  mmfuse info emoji.mmf",
+    } do lines[#lines + 1] = l end
+    return table.concat(lines, "\n") .. "\n"
+  end
+  local c = commands[name]
+  if not c then return nil end
+  local lines = { "usage: " .. c.usage, "", c.summary, "" }
+  if c.description then
+    lines[#lines + 1] = c.description
+    lines[#lines + 1] = ""
+  end
+  lines[#lines + 1] = "options:"
+  for _, spec in ipairs(c.options) do
+    local flag = "--" .. spec.name
+    if spec.metavar and spec.type ~= "flag" then flag = flag .. " " .. spec.metavar end
+    if spec.short then flag = "-" .. spec.short .. ", " .. flag end
+    local h = spec.help or ""
+    if spec.required then h = h .. " (required)" end
+    lines[#lines + 1] = ("  %-24s %s"):format(flag, h)
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+--- The description of one command (name, summary, usage, options, args).
+-- @tparam string name
+-- @treturn table|nil
+function M.spec(name)
+  return commands[name]
+end
+
+--- The names of the commands, in help order.
+-- @treturn table
+function M.commands()
+  local out = {}
+  for i, n in ipairs(order) do out[i] = n end
+  return out
+end
+
+local function has_flag(argv, flag)
+  for _, a in ipairs(argv) do
+    if a == "--" then return false end
+    if a == flag then return true end
+  end
+  return false
+end
+
+--- Run the command line.
+-- @tparam table argv the arguments (`arg` of the script)
+-- @tparam[opt] table streams `{stdout=, stderr=, stdin=}` (defaults: io.*)
+-- @treturn int exit code (0 ok, 1 runtime error, 2 usage error)
+function M.main(argv, streams)
+  streams = streams or {}
+  local out = streams.stdout or io.stdout
+  local err = streams.stderr or io.stderr
+  local input = streams.stdin or io.stdin
+  local args = {}
+  for i = 1, #(argv or {}) do args[i] = argv[i] end
+  local debug_mode = has_flag(args, "--debug") or streams.debug or false
+  local name = args[1]
+
+  local function report(e, tb)
+    local code, msg = M.exit.runtime, nil
+    local mt = type(e) == "table" and getmetatable(e)
+    if mt == Usage then
+      code = M.exit.usage
+      msg = e.msg
+      local hint = e.cmd and (PROG .. " " .. e.cmd .. " --help") or (PROG .. " --help")
+      msg = msg .. "\n(see '" .. hint .. "')"
+    elseif mt == Fail then
+      msg = e.msg
+    else
+      msg = clean_message(e)
+    end
+    err:write(PROG, ": ", msg, "\n")
+    if debug_mode and tb then err:write(tb, "\n") end
+    return code
+  end
+
+  if name == nil then
+    err:write(M.help())
+    return M.exit.usage
+  end
+  if name == "-h" or name == "--help" then
+    out:write(M.help())
+    return M.exit.ok
+  end
+  if name == "--version" then
+    local ok, mod = pcall(require, "mmfuse")
+    if not ok then
+      err:write(PROG, ": cannot load the mmfuse module: ", clean_message(mod), "\n")
+      return M.exit.runtime
+    end
+    out:write(PROG, " ", tostring(mod.version), "\n")
+    return M.exit.ok
+  end
+  if name == "help" then
+    local topic = args[2]
+    if topic == nil then out:write(M.help()) return M.exit.ok end
+    local text = M.help(topic)
+    if not text then
+      return report(setmetatable({ msg = ("unknown command '%s'"):format(topic) }, Usage))
+    end
+    out:write(text)
+    return M.exit.ok
+  end
+  if name == "--debug" then
+    table.remove(args, 1)
+    return M.main(args, { stdout = out, stderr = err, stdin = input, debug = true })
+  end
+  local cmd = commands[name]
+  if not cmd then
+    local msg = name:sub(1, 1) == "-" and ("unknown option %s (a command comes first)"):format(name)
+        or ("unknown command '%s'"):format(name)
+    return report(setmetatable({ msg = msg }, Usage))
+  end
+  table.remove(args, 1)
+  local tb
+  local ok, res = xpcall(function()
+    local o = M.parse(cmd, args)
+    if o.help then
+      out:write(M.help(cmd.name))
+      return M.exit.ok
+    end
+    if o.threads then
+      local lib = mm()
+      if type(lib.threads) == "function" then lib.threads(o.threads) end
+    end
+    return cmd.run(o, out, err, input)
+  end, function(e)
+    tb = debug.traceback(tostring(e), 2)
+    return e
+  end)
+  out:flush()
+  if ok then return math.tointeger(res) or M.exit.ok end
+  return report(res, tb)
+end
+
+return M

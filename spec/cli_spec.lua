@@ -561,7 +561,6 @@ describe("mmfuse examples in the docs", function()
   end
 
   local sources = {
-    { "docs/TUTORIAL.md", slurp("docs/TUTORIAL.md") },
     { "README.md", slurp("README.md") },
     { "mm.help('cli')", require("mmfuse.help").text("cli") },
     { "mmfuse --help", cli.help() },
@@ -586,10 +585,10 @@ describe("mmfuse examples in the docs", function()
   end)
 
   it("name files that exist", function()
-    for _, argv in ipairs(invocations(slurp("docs/TUTORIAL.md"))) do
+    for _, argv in ipairs(invocations(slurp("README.md"))) do
       for _, a in ipairs(argv) do
         if a:match("^[%w_./-]+/[%w_.-]+%.%a+$") and not a:match("%.mmf$") and not a:match("%.html$") then
-          assert.is_string(slurp(a), "the tutorial names " .. a)
+          assert.is_string(slurp(a), "README.md names " .. a)
         end
       end
     end

@@ -263,8 +263,8 @@ static int decode_native(const void *bytes, size_t len, const char *name, uint8_
   uint8_t *raw = stbi_load_from_memory(bytes, (int)len, &iw, &ih, &n, 0);
   if (!raw) {
     const char *why = stbi_failure_reason();
-    return mm_errorf(e, MM_EFORMAT, "%s: corrupt or truncated image%s%s", nm(name), why ? ": " : "",
-                     why ? why : "");
+    if (!why || !*why) why = "no pixel data"; /* stb's GIF reader can fail without a reason */
+    return mm_errorf(e, MM_EFORMAT, "%s: corrupt or truncated image: %s", nm(name), why);
   }
   if (iw < 1 || ih < 1 || iw > MM_IMAGE_MAX_SIDE || ih > MM_IMAGE_MAX_SIDE || n < 1 || n > 4) {
     stbi_image_free(raw);

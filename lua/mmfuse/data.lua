@@ -15,8 +15,10 @@ local Dataset = {}
 Dataset.__index = Dataset
 data.Dataset = Dataset
 
-local function wrap(ud, classes, columns)
-  return setmetatable({ _c = ud, classes = classes, columns = columns or {} }, Dataset)
+-- images: { name =, list = {path | bytes | false}, bytes =, fit = } when the rows came from
+-- image files (mm.features runs backbones on them); nil otherwise
+local function wrap(ud, classes, columns, images)
+  return setmetatable({ _c = ud, classes = classes, columns = columns or {}, images = images }, Dataset)
 end
 
 function Dataset.__len(self) return C.n(self._c) end
@@ -59,14 +61,19 @@ function Dataset:subset(idx)
     for i, r in ipairs(idx) do c[i] = col[r] end
     cols[name] = c
   end
-  return wrap(C.subset(self._c, idx), self.classes, cols)
+  local images
+  if self.images then
+    images = { name = self.images.name, bytes = self.images.bytes, fit = self.images.fit, list = {} }
+    for i, r in ipairs(idx) do images.list[i] = self.images.list[r] or false end
+  end
+  return wrap(C.subset(self._c, idx), self.classes, cols, images)
 end
 
 --- Copy with the named modalities (a name or a list) missing on every row.
 function Dataset:drop(names)
   if type(names) == "string" then names = { names } end
   if type(names) ~= "table" then error("drop: expects a modality name or a list of names", 2) end
-  return wrap(C.drop(self._c, names), self.classes, self.columns)
+  return wrap(C.drop(self._c, names), self.classes, self.columns, self.images)
 end
 
 -- a small deterministic generator (splits must not depend on Lua's global RNG)
@@ -215,9 +222,12 @@ function data.new(t)
     if #t.text > n then error(("%s: %d texts for %d rows"):format(where, #t.text, n), 2) end
     C.add_text(ud, t.text_name or "text", t.text)
   end
+  local images
   if t.image then
     C.add_image(ud, t.image_name or "image", t.image,
       { size = t.image_size or 32, bytes = t.image_bytes or false, fit = t.image_fit, where = where })
+    images = { name = t.image_name or "image", bytes = t.image_bytes or false, fit = t.image_fit, list = {} }
+    for i = 1, n do images.list[i] = t.image[i] or false end
   end
   if t.features then
     local names = {}
@@ -230,7 +240,7 @@ function data.new(t)
       C.add_dense(ud, name, ten, mask)
     end
   end
-  return wrap(ud, classes, t.columns)
+  return wrap(ud, classes, t.columns, images)
 end
 
 -- ---------------------------------------------------------------------------
@@ -425,13 +435,23 @@ function data.load_fasttext(path, o)
   return data.new{ labels = labels, classes = o.classes, text = texts, where = path }
 end
 
+--- The raw table of a manifest: header (array of names), rows (arrays of strings), line numbers.
+function data.read_table(path, o)
+  if type(path) ~= "string" then error("data.read_table: expects a path", 2) end
+  local fmt = format_of(path, o or {})
+  local reader = fmt == "tsv" and read_tsv or fmt == "csv" and read_csv or fmt == "jsonl" and read_jsonl
+  if not reader then error(("%s: format '%s' has no columns (tsv, csv, jsonl)"):format(path, tostring(fmt)), 2) end
+  return reader(path)
+end
+
 --- Load a manifest (TSV, CSV or JSONL; by extension or o.format).
 --   o.label    column of the class (required)
 --   o.text     column of the text (optional)
 --   o.image    column of image paths, relative to the manifest (optional)
 --   o.image_size (32), o.image_fit ("stretch"|"crop")
 --   o.image_features  .npy with one feature row per manifest row: the image
---                     modality as precomputed features
+--                     modality as precomputed features (rows listed as "missing"
+--                     in its mm.features sidecar <file>.json are image-absent)
 --   o.features { name = "x.npy" | {"col1", "col2", ...} }  further modalities
 --   o.classes  fixed class order (default: sorted labels)
 --   o.keep_unlabelled  keep rows with an empty label (label 0) instead of skipping them
@@ -513,9 +533,25 @@ function data.load(path, o)
     for i, k in ipairs(keep) do sel[i] = tbl[k] end
     return core.tensor(sel)
   end
+  local fmasks
   if o.image_features then
     feats = feats or {}
     feats.image = npy_rows(o.image_features, "image features")
+    -- the sidecar mm.features writes next to its .npy lists the rows without an image
+    local sf = io.open(rel(o.image_features) .. ".json", "rb")
+    if sf then
+      local okj, cj = pcall(require, "cjson")
+      local okd, side = false, nil
+      if okj then okd, side = pcall(cj.decode, sf:read("a")) end
+      sf:close()
+      if okd and type(side) == "table" and side.format == "mmfuse-features" and type(side.missing) == "table" then
+        local gone = {}
+        for _, r in ipairs(side.missing) do gone[r] = true end
+        local m = {}
+        for i, k in ipairs(keep) do m[i] = not gone[k] end
+        fmasks = { image = m }
+      end
+    end
   end
   if o.features then
     feats = feats or {}
@@ -548,7 +584,8 @@ function data.load(path, o)
   end
   local ok, ds = pcall(data.new, {
     labels = labels, classes = o.classes, text = tc and texts or nil, image = ic and images or nil,
-    image_size = o.image_size, image_fit = o.image_fit, features = feats, columns = columns, where = where,
+    image_size = o.image_size, image_fit = o.image_fit, features = feats, feature_masks = fmasks,
+    columns = columns, where = where,
     n = #keep,
   })
   if not ok then

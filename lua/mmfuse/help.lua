@@ -95,8 +95,11 @@ BMP, GIF, TGA; grey/RGBA -> RGB; sides > 8192 refused before decoding).
   b = mm.image.backbone("resnet18", {weights = "r18.safetensors"})
       b:forward(batch) -> N x 512 features (also "mobilenet_v2")
   mm.io.load_npy(path) / mm.io.save_npy(path, t)     precomputed features
+  F, info = mm.features.extract(ds, {encoder = "mobilenet_v2", cache = "cache/"})
+      a frozen encoder run once over a dataset, stored as .npy and reused
 Image encoders of a model: image = {encoder = "cnn"} (trained here),
-"histogram" (no training), "features" (a .npy row per sample given to
+"histogram" (no training), "resnet18" / "mobilenet_v2" (frozen backbones,
+weights = "x.safetensors"), "features" (a .npy row per sample given to
 mm.data.load as image_features = "x.npy").
 ]]
 

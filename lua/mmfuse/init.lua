@@ -14,6 +14,7 @@ mm.text = require "mmfuse.text"
 mm.image = require "mmfuse.image"
 mm.io = require "mmfuse.io"
 mm.data = require "mmfuse.data"
+mm.features = require "mmfuse.features"
 mm.help = require "mmfuse.help"
 local model = require "mmfuse.model"
 for k, v in pairs(model) do

@@ -12,6 +12,7 @@
 -- learning-rate schedule, the per-epoch callback) and the file header.
 local core = require "mmfuse.core"
 local data = require "mmfuse.data"
+local features = require "mmfuse.features"
 local C = core.fusion
 
 local M = {}
@@ -40,10 +41,56 @@ local function check_classes(classes, lvl)
   end
 end
 
+-- ---------------------------------------------------------------------------
+-- frozen backbones as the image encoder. The model holds a mmfuse.features encoder; datasets
+-- with image files get a copy carrying the backbone rows as a dense modality named
+-- "image:<arch>" (the C model's "features" encoder reads it), computed once per dataset
+-- object (and kept on disk when image.cache is given). The model file records the arch, the
+-- size, the seed and the weights file (path, bytes, fingerprint), not the backbone weights
+-- (11M / 3.5M floats): mm.load rebuilds the backbone from them.
+
+local BACKBONES = { resnet18 = true, mobilenet_v2 = true }
+
+local function self_backbone(self, b)
+  local enc = features.encoder(b.arch, { weights = b.weights, size = b.size, seed = b.seed })
+  b.size, b.seed, b.random = enc.size, enc.seed, enc.random or false
+  b.bytes, b.fingerprint = enc.weights_size, enc.weights_hash
+  b.name = "image:" .. b.arch
+  self.backbone, self._enc = b, enc
+  self._feats = setmetatable({}, { __mode = "k" })
+end
+
+-- ds with the backbone rows added (cached per dataset object); ds itself without a backbone
+local function with_backbone(self, ds, what, lvl)
+  if not self.backbone or self.fusion == "text" then return ds end
+  if self.options.modalities then
+    local uses = false
+    for _, nm in ipairs(self.options.modalities) do uses = uses or nm == "image" end
+    if not uses then return ds end
+  end
+  local hit = self._feats[ds]
+  if hit then return hit end
+  local b = self.backbone
+  local ok, f, info = pcall(features.extract, ds, { encoder = b.arch, encoder_object = self._enc, cache = b.cache,
+    batch = b.batch })
+  if not ok then
+    error(("%s: the image encoder %s needs image files: %s"):format(what, b.arch, tostring(f):gsub("^features: ", "")),
+      lvl + 1)
+  end
+  local copy = core.data.drop(ds._c, {})
+  core.data.add_dense(copy, b.name, f, info.mask)
+  local out = setmetatable({ _c = copy, classes = ds.classes, columns = ds.columns, images = ds.images,
+    source = ds.source }, data.Dataset)
+  self._feats[ds] = out
+  return out
+end
+
 --- mm.model{ fusion=, pool=, dim=, classes=, text={ngrams=, buckets=, min_count=, max_vocab=, dropout=,
 --                                                  vectors="file.vec", vectors_format="auto", freeze=false,
 --                                                  unk=false, lowercase=true, keep_punct=false},
 --            image={encoder="cnn"|"histogram"|"features", channels=, kernel=, bins=, augment=, dropout=},
+--              or image={encoder="resnet18"|"mobilenet_v2", weights="x.safetensors" (random init without),
+--                        size=224, seed=1, cache=dir, batch=16, dropout=}: a frozen backbone (see below),
 --            features={"name", ...} or { name = {dropout=} }, modalities={"text", ...},
 --            missing="learned"|"zeros", lambda=, margin=, hardest=, dropout={ text = p, ... } }
 function M.model(o)
@@ -65,6 +112,13 @@ function M.model(o)
   end
   local self = setmetatable({ options = copy(o), classes = copy(o.classes), fusion = fusion }, Model)
   self.options.classes = nil
+  if type(o.image) == "table" and BACKBONES[o.image.encoder] then
+    local im = o.image
+    if im.cache ~= nil and type(im.cache) ~= "string" then error("mm.model: image.cache must be a directory or an .npy path", 2) end
+    local ok, err = pcall(self_backbone, self, { arch = im.encoder, weights = im.weights, size = im.size, seed = im.seed,
+      cache = im.cache, batch = im.batch })
+    if not ok then error("mm.model: " .. tostring(err):gsub("^features: ", "image: "), 2) end
+  end
   return self
 end
 
@@ -109,6 +163,7 @@ local function modality_list(self, ds)
     if name == "image" and type(o.image) == "table" then spec = o.image end
     if type(o.features) == "table" and type(o.features[name]) == "table" then spec = o.features[name] end
     local enc = spec.encoder
+    if name == "image" and self.backbone then name, enc = self.backbone.name, "features" end
     if name == "text" then enc = enc or "text" end
     if enc == "features" then enc = "features" end
     list[#list + 1] = {
@@ -166,13 +221,22 @@ end
 -- seconds and after the last batch of an epoch; returning false ends training there.
 -- Calling fit again continues from the current weights (a new seed re-seeds shuffling).
 function Model:fit(train, o)
+  if o ~= nil and type(o) ~= "table" then error("fit: options must be a table, got " .. type(o), 2) end
   o = o or {}
   check_data(self, train, "fit", 2)
   if o.valid then check_data(self, o.valid, "fit (valid)", 2) end
+  local raw_train = train
+  train = with_backbone(self, train, "fit", 2)
+  if o.valid then
+    local shallow = {}
+    for k, v in pairs(o) do shallow[k] = v end
+    o = shallow
+    o.valid = with_backbone(self, o.valid, "fit (valid)", 2)
+  end
   local seed = o.seed or 1
   if math.type(seed) ~= "integer" then error("fit: seed must be an integer", 2) end
   if not self._c then
-    local cfg = c_config(self, modality_list(self, train))
+    local cfg = c_config(self, modality_list(self, raw_train))
     self._c = C.new(cfg)
     for _, m in ipairs(train:modalities()) do
       if m.kind == "image" then self.image_size = m.size end
@@ -268,11 +332,21 @@ end
 -- accuracy, macro_f1, log_loss, n, precision/recall/f1/support (per class, in class order),
 -- per_class[name] = {precision, recall, f1, support}, confusion[true][pred], classes, probs (tensor).
 function Model:evaluate(ds, o)
+  if o ~= nil and type(o) ~= "table" then error("evaluate: options must be a table, got " .. type(o), 2) end
   o = o or {}
   need_built(self, "evaluate")
   check_data(self, ds, "evaluate", 2)
+  ds = with_backbone(self, ds, "evaluate", 2)
   if o.drop then
     local names = type(o.drop) == "string" and { o.drop } or o.drop
+    if type(names) ~= "table" then error("evaluate: drop must name modalities", 2) end
+    if self.backbone then -- dropping the image drops the backbone rows too
+      local more = copy(names)
+      for _, nm in ipairs(names) do
+        if nm == "image" or nm == self.backbone.name then more[#more + 1] = "image"; more[#more + 1] = self.backbone.name end
+      end
+      names = more
+    end
     local have = {}
     for _, m in ipairs(ds:modalities()) do have[m.name] = true end
     local keep = {}
@@ -303,6 +377,7 @@ function Model:predict(x)
   need_built(self, "predict")
   if getmetatable(x) == data.Dataset then
     check_data(self, x, "predict", 2)
+    x = with_backbone(self, x, "predict", 2)
     local probs = C.predict(self._c, x._c)
     local names = {}
     local P = probs:totable()
@@ -319,7 +394,15 @@ function Model:predict(x)
   local feats = {}
   for _, m in ipairs(cfg.modalities) do
     local v = x[m.name]
-    if m.encoder == "text" then
+    if self.backbone and m.name == self.backbone.name then
+      v = x.image
+      if v ~= nil then
+        if type(v) ~= "string" then error("predict: image must be a path or the image bytes", 2) end
+        local ok, row = pcall(self._enc.encode, self._enc, { v }, nil, { bytes = looks_like_image_bytes(v) })
+        if not ok then error("predict: " .. tostring(row):gsub("^features: row 1: ", ""), 2) end
+        feats[m.name] = row
+      end
+    elseif m.encoder == "text" then
       if v ~= nil and type(v) ~= "string" then error("predict: text must be a string", 2) end
       t.text, t.text_name = { v or false }, m.name
     elseif m.encoder == "cnn" or m.encoder == "histogram" then
@@ -360,10 +443,12 @@ function Model:config()
     local c = C.config(self._c)
     c.classes = self.classes
     c.image_size = self.image_size
+    c.backbone = copy(self.backbone)
     return c
   end
   local c = copy(self.options)
   c.fusion, c.classes = self.fusion, self.classes
+  c.backbone = copy(self.backbone)
   return c
 end
 
@@ -397,8 +482,15 @@ function Model.__tostring(self)
   local head = ("mmfuse model: %s fusion%s, dim %d, %d classes"):format(self.fusion,
     (self.fusion == "joint" or self.fusion == "commonspace") and (", pool " .. (o.pool or "max")) or "",
     o.dim or 64, #self.classes)
-  if not self._c or not C.built(self._c) then return head .. "\n  (not built yet: fit builds it from the data)" end
-  local lines = { head }
+  local warn = ""
+  if self.backbone then
+    local b = self.backbone
+    warn = ("\n  image backbone %s, %dpx, %s"):format(b.arch, b.size, b.random
+      and ("RANDOM weights (seed " .. b.seed .. "; no weights file given: the features carry no ImageNet knowledge)")
+      or ("weights " .. b.weights))
+  end
+  if not self._c or not C.built(self._c) then return head .. warn .. "\n  (not built yet: fit builds it from the data)" end
+  local lines = { head .. warn }
   local cfg = C.config(self._c)
   for _, m in ipairs(cfg.modalities) do
     local extra = m.encoder == "cnn" and ("channels " .. table.concat(m.channels, "-") .. ", " .. m.height .. "px")
@@ -449,6 +541,9 @@ function Model:save(path)
       keep_punct = cfg.keep_punct, unk = cfg.unk, ngrams = cfg.ngrams, buckets = cfg.buckets,
       hash = "fnv1a-32 tokens, n-gram h*116049371+t (csrc/text/ngram.h)" },
     image_size = tostring(self.image_size or 0),
+    backbone = self.backbone and cj.encode { arch = self.backbone.arch, size = self.backbone.size,
+      seed = self.backbone.seed, random = self.backbone.random, weights = self.backbone.weights,
+      bytes = self.backbone.bytes, fingerprint = self.backbone.fingerprint, name = self.backbone.name } or nil,
   }
   local json = cj.encode(header)
   C.save(self._c, path, json)
@@ -532,6 +627,30 @@ function M.load(path)
   C.load_weights(self._c, file, tensors, path)
   self.image_size = tonumber(meta.image_size) or 32
   if self.image_size == 0 then self.image_size = nil end
+  if meta.backbone then
+    local b = dec("backbone")
+    if not BACKBONES[b.arch] then fail(path, ("unknown image backbone '%s'"):format(tostring(b.arch)), 2) end
+    local w = b.weights
+    if w ~= nil and type(w) ~= "string" then fail(path, "backbone.weights must be a path", 2) end
+    local function exists(p)
+      local fh = io.open(p, "rb")
+      if fh then fh:close() end
+      return fh ~= nil
+    end
+    if w and not exists(w) and w:sub(1, 1) ~= "/" then -- then next to the model file
+      local alt = (path:match("^(.*)/[^/]*$") or ".") .. "/" .. w
+      if exists(alt) then w = alt end
+    end
+    local spec = { arch = b.arch, weights = w, size = int_of(b.size), seed = int_of(b.seed), cache = nil }
+    local okb, err = pcall(self_backbone, self, spec)
+    if not okb then fail(path, "rebuilding the image backbone: " .. tostring(err):gsub("^features: ", ""), 2) end
+    if w and (self.backbone.bytes ~= int_of(b.bytes) or self.backbone.fingerprint ~= b.fingerprint) then
+      fail(path, ("the backbone weights %s are not the file the model was trained with (size or fingerprint differ)")
+        :format(w), 2)
+    end
+    if self.backbone.name ~= b.name then fail(path, "backbone modality name mismatch", 2) end
+    self.options.image = { encoder = b.arch, weights = w, size = spec.size, seed = spec.seed }
+  end
   return self
 end
 

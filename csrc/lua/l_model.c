@@ -267,6 +267,9 @@ static int l_build_resolved(lua_State *L) {
     }
     words[i] = (char *)s;
   }
+  lua_Integer budget = luaL_optinteger(L, 3, 0);
+  luaL_argcheck(L, budget >= 0, 3, "parameter budget must be >= 0");
+  M->param_budget = (int64_t)budget;
   mm_err e = {0};
   int rc = mm_model_build_resolved(M, words, n, &e);
   free(words);

@@ -126,6 +126,16 @@ static int add_param(mm_model *M, const char *prefix, const char *name, int ndim
     mm_errorf(e, MM_EINVAL, "model: parameter %s has a bad size", p->name);
     return -1;
   }
+  if (M->param_budget > 0) {
+    int64_t used = 0;
+    for (int i = 0; i < M->nparams; i++) used += M->params[i].count;
+    if (used + p->count > M->param_budget) {
+      mm_errorf(e, MM_EINVAL,
+                "model: the configuration needs more than the %lld floats the file stores (at parameter %s)",
+                (long long)M->param_budget, p->name);
+      return -1;
+    }
+  }
   p->w = mm_falloc(p->count);
   p->g = mm_falloc(p->count);
   p->m = mm_falloc(p->count);

@@ -85,6 +85,10 @@ typedef struct mm_model {
   int p_cw, p_cb; /* shared classifier */
   mm_param *params;
   int nparams;
+  /* 0, or the most floats all parameters together may take: a model read
+   * from a file is held to what the file stores, so a forged configuration
+   * cannot make the loader reserve gigabytes before the shapes are checked */
+  int64_t param_budget;
   mm_vocab *voc;      /* csrc/text vocabulary (NULL without a text modality) */
   uint64_t vocab_key; /* content hash: identifies cached encodings in datasets */
   int built;

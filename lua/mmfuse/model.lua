@@ -558,7 +558,7 @@ local function int_of(v) return type(v) == "number" and math.tointeger(v) or nil
 function M.load(path)
   if type(path) ~= "string" then error("mm.load: expects a path", 2) end
   local cj = cjson()
-  local header, file = C.read(path)
+  local header, file, data_bytes = C.read(path)
   local ok, h = pcall(cj.decode, header)
   if not ok or type(h) ~= "table" then fail(path, "the header is not valid JSON", 2) end
   local meta = h.__metadata__
@@ -588,6 +588,9 @@ function M.load(path)
     if type(vocab[i]) ~= "string" then fail(path, "vocabulary entries must be strings", 2) end
   end
   -- tensors: sanitise numbers (cjson gives floats) and refuse extra entries
+  -- the model the config describes may not need more floats than the file's
+  -- data section holds: checked before any parameter is allocated
+  local budget = math.max(1, data_bytes // 4)
   local tensors, count = {}, 0
   for name, t in pairs(h) do
     if name ~= "__metadata__" then
@@ -605,6 +608,10 @@ function M.load(path)
       end
       tensors[name] = { dtype = t.dtype, shape = shape, data_offsets = offs }
       count = count + 1
+      if offs[2] and offs[2] > data_bytes then
+        fail(path, ("tensor '%s' has data_offsets past the end of the data (%d > %d bytes): the file is truncated or damaged"):format(
+          name, offs[2], data_bytes), 2)
+      end
     end
   end
   local self = setmetatable({ classes = classes, fusion = cfg.fusion, options = {
@@ -618,7 +625,7 @@ function M.load(path)
       if m.encoder == "auto" then error("modality '" .. tostring(m.name) .. "' has no resolved encoder") end
     end
     self._c = C.new(cfg)
-    C.build_resolved(self._c, vocab)
+    C.build_resolved(self._c, vocab, budget)
   end)
   if not okc then fail(path, tostring(err):gsub("^[^:]*:%d+: ", ""), 2) end
   if count ~= #C.params(self._c) then

@@ -2,6 +2,7 @@
 -- checking stdout, stderr and exit codes; plus the parser and the config
 -- sandbox in-process.
 local cli = require "mmfuse.cli"
+local util = require "util"
 
 local FIX = "spec/fixtures/cli"
 local MANIFEST = FIX .. "/posts.tsv"
@@ -19,11 +20,7 @@ local function slurp(path)
   return s
 end
 
-local function spit(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local spit = util.write
 
 local tmpdir
 local function tmp(name)

@@ -1,6 +1,7 @@
 -- mm.features (the feature cache) and frozen backbones as a model's image encoder.
 -- Small: 8 images of data/emoji32 at 32 px, random backbone weights (no torch needed).
 local mm = require "mmfuse"
+local util = require "util"
 
 local dir = os.tmpname()
 os.remove(dir)
@@ -12,11 +13,7 @@ for _, p in ipairs(pics) do assert(io.open(IMG .. p, "rb"), "fixture image " .. 
 
 local function abs_img(p) return os.getenv("PWD") .. "/" .. IMG .. p end
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local write = util.write
 
 -- a manifest: 10 rows; row 4 has no image, row 7 no label (kept by features, skipped by data.load)
 local manifest = dir .. "/posts.tsv"

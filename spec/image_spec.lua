@@ -2,18 +2,14 @@
 -- augment, HSV histogram, batching, and every kind of bad image file.
 -- Expected pixels/histograms come from tools/make_image_fixtures.py (PIL).
 local mm = require "mmfuse"
+local util = require "util"
 
 local DIR = "spec/fixtures/image/"
 local expected = dofile(DIR .. "expected.lua")
 
 local function flat(t) return t:reshape{ t:numel() }:totable() end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = util.read
 
 -- pixel (y, x, c) of a 3xHxW tensor as the uint8 it came from
 local function px(t, c, y, x) return math.floor(t:get(c, y, x) * 255 + 0.5) end
@@ -33,17 +29,9 @@ local function same_pixels(t, e, tol)
   assert(worst <= (tol or 1e-3), ("pixels differ by up to %g (tolerance %g)"):format(worst, tol or 1e-3))
 end
 
-local function errors_with(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local errors_with = util.errors_with
 
-local function assert_mentions(msg, ...)
-  for _, s in ipairs{ ... } do
-    assert(msg:find(s, 1, true), ("error message %q does not mention %q"):format(msg, s))
-  end
-end
+local assert_mentions = util.assert_mentions
 
 describe("image decoding", function()
   it("decodes PNG, BMP and TGA exactly", function()

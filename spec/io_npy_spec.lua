@@ -1,30 +1,18 @@
 -- mm.io.load_npy / save_npy: float32/float64 C-order arrays, atomic writes,
 -- and every malformed .npy a Lua error naming the file and the problem.
 local mm = require "mmfuse"
+local util = require "util"
 
 local DIR = "spec/fixtures/npy/"
 local expected = dofile(DIR .. "expected.lua")
 
 local function flat(t) return t:reshape{ t:numel() }:totable() end
 
-local function errors_with(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return tostring(err)
-end
+local errors_with = util.errors_with
 
-local function assert_mentions(msg, ...)
-  for _, s in ipairs{ ... } do
-    assert(msg:find(s, 1, true), ("error message %q does not mention %q"):format(msg, s))
-  end
-end
+local assert_mentions = util.assert_mentions
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = util.read
 
 local function tmpdir()
   local d = os.tmpname()

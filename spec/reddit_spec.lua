@@ -1,22 +1,14 @@
 -- mmfuse.reddit: the importer for the paper's Reddit CSVs, offline, against a
 -- local HTTP server on 127.0.0.1 (Debian's python3 -m http.server).
 local reddit = require "mmfuse.reddit"
+local util = require "util"
 
 local CLEAN_ENV = "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS"
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = util.read
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local write = util.write
 
 local function manifest_rows(path)
   local rows, header = {}, nil

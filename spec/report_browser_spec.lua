@@ -3,6 +3,7 @@
 -- images are there and drawn (images decoded, SVG shapes with a size).
 -- Chromium is required: without it this spec fails and says how to install it.
 local report = require "mmfuse.report"
+local util = require "util"
 
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -18,12 +19,7 @@ local function find_chromium()
   return nil
 end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = util.read
 
 -- Runs chromium with the flags a closed-network, root, headless machine needs.
 -- LD_PRELOAD and the sanitizer settings of an ASan run are not passed on.

@@ -1,5 +1,6 @@
 -- mmfuse.report: Markdown tables, claims text, HTML (escaping, charts, images), atomic writes.
 local report = require "mmfuse.report"
+local util = require "util"
 
 local function results() return dofile("spec/fixtures/report/results.lua") end
 
@@ -9,12 +10,7 @@ local function count(s, pat)
   return n
 end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = util.read
 
 local function tmpname()
   local p = os.tmpname()

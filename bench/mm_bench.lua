@@ -1,0 +1,264 @@
+--- The mmfuse side of bench/ (see bench/README.md): the same models and data as
+-- bench/peers/torch_bench.py, one thread unless --threads says otherwise.
+--
+--   lua5.4 bench/mm_bench.lua WORK p1 --fusion joint|commonspace [--epochs 3]
+--   lua5.4 bench/mm_bench.lua WORK p2 [--epochs 5]
+--   lua5.4 bench/mm_bench.lua WORK p3 [--epochs 2]
+--   lua5.4 bench/mm_bench.lua WORK p4 [--reps 3]
+--   lua5.4 bench/mm_bench.lua WORK conv
+--
+-- Prints one JSON line (seconds, kB). Module search: MMFUSE_CPATH (default
+-- ./build-bench/?.so) and ./lua/.
+local cpath = os.getenv("MMFUSE_CPATH") or "./build-bench/?.so"
+package.cpath = cpath .. ";" .. package.cpath
+package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
+
+local mm = require "mmfuse"
+local core = require "mmfuse.core"
+local cjson = require "cjson"
+-- the model constructor (mm.model; taken from mmfuse.model if a core field of that name shadows it)
+local new_model = type(mm.model) == "function" and mm.model or require("mmfuse.model").model
+
+local function die(msg)
+  io.stderr:write("mm_bench: ", msg, "\n")
+  os.exit(2)
+end
+
+-- arguments
+local WORK, WHAT = arg[1], arg[2]
+if not WORK or not WHAT then die("usage: mm_bench.lua WORK p1|p2|p3|p4|conv [--opt value]...") end
+local opt = { fusion = "joint", epochs = nil, batch = nil, dim = 128, reps = 3, seed = 1, threads = 1,
+              optimizer = nil, lr = nil }
+do
+  local i = 3
+  while i <= #arg do
+    local k = arg[i]:match("^%-%-(.+)$")
+    if not k or opt[k] == nil and k ~= "epochs" and k ~= "batch" and k ~= "optimizer" and k ~= "lr" then
+      die("unknown option " .. arg[i])
+    end
+    local v = arg[i + 1]
+    opt[k] = tonumber(v) or v
+    i = i + 2
+  end
+end
+mm.threads(opt.threads)
+
+-- wall clock: the core's if it has one, else date(1) (called a few times per run)
+local clock = core.clock or function()
+  local p = io.popen("date +%s.%N")
+  local s = p:read("l")
+  p:close()
+  return tonumber(s)
+end
+
+local function vm_hwm_kb()
+  local f = io.open("/proc/self/status")
+  if not f then return -1 end
+  for line in f:lines() do
+    local v = line:match("^VmHWM:%s+(%d+)")
+    if v then
+      f:close()
+      return tonumber(v)
+    end
+  end
+  f:close()
+  return -1
+end
+
+local function emit(t)
+  t.side = "mmfuse"
+  t.rss_kb = vm_hwm_kb()
+  t.threads = opt.threads
+  io.write(cjson.encode(t), "\n")
+  io.stdout:flush()
+end
+
+local function read_tsv(path)
+  local f = assert(io.open(path))
+  local head = {}
+  for h in f:read("l"):gmatch("[^\t]+") do head[#head + 1] = h end
+  local cols = {}
+  for _, h in ipairs(head) do cols[h] = {} end
+  local n = 0
+  for line in f:lines() do
+    n = n + 1
+    local j = 1
+    for field in (line .. "\t"):gmatch("([^\t]*)\t") do
+      if head[j] then cols[head[j]][n] = field end
+      j = j + 1
+    end
+  end
+  f:close()
+  return cols, n
+end
+
+local function classes()
+  local list, index = {}, {}
+  for l in io.lines(WORK .. "/classes.txt") do
+    if l ~= "" then
+      list[#list + 1] = l
+      index[l] = #list
+    end
+  end
+  return list, index
+end
+
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  local n = #s
+  if n == 0 then return 0 / 0 end
+  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
+end
+
+
+local function class_list() return (classes()) end
+
+-- model:fit with one fit call (fit re-seeds the optimiser); epoch seconds from on_epoch
+-- (and process CPU seconds per epoch from os.clock: robust on a busy machine, one thread only;
+-- the first epoch's CPU time includes fit's build of the model)
+local function fit_timed(model, ds, o)
+  local times, losses, acc, cpu = {}, {}, 0, {}
+  local c0 = os.clock()
+  o.on_epoch = function(st)
+    times[#times + 1], losses[#losses + 1], acc = st.seconds, st.loss, st.train_accuracy
+    local c = os.clock()
+    cpu[#cpu + 1] = c - c0
+    c0 = c
+  end
+  model:fit(ds, o)
+  return times, losses, acc, cpu
+end
+
+-- P1: joint / commonspace head on fixed 512-d features + a text bag
+local function p1()
+  local cls = class_list()
+  local ds = mm.data.load(WORK .. "/p1.tsv", { label = "group", text = "caption",
+                                               image_features = "p1_feat.npy", classes = cls })
+  collectgarbage()
+  local model = new_model { fusion = opt.fusion, dim = opt.dim, classes = ds.classes,
+                           text = { ngrams = 2, buckets = 100000 }, image = { encoder = "features" } }
+  local times, losses, acc, cpu = fit_timed(model, ds, { epochs = opt.epochs or 3, batch = opt.batch or 32,
+                                                         lr = opt.lr or 1e-3, optimizer = opt.optimizer or "adam",
+                                                         seed = opt.seed })
+  emit { bench = "p1", fusion = opt.fusion, epoch_s = times, epoch_cpu_s = cpu, loss = losses, train_acc = acc,
+         n = #ds }
+end
+
+-- P2: fastText-style text classifier on the multilingual captions, from the same
+-- fastText-format files fasttext reads; the model file is written as fasttext does.
+local function p2()
+  local t0 = clock()
+  local train = mm.data.load(WORK .. "/p2_train.txt")
+  local model = new_model { fusion = "text", dim = 100, classes = train.classes,
+                           text = { ngrams = 2, buckets = opt.buckets or 100000 } }
+  local lr, batch, optim = opt.lr or 1e-2, opt.batch or 32, opt.optimizer or "adam"
+  local t1 = clock()
+  local times = fit_timed(model, train, { epochs = opt.epochs or 5, batch = batch, lr = lr, optimizer = optim,
+                                          seed = opt.seed })
+  local t2 = clock()
+  local path = os.tmpname()
+  model:save(path)
+  local t3 = clock()
+  local size = 0
+  local f = io.open(path, "rb")
+  if f then
+    size = f:seek("end")
+    f:close()
+  end
+  os.remove(path)
+  local test = mm.data.load(WORK .. "/p2_test.txt", { classes = train.classes })
+  local r = model:evaluate(test)
+  emit { bench = "p2", load_s = t1 - t0, train_s = t2 - t1, save_s = t3 - t2, total_s = t3 - t0, epoch_s = times,
+         accuracy = r.accuracy, n_train = #train, n_test = #test, model_bytes = size,
+         config = string.format("%s batch %d lr %g", optim, batch, lr) }
+end
+
+-- P3: CNN image encoder (3 x conv3x3/ReLU/maxpool2, 16/32/64) + linear, on 32 px images
+local function p3()
+  local cls = class_list()
+  local ds = mm.data.load(WORK .. "/p3.tsv", { label = "group", image = "image", image_size = 32, classes = cls })
+  local model = new_model { fusion = "image", classes = ds.classes,
+                           image = { encoder = "cnn", channels = { 16, 32, 64 } } }
+  local times, _, _, cpu = fit_timed(model, ds, { epochs = opt.epochs or 2, batch = opt.batch or 32, lr = 1e-3,
+                                                  seed = opt.seed })
+  local sps, spc = {}, {}
+  for i, t in ipairs(times) do sps[i], spc[i] = #ds / t, #ds / cpu[i] end
+  emit { bench = "p3", epoch_s = times, samples_per_s = sps, samples_per_cpu_s = spc, n = #ds }
+end
+
+-- conv2d forward GFLOP/s of the three CNN layers at batch 32, and sgemm GFLOP/s
+local function conv()
+  mm.seed(opt.seed)
+  local shapes = { { 3, 16, 32 }, { 16, 32, 16 }, { 32, 64, 8 } }
+  local res = {}
+  local function rate(flops, fn)
+    fn()
+    local best = {}
+    for r = 1, 5 do
+      local k, t0 = 0, clock()
+      local t
+      repeat
+        for _ = 1, 10 do fn() end
+        k = k + 10
+        t = clock() - t0
+      until t > 0.2
+      best[r] = flops * k / t / 1e9
+    end
+    return median(best)
+  end
+  for i, s in ipairs(shapes) do
+    local cin, cout, hw = s[1], s[2], s[3]
+    local x = mm.randn(32, cin, hw, hw)
+    local w = mm.randn(cout, cin, 3, 3)
+    local b = mm.randn(cout)
+    local flops = 2.0 * 32 * cout * hw * hw * cin * 9
+    res[i] = rate(flops, function() return mm.nn.conv2d(x, w, b, { padding = 1 }) end)
+  end
+  local N = 512
+  local A, B = mm.randn(N, N), mm.randn(N, N)
+  local gemm = rate(2.0 * N * N * N, function() return A:matmul(B) end)
+  emit { bench = "conv", conv_gflops = res, sgemm_gflops = gemm }
+end
+
+-- P4: end-to-end inference: PNG decode + tokenize + encode + fuse, posts/s.
+-- Batches of 64 posts through mm.data.new + model:predict(ds); also the
+-- one-post-at-a-time API model:predict{text=, image=} on the first 256 posts.
+local function p4()
+  local cls = class_list()
+  local cols, n = read_tsv(WORK .. "/p3.tsv")
+  local ds = mm.data.load(WORK .. "/p3.tsv", { label = "group", text = "caption", image = "image",
+                                               image_size = 32, classes = cls })
+  local model = new_model { fusion = "joint", dim = opt.dim, classes = ds.classes,
+                           text = { ngrams = 2, buckets = 100000 }, image = { encoder = "cnn", channels = { 16, 32, 64 } } }
+  model:fit(ds, { epochs = 1, seed = opt.seed }) -- builds it (weights do not change the cost)
+  ds = nil
+  collectgarbage()
+  local times, pps, ppc = {}, {}, {}
+  local B = opt.batch or 64
+  for r = 1, opt.reps do
+    local t0, c0 = clock(), os.clock()
+    for s = 1, n, B do
+      local e = math.min(n, s + B - 1)
+      local txt, img = {}, {}
+      for i = s, e do
+        txt[#txt + 1] = cols.caption[i]
+        img[#img + 1] = cols.image[i]
+      end
+      local batch = mm.data.new { n = #txt, classes = cls, text = txt, image = img, image_size = 32 }
+      model:predict(batch)
+    end
+    times[r] = clock() - t0
+    pps[r], ppc[r] = n / times[r], n / (os.clock() - c0)
+  end
+  local m1 = math.min(n, 256)
+  local t0 = clock()
+  for i = 1, m1 do model:predict { text = cols.caption[i], image = cols.image[i] } end
+  local single = m1 / (clock() - t0)
+  emit { bench = "p4", run_s = times, posts_per_s = pps, posts_per_cpu_s = ppc, single_posts_per_s = single, n = n }
+end
+
+local fns = { p1 = p1, p2 = p2, p3 = p3, p4 = p4, conv = conv }
+if not fns[WHAT] then die("unknown benchmark " .. WHAT) end
+fns[WHAT]()

@@ -1,0 +1,67 @@
+#!/bin/sh
+# Side-by-side benchmarks: mmfuse vs PyTorch (eager) and fastText, one thread each.
+# Usage: sh bench/run.sh [BUILD_DIR]      (make bench calls it after building)
+#   BENCH_REPS   repetitions of every run (default 3; medians are reported)
+#   BENCH_ONLY   space-separated subset of: p1 p2 p3 p4 conv mt (default: all)
+# Writes BUILD_DIR/work/ (inputs), BUILD_DIR/results.jsonl (every run), prints the table
+# (also saved as BUILD_DIR/bench-table.md).
+set -eu
+cd "$(dirname "$0")/.."
+B=${1:-build-bench}
+PY=${PYTHON:-/usr/bin/python3}
+LUA=${LUA:-lua5.4}
+REPS=${BENCH_REPS:-3}
+ONLY=${BENCH_ONLY:-"p1 p2 p3 p4 conv mt"}
+W=$B/work
+R=$B/results.jsonl
+export MMFUSE_CPATH="./$B/?.so"
+# one thread everywhere (mm.threads(1) / torch.set_num_threads(1) / -thread 1 are also passed)
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1
+
+[ -f data/bench64/manifest.tsv ] || { echo "bench: data/bench64 missing (make bench-data)" >&2; exit 1; }
+[ -f "$B/mmfuse/core.so" ] || { echo "bench: $B/mmfuse/core.so missing (make B=$B)" >&2; exit 1; }
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+run() { tag=$1; shift; $PY bench/peers/wall.py "$R" "$tag" -- "$@"; }
+MM="$LUA bench/mm_bench.lua $W"
+TB="$PY bench/peers/torch_bench.py $W"
+
+mkdir -p "$W"
+$PY bench/peers/prep.py "$W"
+: > "$R"
+echo "bench: $REPS repetitions, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+i=1
+while [ "$i" -le "$REPS" ]; do
+  echo "bench: repetition $i/$REPS" >&2
+  if want p1; then
+    for f in joint commonspace; do
+      run "p1-$f-mmfuse" $MM p1 --fusion $f --epochs 3
+      run "p1-$f-torch" $TB p1 --fusion $f --epochs 3
+    done
+  fi
+  if want p2; then
+    run p2-mmfuse $MM p2
+    run p2-fasttext $PY bench/peers/fasttext_bench.py "$W"
+    run p2-fasttext-b100k $PY bench/peers/fasttext_bench.py "$W" --bucket 100000
+  fi
+  if want p3; then
+    run p3-mmfuse $MM p3 --epochs 3
+    run p3-torch $TB p3 --epochs 3
+  fi
+  if want p4; then
+    run p4-mmfuse $MM p4 --reps 3
+    run p4-torch $TB p4 --reps 3
+  fi
+  if want conv; then
+    run conv-mmfuse $MM conv
+    run conv-torch $TB conv
+  fi
+  if want mt; then
+    run p1-joint-mmfuse-t2 $MM p1 --fusion joint --epochs 3 --threads 2
+    run p3-mmfuse-t2 $MM p3 --epochs 3 --threads 2
+    run p4-mmfuse-t2 $MM p4 --reps 3 --threads 2
+  fi
+  i=$((i + 1))
+done
+echo "bench: load average after $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+{ $PY bench/peers/summary.py "$R"; echo; $PY bench/peers/machine.py; } | tee "$B/bench-table.md"

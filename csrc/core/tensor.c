@@ -19,13 +19,13 @@ int mm_shape_numel(int ndim, const int64_t *shape, int64_t *numel, const char *w
   return MM_OK;
 }
 
+/* calloc, not aligned_alloc + memset: a large block comes straight from
+ * mmap as zero pages, so memory that is never written (gradients of
+ * embedding rows no batch touched, Adam moments of frozen rows) is never
+ * made resident. 16-byte alignment is all the kernels need. */
 float *mm_falloc(int64_t n) {
   if (n < 0 || n > MM_MAXNUMEL) return NULL;
-  size_t bytes = (size_t)(n > 0 ? n : 1) * sizeof(float);
-  bytes = (bytes + 63) & ~(size_t)63;
-  float *p = aligned_alloc(64, bytes);
-  if (p) memset(p, 0, bytes);
-  return p;
+  return calloc((size_t)(n > 0 ? n : 1), sizeof(float));
 }
 
 void mm_ffree(float *p) { free(p); }

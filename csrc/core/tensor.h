@@ -1,6 +1,6 @@
 /* tensor.h - float32, n-d, row-major, always contiguous.
  *
- * A tensor owns its data (64-byte aligned). There are no views: reshape and
+ * A tensor owns its data (zeroed at allocation). There are no views: reshape and
  * row slicing through the Lua face copy or share nothing, which keeps every
  * kernel a plain loop over `data[0 .. numel)`.
  */
@@ -31,7 +31,7 @@ int mm_shape_numel(int ndim, const int64_t *shape, int64_t *numel, const char *w
 int mm_tensor_alloc(mm_tensor *t, int ndim, const int64_t *shape, mm_err *e);
 void mm_tensor_free(mm_tensor *t);
 
-/* Aligned float buffers for kernels' scratch space. */
+/* Zeroed float buffers (data of tensors, kernels' scratch space); free with mm_ffree. */
 float *mm_falloc(int64_t n);  /* zeroed, NULL on failure */
 void mm_ffree(float *p);
 

@@ -159,7 +159,7 @@ static int parse_prefix(const uint8_t *p, size_t avail, const char *name, size_t
 
 int mm_npy_parse_header(const void *buf, size_t len, const char *name, int *itemsize, int *ndim, int64_t *shape,
                         size_t *data_offset, mm_err *e) {
-  size_t hs, hl;
+  size_t hs = 0, hl = 0;
   int rc = parse_prefix(buf, len, name, &hs, &hl, e);
   if (rc) return rc;
   if (len < hs + hl)
@@ -223,7 +223,7 @@ int mm_npy_load(const char *path, mm_tensor *t, mm_err *e) {
   }
   uint8_t pre[12];
   size_t got = fread(pre, 1, sizeof pre, f);
-  size_t hs, hl;
+  size_t hs = 0, hl = 0;
   int rc = parse_prefix(pre, got, path, &hs, &hl, e);
   if (rc) {
     fclose(f);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "nn.h"
+#include "nn_extra.h"
 
 int mm_conv2d_shape_init(mm_conv2d_shape *s, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh,
                          int64_t kw, int64_t stride, int64_t pad, int64_t groups, mm_err *e) {
@@ -65,13 +66,13 @@ static void valid_range(int64_t kj, int64_t sw, int64_t pw, int64_t w, int64_t o
   *hi = b;
 }
 
-static void im2col(const mm_conv2d_shape *s, const float *x, int64_t cg, float *col) {
-  int64_t oh = s->oh, ow = s->ow, ohw = oh * ow;
+static void im2col_ld(const mm_conv2d_shape *s, const float *x, int64_t cg, float *col, int64_t ld) {
+  int64_t oh = s->oh, ow = s->ow;
   for (int64_t ci = 0; ci < cg; ci++) {
     const float *xp = x + ci * s->h * s->w;
     for (int64_t ki = 0; ki < s->kh; ki++) {
       for (int64_t kj = 0; kj < s->kw; kj++) {
-        float *row = col + ((ci * s->kh + ki) * s->kw + kj) * ohw;
+        float *row = col + ((ci * s->kh + ki) * s->kw + kj) * ld;
         int64_t lo, hi;
         valid_range(kj, s->sw, s->pw, s->w, ow, &lo, &hi);
         int64_t off = kj - s->pw;
@@ -97,13 +98,13 @@ static void im2col(const mm_conv2d_shape *s, const float *x, int64_t cg, float *
 }
 
 /* gx += col scattered back (gx must be zeroed by the caller) */
-static void col2im(const mm_conv2d_shape *s, const float *col, int64_t cg, float *gx) {
-  int64_t oh = s->oh, ow = s->ow, ohw = oh * ow;
+static void col2im_ld(const mm_conv2d_shape *s, const float *col, int64_t cg, float *gx, int64_t ld) {
+  int64_t oh = s->oh, ow = s->ow;
   for (int64_t ci = 0; ci < cg; ci++) {
     float *gp = gx + ci * s->h * s->w;
     for (int64_t ki = 0; ki < s->kh; ki++) {
       for (int64_t kj = 0; kj < s->kw; kj++) {
-        const float *row = col + ((ci * s->kh + ki) * s->kw + kj) * ohw;
+        const float *row = col + ((ci * s->kh + ki) * s->kw + kj) * ld;
         int64_t lo, hi;
         valid_range(kj, s->sw, s->pw, s->w, ow, &lo, &hi);
         int64_t off = kj - s->pw;
@@ -119,11 +120,95 @@ static void col2im(const mm_conv2d_shape *s, const float *col, int64_t cg, float
   }
 }
 
+static void im2col(const mm_conv2d_shape *s, const float *x, int64_t cg, float *col) {
+  im2col_ld(s, x, cg, col, s->oh * s->ow);
+}
+
+static void col2im(const mm_conv2d_shape *s, const float *col, int64_t cg, float *gx) {
+  col2im_ld(s, col, cg, gx, s->oh * s->ow);
+}
+
+/* ---- depthwise: one input channel per group (c == groups), o/groups outputs
+ * each. A direct loop beats one tiny sgemm per sample and group. */
+static int depthwise(const mm_conv2d_shape *s) { return s->groups > 1 && s->c == s->groups; }
+
+/* valid output rows oy whose input row iy = oy*sh - ph + ki lies in [0, h) */
+static void valid_rows(const mm_conv2d_shape *s, int64_t ki, int64_t *lo, int64_t *hi) {
+  valid_range(ki, s->sh, s->ph, s->h, s->oh, lo, hi);
+}
+
+static void dw_forward(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
+  int64_t og = s->o / s->groups, ohw = s->oh * s->ow, hw = s->h * s->w, ow = s->ow, kk = s->kh * s->kw;
+  for (int64_t i = 0; i < s->n; i++)
+    for (int64_t oc = 0; oc < s->o; oc++) {
+      const float *xp = x + (i * s->c + oc / og) * hw;
+      const float *wp = w + oc * kk;
+      float *yp = y + (i * s->o + oc) * ohw;
+      float bv = b ? b[oc] : 0.0f;
+      for (int64_t j = 0; j < ohw; j++) yp[j] = bv;
+      for (int64_t ki = 0; ki < s->kh; ki++) {
+        int64_t ylo, yhi;
+        valid_rows(s, ki, &ylo, &yhi);
+        for (int64_t kj = 0; kj < s->kw; kj++) {
+          int64_t lo, hi, off = kj - s->pw;
+          valid_range(kj, s->sw, s->pw, s->w, ow, &lo, &hi);
+          float wv = wp[ki * s->kw + kj];
+          for (int64_t oy = ylo; oy < yhi; oy++) {
+            const float *xr = xp + (oy * s->sh - s->ph + ki) * s->w + off;
+            float *yr = yp + oy * ow;
+            if (s->sw == 1)
+              for (int64_t ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
+            else
+              for (int64_t ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * s->sw];
+          }
+        }
+      }
+    }
+}
+
+static void dw_backward(const mm_conv2d_shape *s, const float *x, const float *w, const float *gy, float *gx,
+                        float *gw) {
+  int64_t og = s->o / s->groups, ohw = s->oh * s->ow, hw = s->h * s->w, ow = s->ow, kk = s->kh * s->kw;
+  if (gx) memset(gx, 0, (size_t)(s->n * s->c * hw) * sizeof(float));
+  for (int64_t i = 0; i < s->n; i++)
+    for (int64_t oc = 0; oc < s->o; oc++) {
+      const float *xp = x + (i * s->c + oc / og) * hw;
+      float *gxp = gx ? gx + (i * s->c + oc / og) * hw : NULL;
+      const float *wp = w + oc * kk;
+      const float *gp = gy + (i * s->o + oc) * ohw;
+      for (int64_t ki = 0; ki < s->kh; ki++) {
+        int64_t ylo, yhi;
+        valid_rows(s, ki, &ylo, &yhi);
+        for (int64_t kj = 0; kj < s->kw; kj++) {
+          int64_t lo, hi, off = kj - s->pw;
+          valid_range(kj, s->sw, s->pw, s->w, ow, &lo, &hi);
+          float wv = wp[ki * s->kw + kj];
+          float acc = 0.0f;
+          for (int64_t oy = ylo; oy < yhi; oy++) {
+            int64_t ro = (oy * s->sh - s->ph + ki) * s->w + off;
+            const float *gr = gp + oy * ow;
+            const float *xr = xp + ro;
+            for (int64_t ox = lo; ox < hi; ox++) acc += gr[ox] * xr[ox * s->sw];
+            if (gxp) {
+              float *gxr = gxp + ro;
+              for (int64_t ox = lo; ox < hi; ox++) gxr[ox * s->sw] += wv * gr[ox];
+            }
+          }
+          if (gw) gw[oc * kk + ki * s->kw + kj] += acc;
+        }
+      }
+    }
+}
+
 void mm_conv2d_forward(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y,
                        float *col) {
   int64_t g = s->groups, cg = s->c / g, og = s->o / g, ohw = s->oh * s->ow, hw = s->h * s->w;
   int64_t k = cg * s->kh * s->kw;
   int dir = direct(s);
+  if (depthwise(s)) {
+    dw_forward(s, x, w, b, y);
+    return;
+  }
   for (int64_t i = 0; i < s->n; i++) {
     for (int64_t gi = 0; gi < g; gi++) {
       const float *xg = x + (i * s->c + gi * cg) * hw;
@@ -160,6 +245,10 @@ void mm_conv2d_backward(const mm_conv2d_shape *s, const float *x, const float *w
         gb[oc] += (float)acc;
       }
   }
+  if (depthwise(s)) {
+    dw_backward(s, x, w, gy, gx, gw);
+    return;
+  }
   if (gx && !dir) memset(gx, 0, (size_t)(s->n * s->c * hw) * sizeof(float));
   for (int64_t i = 0; i < s->n; i++) {
     for (int64_t gi = 0; gi < g; gi++) {
@@ -187,5 +276,78 @@ void mm_conv2d_backward(const mm_conv2d_shape *s, const float *x, const float *w
         }
       }
     }
+  }
+}
+
+/* ---- whole-batch path (nn_extra.h): groups == 1 and not a 1x1 direct conv.
+ * col = [K, n*ohw] (every sample's im2col side by side) followed by a stage
+ * [o, n*ohw] for the GEMM output / the reordered grad_out. */
+static int batched(const mm_conv2d_shape *s) { return s->groups == 1 && !direct(s) && s->n > 1; }
+
+int64_t mm_conv2d_col_size_batch(const mm_conv2d_shape *s) {
+  int64_t old = mm_conv2d_col_size(s);
+  if (!batched(s)) return old;
+  int64_t k = s->c * s->kh * s->kw, nohw = s->n * s->oh * s->ow;
+  int64_t need = (k + s->o) * nohw;
+  return need > old ? need : old;
+}
+
+void mm_conv2d_forward_batch(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y,
+                             float *col) {
+  if (!batched(s) || (s->c * s->kh * s->kw + s->o) * s->n * s->oh * s->ow > INT_MAX) {
+    mm_conv2d_forward(s, x, w, b, y, col);
+    return;
+  }
+  int64_t k = s->c * s->kh * s->kw, ohw = s->oh * s->ow, hw = s->h * s->w, nohw = s->n * ohw;
+  /* the whole batch's im2col stays in col for mm_conv2d_backward_batch; the
+   * forward GEMMs stay per sample (measured: one [o, n*ohw] GEMM plus the
+   * NCHW reorder was slower with this OpenBLAS), reading col with ld n*ohw */
+  for (int64_t i = 0; i < s->n; i++) {
+    im2col_ld(s, x + i * s->c * hw, s->c, col + i * ohw, nohw);
+    float *yi = y + i * s->o * ohw;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->o, (int)ohw, (int)k, 1.0f, w, (int)k,
+                col + i * ohw, (int)nohw, 0.0f, yi, (int)ohw);
+    if (b)
+      for (int64_t oc = 0; oc < s->o; oc++) {
+        float bv = b[oc], *yr = yi + oc * ohw;
+        for (int64_t j = 0; j < ohw; j++) yr[j] += bv;
+      }
+  }
+}
+
+void mm_conv2d_backward_batch(const mm_conv2d_shape *s, const float *x, const float *w, const float *gy, float *gx,
+                              float *gw, float *gb, float *col, int col_has_x) {
+  if (!batched(s) || (s->c * s->kh * s->kw + s->o) * s->n * s->oh * s->ow > INT_MAX) {
+    mm_conv2d_backward(s, x, w, gy, gx, gw, gb, col);
+    return;
+  }
+  int64_t k = s->c * s->kh * s->kw, ohw = s->oh * s->ow, hw = s->h * s->w, nohw = s->n * ohw;
+  float *stage = col + k * nohw;
+  /* grad_out [n, o, ohw] -> stage [o, n*ohw]; the bias gradient on the way */
+  for (int64_t oc = 0; oc < s->o; oc++) {
+    double acc = 0.0;
+    for (int64_t i = 0; i < s->n; i++) {
+      const float *src = gy + (i * s->o + oc) * ohw;
+      float *dst = stage + oc * nohw + i * ohw;
+      float part = 0.0f;
+      for (int64_t j = 0; j < ohw; j++) {
+        dst[j] = src[j];
+        part += src[j];
+      }
+      acc += part;
+    }
+    if (gb) gb[oc] += (float)acc;
+  }
+  if (gw) {
+    if (!col_has_x)
+      for (int64_t i = 0; i < s->n; i++) im2col_ld(s, x + i * s->c * hw, s->c, col + i * ohw, nohw);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->o, (int)k, (int)nohw, 1.0f, stage, (int)nohw, col,
+                (int)nohw, 1.0f, gw, (int)k);
+  }
+  if (gx) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)nohw, (int)s->o, 1.0f, w, (int)k, stage,
+                (int)nohw, 0.0f, col, (int)nohw);
+    memset(gx, 0, (size_t)(s->n * s->c * hw) * sizeof(float));
+    for (int64_t i = 0; i < s->n; i++) col2im_ld(s, col + i * ohw, s->c, gx + i * s->c * hw, nohw);
   }
 }

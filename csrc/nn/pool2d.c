@@ -31,7 +31,58 @@ int mm_pool2d_shape_init(mm_pool2d_shape *s, int64_t n, int64_t c, int64_t h, in
   return MM_OK;
 }
 
+/* take v over the running best as the general loop does: strictly greater, or
+ * the first NaN (a NaN best is never replaced) */
+#define TAKE(v, best) ((v) > (best) || ((v) != (v) && (best) == (best)))
+
+/* 2x2 windows, stride 2, no padding: branch-free selects the compiler can
+ * vectorise; the same value and argmax as the general loop, NaN included */
+static void max_pool_2x2(const mm_pool2d_shape *s, const float *restrict x, float *restrict y,
+                         int32_t *restrict arg) {
+  int64_t planes = s->n * s->c, w = s->w, hw = s->h * s->w, oh = s->oh, ow = s->ow, ohw = oh * ow;
+  for (int64_t p = 0; p < planes; p++) {
+    for (int64_t oy = 0; oy < oh; oy++) {
+      const float *r0 = x + p * hw + 2 * oy * w, *r1 = r0 + w;
+      float *yr = y + p * ohw + oy * ow;
+      if (arg) {
+        int32_t *ar = arg + p * ohw + oy * ow;
+        int32_t base = (int32_t)(2 * oy * w);
+        for (int64_t ox = 0; ox < ow; ox++) {
+          float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+          int32_t i0 = base + (int32_t)(2 * ox);
+          float m = a;
+          int32_t bi = i0;
+          int tb = TAKE(b, m);
+          m = tb ? b : m;
+          bi = tb ? i0 + 1 : bi;
+          int tc = TAKE(c, m);
+          m = tc ? c : m;
+          bi = tc ? i0 + (int32_t)w : bi;
+          int td = TAKE(d, m);
+          m = td ? d : m;
+          bi = td ? i0 + (int32_t)w + 1 : bi;
+          yr[ox] = m;
+          ar[ox] = bi;
+        }
+      } else {
+        for (int64_t ox = 0; ox < ow; ox++) {
+          float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+          float m = a;
+          m = TAKE(b, m) ? b : m;
+          m = TAKE(c, m) ? c : m;
+          m = TAKE(d, m) ? d : m;
+          yr[ox] = m;
+        }
+      }
+    }
+  }
+}
+
 void mm_max_pool2d_forward(const mm_pool2d_shape *s, const float *x, float *y, int32_t *arg) {
+  if (s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0) {
+    max_pool_2x2(s, x, y, arg);
+    return;
+  }
   int64_t planes = s->n * s->c, hw = s->h * s->w, ohw = s->oh * s->ow;
   for (int64_t p = 0; p < planes; p++) {
     const float *xp = x + p * hw;

@@ -1,5 +1,8 @@
 /* ranking.c - the common-space auxiliary hinge loss (see nn.h). */
+#include <cblas.h>
+#include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn.h"
@@ -40,7 +43,8 @@ static void cosine_grad(const float *a, const float *b, double na, double nb, do
   }
 }
 
-void mm_ranking_loss(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
+/* the per-pair form: the fallback when the matrix scratch cannot be allocated */
+static void ranking_pairs(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
                      const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
                      double *loss, float *gv, float *gt, int64_t *anchors) {
   if (gv) memset(gv, 0, (size_t)(n * d) * sizeof(float));
@@ -110,4 +114,171 @@ void mm_ranking_loss(const float *v, const float *t, const int64_t *labels, cons
     }
   }
   if (loss) *loss = total / (double)na_used;
+}
+
+/* Matrix form (used when the scratch fits in memory): with the row norms
+ * computed once, one sgemm gives every v_i.t_j, so C[i,j] = cos(v_i, t_j) and
+ * the hinge terms are O(n^2). The gradient of cos(v_i,t_j) = D_ij / den_ij
+ * (den_ij = max(|v_i||t_j|, eps)) is
+ *   dv_i = t_j / den_ij - [den not clamped] * C_ij v_i / |v_i|^2   (t likewise),
+ * so with K[i,j] the weight of every (anchor, text) pair, A = K / den and
+ * r_i = sum_j K_ij C_ij / |v_i|^2 (unclamped only):
+ *   gv = A T - diag(r) V,   gt = A^T V - diag(c) T   (two more sgemms). */
+static int ranking_matrix(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
+                          const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
+                          double *loss, float *gv, float *gt, int64_t *anchors) {
+  size_t nn = (size_t)(n * n), nd = (size_t)(n * d);
+  int masked = vmask || tmask;
+  size_t total_f = 3 * nn + (masked ? 2 * nd : 0);
+  /* doubles first (alignment), then floats, then the anchor flags */
+  double *buf = malloc(4 * (size_t)n * sizeof(double) + total_f * sizeof(float) + (size_t)n);
+  if (!buf) return -1;
+  double *nv = buf, *nt = nv + n, *rr = nt + n, *cc = rr + n;
+  float *C = (float *)(void *)(cc + n), *K = C + nn, *A = K + nn;
+  float *vm = A + nn, *tm = masked ? vm + nd : NULL;
+  uint8_t *anc = (uint8_t *)(C + total_f);
+  const float *V = v, *T = t;
+  if (masked) {
+    /* rows that never take part are zeroed, so NaN/Inf there cannot leak through 0 * x */
+    for (int64_t i = 0; i < n; i++) {
+      int tv = !tmask || tmask[i], vv = tv && (!vmask || vmask[i]);
+      if (vv) memcpy(vm + i * d, v + i * d, (size_t)d * sizeof(float));
+      else memset(vm + i * d, 0, (size_t)d * sizeof(float));
+      if (tv) memcpy(tm + i * d, t + i * d, (size_t)d * sizeof(float));
+      else memset(tm + i * d, 0, (size_t)d * sizeof(float));
+    }
+    V = vm;
+    T = tm;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    double sv = 0, st = 0;
+    const float *vi = V + i * d, *ti = T + i * d;
+    for (int64_t j = 0; j < d; j++) {
+      sv += (double)vi[j] * vi[j];
+      st += (double)ti[j] * ti[j];
+    }
+    nv[i] = sqrt(sv);
+    nt[i] = sqrt(st);
+  }
+  /* anchors with at least one negative */
+  int64_t na_used = 0;
+  for (int64_t i = 0; i < n; i++) {
+    anc[i] = 0;
+    if ((vmask && !vmask[i]) || (tmask && !tmask[i])) continue;
+    for (int64_t j = 0; j < n; j++) {
+      if (j == i || labels[j] == labels[i] || (tmask && !tmask[j])) continue;
+      anc[i] = 1;
+      na_used++;
+      break;
+    }
+  }
+  if (anchors) *anchors = na_used;
+  if (loss) *loss = 0.0;
+  if (na_used == 0) {
+    free(buf);
+    return 0;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)d, 1.0f, V, (int)d, T, (int)d, 0.0f, C,
+              (int)n);
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < n; j++) {
+      double den = nv[i] * nt[j];
+      if (den < COS_EPS) den = COS_EPS;
+      A[i * n + j] = (float)den; /* A holds den for now */
+      C[i * n + j] = (float)((double)C[i * n + j] / den);
+    }
+  memset(K, 0, nn * sizeof(float));
+  int want_grad = gv || gt;
+  double total = 0.0, base = (double)gloss / (double)na_used;
+  for (int64_t i = 0; i < n; i++) {
+    if (!anc[i]) continue;
+    const float *ci = C + i * n;
+    double cpos = ci[i];
+    int64_t nneg = 0, best = -1, active = 0;
+    double sum = 0.0, bestl = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+      if (j == i || labels[j] == labels[i] || (tmask && !tmask[j])) continue;
+      double l = margin - cpos + (double)ci[j];
+      nneg++;
+      if (!(l <= 0)) {
+        sum += l; /* NaN propagates into the loss */
+        active++;
+      }
+      if (l > bestl || (isnan(l) && !isnan(bestl))) {
+        bestl = l;
+        best = j;
+      }
+    }
+    if (hardest) {
+      if (!(bestl <= 0)) {
+        total += bestl;
+        if (want_grad) {
+          K[i * n + best] += (float)base;
+          K[i * n + i] -= (float)base;
+        }
+      }
+    } else {
+      total += sum / (double)nneg;
+      if (want_grad && active) {
+        double w = base / (double)nneg;
+        for (int64_t j = 0; j < n; j++) {
+          if (j == i || labels[j] == labels[i] || (tmask && !tmask[j])) continue;
+          if (margin - cpos + (double)ci[j] <= 0) continue;
+          K[i * n + j] = (float)w;
+        }
+        K[i * n + i] = (float)(-w * (double)active);
+      }
+    }
+  }
+  if (loss) *loss = total / (double)na_used;
+  if (want_grad) {
+    /* A = K / den; r (rows, for v) and c (columns, for t) of K*C/|.|^2 where den is not clamped */
+    memset(rr, 0, 2 * (size_t)n * sizeof(double));
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t j = 0; j < n; j++) {
+        float k = K[i * n + j];
+        double den = A[i * n + j];
+        if (k == 0.0f) {
+          A[i * n + j] = 0.0f;
+          continue;
+        }
+        A[i * n + j] = (float)(k / den);
+        if (nv[i] * nt[j] >= COS_EPS) {
+          double kc = (double)k * C[i * n + j];
+          rr[i] += kc / (nv[i] * nv[i]);
+          cc[j] += kc / (nt[j] * nt[j]);
+        }
+      }
+    if (gv) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d, (int)n, 1.0f, A, (int)n, T, (int)d,
+                  0.0f, gv, (int)d);
+      for (int64_t i = 0; i < n; i++)
+        if (rr[i] != 0.0) {
+          float s = (float)rr[i];
+          for (int64_t j = 0; j < d; j++) gv[i * d + j] -= s * V[i * d + j];
+        }
+    }
+    if (gt) {
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)d, (int)n, 1.0f, A, (int)n, V, (int)d, 0.0f,
+                  gt, (int)d);
+      for (int64_t j = 0; j < n; j++)
+        if (cc[j] != 0.0) {
+          float s = (float)cc[j];
+          for (int64_t q = 0; q < d; q++) gt[j * d + q] -= s * T[j * d + q];
+        }
+    }
+  }
+  free(buf);
+  return 0;
+}
+
+void mm_ranking_loss(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
+                     const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
+                     double *loss, float *gv, float *gt, int64_t *anchors) {
+  if (gv) memset(gv, 0, (size_t)(n * d) * sizeof(float));
+  if (gt) memset(gt, 0, (size_t)(n * d) * sizeof(float));
+  if (n > 0 && d > 0 && n <= 4096 && n <= INT_MAX && d <= INT_MAX &&
+      ranking_matrix(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors) == 0)
+    return;
+  ranking_pairs(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors);
 }

@@ -5,7 +5,10 @@
  * and no padding skips im2col (the input plane is already the col matrix). */
 #include <cblas.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/parallel.h"
 
 #include "nn.h"
 #include "nn_extra.h"
@@ -137,9 +140,10 @@ static void valid_rows(const mm_conv2d_shape *s, int64_t ki, int64_t *lo, int64_
   valid_range(ki, s->sh, s->ph, s->h, s->oh, lo, hi);
 }
 
-static void dw_forward(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
+static void dw_forward(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y, int64_t i0,
+                       int64_t i1) {
   int64_t og = s->o / s->groups, ohw = s->oh * s->ow, hw = s->h * s->w, ow = s->ow, kk = s->kh * s->kw;
-  for (int64_t i = 0; i < s->n; i++)
+  for (int64_t i = i0; i < i1; i++)
     for (int64_t oc = 0; oc < s->o; oc++) {
       const float *xp = x + (i * s->c + oc / og) * hw;
       const float *wp = w + oc * kk;
@@ -166,12 +170,17 @@ static void dw_forward(const mm_conv2d_shape *s, const float *x, const float *w,
     }
 }
 
+/* groups [g0, g1): every oc of a group touches only that group's input
+ * channel, so groups are independent; per oc the samples are still summed in
+ * order i = 0..n-1 (the same sums as a sample-major loop) */
 static void dw_backward(const mm_conv2d_shape *s, const float *x, const float *w, const float *gy, float *gx,
-                        float *gw) {
+                        float *gw, int64_t g0, int64_t g1) {
   int64_t og = s->o / s->groups, ohw = s->oh * s->ow, hw = s->h * s->w, ow = s->ow, kk = s->kh * s->kw;
-  if (gx) memset(gx, 0, (size_t)(s->n * s->c * hw) * sizeof(float));
+  if (gx)
+    for (int64_t i = 0; i < s->n; i++) memset(gx + (i * s->c + g0) * hw, 0, (size_t)((g1 - g0) * hw) * sizeof(float));
+  for (int64_t gi = g0; gi < g1; gi++)
   for (int64_t i = 0; i < s->n; i++)
-    for (int64_t oc = 0; oc < s->o; oc++) {
+    for (int64_t oc = gi * og; oc < (gi + 1) * og; oc++) {
       const float *xp = x + (i * s->c + oc / og) * hw;
       float *gxp = gx ? gx + (i * s->c + oc / og) * hw : NULL;
       const float *wp = w + oc * kk;
@@ -200,61 +209,124 @@ static void dw_backward(const mm_conv2d_shape *s, const float *x, const float *w
     }
 }
 
-void mm_conv2d_forward(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y,
-                       float *col) {
+/* ---- per-sample path, threaded over the batch (mm_parallel_for). Thread 0
+ * uses the caller's col; threads 1.. get their own col (and, backward, their
+ * own weight-gradient partial) from one scratch block allocated before the
+ * parallel section. If that allocation fails the kernel runs on one thread. */
+typedef struct {
+  const mm_conv2d_shape *s;
+  const float *x, *w, *b, *gy;
+  float *y, *gx, *gw, *gb, *col, *scratch;
+  int64_t cs, gws; /* floats per thread: col, weight-gradient partial */
+} conv_job;
+
+static float *job_col(const conv_job *j, int tid) {
+  return tid == 0 ? j->col : j->scratch + (int64_t)(tid - 1) * (j->cs + j->gws);
+}
+
+static void fwd_range(void *ctx, int64_t i0, int64_t i1, int tid) {
+  const conv_job *j = ctx;
+  const mm_conv2d_shape *s = j->s;
+  if (depthwise(s)) {
+    dw_forward(s, j->x, j->w, j->b, j->y, i0, i1);
+    return;
+  }
   int64_t g = s->groups, cg = s->c / g, og = s->o / g, ohw = s->oh * s->ow, hw = s->h * s->w;
   int64_t k = cg * s->kh * s->kw;
   int dir = direct(s);
-  if (depthwise(s)) {
-    dw_forward(s, x, w, b, y);
-    return;
-  }
-  for (int64_t i = 0; i < s->n; i++) {
+  float *col = job_col(j, tid);
+  for (int64_t i = i0; i < i1; i++) {
     for (int64_t gi = 0; gi < g; gi++) {
-      const float *xg = x + (i * s->c + gi * cg) * hw;
+      const float *xg = j->x + (i * s->c + gi * cg) * hw;
       const float *cm = xg;
       if (!dir) {
         im2col(s, xg, cg, col);
         cm = col;
       }
-      float *yg = y + (i * s->o + gi * og) * ohw;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)og, (int)ohw, (int)k, 1.0f, w + gi * og * k,
+      float *yg = j->y + (i * s->o + gi * og) * ohw;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)og, (int)ohw, (int)k, 1.0f, j->w + gi * og * k,
                   (int)k, cm, (int)ohw, 0.0f, yg, (int)ohw);
-      if (b) {
+      if (j->b) {
         for (int64_t oc = 0; oc < og; oc++) {
-          float bv = b[gi * og + oc];
+          float bv = j->b[gi * og + oc];
           float *yr = yg + oc * ohw;
-          for (int64_t j = 0; j < ohw; j++) yr[j] += bv;
+          for (int64_t jj = 0; jj < ohw; jj++) yr[jj] += bv;
         }
       }
     }
   }
 }
 
-void mm_conv2d_backward(const mm_conv2d_shape *s, const float *x, const float *w, const float *gy, float *gx,
-                        float *gw, float *gb, float *col) {
+/* threads 1.. of the per-sample path need this many scratch floats each */
+static int64_t scratch_per_thread(const mm_conv2d_shape *s, int with_gw) {
+  if (depthwise(s)) return 0;
+  int64_t k = (s->c / s->groups) * s->kh * s->kw;
+  return mm_conv2d_col_size(s) + (with_gw ? s->o * k : 0);
+}
+
+/* nt threads over n items with per-thread scratch: returns the thread count
+ * to use (1 if the scratch cannot be had) and sets *scratch (NULL if none) */
+static int alloc_scratch(int64_t n, int64_t per, float **scratch) {
+  int nt = mm_parallel_threads(n);
+  *scratch = NULL;
+  if (nt <= 1 || per == 0) return nt;
+  *scratch = malloc((size_t)(nt - 1) * (size_t)per * sizeof(float));
+  return *scratch ? nt : 1;
+}
+
+void mm_conv2d_forward(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y,
+                       float *col) {
+  conv_job j = {.s = s, .x = x, .w = w, .b = b, .y = y, .col = col};
+  j.cs = scratch_per_thread(s, 0);
+  int nt = alloc_scratch(s->n, j.cs, &j.scratch);
+  if (nt <= 1)
+    fwd_range(&j, 0, s->n, 0);
+  else
+    mm_parallel_for(s->n, fwd_range, &j);
+  free(j.scratch);
+}
+
+/* bias gradient for output channels [o0, o1): per channel the samples are
+ * summed in order, so any split over channels gives the serial result */
+static void gb_range(void *ctx, int64_t o0, int64_t o1, int tid) {
+  const conv_job *j = ctx;
+  const mm_conv2d_shape *s = j->s;
+  int64_t ohw = s->oh * s->ow;
+  for (int64_t oc = o0; oc < o1; oc++)
+    for (int64_t i = 0; i < s->n; i++) {
+      const float *gr = j->gy + (i * s->o + oc) * ohw;
+      double acc = 0.0;
+      for (int64_t jj = 0; jj < ohw; jj++) acc += gr[jj];
+      j->gb[oc] += (float)acc;
+    }
+}
+
+static void dw_bwd_range(void *ctx, int64_t g0, int64_t g1, int tid) {
+  const conv_job *j = ctx;
+  dw_backward(j->s, j->x, j->w, j->gy, j->gx, j->gw, g0, g1);
+}
+
+/* samples [i0, i1): gx per sample; the weight gradient of thread 0 goes
+ * straight into gw (as the serial loop does), threads 1.. sum theirs into a
+ * zeroed partial that is added to gw in thread order after the join */
+static void bwd_range(void *ctx, int64_t i0, int64_t i1, int tid) {
+  const conv_job *j = ctx;
+  const mm_conv2d_shape *s = j->s;
   int64_t g = s->groups, cg = s->c / g, og = s->o / g, ohw = s->oh * s->ow, hw = s->h * s->w;
   int64_t k = cg * s->kh * s->kw;
   int dir = direct(s);
-  if (gb) {
-    for (int64_t i = 0; i < s->n; i++)
-      for (int64_t oc = 0; oc < s->o; oc++) {
-        const float *gr = gy + (i * s->o + oc) * ohw;
-        double acc = 0.0;
-        for (int64_t j = 0; j < ohw; j++) acc += gr[j];
-        gb[oc] += (float)acc;
-      }
+  float *col = job_col(j, tid);
+  float *gw = j->gw;
+  if (gw && tid > 0) {
+    gw = col + j->cs;
+    memset(gw, 0, (size_t)j->gws * sizeof(float));
   }
-  if (depthwise(s)) {
-    dw_backward(s, x, w, gy, gx, gw);
-    return;
-  }
-  if (gx && !dir) memset(gx, 0, (size_t)(s->n * s->c * hw) * sizeof(float));
-  for (int64_t i = 0; i < s->n; i++) {
+  if (j->gx && !dir) memset(j->gx + i0 * s->c * hw, 0, (size_t)((i1 - i0) * s->c * hw) * sizeof(float));
+  for (int64_t i = i0; i < i1; i++) {
     for (int64_t gi = 0; gi < g; gi++) {
-      const float *xg = x + (i * s->c + gi * cg) * hw;
-      const float *gyg = gy + (i * s->o + gi * og) * ohw;
-      const float *wg = w + gi * og * k;
+      const float *xg = j->x + (i * s->c + gi * cg) * hw;
+      const float *gyg = j->gy + (i * s->o + gi * og) * ohw;
+      const float *wg = j->w + gi * og * k;
       if (gw) {
         const float *cm = xg;
         if (!dir) {
@@ -264,8 +336,8 @@ void mm_conv2d_backward(const mm_conv2d_shape *s, const float *x, const float *w
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)og, (int)k, (int)ohw, 1.0f, gyg, (int)ohw, cm,
                     (int)ohw, 1.0f, gw + gi * og * k, (int)k);
       }
-      if (gx) {
-        float *gxg = gx + (i * s->c + gi * cg) * hw;
+      if (j->gx) {
+        float *gxg = j->gx + (i * s->c + gi * cg) * hw;
         if (dir) {
           cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)ohw, (int)og, 1.0f, wg, (int)k, gyg,
                       (int)ohw, 0.0f, gxg, (int)ohw);
@@ -277,6 +349,32 @@ void mm_conv2d_backward(const mm_conv2d_shape *s, const float *x, const float *w
       }
     }
   }
+}
+
+void mm_conv2d_backward(const mm_conv2d_shape *s, const float *x, const float *w, const float *gy, float *gx,
+                        float *gw, float *gb, float *col) {
+  conv_job j = {.s = s, .x = x, .w = w, .gy = gy, .gx = gx, .gw = gw, .gb = gb, .col = col};
+  if (gb) mm_parallel_for(s->o, gb_range, &j);
+  if (depthwise(s)) {
+    mm_parallel_for(s->groups, dw_bwd_range, &j);
+    return;
+  }
+  int64_t k = (s->c / s->groups) * s->kh * s->kw;
+  j.cs = mm_conv2d_col_size(s);
+  j.gws = gw ? s->o * k : 0;
+  int nt = alloc_scratch(s->n, j.cs + j.gws, &j.scratch);
+  if (nt <= 1) {
+    bwd_range(&j, 0, s->n, 0);
+    free(j.scratch);
+    return;
+  }
+  mm_parallel_for(s->n, bwd_range, &j);
+  if (gw)
+    for (int t = 1; t < nt; t++) {
+      const float *part = job_col(&j, t) + j.cs;
+      for (int64_t q = 0; q < j.gws; q++) gw[q] += part[q];
+    }
+  free(j.scratch);
 }
 
 /* ---- whole-batch path (nn_extra.h): groups == 1 and not a 1x1 direct conv.
@@ -292,62 +390,96 @@ int64_t mm_conv2d_col_size_batch(const mm_conv2d_shape *s) {
   return need > old ? need : old;
 }
 
+/* batch-path pieces, each over a range of samples or output channels; every
+ * sample / channel is computed exactly as in the serial loop */
+static void fwdb_range(void *ctx, int64_t i0, int64_t i1, int tid) {
+  const conv_job *j = ctx;
+  const mm_conv2d_shape *s = j->s;
+  int64_t k = s->c * s->kh * s->kw, ohw = s->oh * s->ow, hw = s->h * s->w, nohw = s->n * ohw;
+  for (int64_t i = i0; i < i1; i++) {
+    im2col_ld(s, j->x + i * s->c * hw, s->c, j->col + i * ohw, nohw);
+    float *yi = j->y + i * s->o * ohw;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->o, (int)ohw, (int)k, 1.0f, j->w, (int)k,
+                j->col + i * ohw, (int)nohw, 0.0f, yi, (int)ohw);
+    if (j->b)
+      for (int64_t oc = 0; oc < s->o; oc++) {
+        float bv = j->b[oc], *yr = yi + oc * ohw;
+        for (int64_t q = 0; q < ohw; q++) yr[q] += bv;
+      }
+  }
+}
+
 void mm_conv2d_forward_batch(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y,
                              float *col) {
   if (!batched(s) || (s->c * s->kh * s->kw + s->o) * s->n * s->oh * s->ow > INT_MAX) {
     mm_conv2d_forward(s, x, w, b, y, col);
     return;
   }
-  int64_t k = s->c * s->kh * s->kw, ohw = s->oh * s->ow, hw = s->h * s->w, nohw = s->n * ohw;
   /* the whole batch's im2col stays in col for mm_conv2d_backward_batch; the
    * forward GEMMs stay per sample (measured: one [o, n*ohw] GEMM plus the
    * NCHW reorder was slower with this OpenBLAS), reading col with ld n*ohw */
-  for (int64_t i = 0; i < s->n; i++) {
-    im2col_ld(s, x + i * s->c * hw, s->c, col + i * ohw, nohw);
-    float *yi = y + i * s->o * ohw;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->o, (int)ohw, (int)k, 1.0f, w, (int)k,
-                col + i * ohw, (int)nohw, 0.0f, yi, (int)ohw);
-    if (b)
-      for (int64_t oc = 0; oc < s->o; oc++) {
-        float bv = b[oc], *yr = yi + oc * ohw;
-        for (int64_t j = 0; j < ohw; j++) yr[j] += bv;
+  conv_job j = {.s = s, .x = x, .w = w, .b = b, .y = y, .col = col};
+  mm_parallel_for(s->n, fwdb_range, &j);
+}
+
+/* grad_out [n, o, ohw] -> stage [o, n*ohw] for channels [o0, o1); the bias
+ * gradient on the way */
+static void stage_range(void *ctx, int64_t o0, int64_t o1, int tid) {
+  const conv_job *j = ctx;
+  const mm_conv2d_shape *s = j->s;
+  int64_t k = s->c * s->kh * s->kw, ohw = s->oh * s->ow, nohw = s->n * ohw;
+  float *stage = j->col + k * nohw;
+  for (int64_t oc = o0; oc < o1; oc++) {
+    double acc = 0.0;
+    for (int64_t i = 0; i < s->n; i++) {
+      const float *src = j->gy + (i * s->o + oc) * ohw;
+      float *dst = stage + oc * nohw + i * ohw;
+      float part = 0.0f;
+      for (int64_t q = 0; q < ohw; q++) {
+        dst[q] = src[q];
+        part += src[q];
       }
+      acc += part;
+    }
+    if (j->gb) j->gb[oc] += (float)acc;
   }
 }
 
+static void im2colb_range(void *ctx, int64_t i0, int64_t i1, int tid) {
+  const conv_job *j = ctx;
+  const mm_conv2d_shape *s = j->s;
+  int64_t ohw = s->oh * s->ow, hw = s->h * s->w, nohw = s->n * ohw;
+  for (int64_t i = i0; i < i1; i++) im2col_ld(s, j->x + i * s->c * hw, s->c, j->col + i * ohw, nohw);
+}
+
+static void col2imb_range(void *ctx, int64_t i0, int64_t i1, int tid) {
+  const conv_job *j = ctx;
+  const mm_conv2d_shape *s = j->s;
+  int64_t ohw = s->oh * s->ow, hw = s->h * s->w, nohw = s->n * ohw;
+  memset(j->gx + i0 * s->c * hw, 0, (size_t)((i1 - i0) * s->c * hw) * sizeof(float));
+  for (int64_t i = i0; i < i1; i++) col2im_ld(s, j->col + i * ohw, s->c, j->gx + i * s->c * hw, nohw);
+}
+
+/* the two whole-batch GEMMs stay single calls (OpenBLAS threads them with
+ * mm.threads(n)); the reorders around them run over mm_parallel_for */
 void mm_conv2d_backward_batch(const mm_conv2d_shape *s, const float *x, const float *w, const float *gy, float *gx,
                               float *gw, float *gb, float *col, int col_has_x) {
   if (!batched(s) || (s->c * s->kh * s->kw + s->o) * s->n * s->oh * s->ow > INT_MAX) {
     mm_conv2d_backward(s, x, w, gy, gx, gw, gb, col);
     return;
   }
-  int64_t k = s->c * s->kh * s->kw, ohw = s->oh * s->ow, hw = s->h * s->w, nohw = s->n * ohw;
+  int64_t k = s->c * s->kh * s->kw, nohw = s->n * s->oh * s->ow;
   float *stage = col + k * nohw;
-  /* grad_out [n, o, ohw] -> stage [o, n*ohw]; the bias gradient on the way */
-  for (int64_t oc = 0; oc < s->o; oc++) {
-    double acc = 0.0;
-    for (int64_t i = 0; i < s->n; i++) {
-      const float *src = gy + (i * s->o + oc) * ohw;
-      float *dst = stage + oc * nohw + i * ohw;
-      float part = 0.0f;
-      for (int64_t j = 0; j < ohw; j++) {
-        dst[j] = src[j];
-        part += src[j];
-      }
-      acc += part;
-    }
-    if (gb) gb[oc] += (float)acc;
-  }
+  conv_job j = {.s = s, .x = x, .w = w, .gy = gy, .gx = gx, .gw = gw, .gb = gb, .col = col};
+  mm_parallel_for(s->o, stage_range, &j);
   if (gw) {
-    if (!col_has_x)
-      for (int64_t i = 0; i < s->n; i++) im2col_ld(s, x + i * s->c * hw, s->c, col + i * ohw, nohw);
+    if (!col_has_x) mm_parallel_for(s->n, im2colb_range, &j);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->o, (int)k, (int)nohw, 1.0f, stage, (int)nohw, col,
                 (int)nohw, 1.0f, gw, (int)k);
   }
   if (gx) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)nohw, (int)s->o, 1.0f, w, (int)k, stage,
                 (int)nohw, 0.0f, col, (int)nohw);
-    memset(gx, 0, (size_t)(s->n * s->c * hw) * sizeof(float));
-    for (int64_t i = 0; i < s->n; i++) col2im_ld(s, col + i * ohw, s->c, gx + i * s->c * hw, nohw);
+    mm_parallel_for(s->n, col2imb_range, &j);
   }
 }

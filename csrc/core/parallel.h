@@ -1,0 +1,28 @@
+/* parallel.h - a tiny pthread fork/join helper for the kernels.
+ * mm_parallel_for(n, fn, ctx) splits [0, n) into mm_parallel_threads(n)
+ * contiguous, static ranges (thread tid gets [tid*n/nt, (tid+1)*n/nt)) and
+ * runs fn(ctx, begin, end, tid) on each, the caller's thread taking tid 0.
+ * Threads are created per call and joined before it returns (no pool, no
+ * global state). While several threads run, OpenBLAS is set to one thread
+ * so that concurrent cblas_sgemm calls do not oversubscribe the cores; its
+ * previous count is restored afterwards. With one thread (mm_threads() == 1
+ * or n < 2) fn(ctx, 0, n, 0) is called directly. */
+#ifndef MM_PARALLEL_H
+#define MM_PARALLEL_H
+
+#include <stdint.h>
+
+/* the mmfuse thread count set by mm.threads(n) (defined in lua/l_core.c) */
+int mm_threads(void);
+
+typedef void (*mm_parallel_fn)(void *ctx, int64_t begin, int64_t end, int tid);
+
+/* how many threads mm_parallel_for(n, ...) will use: min(mm_threads(), n), >= 1 */
+int mm_parallel_threads(int64_t n);
+
+/* returns the number of ranges run (>= 1 when n > 0; 0 when n <= 0). If a
+ * thread cannot be created its range runs on the caller's thread, so every
+ * range always runs exactly once with the tid it was assigned. */
+int mm_parallel_for(int64_t n, mm_parallel_fn fn, void *ctx);
+
+#endif

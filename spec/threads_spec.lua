@@ -1,0 +1,111 @@
+-- Threads: mm.threads(n) splits conv2d over the batch (csrc/core/parallel.c). Forward and the
+-- input gradient are per sample, so they are bit-identical to one thread; weight gradients are
+-- per-thread partial sums added in thread order (same results for a given thread count, equal
+-- to one thread within float rounding); the bias gradient is split over channels (bit-identical).
+local mm = require "mmfuse"
+local S = dofile("spec/fixtures/model/synth.lua")
+
+local function slurp(p)
+  local f = assert(io.open(p, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function maxdiff(a, b)
+  return (a - b):abs():max()
+end
+
+local cases = {
+  { name = "3x3 padded", n = 7, c = 3, h = 9, w = 8, o = 5, k = 3, opts = { padding = 1 } },
+  { name = "stride 2", n = 5, c = 2, h = 7, w = 7, o = 4, k = 3, opts = { stride = 2, padding = 1 } },
+  { name = "groups 2", n = 6, c = 4, h = 6, w = 5, o = 6, k = 3, opts = { padding = 1, groups = 2 } },
+  { name = "depthwise", n = 5, c = 3, h = 6, w = 6, o = 6, k = 3, opts = { padding = 1, groups = 3 } },
+  { name = "1x1 direct", n = 5, c = 4, h = 4, w = 3, o = 3, k = 1, opts = {} },
+}
+
+local function conv_all(cs, x, w, b, gy)
+  local y = mm.nn.conv2d(x, w, b, cs.opts)
+  local gx, gw, gb = mm.nn.conv2d_backward(x, w, b, gy, cs.opts)
+  return y, gx, gw, gb
+end
+
+describe("mm.threads and threaded conv2d", function()
+  local prev
+  before_each(function() prev = mm.threads(1) end)
+  after_each(function() mm.threads(prev) end)
+
+  it("mm.threads returns the previous count and rejects bad counts", function()
+    assert.are.equal(1, mm.threads(2))
+    assert.are.equal(2, mm.threads())
+    assert.are.equal(2, mm.threads(1))
+    assert.has_error(function() mm.threads(0) end)
+    assert.has_error(function() mm.threads(1000) end)
+    assert.are.equal(1, mm.threads())
+  end)
+
+  for _, cs in ipairs(cases) do
+    it(cs.name .. ": 2 and 3 threads match 1 thread; each count is deterministic", function()
+      mm.seed(11)
+      local g = cs.opts.groups or 1
+      local x = mm.randn(cs.n, cs.c, cs.h, cs.w)
+      local w = mm.randn(cs.o, cs.c // g, cs.k, cs.k)
+      local b = mm.randn(cs.o)
+      local gy = mm.randn(table.unpack(mm.nn.conv2d(x, w, b, cs.opts):shape()))
+      local y1, gx1, gw1, gb1 = conv_all(cs, x, w, b, gy)
+      for _, t in ipairs { 2, 3 } do
+        mm.threads(t)
+        local y, gx, gw, gb = conv_all(cs, x, w, b, gy)
+        assert.is_true(y == y1, "forward bit-identical with " .. t .. " threads")
+        assert.is_true(gx == gx1, "grad input bit-identical with " .. t .. " threads")
+        assert.is_true(gb == gb1, "grad bias bit-identical with " .. t .. " threads")
+        assert.is_true(maxdiff(gw, gw1) <= 1e-5 * (1 + gw1:abs():max()), "grad weight within rounding")
+        local y2, gx2, gw2, gb2 = conv_all(cs, x, w, b, gy)
+        assert.is_true(y2 == y and gx2 == gx and gw2 == gw and gb2 == gb, "run to run with " .. t .. " threads")
+      end
+      mm.threads(1)
+      local y, gx, gw, gb = conv_all(cs, x, w, b, gy)
+      assert.is_true(y == y1 and gx == gx1 and gw == gw1 and gb == gb1, "back to 1 thread: bit-identical")
+    end)
+  end
+
+  it("more threads than samples, and a single sample", function()
+    mm.seed(3)
+    local w = mm.randn(4, 2, 3, 3)
+    for _, n in ipairs { 1, 2 } do
+      local x = mm.randn(n, 2, 5, 5)
+      mm.threads(1)
+      local y1 = mm.nn.conv2d(x, w, nil, { padding = 1 })
+      local gy = mm.randn(table.unpack(y1:shape()))
+      local gx1, gw1 = mm.nn.conv2d_backward(x, w, nil, gy, { padding = 1 })
+      mm.threads(4)
+      local y = mm.nn.conv2d(x, w, nil, { padding = 1 })
+      local gx, gw = mm.nn.conv2d_backward(x, w, nil, gy, { padding = 1 })
+      assert.is_true(y == y1 and gx == gx1, "n = " .. n)
+      assert.is_true(maxdiff(gw, gw1) <= 1e-5 * (1 + gw1:abs():max()), "n = " .. n)
+    end
+  end)
+
+  it("a CNN model trained with 2 threads is deterministic; 1 thread again gives the 1-thread bytes", function()
+    local pix = S.make_images { n = 60, size = 8 }
+    local tr, va = pix:split { by = "fold", test = { 0 }, valid = { 1 } }
+    local function train(path)
+      local m = mm.model { fusion = "image", classes = pix.classes, dim = 6, image = { encoder = "cnn", channels = { 4, 8 } } }
+      local h = m:fit(tr, { valid = va, epochs = 2, lr = 0.03, batch = 8, seed = 5 })
+      m:save(path)
+      return slurp(path), h[#h].loss
+    end
+    local p = os.tmpname()
+    mm.threads(1)
+    local one, loss1 = train(p)
+    mm.threads(2)
+    local two_a, loss2 = train(p)
+    local two_b = train(p)
+    assert.are.equal(two_a, two_b)
+    assert.is_true(math.abs(loss2 - loss1) <= 1e-4 * (1 + math.abs(loss1)))
+    mm.threads(1)
+    local again = train(p)
+    assert.are.equal(one, again)
+    os.remove(p)
+  end)
+end)

@@ -2,11 +2,13 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../core/parallel.h"
 #include "../core/tensor.h"
 #include "../image/image.h"
 #include "../nn/nn.h"
@@ -47,6 +49,9 @@ static void vocab_key(mm_model *M) {
   for (int i = 0; i < 6; i++) h = (h ^ (uint64_t)st[i]) * 1099511628211ULL;
   M->vocab_key = h ? h : 1;
 }
+
+static void ws_cache_free(mm_model *M);
+static void hog_cache_free(mm_model *M);
 
 static int is_joint(const mm_model *M) { return M->fusion == MM_FUSION_JOINT || M->fusion == MM_FUSION_COMMON; }
 
@@ -265,6 +270,9 @@ void mm_model_free(mm_model *M) {
   M->bak = NULL;
   M->bakcap = 0;
   M->built = 0;
+  M->opt_dirty = 0;
+  ws_cache_free(M);
+  hog_cache_free(M);
 }
 
 int64_t mm_model_param_count(const mm_model *M) {
@@ -364,6 +372,11 @@ int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err
 void mm_model_seed(mm_model *M, uint64_t seed) {
   mm_rng_seed(&M->rng, seed);
   M->step = 0;
+  /* a model fresh from the build (or already reset) has zero m, v and g: do
+   * not touch those pages again (untouched zero pages of a big embedding stay
+   * unmapped when the allocator hands out fresh zero pages) */
+  if (!M->opt_dirty) return;
+  M->opt_dirty = 0;
   for (int i = 0; i < M->nparams; i++) {
     mm_param *p = &M->params[i];
     memset(p->m, 0, (size_t)p->count * sizeof(float));
@@ -418,6 +431,7 @@ typedef struct modws {
 
 typedef struct ws {
   int64_t B;
+  int train; /* the gradient buffers are allocated too */
   int64_t *y;
   uint8_t *mm[MM_MAXMOD]; /* modality-major masks [B] */
   uint8_t *pmask;         /* [B*k] */
@@ -480,16 +494,24 @@ static int cnn_shapes(const mm_modcfg *c, modws *m, int64_t n, int64_t *colmax, 
     if (!(ptr)) goto oom;                        \
   } while (0)
 
-static int ws_alloc(const mm_model *M, ws *w, int64_t B, mm_err *e) {
+/* gradient w.r.t. the encoder output is needed (the encoder has parameters) */
+static int enc_wants_grad(const mm_modcfg *c) { return c->enc == MM_ENC_TEXT || c->enc == MM_ENC_CNN; }
+
+/* Buffers for batches of up to B rows; the gradient buffers only when train. */
+static int ws_alloc(const mm_model *M, ws *w, int64_t B, int train, mm_err *e) {
   memset(w, 0, sizeof *w);
   w->B = B;
+  w->train = train;
   int64_t C = M->nclasses, d = M->dim, k = M->k, Z = 0;
   w->y = malloc((size_t)B * sizeof *w->y);
   w->pmask = malloc((size_t)(B * k));
   w->none = malloc((size_t)B);
   w->ok = malloc((size_t)B);
-  w->parg = malloc((size_t)(B * d) * sizeof *w->parg);
-  if (!w->y || !w->pmask || !w->none || !w->ok || !w->parg) goto oom;
+  if (train && is_joint(M)) {
+    w->parg = malloc((size_t)(B * d) * sizeof *w->parg);
+    if (!w->parg) goto oom;
+  }
+  if (!w->y || !w->pmask || !w->none || !w->ok) goto oom;
   int64_t colmax = 0;
   for (int i = 0; i < k; i++) {
     const mm_modcfg *c = &M->mod[i];
@@ -497,16 +519,16 @@ static int ws_alloc(const mm_model *M, ws *w, int64_t B, mm_err *e) {
     w->mm[i] = malloc((size_t)B);
     if (!w->mm[i]) goto oom;
     FA(m->h, B * c->out_dim);
-    FA(m->gh, B * c->out_dim);
+    if (train && enc_wants_grad(c)) FA(m->gh, B * c->out_dim);
     Z += c->out_dim;
     if (is_joint(M)) {
       FA(m->u, B * d);
-      FA(m->gu, B * d);
+      if (train) FA(m->gu, B * d);
     }
     if (M->fusion == MM_FUSION_LATE) {
       FA(m->logits, B * C);
       FA(m->probs, B * C);
-      FA(m->glog, B * C);
+      if (train) FA(m->glog, B * C);
     }
     if (c->enc == MM_ENC_TEXT) {
       m->offs = malloc((size_t)(B + 1) * sizeof *m->offs);
@@ -522,34 +544,92 @@ static int ws_alloc(const mm_model *M, ws *w, int64_t B, mm_err *e) {
       for (int b = 0; b < c->nblocks; b++) {
         int64_t na = B * c->ch[b] * m->cs[b].oh * m->cs[b].ow;
         FA(m->a[b], na);
-        FA(m->ga[b], na);
+        if (train) FA(m->ga[b], na);
         if (m->pooled[b]) {
           int64_t np = B * c->ch[b] * m->ps[b].oh * m->ps[b].ow;
           FA(m->p[b], np);
-          FA(m->gp[b], np);
-          m->arg[b] = malloc((size_t)np * sizeof *m->arg[b]);
-          if (!m->arg[b]) goto oom;
+          if (train) {
+            FA(m->gp[b], np);
+            m->arg[b] = malloc((size_t)np * sizeof *m->arg[b]);
+            if (!m->arg[b]) goto oom;
+          }
         }
       }
     }
   }
   if (is_joint(M)) Z = d;
   FA(w->z, B * Z);
-  FA(w->gz, B * Z);
+  if (train) FA(w->gz, B * Z);
   if (is_joint(M)) {
     FA(w->xs, B * k * d);
-    FA(w->gxs, B * k * d);
-    FA(w->tv, B * d);
-    FA(w->tt, B * d);
+    if (train) {
+      FA(w->gxs, B * k * d);
+      if (M->fusion == MM_FUSION_COMMON) {
+        FA(w->tv, B * d);
+        FA(w->tt, B * d);
+      }
+    }
   }
   FA(w->logits, B * C);
   FA(w->probs, B * C);
-  FA(w->glog, B * C);
+  if (train) FA(w->glog, B * C);
   FA(w->col, colmax);
   return MM_OK;
 oom:
   ws_free(M, w);
   return mm_errorf(e, MM_ENOMEM, "model: out of memory for a batch of %lld", (long long)B);
+}
+
+/* The model keeps one workspace between calls, grown to the largest batch
+ * seen (and to training buffers once it trained). A call made while it is in
+ * use (predict from a progress callback of fit) gets a workspace of its own. */
+static ws *ws_acquire(mm_model *M, int64_t B, int train, mm_err *e) {
+  ws *w = M->wscache;
+  if (!M->ws_busy && w && w->B >= B && (w->train || !train)) {
+    M->ws_busy = 1;
+    return w;
+  }
+  int cache = !M->ws_busy;
+  if (cache && w) {
+    if (w->B > B) B = w->B;
+    if (w->train) train = 1;
+    ws_free(M, w);
+    free(w);
+    M->wscache = NULL;
+  }
+  w = malloc(sizeof *w);
+  if (!w) {
+    mm_errorf(e, MM_ENOMEM, "model: out of memory for a batch of %lld", (long long)B);
+    return NULL;
+  }
+  if (ws_alloc(M, w, B, train, e)) {
+    free(w);
+    return NULL;
+  }
+  if (cache) {
+    M->wscache = w;
+    M->ws_busy = 1;
+  }
+  return w;
+}
+
+static void ws_cache_free(mm_model *M) {
+  if (M->wscache) {
+    ws_free(M, M->wscache);
+    free(M->wscache);
+  }
+  M->wscache = NULL;
+  M->ws_busy = 0;
+}
+
+static void ws_release(mm_model *M, ws *w) {
+  if (!w) return;
+  if (w == M->wscache) {
+    M->ws_busy = 0;
+    return;
+  }
+  ws_free(M, w);
+  free(w);
 }
 
 /* ---- binding a dataset ------------------------------------------------------------ */
@@ -717,7 +797,7 @@ static int encode(mm_model *M, const mm_dataset *ds, ws *w, int i, const int64_t
       int64_t na = n * c->ch[b] * m->cs[b].oh * m->cs[b].ow;
       mm_relu_forward(m->a[b], m->a[b], na);
       if (m->pooled[b]) {
-        mm_max_pool2d_forward(&m->ps[b], m->a[b], m->p[b], m->arg[b]);
+        mm_max_pool2d_forward(&m->ps[b], m->a[b], m->p[b], train ? m->arg[b] : NULL);
         x = m->p[b];
       } else
         x = m->a[b];
@@ -847,7 +927,7 @@ static int run_batch(mm_model *M, const mm_dataset *ds, ws *w, const int64_t *ro
     }
     for (int64_t b = 0; b < n; b++)
       if (w->none[b]) w->pmask[b * k] = 1;
-    int rc = mm_modality_pool_forward(w->xs, w->pmask, n, k, d, M->pool, w->z, w->parg, e);
+    int rc = mm_modality_pool_forward(w->xs, w->pmask, n, k, d, M->pool, w->z, train ? w->parg : NULL, e);
     if (rc) return rc;
   } else {
     for (int i = 0; i < k; i++) Z += M->mod[i].out_dim;
@@ -907,7 +987,7 @@ static int run_batch(mm_model *M, const mm_dataset *ds, ws *w, const int64_t *ro
       if (c->project)
         mm_linear_backward(m->h, M->params[c->p_pw].w, m->gu, m->gh, M->params[c->p_pw].g, M->params[c->p_pb].g, n,
                            c->out_dim, d);
-      else
+      else if (m->gh)
         memcpy(m->gh, m->gu, (size_t)(n * d) * sizeof(float));
       encode_backward(M, w, i, n);
     }
@@ -919,10 +999,10 @@ static int run_batch(mm_model *M, const mm_dataset *ds, ws *w, const int64_t *ro
       int64_t E = c->out_dim;
       for (int64_t b = 0; b < n; b++) {
         const float *g = w->gz + b * Z + off;
-        if (w->mm[i][b])
-          memcpy(m->gh + b * E, g, (size_t)E * sizeof(float));
-        else {
-          memset(m->gh + b * E, 0, (size_t)E * sizeof(float));
+        if (w->mm[i][b]) {
+          if (m->gh) memcpy(m->gh + b * E, g, (size_t)E * sizeof(float));
+        } else {
+          if (m->gh) memset(m->gh + b * E, 0, (size_t)E * sizeof(float));
           if (c->p_miss >= 0) {
             float *gm = M->params[c->p_miss].g;
             for (int64_t j = 0; j < E; j++) gm[j] += g[j];
@@ -938,6 +1018,42 @@ static int run_batch(mm_model *M, const mm_dataset *ds, ws *w, const int64_t *ro
 }
 
 /* ---- optimiser ----------------------------------------------------------------------- */
+
+/* 1 when every x[i] is finite. Integer test on the exponent bits (an exponent
+ * of all ones is Inf or NaN): adding 1 to that field carries into bit 31.
+ * No floating-point compare, so it vectorises at -O2/-O3 with plain SSE2. */
+static int all_finite(const float *x, int64_t n) {
+  uint32_t acc = 0;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) { /* blocks: early exit without hurting the vector loop */
+    uint32_t a = 0;
+    for (int j = 0; j < 64; j++) {
+      uint32_t u;
+      memcpy(&u, x + i + j, sizeof u);
+      a |= (u & 0x7f800000u) + 0x00800000u;
+    }
+    if (a & 0x80000000u) return 0;
+  }
+  for (; i < n; i++) {
+    uint32_t u;
+    memcpy(&u, x + i, sizeof u);
+    acc |= (u & 0x7f800000u) + 0x00800000u;
+  }
+  return !(acc & 0x80000000u);
+}
+
+/* every gradient the next step reads is finite (sparse tables: touched rows) */
+static int grads_finite(const mm_model *M) {
+  for (int i = 0; i < M->nparams; i++) {
+    const mm_param *p = &M->params[i];
+    if (p->sparse) {
+      for (int64_t t = 0; t < p->ntouched; t++)
+        if (!all_finite(p->g + p->tlist[t] * p->rowlen, p->rowlen)) return 0;
+    } else if (!all_finite(p->g, p->count))
+      return 0;
+  }
+  return 1;
+}
 
 static double grad_sumsq(const mm_model *M) {
   double s = 0;
@@ -991,6 +1107,7 @@ static int apply_step(mm_model *M, const mm_train_opts *o, double scale, mm_err 
     }
   }
   M->step++;
+  M->opt_dirty = 1;
   int bad = 0;
   for (int i = 0; i < M->nparams; i++) {
     mm_param *p = &M->params[i];
@@ -1002,7 +1119,7 @@ static int apply_step(mm_model *M, const mm_train_opts *o, double scale, mm_err 
         mm_adam_step(p->w + off, p->g + off, p->m + off, p->v + off, cnt, o->lr, o->b1, o->b2, o->eps, o->wd, M->step);
       else
         mm_sgd_step(p->w + off, p->g + off, p->m + off, cnt, o->lr, o->momentum, o->wd);
-      if (!isfinite(mm_sumsq(p->w + off, cnt))) bad = i + 1;
+      if (!all_finite(p->w + off, cnt)) bad = i + 1;
     }
   }
   if (bad) {
@@ -1036,6 +1153,250 @@ static int64_t argmax(const float *p, int64_t C) {
   return best;
 }
 
+/* ---- Hogwild training (text-only models, mm.threads(n) > 1) --------------------------
+ * fastText-style: the shuffled epoch is cut into one contiguous shard per
+ * thread; each thread runs its own batches with its own workspace, gradient
+ * buffers, touched-row lists, weight backup and rng, and updates the shared
+ * weights (and Adam moments) without locks. Updates of the same rows by two
+ * threads may interleave (that is the Hogwild trade: the text model's rows
+ * are sparse, so collisions are rare). Only used with more than one thread:
+ * one thread takes the sequential, bit-reproducible path. */
+
+typedef struct hog_thr {
+  mm_model Mt; /* shallow copy of the model: shared w, m, v; own g, touched lists, bak, rng, workspace */
+  double lsum;
+  int64_t correct, seen, nb;
+  int rc;
+  mm_err e;
+} hog_thr;
+
+typedef struct hog_ctx {
+  mm_dataset *ds;
+  const mm_train_opts *o;
+  const int64_t *order;
+  int64_t B;
+  hog_thr *t;
+  atomic_int stop;
+} hog_ctx;
+
+static int hogwild_ok(const mm_model *M) {
+  return M->fusion == MM_FUSION_TEXT && M->k == 1 && M->mod[0].enc == MM_ENC_TEXT;
+}
+
+static void hog_free(hog_thr *T) {
+  mm_model *Mt = &T->Mt;
+  ws_cache_free(Mt);
+  if (Mt->params)
+    for (int i = 0; i < Mt->nparams; i++) {
+      mm_ffree(Mt->params[i].g);
+      free(Mt->params[i].touched);
+      free(Mt->params[i].tlist);
+    }
+  free(Mt->params);
+  mm_ffree(Mt->bak);
+  memset(T, 0, sizeof *T);
+}
+
+static void hog_cache_free(mm_model *M) {
+  hog_thr *t = M->hog;
+  for (int i = 0; t && i < M->nhog; i++) hog_free(&t[i]);
+  free(t);
+  M->hog = NULL;
+  M->nhog = 0;
+}
+
+/* per epoch: the shared pointers and settings from M; own counters reset */
+static void hog_sync(mm_model *M, hog_thr *T) {
+  mm_model *Mt = &T->Mt;
+  mm_param *own = Mt->params;
+  void *wsc = Mt->wscache;
+  float *bak = Mt->bak;
+  int64_t bakcap = Mt->bakcap;
+  *Mt = *M;
+  Mt->params = own;
+  Mt->wscache = wsc;
+  Mt->ws_busy = 0;
+  Mt->bak = bak;
+  Mt->bakcap = bakcap;
+  Mt->hog = NULL;
+  Mt->nhog = 0;
+  mm_rng_seed(&Mt->rng, mm_rng_u64(&M->rng));
+  for (int i = 0; i < M->nparams; i++) {
+    own[i].w = M->params[i].w;
+    own[i].m = M->params[i].m;
+    own[i].v = M->params[i].v;
+    own[i].frozen = M->params[i].frozen;
+  }
+  T->lsum = 0;
+  T->correct = T->seen = T->nb = 0;
+  T->rc = 0;
+  memset(&T->e, 0, sizeof T->e);
+}
+
+/* allocates a thread's own buffers (kept on the model between epochs) */
+static int hog_init(mm_model *M, mm_dataset *ds, int64_t B, hog_thr *T, mm_err *e) {
+  memset(T, 0, sizeof *T);
+  mm_model *Mt = &T->Mt;
+  *Mt = *M;
+  Mt->params = NULL;
+  Mt->bak = NULL;
+  Mt->bakcap = 0;
+  Mt->wscache = NULL;
+  Mt->ws_busy = 0;
+  Mt->hog = NULL;
+  Mt->nhog = 0;
+  mm_param *np = calloc((size_t)M->nparams, sizeof *np);
+  if (!np) return mm_errorf(e, MM_ENOMEM, "fit: out of memory for a training thread");
+  Mt->params = np;
+  for (int i = 0; i < M->nparams; i++) {
+    np[i] = M->params[i];
+    np[i].g = NULL;
+    np[i].touched = NULL;
+    np[i].tlist = NULL;
+    np[i].ntouched = 0;
+  }
+  for (int i = 0; i < M->nparams; i++) {
+    mm_param *p = &np[i];
+    p->g = mm_falloc(p->count);
+    if (!p->g) return mm_errorf(e, MM_ENOMEM, "fit: out of memory for a training thread");
+    /* write the zero pages now: a first write after a first read (+= in the
+     * embedding backward) would copy-on-write the shared zero page, and in a
+     * multi-threaded process each such fault flushes the other cores' TLBs */
+    memset(p->g, 0, (size_t)p->count * sizeof(float));
+    if (p->sparse) {
+      p->touched = calloc((size_t)p->shape[0], 1);
+      p->tlist = malloc((size_t)p->shape[0] * sizeof *p->tlist);
+      if (!p->touched || !p->tlist) return mm_errorf(e, MM_ENOMEM, "fit: out of memory for a training thread");
+    }
+  }
+  return MM_OK;
+}
+
+static int train_step(mm_model *M, mm_dataset *ds, ws *w, const mm_train_opts *o, const int64_t *rows, int64_t n,
+                      int64_t s, int64_t nb, double *loss, mm_err *e);
+
+static void hog_run(void *ctx, int64_t begin, int64_t end, int tid) {
+  hog_ctx *h = ctx;
+  hog_thr *T = &h->t[tid];
+  mm_model *Mt = &T->Mt;
+  ws *w = Mt->wscache;
+  Mt->ws_busy = 1;
+  for (int64_t s = begin; s < end && !atomic_load_explicit(&h->stop, memory_order_relaxed); s += h->B) {
+    int64_t n = end - s < h->B ? end - s : h->B;
+    double loss = 0;
+    int rc = train_step(Mt, h->ds, w, h->o, h->order + s, n, s, T->nb, &loss, &T->e);
+    if (rc) {
+      T->rc = rc;
+      atomic_store(&h->stop, 1);
+      break;
+    }
+    T->lsum += loss * n;
+    for (int64_t b = 0; b < n; b++) T->correct += argmax(w->probs + b * Mt->nclasses, Mt->nclasses) == w->y[b];
+    T->seen += n;
+    T->nb++;
+  }
+  Mt->ws_busy = 0;
+}
+
+static int train_hogwild(mm_model *M, mm_dataset *ds, const mm_train_opts *o, const int64_t *order, int64_t B, int nt,
+                         mm_epoch_stats *st, double t0, mm_err *e) {
+  hog_ctx h = {ds, o, order, B, NULL, 0};
+  int rc = MM_OK;
+  if (M->nhog != nt) {
+    hog_cache_free(M);
+    M->hog = calloc((size_t)nt, sizeof(hog_thr));
+    if (!M->hog) return mm_errorf(e, MM_ENOMEM, "fit: out of memory");
+    M->nhog = nt;
+    /* map the shared optimiser state now, while one thread runs: Adam's first
+     * read-modify-write of a zero page would otherwise copy it on write with a
+     * TLB flush on every core (a write of each page to itself keeps the values) */
+    for (int i = 0; i < M->nparams; i++) {
+      float *arr[2] = {M->params[i].m, M->params[i].v};
+      for (int a = 0; a < 2; a++)
+        for (int64_t q = 0; q < M->params[i].count; q += 1024) {
+          volatile float *x = arr[a] + q;
+          *x = *x;
+        }
+    }
+    for (int t = 0; t < nt && !rc; t++) rc = hog_init(M, ds, B, &((hog_thr *)M->hog)[t], e);
+    if (rc) {
+      hog_cache_free(M);
+      return rc;
+    }
+  }
+  h.t = M->hog;
+  for (int t = 0; t < nt && !rc; t++) {
+    hog_thr *T = &h.t[t];
+    hog_sync(M, T);
+    ws *w = ws_acquire(&T->Mt, B, 1, e); /* grown when the batch grew */
+    if (!w) return e->code;
+    rc = bind(&T->Mt, ds, w, 1, e);
+    ws_release(&T->Mt, w);
+  }
+  if (!rc) {
+    atomic_init(&h.stop, 0);
+    int ran = mm_parallel_for(ds->n, hog_run, &h);
+    if (ran != nt) rc = mm_errorf(e, MM_EINVAL, "fit: %d training threads ran, %d expected", ran, nt);
+  }
+  double lsum = 0;
+  int64_t correct = 0, seen = 0, nb = 0;
+  for (int t = 0; t < nt; t++) {
+    hog_thr *T = &h.t[t];
+    if (!rc && T->rc) {
+      rc = T->rc;
+      *e = T->e;
+      mm_err_prefix(e, "thread %d: ", t + 1);
+    }
+    lsum += T->lsum, correct += T->correct, seen += T->seen, nb += T->nb;
+    if (T->Mt.step > M->step) M->step = T->Mt.step;
+    zero_grads(&T->Mt); /* after an error: its touched rows */
+  }
+  st->loss = seen ? lsum / seen : 0;
+  st->accuracy = seen ? (double)correct / seen : 0;
+  st->batches = nb;
+  st->samples = seen;
+  if (!rc && o->progress) {
+    mm_progress pr = {nb, nb, seen, st->loss, st->accuracy, now_seconds() - t0};
+    int r = o->progress(o->progress_ud, &pr);
+    if (r == 1) rc = mm_errorf(e, MM_EINVAL, "fit: the progress callback failed");
+    if (r == 2) st->stopped = 1;
+  }
+  return rc;
+}
+
+/* One training step on rows (s: their offset in the shuffled epoch, nb: batches done). */
+static int train_step(mm_model *M, mm_dataset *ds, ws *w, const mm_train_opts *o, const int64_t *rows, int64_t n,
+                      int64_t s, int64_t nb, double *loss_out, mm_err *e) {
+  double loss = 0;
+  int rc = run_batch(M, ds, w, rows, n, 1, o->class_w, &loss, e);
+  if (rc) return rc;
+  if (!isfinite(loss)) {
+    rc = mm_errorf(e, MM_ENUM, "fit: loss is %s in batch %lld (rows %lld..%lld of the shuffled epoch); weights "
+                               "kept from the batch before",
+                   isnan(loss) ? "NaN" : "Inf", (long long)nb + 1, (long long)s + 1, (long long)(s + n));
+    zero_grads(M);
+    return rc;
+  }
+  /* the global norm only when clipping; otherwise a cheap finite test (a
+   * non-finite gradient must not reach the optimiser state m / v) */
+  double ss = o->clip > 0 ? grad_sumsq(M) : 0.0;
+  if (o->clip > 0 ? !isfinite(ss) : !grads_finite(M)) {
+    rc = mm_errorf(e, MM_ENUM, "fit: gradient is not finite in batch %lld; weights kept from the batch before",
+                   (long long)nb + 1);
+    zero_grads(M);
+    return rc;
+  }
+  double scale = 1.0, norm = sqrt(ss);
+  if (o->clip > 0 && norm > o->clip) scale = o->clip / norm;
+  rc = apply_step(M, o, scale, e);
+  if (rc) {
+    mm_err_prefix(e, "batch %lld: ", (long long)nb + 1);
+    return rc;
+  }
+  *loss_out = loss;
+  return MM_OK;
+}
+
 int mm_model_train_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm_epoch_stats *st, mm_err *e) {
   memset(st, 0, sizeof *st);
   if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not built (fit builds it)");
@@ -1048,47 +1409,32 @@ int mm_model_train_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm
   for (int64_t r = 0; r < ds->n; r++)
     if (ds->labels[r] < 0) return mm_errorf(e, MM_EINVAL, "fit: training row %lld has no label", (long long)r + 1);
   double t0 = now_seconds();
-  ws w;
   int64_t B = o->batch < ds->n ? o->batch : ds->n;
-  int rc = ws_alloc(M, &w, B, e);
-  if (rc) return rc;
-  rc = bind(M, ds, &w, 1, e);
+  ws *w = ws_acquire(M, B, 1, e);
+  if (!w) return e->code;
+  M->opt_dirty = 1; /* gradients (and the optimiser state) get written from here on */
+  int rc = bind(M, ds, w, 1, e);
   int64_t *order = malloc((size_t)ds->n * sizeof *order);
   if (!rc && !order) rc = mm_errorf(e, MM_ENOMEM, "fit: out of memory");
   if (rc) goto done;
   for (int64_t r = 0; r < ds->n; r++) order[r] = r;
   mm_rng_shuffle(&M->rng, order, ds->n);
+  int nt = mm_parallel_threads(ds->n);
+  if (nt > 1 && hogwild_ok(M) && ds->n >= (int64_t)nt * B) {
+    zero_grads(M);
+    rc = train_hogwild(M, ds, o, order, B, nt, st, t0, e);
+    goto done;
+  }
   double lsum = 0, last = t0;
   int64_t correct = 0, seen = 0, nb = 0;
   zero_grads(M);
   for (int64_t s = 0; s < ds->n; s += B) {
     int64_t n = ds->n - s < B ? ds->n - s : B;
     double loss = 0;
-    rc = run_batch(M, ds, &w, order + s, n, 1, o->class_w, &loss, e);
+    rc = train_step(M, ds, w, o, order + s, n, s, nb, &loss, e);
     if (rc) break;
-    if (!isfinite(loss)) {
-      rc = mm_errorf(e, MM_ENUM, "fit: loss is %s in batch %lld (rows %lld..%lld of the shuffled epoch); weights "
-                                 "kept from the batch before",
-                     isnan(loss) ? "NaN" : "Inf", (long long)nb + 1, (long long)s + 1, (long long)(s + n));
-      zero_grads(M);
-      break;
-    }
-    double ss = grad_sumsq(M);
-    if (!isfinite(ss)) {
-      rc = mm_errorf(e, MM_ENUM, "fit: gradient is not finite in batch %lld; weights kept from the batch before",
-                     (long long)nb + 1);
-      zero_grads(M);
-      break;
-    }
-    double scale = 1.0, norm = sqrt(ss);
-    if (o->clip > 0 && norm > o->clip) scale = o->clip / norm;
-    rc = apply_step(M, o, scale, e);
-    if (rc) {
-      mm_err_prefix(e, "batch %lld: ", (long long)nb + 1);
-      break;
-    }
     lsum += loss * n;
-    for (int64_t b = 0; b < n; b++) correct += argmax(w.probs + b * M->nclasses, M->nclasses) == w.y[b];
+    for (int64_t b = 0; b < n; b++) correct += argmax(w->probs + b * M->nclasses, M->nclasses) == w->y[b];
     seen += n;
     nb++;
     if (o->progress) {
@@ -1114,7 +1460,7 @@ int mm_model_train_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm
   st->samples = seen;
 done:
   free(order);
-  ws_free(M, &w);
+  ws_release(M, w);
   st->seconds = now_seconds() - t0;
   return rc;
 }
@@ -1122,40 +1468,39 @@ done:
 int mm_model_loss_grad(mm_model *M, mm_dataset *ds, double *loss, mm_err *e) {
   if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not built");
   if (ds->n < 1) return mm_errorf(e, MM_EINVAL, "model: no rows");
-  ws w;
-  int rc = ws_alloc(M, &w, ds->n, e);
-  if (rc) return rc;
-  rc = bind(M, ds, &w, 1, e);
+  ws *w = ws_acquire(M, ds->n, 1, e);
+  if (!w) return e->code;
+  int rc = bind(M, ds, w, 1, e);
   int64_t *rows = malloc((size_t)ds->n * sizeof *rows);
   if (!rc && !rows) rc = mm_errorf(e, MM_ENOMEM, "model: out of memory");
   if (!rc) {
     for (int64_t r = 0; r < ds->n; r++) rows[r] = r;
-    for (int i = 0; i < M->nparams; i++) memset(M->params[i].g, 0, (size_t)M->params[i].count * sizeof(float));
-    rc = run_batch(M, ds, &w, rows, ds->n, 1, NULL, loss, e);
+    zero_grads(M); /* sparse tables: only the rows the last batch touched are non-zero */
+    M->opt_dirty = 1;
+    rc = run_batch(M, ds, w, rows, ds->n, 1, NULL, loss, e);
   }
   free(rows);
-  ws_free(M, &w);
+  ws_release(M, w);
   return rc;
 }
 
 int mm_model_predict(mm_model *M, mm_dataset *ds, float *probs, mm_err *e) {
   if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not trained yet (call fit or load a model)");
   if (ds->n == 0) return MM_OK;
-  ws w;
   int64_t B = ds->n < 256 ? ds->n : 256;
-  int rc = ws_alloc(M, &w, B, e);
-  if (rc) return rc;
-  rc = bind(M, ds, &w, 0, e);
+  ws *w = ws_acquire(M, B, 0, e);
+  if (!w) return e->code;
+  int rc = bind(M, ds, w, 0, e);
   int64_t *rows = malloc((size_t)B * sizeof *rows);
   if (!rc && !rows) rc = mm_errorf(e, MM_ENOMEM, "predict: out of memory");
   for (int64_t s = 0; !rc && s < ds->n; s += B) {
     int64_t n = ds->n - s < B ? ds->n - s : B;
     for (int64_t b = 0; b < n; b++) rows[b] = s + b;
     double loss;
-    rc = run_batch(M, ds, &w, rows, n, 0, NULL, &loss, e);
-    if (!rc) memcpy(probs + s * M->nclasses, w.probs, (size_t)(n * M->nclasses) * sizeof(float));
+    rc = run_batch(M, ds, w, rows, n, 0, NULL, &loss, e);
+    if (!rc) memcpy(probs + s * M->nclasses, w->probs, (size_t)(n * M->nclasses) * sizeof(float));
   }
   free(rows);
-  ws_free(M, &w);
+  ws_release(M, w);
   return rc;
 }

@@ -96,6 +96,12 @@ typedef struct mm_model {
   int64_t step;
   float *bak; /* weights before the last step (restored when a step goes non-finite) */
   int64_t bakcap;
+  int opt_dirty;   /* gradients / optimiser state may be non-zero (mm_model_seed must clear them) */
+  void *wscache;   /* batch workspace kept between calls (model.c), grown on demand */
+  int ws_busy;     /* wscache is in use (a progress callback may predict on the same model) */
+  void *hog;       /* per-thread state of Hogwild text training (model.c), kept between epochs */
+  int nhog;
+  int in_use; /* > 0 while a training epoch runs (a Lua callback must not free it) */
 } mm_model;
 
 /* progress inside an epoch (running means over the batches so far) */

@@ -102,13 +102,14 @@ end
     error("the child did not start (pid " .. tostring(pid) .. ")")
   end
 
-  it("takes tens of milliseconds per save (so the kills land inside one)", function()
-    local n = 5
-    local t0 = mm.clock()
-    for _ = 1, n do A:save(target) end
-    local per = (mm.clock() - t0) / n
-    assert.is_true(per > 0.01, ("a save took only %.4f s"):format(per))
-    assert.are.equal(bytesA, (data_of(slurp(target))))
+  -- no timing assertion here: the kill loop below proves that kills landed
+  -- inside saves (temp files left behind); a model of several MB just makes
+  -- that likely on any machine
+  it("saves a model of several megabytes, byte for byte", function()
+    A:save(target)
+    local whole = slurp(target)
+    assert.is_true(#whole > 8e6, ("the model file has only %d bytes"):format(#whole))
+    assert.are.equal(bytesA, (data_of(whole)))
   end)
 
   it("the target is always the old or the new model, intact; temp files are never the model", function()

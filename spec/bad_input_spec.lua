@@ -468,3 +468,24 @@ describe("a forged model configuration", function()
     assert.matches(forged:gsub("%p", "%%%0"), err)
   end)
 end)
+
+describe("closing what a training epoch uses", function()
+  local mm = require "mmfuse"
+  local ds = mm.data.new{ labels = { 1, 2, 1, 2, 1, 2 }, classes = { "a", "b" },
+                          text = { "x y", "z w", "x", "w", "y", "z" } }
+  it("is refused from inside on_batch, and both stay usable", function()
+    local m = mm.model{ fusion = "text", dim = 4, classes = ds.classes, text = { buckets = 10 } }
+    local ok, err = pcall(m.fit, m, ds, { epochs = 1, batch = 2, progress_interval = 0, on_batch = function()
+      local c <close> = m._c
+    end })
+    assert.is_false(ok)
+    assert.matches("cannot close a model while it is training", tostring(err))
+    ok, err = pcall(m.fit, m, ds, { epochs = 1, batch = 2, progress_interval = 0, on_batch = function()
+      local c <close> = ds._c
+    end })
+    assert.is_false(ok)
+    assert.matches("cannot close a dataset while a model trains on it", tostring(err))
+    m:fit(ds, { epochs = 1, seed = 1 })
+    assert.is_string((m:predict{ text = "x y" }))
+  end)
+end)

@@ -30,6 +30,8 @@ static void push_ds(lua_State *L, mm_dataset *ds) {
 
 static int ds_gc(lua_State *L) {
   lds *u = luaL_checkudata(L, 1, DS_MT);
+  if (u->ds && u->ds->in_use) /* only reachable through __close from on_batch */
+    return luaL_error(L, "dataset: cannot close a dataset while a model trains on it (from inside on_batch)");
   mm_dataset_free(u->ds);
   u->ds = NULL;
   return 0;

@@ -31,6 +31,8 @@ static mm_model *checkmodel(lua_State *L, int idx) {
 
 static int model_gc(lua_State *L) {
   lmodel *u = luaL_checkudata(L, 1, MODEL_MT);
+  if (u->M && u->M->in_use) /* only reachable through __close from on_batch */
+    return luaL_error(L, "model: cannot close a model while it is training (from inside on_batch)");
   if (u->M) {
     mm_model_free(u->M);
     free(u->M);
@@ -365,7 +367,12 @@ static int l_train_epoch(lua_State *L) {
     return luaL_error(L, "fit: on_batch must be a function");
   mm_epoch_stats st;
   mm_err e = {0};
-  if (mm_model_train_epoch(M, ds, &o, &st, &e)) {
+  M->in_use++;
+  ds->in_use++;
+  int rc = mm_model_train_epoch(M, ds, &o, &st, &e);
+  M->in_use--;
+  ds->in_use--;
+  if (rc) {
     if (pc.err) return lua_error(L); /* the callback's own error */
     return mm_lua_raise(L, &e);
   }

@@ -46,6 +46,7 @@ typedef struct mm_dataset {
   int64_t nclasses;
   int k;
   mm_modality mods[MM_MAXMOD];
+  int in_use; /* > 0 while a training epoch reads it (a Lua callback must not free it) */
 } mm_dataset;
 
 mm_dataset *mm_dataset_new(int64_t n, int64_t nclasses, const int64_t *labels, mm_err *e);

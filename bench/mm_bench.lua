@@ -153,7 +153,9 @@ local function p2()
   local train = mm.data.load(WORK .. "/p2_train.txt")
   local model = new_model { fusion = "text", dim = 100, classes = train.classes,
                            text = { ngrams = 2, buckets = opt.buckets or 100000 } }
-  local lr, batch, optim = opt.lr or 1e-2, opt.batch or 32, opt.optimizer or "adam"
+  -- fastText's own settings: plain SGD, lr 0.1, one post per update (fastText
+  -- also decays lr linearly; mmfuse keeps it constant)
+  local lr, batch, optim = opt.lr or 0.1, opt.batch or 1, opt.optimizer or "sgd"
   local t1 = clock()
   local times = fit_timed(model, train, { epochs = opt.epochs or 5, batch = batch, lr = lr, optimizer = optim,
                                           seed = opt.seed })

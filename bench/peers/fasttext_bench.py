@@ -23,7 +23,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="mmfuse-ft-") as tmp:
         out = os.path.join(tmp, "model")
         cmd = [a.fasttext, "supervised", "-input", os.path.join(a.work, "p2_train.txt"), "-output", out,
-               "-dim", "100", "-wordNgrams", "2", "-epoch", "5", "-thread", "1", "-verbose", "0"]
+               "-dim", "100", "-wordNgrams", "2", "-epoch", "5", "-lr", "0.1", "-thread", "1", "-verbose", "0"]
         if a.bucket is not None:
             cmd += ["-bucket", str(a.bucket)]
         t0 = time.perf_counter()

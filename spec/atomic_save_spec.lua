@@ -3,20 +3,12 @@
 -- middle of a save. Afterwards the target always loads intact (as the old or the new model, bit
 -- for bit), and the temp file a killed save leaves behind is never taken for the model.
 local mm = require "mmfuse"
+local util = require "util"
 local cjson = require "cjson"
 
-local function slurp(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = util.read
 
-local function spit(p, s)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
-end
+local spit = util.write
 
 -- the tensor bytes of a model file (the JSON header may list keys in another order when
 -- another process writes it)

@@ -3,22 +3,14 @@
 -- (row, argument); the process lives on. Text with invalid UTF-8 or NUL bytes is the exception
 -- by design (csrc/text/tokenize.h: U+FFFD / separators): it must be accepted and stay usable.
 local mm = require "mmfuse"
+local util = require "util"
 local S = dofile("spec/fixtures/model/synth.lua")
 
 local B = "spec/fixtures/bad/"
 
-local function slurp(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = util.read
 
-local function spit(p, s)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
-end
+local spit = util.write
 
 -- f(...) must raise; the message must contain every plain string in `needles`
 local function fails(needles, f, ...)

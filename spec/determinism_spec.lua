@@ -3,15 +3,11 @@
 -- CNN image encoder in play; also in a separate process. (model_train_spec checks
 -- commonspace weights in memory; this compares what lands on disk.)
 local mm = require "mmfuse"
+local util = require "util"
 local cjson = require "cjson"
 local S = dofile("spec/fixtures/model/synth.lua")
 
-local function slurp(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = util.read
 
 local dir = os.tmpname()
 os.remove(dir)

@@ -2,6 +2,7 @@
 -- batch workspace (csrc/model/model.c). One thread must stay the sequential,
 -- bit-reproducible path.
 local mm = require "mmfuse"
+local util = require "util"
 local S = dofile("spec/fixtures/model/synth.lua")
 
 local ds = S.make { n = 240 }
@@ -12,12 +13,7 @@ local function text_model()
   return mm.model { fusion = "text", classes = ds.classes, dim = 8, text = { buckets = 200 } }
 end
 
-local function slurp(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = util.read
 
 local function saved(m)
   local p = os.tmpname()

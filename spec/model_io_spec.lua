@@ -1,5 +1,6 @@
 -- Model files: save -> load -> identical predictions; atomic saves; every corruption is an error naming the file.
 local mm = require "mmfuse"
+local util = require "util"
 local cjson = require "cjson"
 local S = dofile("spec/fixtures/model/synth.lua")
 
@@ -16,18 +17,9 @@ local function fitted(fusion)
   return m
 end
 
-local function slurp(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = util.read
 
-local function spit(p, s)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
-end
+local spit = util.write
 
 -- rewrite the JSON header of a saved file through fn(header) (data kept)
 local function rewrite(src, dst, fn)

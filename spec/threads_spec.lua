@@ -3,14 +3,10 @@
 -- per-thread partial sums added in thread order (same results for a given thread count, equal
 -- to one thread within float rounding); the bias gradient is split over channels (bit-identical).
 local mm = require "mmfuse"
+local util = require "util"
 local S = dofile("spec/fixtures/model/synth.lua")
 
-local function slurp(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = util.read
 
 local function maxdiff(a, b)
   return (a - b):abs():max()

@@ -519,18 +519,19 @@ static int l_params(lua_State *L) {
   return 1;
 }
 
-static mm_param *find_param(mm_model *M, const char *name) {
+/* the parameter named by argument idx, or a Lua error naming it */
+static mm_param *check_param(lua_State *L, mm_model *M, int idx) {
+  const char *name = luaL_checkstring(L, idx);
   for (int i = 0; i < M->nparams; i++)
     if (strcmp(M->params[i].name, name) == 0) return &M->params[i];
+  luaL_error(L, "model: no parameter '%s'", name);
   return NULL;
 }
 
 /* param(M, name) -> tensor copy */
 static int l_param(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
-  const char *name = luaL_checkstring(L, 2);
-  mm_param *p = find_param(M, name);
-  if (!p) return luaL_error(L, "model: no parameter '%s'", name);
+  mm_param *p = check_param(L, M, 2);
   mm_tensor *t = mm_lua_newtensor(L, p->ndim, p->shape);
   memcpy(t->data, p->w, (size_t)p->count * sizeof(float));
   return 1;
@@ -539,11 +540,9 @@ static int l_param(lua_State *L) {
 /* set_param(M, name, tensor) */
 static int l_set_param(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
-  const char *name = luaL_checkstring(L, 2);
-  mm_param *p = find_param(M, name);
-  if (!p) return luaL_error(L, "model: no parameter '%s'", name);
+  mm_param *p = check_param(L, M, 2);
   mm_tensor *t = mm_lua_totensor(L, 3, "value");
-  if (t->numel != p->count) return luaL_error(L, "model: %s needs %d values, got %s", name, (int)p->count,
+  if (t->numel != p->count) return luaL_error(L, "model: %s needs %d values, got %s", p->name, (int)p->count,
                                               mm_lua_shapestr(t));
   memcpy(p->w, t->data, (size_t)p->count * sizeof(float));
   return 0;
@@ -728,9 +727,7 @@ static int l_loss_grad(lua_State *L) {
 /* grad(M, name) -> tensor copy of the accumulated gradient */
 static int l_grad(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
-  const char *name = luaL_checkstring(L, 2);
-  mm_param *p = find_param(M, name);
-  if (!p) return luaL_error(L, "model: no parameter '%s'", name);
+  mm_param *p = check_param(L, M, 2);
   mm_tensor *t = mm_lua_newtensor(L, p->ndim, p->shape);
   memcpy(t->data, p->g, (size_t)p->count * sizeof(float));
   return 1;
@@ -739,9 +736,7 @@ static int l_grad(lua_State *L) {
 /* freeze(M, name, bool) */
 static int l_freeze(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
-  const char *name = luaL_checkstring(L, 2);
-  mm_param *p = find_param(M, name);
-  if (!p) return luaL_error(L, "model: no parameter '%s'", name);
+  mm_param *p = check_param(L, M, 2);
   p->frozen = lua_toboolean(L, 3);
   return 0;
 }

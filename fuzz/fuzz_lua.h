@@ -30,6 +30,21 @@ static lua_State *fuzz_lua_state(void) {
   return L;
 }
 
+/* the shared state with `setup` (Lua code defining the target's globals)
+ * run once; a setup error is a bug of the target: abort with its message */
+static lua_State *fuzz_lua_setup(const char *setup, const char *target) {
+  static int ready = 0;
+  lua_State *L = fuzz_lua_state();
+  if (!ready) {
+    if (luaL_dostring(L, setup) != LUA_OK) {
+      fprintf(stderr, "%s setup: %s\n", target, lua_tostring(L, -1));
+      abort();
+    }
+    ready = 1;
+  }
+  return L;
+}
+
 /* write data to a fresh temp file; returns its path (static buffer) or NULL */
 static const char *fuzz_temp_file(const uint8_t *data, size_t size, const char *suffix) {
   static char path[256];

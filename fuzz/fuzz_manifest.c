@@ -43,15 +43,7 @@ static const char *SUFFIX[4] = {".tsv", ".csv", ".jsonl", ".txt"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
-  lua_State *L = fuzz_lua_state();
-  static int ready = 0;
-  if (!ready) {
-    if (luaL_dostring(L, SETUP) != LUA_OK) {
-      fprintf(stderr, "fuzz_manifest setup: %s\n", lua_tostring(L, -1));
-      abort();
-    }
-    ready = 1;
-  }
+  lua_State *L = fuzz_lua_setup(SETUP, "fuzz_manifest");
   const char *path = fuzz_temp_file(data + 1, size - 1, SUFFIX[data[0] & 3]);
   if (!path) return 0;
   char arg[300];

@@ -29,15 +29,7 @@ static const char *SETUP =
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
-  lua_State *L = fuzz_lua_state();
-  static int ready = 0;
-  if (!ready) {
-    if (luaL_dostring(L, SETUP) != LUA_OK) {
-      fprintf(stderr, "fuzz_model setup: %s\n", lua_tostring(L, -1));
-      abort();
-    }
-    ready = 1;
-  }
+  lua_State *L = fuzz_lua_setup(SETUP, "fuzz_model");
   const uint8_t *body = data + 1;
   size_t blen = size - 1;
   uint8_t *framed = NULL;

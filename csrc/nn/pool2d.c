@@ -129,23 +129,28 @@ void mm_max_pool2d_backward(const mm_pool2d_shape *s, const int32_t *arg, const 
   }
 }
 
+/* The window of output position o along one axis (input size n, kernel k,
+ * stride st, padding pd): [*lo, *hi) clipped to the input, and the divisor
+ * PyTorch's avg pool uses by default (padding counts, the far edge is
+ * clipped to n + pd). */
+static inline int64_t avg_window(int64_t o, int64_t n, int64_t k, int64_t st, int64_t pd, int64_t *lo, int64_t *hi) {
+  int64_t a = o * st - pd, b = a + k;
+  if (b > n + pd) b = n + pd;
+  int64_t div = b - a;
+  *lo = a < 0 ? 0 : a;
+  *hi = b > n ? n : b;
+  return div;
+}
+
 void mm_avg_pool2d_forward(const mm_pool2d_shape *s, const float *x, float *y) {
   int64_t planes = s->n * s->c, hw = s->h * s->w, ohw = s->oh * s->ow;
   for (int64_t p = 0; p < planes; p++) {
     const float *xp = x + p * hw;
     float *yp = y + p * ohw;
     for (int64_t oy = 0; oy < s->oh; oy++) {
-      int64_t y0 = oy * s->sh - s->ph, y1 = y0 + s->kh;
-      if (y1 > s->h + s->ph) y1 = s->h + s->ph;
-      int64_t dy = y1 - y0;
-      if (y0 < 0) y0 = 0;
-      if (y1 > s->h) y1 = s->h;
+      int64_t y0, y1, dy = avg_window(oy, s->h, s->kh, s->sh, s->ph, &y0, &y1);
       for (int64_t ox = 0; ox < s->ow; ox++) {
-        int64_t x0 = ox * s->sw - s->pw, x1 = x0 + s->kw;
-        if (x1 > s->w + s->pw) x1 = s->w + s->pw;
-        int64_t dx = x1 - x0;
-        if (x0 < 0) x0 = 0;
-        if (x1 > s->w) x1 = s->w;
+        int64_t x0, x1, dx = avg_window(ox, s->w, s->kw, s->sw, s->pw, &x0, &x1);
         float sum = 0.0f;
         for (int64_t iy = y0; iy < y1; iy++) {
           const float *row = xp + iy * s->w;
@@ -165,17 +170,9 @@ void mm_avg_pool2d_backward(const mm_pool2d_shape *s, const float *gy, float *gx
     float *gp = gx + p * hw;
     const float *g = gy + p * ohw;
     for (int64_t oy = 0; oy < s->oh; oy++) {
-      int64_t y0 = oy * s->sh - s->ph, y1 = y0 + s->kh;
-      if (y1 > s->h + s->ph) y1 = s->h + s->ph;
-      int64_t dy = y1 - y0;
-      if (y0 < 0) y0 = 0;
-      if (y1 > s->h) y1 = s->h;
+      int64_t y0, y1, dy = avg_window(oy, s->h, s->kh, s->sh, s->ph, &y0, &y1);
       for (int64_t ox = 0; ox < s->ow; ox++) {
-        int64_t x0 = ox * s->sw - s->pw, x1 = x0 + s->kw;
-        if (x1 > s->w + s->pw) x1 = s->w + s->pw;
-        int64_t dx = x1 - x0;
-        if (x0 < 0) x0 = 0;
-        if (x1 > s->w) x1 = s->w;
+        int64_t x0, x1, dx = avg_window(ox, s->w, s->kw, s->sw, s->pw, &x0, &x1);
         float v = g[oy * s->ow + ox] / (float)(dy * dx);
         for (int64_t iy = y0; iy < y1; iy++) {
           float *row = gp + iy * s->w;

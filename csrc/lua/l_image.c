@@ -87,19 +87,26 @@ static int opt_fit(lua_State *L, int idx) {
   return luaL_error(L, "option 'fit' must be \"stretch\" or \"crop\", got \"%s\"", f);
 }
 
-/* decode bytes (anchored by the caller) into a new 3xHxW tensor on the stack */
-static void push_decoded(lua_State *L, const void *bytes, size_t len, const char *name, int oh, int ow, int fit) {
+/* decode bytes (anchored by the caller) to RGB8 at *oh x *ow (<= 0: the
+ * image's own size, written back) in a box pushed on the stack */
+static box *push_rgb8(lua_State *L, const void *bytes, size_t len, const char *name, int *oh, int *ow, int fit) {
   mm_err e;
   int w, h;
   if (mm_image_info(bytes, len, name, &w, &h, NULL, &e)) mm_lua_raise(L, &e);
-  if (oh <= 0) {
-    oh = h;
-    ow = w;
+  if (*oh <= 0) {
+    *oh = h;
+    *ow = w;
   }
   box *px = push_box(L);
-  px->p = malloc((size_t)oh * (size_t)ow * 3);
+  px->p = malloc((size_t)*oh * (size_t)*ow * 3);
   if (!px->p) luaL_error(L, "%s: out of memory", name);
-  if (mm_image_decode_into(bytes, len, name, ow, oh, fit, px->p, &e)) mm_lua_raise(L, &e);
+  if (mm_image_decode_into(bytes, len, name, *ow, *oh, fit, px->p, &e)) mm_lua_raise(L, &e);
+  return px;
+}
+
+/* decode bytes (anchored by the caller) into a new 3xHxW tensor on the stack */
+static void push_decoded(lua_State *L, const void *bytes, size_t len, const char *name, int oh, int ow, int fit) {
+  box *px = push_rgb8(L, bytes, len, name, &oh, &ow, fit);
   int64_t shape[3] = {3, oh, ow};
   mm_tensor *t = mm_lua_newtensor(L, 3, shape);
   mm_image_to_chw(px->p, ow, oh, t->data);
@@ -318,16 +325,7 @@ static int l_histogram(lua_State *L) {
     size_t len;
     if (mm_read_file(path, &buf, &len, &e)) mm_lua_raise(L, &e);
     file->p = buf;
-    int w, h;
-    if (mm_image_info(buf, len, path, &w, &h, NULL, &e)) mm_lua_raise(L, &e);
-    if (oh <= 0) {
-      oh = h;
-      ow = w;
-    }
-    box *px = push_box(L);
-    px->p = malloc((size_t)oh * (size_t)ow * 3);
-    if (!px->p) luaL_error(L, "%s: out of memory", path);
-    if (mm_image_decode_into(buf, len, path, ow, oh, fit, px->p, &e)) mm_lua_raise(L, &e);
+    box *px = push_rgb8(L, buf, len, path, &oh, &ow, fit);
     box_free(file);
     int64_t shape[1] = {nb};
     mm_tensor *y = mm_lua_newtensor(L, 1, shape);

@@ -24,7 +24,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 
 # Debian packages the build, the tests and the demo need.
 DEPS_PKGS := build-essential lua5.4 liblua5.4-dev luarocks lua-busted lua-cjson libopenblas-dev libstb-dev \
-             python3-numpy chromium clang libclang-rt-14-dev
+             python3-numpy chromium fonts-liberation clang libclang-rt-14-dev
 # (chromium: the report spec renders report.html; clang: the fuzz targets)
 # peers and fixture generators (bench, tools/)
 EXTRA_PKGS := python3-torch python3-torchvision python3-pil fasttext lua-ldoc

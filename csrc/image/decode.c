@@ -254,13 +254,50 @@ static int fit_into(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, in
   return rc;
 }
 
+/* stb_image 2.27 computes `idata + offset` on a NULL buffer when a PNG's
+ * first IDAT chunk is empty (undefined behaviour, found by fuzz_image). An
+ * empty IDAT carries no data, so such chunks are dropped from a copy before
+ * stb decodes it. Returns NULL (no copy needed) or the copy; *copy_len set. */
+static uint8_t *png_without_empty_idat(const uint8_t *b, size_t len, size_t *copy_len) {
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (len < 8 || memcmp(b, sig, 8) != 0) return NULL;
+  int found = 0;
+  for (size_t p = 8; p + 12 <= len;) {
+    uint32_t n = ((uint32_t)b[p] << 24) | ((uint32_t)b[p + 1] << 16) | ((uint32_t)b[p + 2] << 8) | b[p + 3];
+    if (n == 0 && memcmp(b + p + 4, "IDAT", 4) == 0) found = 1;
+    if ((uint64_t)n + 12 > len - p) break;
+    p += (size_t)n + 12;
+  }
+  if (!found) return NULL;
+  uint8_t *out = malloc(len);
+  if (!out) return NULL;
+  memcpy(out, b, 8);
+  size_t o = 8, p = 8;
+  while (p + 12 <= len) {
+    uint32_t n = ((uint32_t)b[p] << 24) | ((uint32_t)b[p + 1] << 16) | ((uint32_t)b[p + 2] << 8) | b[p + 3];
+    if ((uint64_t)n + 12 > len - p) break; /* truncated chunk: copied as is, stb reports it */
+    if (!(n == 0 && memcmp(b + p + 4, "IDAT", 4) == 0)) {
+      memcpy(out + o, b + p, (size_t)n + 12);
+      o += (size_t)n + 12;
+    }
+    p += (size_t)n + 12;
+  }
+  memcpy(out + o, b + p, len - p);
+  *copy_len = o + (len - p);
+  return out;
+}
+
 /* decode to a malloc'd RGB8 buffer at native size */
 static int decode_native(const void *bytes, size_t len, const char *name, uint8_t **px, int *w, int *h, mm_err *e) {
   int iw, ih, ic;
   int rc = mm_image_info(bytes, len, name, &iw, &ih, &ic, e);
   if (rc) return rc;
   int n = 0;
-  uint8_t *raw = stbi_load_from_memory(bytes, (int)len, &iw, &ih, &n, 0);
+  size_t clean_len = 0;
+  uint8_t *clean = png_without_empty_idat(bytes, len, &clean_len);
+  uint8_t *raw = clean ? stbi_load_from_memory(clean, (int)clean_len, &iw, &ih, &n, 0)
+                       : stbi_load_from_memory(bytes, (int)len, &iw, &ih, &n, 0);
+  free(clean);
   if (!raw) {
     const char *why = stbi_failure_reason();
     if (!why || !*why) why = "no pixel data"; /* stb's GIF reader can fail without a reason */

@@ -4,6 +4,8 @@
 # to build-fuzz/crash-*); use -j2 to run two at a time.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
+# 0: a random libFuzzer seed per run; CI fixes it so that a run replays what was checked
+FUZZ_SEED    ?= 0
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined $(INCS)
 FUZZ_NAMES   := $(basename $(notdir $(wildcard fuzz/fuzz_*.c)))
@@ -27,7 +29,7 @@ $(FUZZ_NAMES:%=fuzz-run-%): fuzz-run-%: build-fuzz/%
 	@mkdir -p build-fuzz/corpus/$* build-fuzz/crashes
 	@echo "fuzz: $* for $(FUZZ_SECONDS) s"
 	@ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-	 ./build-fuzz/$* -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -timeout=20 \
+	 ./build-fuzz/$* -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 -timeout=20 \
 	   -artifact_prefix=build-fuzz/crashes/$*- -print_final_stats=1 \
 	   build-fuzz/corpus/$* fuzz/corpus/$* > build-fuzz/$*.log 2>&1 \
 	 || { tail -n 60 build-fuzz/$*.log; echo "fuzz: $* FAILED (input in build-fuzz/crashes/)"; exit 1; }

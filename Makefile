@@ -11,7 +11,7 @@ PYTHON   ?= /usr/bin/python3
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
 CSTD     := -std=c11 -D_GNU_SOURCE
 INCS     := -I$(LUA_INC) -Icsrc
-CFLAGS   ?= -O3 -g -fno-math-errno
+CFLAGS   ?= -O2 -g -fno-math-errno -ftree-vectorize
 LIBS     := -lopenblas -lm -lpthread
 
 # B / BA: build folders (a helper working in parallel may use its own: make B=build-x)

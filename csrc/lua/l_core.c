@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/gemm.h"
 #include "../core/rng.h"
 #include "mm_lua.h"
 
@@ -42,12 +43,26 @@ static int l_clock(lua_State *L) {
   return 1;
 }
 
+/* mm.gemm_kernel([name]) -> the matrix-multiply kernel in use ("avx512",
+ * "avx2" or "blas"); with a name ("auto", "avx512", "avx2", "blas") selects it
+ * first and errors when this CPU cannot run it. */
+static int l_gemm_kernel(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) {
+    const char *name = luaL_checkstring(L, 1);
+    if (mm_gemm_use(name) != 0)
+      return luaL_error(L, "gemm_kernel: '%s' is unknown or not supported by this CPU (known: auto, avx512, avx2, blas)",
+                        name);
+  }
+  lua_pushstring(L, mm_gemm_kernel());
+  return 1;
+}
+
 int luaopen_mmfuse_core(lua_State *L) {
   openblas_set_num_threads(threads_count);
   lua_newtable(L);
   lua_pushliteral(L, MM_VERSION);
   lua_setfield(L, -2, "version");
-  static const luaL_Reg fns[] = {{"seed", l_seed}, {"threads", l_threads}, {"clock", l_clock}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"seed", l_seed}, {"threads", l_threads}, {"clock", l_clock}, {"gemm_kernel", l_gemm_kernel}, {NULL, NULL}};
   mm_lua_setfuncs(L, fns);
   mm_lua_open_tensor(L);
   mm_lua_open_nn(L);

@@ -1,5 +1,5 @@
 /* l_tensor.c - the Lua face of mm_tensor: constructors, shape, indexing,
- * arithmetic metamethods, matmul (cblas_sgemm), reductions, elementwise maps,
+ * arithmetic metamethods, matmul (mm_sgemm), reductions, elementwise maps,
  * printing. Shared helpers of mm_lua.h are implemented here too. */
 #include <cblas.h>
 #include <float.h>
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/gemm.h"
 #include "../core/rng.h"
 #include "mm_lua.h"
 
@@ -752,8 +753,64 @@ static int m_matmul(lua_State *L) {
   if (b->ndim == 2) shape[nd++] = m;
   mm_tensor *o = mm_lua_newtensor(L, nd, shape);
   if (n && m && k)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)m, (int)k, 1.0f, a->data, (int)k, b->data,
-                (int)m, 0.0f, o->data, (int)m);
+    mm_sgemm(0, 0, n, m, k, 1.0f, a->data, k, b->data, m, 0.0f, o->data, m);
+  return 1;
+}
+
+static int overlaps(const mm_tensor *x, const mm_tensor *y) {
+  if (!x->numel || !y->numel) return 0;
+  return x->data < y->data + y->numel && y->data < x->data + x->numel;
+}
+
+static int opt_flag(lua_State *L, int t, const char *k) {
+  int r = lua_getfield(L, t, k);
+  int v = 0;
+  if (r == LUA_TBOOLEAN)
+    v = lua_toboolean(L, -1);
+  else if (r != LUA_TNIL)
+    return luaL_error(L, "addmm: option '%s' must be a boolean, got %s", k, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+static float opt_num(lua_State *L, int t, const char *k, float dflt) {
+  int r = lua_getfield(L, t, k);
+  float v = dflt;
+  if (r == LUA_TNUMBER)
+    v = (float)lua_tonumber(L, -1);
+  else if (r != LUA_TNIL)
+    return (float)luaL_error(L, "addmm: option '%s' must be a number, got %s", k, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+/* c:addmm(a, b [, {ta=, tb=, alpha=1, beta=1}]) -> c, in place:
+ * c = beta*c + alpha*op(a).op(b), op = transpose when ta / tb */
+static int m_addmm(lua_State *L) {
+  mm_tensor *c = mm_lua_checktensor(L, 1, "self");
+  mm_tensor *a = mm_lua_checktensor(L, 2, "a");
+  mm_tensor *b = mm_lua_checktensor(L, 3, "b");
+  int ta = 0, tb = 0;
+  float alpha = 1.0f, beta = 1.0f;
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    ta = opt_flag(L, 4, "ta");
+    tb = opt_flag(L, 4, "tb");
+    alpha = opt_num(L, 4, "alpha", 1.0f);
+    beta = opt_num(L, 4, "beta", 1.0f);
+  }
+  if (a->ndim != 2 || b->ndim != 2 || c->ndim != 2)
+    return luaL_error(L, "addmm: 2-d tensors expected, got self %s, a %s, b %s", mm_lua_shapestr(c),
+                      mm_lua_shapestr(a), mm_lua_shapestr(b));
+  int64_t m = ta ? a->shape[1] : a->shape[0], k = ta ? a->shape[0] : a->shape[1];
+  int64_t kb = tb ? b->shape[1] : b->shape[0], n = tb ? b->shape[0] : b->shape[1];
+  if (k != kb || c->shape[0] != m || c->shape[1] != n) {
+    return luaL_error(L, "addmm: shapes do not fit: self %s = op(a %s%s) x op(b %s%s)", mm_lua_shapestr(c),
+                      mm_lua_shapestr(a), ta ? ", transposed" : "", mm_lua_shapestr(b), tb ? ", transposed" : "");
+  }
+  if (overlaps(c, a) || overlaps(c, b)) return luaL_error(L, "addmm: self must not share memory with a or b");
+  mm_sgemm(ta, tb, m, n, k, alpha, a->data, a->shape[1], b->data, b->shape[1], beta, c->data, n);
+  lua_settop(L, 1);
   return 1;
 }
 
@@ -993,7 +1050,7 @@ static const luaL_Reg tensor_methods[] = {
     {"shape", m_shape},       {"size", m_size},           {"numel", m_numel},     {"dim", m_dim},
     {"get", m_get},           {"set", m_set},             {"totable", m_totable}, {"item", m_item},
     {"clone", m_clone},       {"reshape", m_reshape},     {"view", m_reshape},    {"transpose", m_transpose},
-    {"rows", m_rows},         {"fill", m_fill},           {"matmul", m_matmul},   {"sum", m_sum},
+    {"rows", m_rows},         {"fill", m_fill},           {"matmul", m_matmul},   {"addmm", m_addmm},     {"sum", m_sum},
     {"mean", m_mean},         {"max", m_max},             {"min", m_min},         {"argmax", m_argmax},
     {"argmin", m_argmin},     {"exp", m_exp},             {"log", m_log},         {"tanh", m_tanh},
     {"relu", m_relu},         {"sigmoid", m_sigmoid},     {"abs", m_abs},         {"sqrt", m_sqrt},

@@ -1,0 +1,390 @@
+/* gemm.c - see gemm.h.
+ *
+ * The SIMD kernels follow the usual register-blocking scheme: C is cut into
+ * MR x NR tiles held in vector registers while a panel of K runs through
+ * them. B is copied ("packed") per (KC x NC) block into NR-wide strips,
+ * zero-padded past n, so the inner loop reads one contiguous vector row of
+ * B per k and broadcasts one element of A per tile row. A is not packed:
+ * its elements are broadcast straight from memory (row stride lda when A is
+ * m x k, column stride lda when it is stored transposed), and the MR rows
+ * of a tile stay in L1 while the strips of the B block go by. The packed B
+ * block (KC x NC floats, 128 KiB) lives on the caller's stack.
+ *
+ * Every element of C is summed over k in the same order whatever the
+ * blocking in m and n, so results do not depend on the tile an element
+ * falls in (but they do differ from OpenBLAS in the last bits). */
+#include "gemm.h"
+
+#include <cblas.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MM_GEMM_X86 1
+#include <immintrin.h>
+#endif
+
+enum { K_BLAS = 0, K_AVX2 = 1, K_AVX512 = 2 };
+static const char *kernel_names[] = {"blas", "avx2", "avx512"};
+
+#define KC 256
+#define NC 128
+
+/* -1 until the first call picks one; then K_*. Written with atomics: two
+ * threads racing on the first call both store the same value. */
+static int g_kernel = -1;
+
+static int cpu_best(void) {
+#ifdef MM_GEMM_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return K_AVX512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return K_AVX2;
+#endif
+  return K_BLAS;
+}
+
+static int kernel(void) {
+  int k = __atomic_load_n(&g_kernel, __ATOMIC_RELAXED);
+  if (k < 0) {
+    k = cpu_best();
+    __atomic_store_n(&g_kernel, k, __ATOMIC_RELAXED);
+  }
+  return k;
+}
+
+const char *mm_gemm_kernel(void) { return kernel_names[kernel()]; }
+
+int mm_gemm_use(const char *name) {
+  int best = cpu_best(), want;
+  if (strcmp(name, "auto") == 0)
+    want = best;
+  else if (strcmp(name, "blas") == 0)
+    want = K_BLAS;
+  else if (strcmp(name, "avx2") == 0)
+    want = K_AVX2;
+  else if (strcmp(name, "avx512") == 0)
+    want = K_AVX512;
+  else
+    return -1;
+  if (want > best) {
+    /* avx512 implies avx2 + fma on every CPU that has it, but check anyway */
+    if (!(want == K_AVX2 && best == K_AVX512)) return -1;
+  }
+  __atomic_store_n(&g_kernel, want, __ATOMIC_RELAXED);
+  return 0;
+}
+
+/* C = beta * C for an m x n block (beta == 0 writes zeros, never reads C) */
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
+  for (int64_t i = 0; i < m; i++) {
+    float *r = c + i * ldc;
+    if (beta == 0.0f)
+      memset(r, 0, (size_t)n * sizeof(float));
+    else if (beta != 1.0f)
+      for (int64_t j = 0; j < n; j++) r[j] *= beta;
+  }
+}
+
+/* Copies op(B)[pc:pc+kc, jc:jc+nc] into strips of nr columns: strip s holds
+ * kc rows of nr floats at bp + s*kc*nr; columns past nc are zero. */
+static void pack_b(int tb, const float *b, int64_t ldb, int64_t pc, int64_t kc, int64_t jc, int64_t nc, int nr,
+                   float *bp) {
+  for (int64_t s = 0; s * nr < nc; s++) {
+    int64_t j0 = jc + s * nr, w = nc - s * nr < nr ? nc - s * nr : nr;
+    float *dst = bp + s * kc * nr;
+    if (!tb) {
+      const float *src = b + pc * ldb + j0;
+      for (int64_t p = 0; p < kc; p++) {
+        memcpy(dst + p * nr, src + p * ldb, (size_t)w * sizeof(float));
+        for (int64_t j = w; j < nr; j++) dst[p * nr + j] = 0.0f;
+      }
+    } else {
+      /* op(B)[p][j] = b[j*ldb + p] */
+      for (int64_t j = 0; j < w; j++) {
+        const float *src = b + (j0 + j) * ldb + pc;
+        for (int64_t p = 0; p < kc; p++) dst[p * nr + j] = src[p];
+      }
+      for (int64_t j = w; j < nr; j++)
+        for (int64_t p = 0; p < kc; p++) dst[p * nr + j] = 0.0f;
+    }
+  }
+}
+
+#ifdef MM_GEMM_X86
+
+/* ---- AVX-512: MR = 8 rows x NR = 32 columns (16 zmm accumulators) ---- */
+#define MR5 8
+#define NR5 32
+
+#define T512 __attribute__((target("avx512f,fma"), always_inline)) static inline
+#define F512 __attribute__((target("avx512f,fma"), noinline)) static
+
+/* the tile C[0:mr, 0:w] (+)= alpha * A[0:mr, 0:kc] . Bstrip; first: apply
+ * beta (0 = overwrite) else accumulate onto C */
+T512 void tile512(const int mr, int64_t kc, const float *a, int64_t ars, int64_t acs, const float *bp, int64_t bs,
+                  float *c, int64_t ldc, int64_t w, float alpha, float beta) {
+  __m512 c0[MR5], c1[MR5];
+  __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1u);
+  __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF : w <= 16 ? (__mmask16)0 : (__mmask16)((1u << (w - 16)) - 1u);
+#pragma GCC unroll 8
+  for (int i = 0; i < MR5; i++) {
+    if (i < mr) {
+      c0[i] = _mm512_setzero_ps();
+      c1[i] = _mm512_setzero_ps();
+    }
+  }
+  for (int64_t p = 0; p < kc; p++) {
+    __m512 b0 = _mm512_maskz_loadu_ps(m0, bp + p * bs), b1 = _mm512_maskz_loadu_ps(m1, bp + p * bs + 16);
+    const float *ap = a + p * acs;
+#pragma GCC unroll 8
+    for (int i = 0; i < MR5; i++) {
+      if (i < mr) {
+        __m512 av = _mm512_set1_ps(ap[i * ars]);
+        c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+        c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+      }
+    }
+  }
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+  for (int i = 0; i < MR5; i++) {
+    if (i < mr) {
+      float *cr = c + i * ldc;
+      __m512 r0 = _mm512_mul_ps(c0[i], va), r1 = _mm512_mul_ps(c1[i], va);
+      if (beta != 0.0f) {
+        r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), r0);
+        r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), r1);
+      }
+      _mm512_mask_storeu_ps(cr, m0, r0);
+      _mm512_mask_storeu_ps(cr + 16, m1, r1);
+    }
+  }
+}
+
+#define TILE512(R)                                                                                                     \
+  F512 void tile512_##R(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *bp, int64_t bs, float *c,  \
+                        int64_t ldc, int64_t w, float alpha, float beta) {                                             \
+    tile512(R, kc, a, ars, acs, bp, bs, c, ldc, w, alpha, beta);                                                       \
+  }
+TILE512(1)
+TILE512(2)
+TILE512(3)
+TILE512(4)
+TILE512(5)
+TILE512(6)
+TILE512(7)
+TILE512(8)
+
+typedef void (*tile_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int64_t,
+                        float, float);
+static const tile_fn tiles512[MR5 + 1] = {NULL,       tile512_1, tile512_2, tile512_3, tile512_4,
+                                          tile512_5, tile512_6, tile512_7, tile512_8};
+
+/* ---- AVX2 + FMA: MR = 6 rows x NR = 16 columns (12 ymm accumulators) ---- */
+#define MR2 6
+#define NR2 16
+
+#define T256 __attribute__((target("avx2,fma"), always_inline)) static inline
+#define F256 __attribute__((target("avx2,fma"), noinline)) static
+
+T256 __m256i mask8(int64_t w) {
+  /* lane j active when j < w (w in [0, 8]) */
+  __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), idx);
+}
+
+T256 void tile256(const int mr, int64_t kc, const float *a, int64_t ars, int64_t acs, const float *bp, int64_t bs,
+                  float *c, int64_t ldc, int64_t w, float alpha, float beta) {
+  __m256 c0[MR2], c1[MR2];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR2; i++) {
+    if (i < mr) {
+      c0[i] = _mm256_setzero_ps();
+      c1[i] = _mm256_setzero_ps();
+    }
+  }
+  for (int64_t p = 0; p < kc; p++) {
+    __m256 b0 = _mm256_loadu_ps(bp + p * bs), b1 = _mm256_loadu_ps(bp + p * bs + 8);
+    const float *ap = a + p * acs;
+#pragma GCC unroll 6
+    for (int i = 0; i < MR2; i++) {
+      if (i < mr) {
+        __m256 av = _mm256_broadcast_ss(ap + i * ars);
+        c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+        c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+      }
+    }
+  }
+  __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  int64_t w0 = w >= 8 ? 8 : w, w1 = w >= 16 ? 8 : w <= 8 ? 0 : w - 8;
+  __m256i m0 = mask8(w0), m1 = mask8(w1);
+#pragma GCC unroll 6
+  for (int i = 0; i < MR2; i++) {
+    if (i < mr) {
+      float *cr = c + i * ldc;
+      __m256 r0 = _mm256_mul_ps(c0[i], va), r1 = _mm256_mul_ps(c1[i], va);
+      if (beta != 0.0f) {
+        r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, m0), r0);
+        r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8, m1), r1);
+      }
+      _mm256_maskstore_ps(cr, m0, r0);
+      _mm256_maskstore_ps(cr + 8, m1, r1);
+    }
+  }
+}
+
+#define TILE256(R)                                                                                                     \
+  F256 void tile256_##R(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *bp, int64_t bs, float *c,  \
+                        int64_t ldc, int64_t w, float alpha, float beta) {                                             \
+    tile256(R, kc, a, ars, acs, bp, bs, c, ldc, w, alpha, beta);                                                       \
+  }
+TILE256(1)
+TILE256(2)
+TILE256(3)
+TILE256(4)
+TILE256(5)
+TILE256(6)
+static const tile_fn tiles256[MR2 + 1] = {NULL, tile256_1, tile256_2, tile256_3, tile256_4, tile256_5, tile256_6};
+
+static void blocked(const tile_fn *tiles, int mr_max, int nr, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                    int64_t ldc) {
+  /* KC x NC packed block, NC a multiple of both NR */
+  _Alignas(64) float bp[KC * NC];
+  int64_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
+  for (int64_t jc = 0; jc < n; jc += NC) {
+    int64_t nc = n - jc < NC ? n - jc : NC;
+    for (int64_t pc = 0; pc < k; pc += KC) {
+      int64_t kc = k - pc < KC ? k - pc : KC;
+      float be = pc == 0 ? beta : 1.0f;
+      pack_b(tb, b, ldb, pc, kc, jc, nc, nr, bp);
+      for (int64_t ic = 0; ic < m; ic += mr_max) {
+        int mr = m - ic < mr_max ? (int)(m - ic) : mr_max;
+        const float *ab = a + ic * ars + pc * acs;
+        for (int64_t s = 0; s * nr < nc; s++) {
+          int64_t w = nc - s * nr < nr ? nc - s * nr : nr;
+          tiles[mr](kc, ab, ars, acs, bp + s * kc * nr, nr, c + ic * ldc + jc + s * nr, ldc, w, alpha, be);
+        }
+      }
+    }
+  }
+}
+
+/* op(B) = B (not transposed): the tiles read B's rows in place, no packing.
+ * Blocks: KC rows of k, MC rows of m (the A block stays in L2), then NR-wide
+ * strips of B (a KC x NR slice stays in L1 while the row tiles go by). An
+ * edge strip narrower than NR is copied zero-padded when the kernel cannot
+ * mask its loads (AVX2). */
+#define MC 256
+static void direct(const tile_fn *tiles, int mr_max, int nr, int masked, int ta, int64_t m, int64_t n, int64_t k,
+                   float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                   int64_t ldc) {
+  _Alignas(64) float edge[KC * NR2];
+  int64_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
+  for (int64_t pc = 0; pc < k; pc += KC) {
+    int64_t kc = k - pc < KC ? k - pc : KC;
+    float be = pc == 0 ? beta : 1.0f;
+    for (int64_t i0 = 0; i0 < m; i0 += MC) {
+      int64_t mc = m - i0 < MC ? m - i0 : MC;
+      for (int64_t j = 0; j < n; j += nr) {
+        int64_t w = n - j < nr ? n - j : nr;
+        const float *bs = b + pc * ldb + j;
+        int64_t bst = ldb;
+        if (w < nr && !masked) {
+          pack_b(0, b, ldb, pc, kc, j, w, nr, edge);
+          bs = edge;
+          bst = nr;
+        }
+        for (int64_t ic = i0; ic < i0 + mc; ic += mr_max) {
+          int mr = i0 + mc - ic < mr_max ? (int)(i0 + mc - ic) : mr_max;
+          tiles[mr](kc, a + ic * ars + pc * acs, ars, acs, bs, bst, c + ic * ldc + j, ldc, w, alpha, be);
+        }
+      }
+    }
+  }
+}
+
+/* op(B) = B^T with A not transposed (x . W^T in linear layers): every C
+ * element is a dot product of two contiguous rows, so nothing is packed.
+ * 4 x 4 blocks of C accumulate in 16 zmm registers over k, 16 lanes at a
+ * time (masked tail), then each is summed across its lanes. Past the edge
+ * of m or n the last valid row is read again and its result dropped. */
+F512 void dots512(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                  int64_t ldb, float beta, float *c, int64_t ldc) {
+  /* B rows in blocks that stay in L2 (about 512 KiB) */
+  int64_t nb = (int64_t)(512 * 1024 / 4) / (k > 0 ? k : 1);
+  nb = nb < 4 ? 4 : nb - nb % 4;
+  for (int64_t j0 = 0; j0 < n; j0 += nb) {
+    int64_t jn = n - j0 < nb ? n - j0 : nb;
+    for (int64_t i = 0; i < m; i += 4) {
+      const float *ar[4];
+      int ni = m - i < 4 ? (int)(m - i) : 4;
+      for (int r = 0; r < 4; r++) ar[r] = a + (i + (r < ni ? r : ni - 1)) * lda;
+      for (int64_t j = j0; j < j0 + jn; j += 4) {
+        const float *br[4];
+        int nj = j0 + jn - j < 4 ? (int)(j0 + jn - j) : 4;
+        for (int q = 0; q < 4; q++) br[q] = b + (j + (q < nj ? q : nj - 1)) * ldb;
+        __m512 acc[4][4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+          for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+        for (int64_t p = 0; p < k; p += 16) {
+          __mmask16 mk = k - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - p)) - 1u);
+          __m512 av[4], bv[4];
+#pragma GCC unroll 4
+          for (int r = 0; r < 4; r++) av[r] = _mm512_maskz_loadu_ps(mk, ar[r] + p);
+#pragma GCC unroll 4
+          for (int q = 0; q < 4; q++) bv[q] = _mm512_maskz_loadu_ps(mk, br[q] + p);
+#pragma GCC unroll 4
+          for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(av[r], bv[q], acc[r][q]);
+        }
+        float sum[4][4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+          for (int q = 0; q < 4; q++) sum[r][q] = _mm512_reduce_add_ps(acc[r][q]);
+        for (int r = 0; r < ni; r++) {
+          float *cr = c + (i + r) * ldc + j;
+          for (int q = 0; q < nj; q++) {
+            float v = alpha * sum[r][q];
+            cr[q] = beta == 0.0f ? v : v + beta * cr[q];
+          }
+        }
+      }
+    }
+  }
+}
+
+#endif /* MM_GEMM_X86 */
+
+void mm_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  switch (kernel()) {
+#ifdef MM_GEMM_X86
+  case K_AVX512:
+    if (tb && !ta)
+      dots512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else if (!tb && m < 128) /* packing B pays once enough rows of A reuse it */
+      direct(tiles512, MR5, NR5, 1, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+      blocked(tiles512, MR5, NR5, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  case K_AVX2:
+    if (!tb && m < 128)
+      direct(tiles256, MR2, NR2, 0, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+      blocked(tiles256, MR2, NR2, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+#endif
+  default:
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+                alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+  }
+}

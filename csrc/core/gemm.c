@@ -16,6 +16,7 @@
 #include "gemm.h"
 
 #include <cblas.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -160,6 +161,26 @@ T512 void tile512(const int mr, int64_t kc, const float *a, int64_t ars, int64_t
   }
 }
 
+/* pack_b for op(B) = B^T with AVX-512 gathers: for each k, the NR5 floats
+ * B[j0..j0+NR5)[p] (one column of B^T's strip) in two 16-lane gathers. */
+F512 void pack_bt512(const float *b, int64_t ldb, int64_t pc, int64_t kc, int64_t jc, int64_t nc, float *bp) {
+  __m512i step = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                    _mm512_set1_epi32((int)ldb));
+  for (int64_t s = 0; s * NR5 < nc; s++) {
+    int64_t j0 = jc + s * NR5, w = nc - s * NR5 < NR5 ? nc - s * NR5 : NR5;
+    __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1u);
+    __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF : w <= 16 ? (__mmask16)0 : (__mmask16)((1u << (w - 16)) - 1u);
+    const float *r0 = b + j0 * ldb + pc, *r1 = b + (j0 + 16) * ldb + pc;
+    float *dst = bp + s * kc * NR5;
+    for (int64_t p = 0; p < kc; p++) {
+      __m512 v0 = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, step, r0 + p, 4);
+      __m512 v1 = m1 ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, step, r1 + p, 4) : _mm512_setzero_ps();
+      _mm512_store_ps(dst + p * NR5, v0);
+      _mm512_store_ps(dst + p * NR5 + 16, v1);
+    }
+  }
+}
+
 #define TILE512(R)                                                                                                     \
   F512 void tile512_##R(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *bp, int64_t bs, float *c,  \
                         int64_t ldc, int64_t w, float alpha, float beta) {                                             \
@@ -248,6 +269,7 @@ static const tile_fn tiles256[MR2 + 1] = {NULL, tile256_1, tile256_2, tile256_3,
 static void blocked(const tile_fn *tiles, int mr_max, int nr, int ta, int tb, int64_t m, int64_t n, int64_t k,
                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                     int64_t ldc) {
+  int gather = tb && tiles == tiles512 && ldb * 31 <= INT32_MAX;
   /* KC x NC packed block, NC a multiple of both NR */
   _Alignas(64) float bp[KC * NC];
   int64_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
@@ -256,7 +278,10 @@ static void blocked(const tile_fn *tiles, int mr_max, int nr, int ta, int tb, in
     for (int64_t pc = 0; pc < k; pc += KC) {
       int64_t kc = k - pc < KC ? k - pc : KC;
       float be = pc == 0 ? beta : 1.0f;
-      pack_b(tb, b, ldb, pc, kc, jc, nc, nr, bp);
+      if (gather)
+        pack_bt512(b, ldb, pc, kc, jc, nc, bp);
+      else
+        pack_b(tb, b, ldb, pc, kc, jc, nc, nr, bp);
       for (int64_t ic = 0; ic < m; ic += mr_max) {
         int mr = m - ic < mr_max ? (int)(m - ic) : mr_max;
         const float *ab = a + ic * ars + pc * acs;
@@ -369,7 +394,7 @@ void mm_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
   switch (kernel()) {
 #ifdef MM_GEMM_X86
   case K_AVX512:
-    if (tb && !ta)
+    if (tb && !ta && m < 16) /* too few rows to pay for packing B^T */
       dots512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     else if (!tb && m < 128) /* packing B pays once enough rows of A reuse it */
       direct(tiles512, MR5, NR5, 1, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -221,7 +221,12 @@ local function conv()
   local N = 512
   local A, B = mm.randn(N, N), mm.randn(N, N)
   local gemm = rate(2.0 * N * N * N, function() return A:matmul(B) end)
-  emit { bench = "conv", conv_gflops = res, sgemm_gflops = gemm }
+  -- the same product through OpenBLAS (cblas_sgemm), for reference
+  local kernel = mm.gemm_kernel()
+  mm.gemm_kernel("blas")
+  local blas = rate(2.0 * N * N * N, function() return A:matmul(B) end)
+  mm.gemm_kernel(kernel)
+  emit { bench = "conv", conv_gflops = res, sgemm_gflops = gemm, blas_gflops = blas, gemm_kernel = kernel }
 end
 
 -- P4: end-to-end inference: PNG decode + tokenize + encode + fuse, posts/s.

@@ -46,6 +46,9 @@ def main():
         cpu, fam.get("cpu family"), fam.get("model"), os.cpu_count(), "/".join(avx) or "no AVX2", mem,
         platform.release()))
     print("- OpenBLAS: %s%s" % (blas, ("; " + env) if env else "; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE not set"))
+    kern = sh(["lua5.4", "-e", 'package.cpath = (os.getenv("MMFUSE_CPATH") or "./build-bench/?.so") .. ";" .. '
+               'package.cpath; io.write(require("mmfuse.core").gemm_kernel())'])
+    print("- mmfuse GEMM: mm_sgemm, %s kernel (OpenBLAS only where the CPU has neither AVX-512 nor AVX2)" % kern)
     print("- peers: PyTorch %s (Debian), fastText %s (Debian), %s" % (tv, ft, sh(["lua5.4", "-v"]).split("  ")[0]))
     print("- load average at the end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
 

@@ -35,7 +35,7 @@ def main():
         return [fn(d) for d in runs.get(tag, [])]
 
     def med(tag, fn):
-        v = vals(tag, fn)
+        v = [x for x in vals(tag, fn) if x is not None]
         return statistics.median(v) if v else None
 
     def spread(*tags_fns):
@@ -101,6 +101,11 @@ def main():
             row("  conv %s (mmfuse vs torch/oneDNN)" % name, "GFLOP/s", med("conv-mmfuse", lambda d: d["conv_gflops"][i]),
                 med("conv-torch", lambda d: d["conv_gflops"][i]), None, "-", None, "-")
         row("  sgemm 512^3 (mmfuse vs torch matmul)", "GFLOP/s", g, med("conv-torch", sg), None, "-", None, "-")
+        bl = med("conv-mmfuse", lambda d: d.get("blas_gflops"))
+        if bl:
+            kern = next((d.get("gemm_kernel") for d in runs.get("conv-mmfuse", []) if d.get("gemm_kernel")), "?")
+            row("  sgemm 512^3: mm_sgemm (%s kernel) vs OpenBLAS cblas_sgemm" % kern, "GFLOP/s", g, bl, g / bl, "-",
+                None, "-")
     pps = lambda d: statistics.median(d["posts_per_s"])
     a, b = med("p4-mmfuse", pps), med("p4-torch", pps)
     if a and b:

@@ -40,11 +40,13 @@ Tensors (float32, row-major, contiguous). Indices are 1-based.
   t:get(1, 2)   t:set(1, 2, 9)   t[1] (row copy)   t[{1, 2}]   t:item()
   t:reshape(4, 1)  t:reshape{-1}  t:transpose()  t:rows(1, 2)  t:clone()  t:totable()
   t + u, t - 1, t * u, t / 2, -t     same shape, scalars, or a row vector broadcast
-  t:matmul(u)                        through cblas_sgemm
+  t:matmul(u)                        matrix product (mm_sgemm: AVX-512/AVX2 kernels)
+  t:addmm(a, b, {ta=, tb=, alpha=1, beta=1})   t = beta*t + alpha*op(a).op(b), in place
   t:sum()  t:sum(2)  t:mean(1)  t:max()  t:min()  t:argmax(2)  t:argmin()
   t:exp()  t:log()  t:tanh()  t:relu()  t:sigmoid()  t:abs()  t:sqrt()  t:pow(2)
   mm.allclose(a, b, 1e-5)   mm.is_tensor(x)   print(t) shows values and shape
   mm.threads(n)             threads for BLAS and the C core (default 1)
+  mm.gemm_kernel()          "avx512", "avx2" or "blas"; mm.gemm_kernel("blas") switches
 ]]
 
 text.nn = [[
@@ -235,7 +237,7 @@ local function topic_of_value(v)
   end
   if tv == "function" then
     local tensor_fns = { tensor = true, zeros = true, ones = true, full = true, arange = true, rand = true,
-      randn = true, seed = true, threads = true, allclose = true, is_tensor = true }
+      randn = true, seed = true, threads = true, allclose = true, is_tensor = true, gemm_kernel = true }
     for k, f in pairs(mm) do
       if f == v and tensor_fns[k] then return "tensor" end
     end

@@ -118,14 +118,19 @@ describe("mm_sgemm kernels", function()
     for _, kern in ipairs(kernels()) do
       mm.gemm_kernel(kern)
       mm.seed(5)
-      local A, B = mm.randn{ 67, 300 }, mm.randn{ 300, 45 }
-      local r1 = A:matmul(B)
-      assert.is_true(r1 == A:matmul(B), kern)
-      if kern ~= "blas" then -- OpenBLAS may split k across its threads
-        local old = mm.threads(2)
-        local r2 = A:matmul(B)
-        mm.threads(old)
-        assert.is_true(r1 == r2, kern)
+      -- the second size is big enough for mm_sgemm to split its columns over the threads
+      for _, s in ipairs{ { 67, 300, 45 }, { 70, 260, 300 } } do
+        local A, B = mm.randn{ s[1], s[2] }, mm.randn{ s[2], s[3] }
+        local r1 = A:matmul(B)
+        assert.is_true(r1 == A:matmul(B), kern)
+        if kern ~= "blas" then -- OpenBLAS may split k across its threads
+          local old = mm.threads(2)
+          local r2 = A:matmul(B)
+          mm.threads(old)
+          assert.is_true(r1 == r2, kern)
+          local ref = reference(A, B, r1, false, false, 1, 0)
+          assert(max_err(r2, ref) < 1e-3, kern .. ": threaded product differs from the reference")
+        end
       end
     end
   end)

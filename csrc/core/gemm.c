@@ -15,6 +15,8 @@
  * falls in (but they do differ from OpenBLAS in the last bits). */
 #include "gemm.h"
 
+#include "parallel.h"
+
 #include <cblas.h>
 #include <stdint.h>
 #include <string.h>
@@ -384,14 +386,11 @@ F512 void dots512(int64_t m, int64_t n, int64_t k, float alpha, const float *a, 
 
 #endif /* MM_GEMM_X86 */
 
-void mm_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-              const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0 || alpha == 0.0f) {
-    scale_c(m, n, beta, c, ldc);
-    return;
-  }
-  switch (kernel()) {
+/* one thread: the kernel for this shape (the choice depends on m, ta and tb
+ * only, never on n, so a split over columns sums every element alike) */
+static void run(int kern, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  switch (kern) {
 #ifdef MM_GEMM_X86
   case K_AVX512:
     if (tb && !ta && m < 16) /* too few rows to pay for packing B^T */
@@ -412,4 +411,41 @@ void mm_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
                 alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
   }
+}
+
+typedef struct {
+  int kern, ta, tb;
+  int64_t m, n, k, lda, ldb, ldc, chunk;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+} split_job;
+
+static void run_cols(void *ctx, int64_t begin, int64_t end, int tid) {
+  const split_job *j = ctx;
+  int64_t c0 = begin * j->chunk, c1 = end * j->chunk < j->n ? end * j->chunk : j->n;
+  if (c1 <= c0) return;
+  run(j->kern, j->ta, j->tb, j->m, c1 - c0, j->k, j->alpha, j->a, j->lda, j->tb ? j->b + c0 * j->ldb : j->b + c0,
+      j->ldb, j->beta, j->c + c0, j->ldc);
+}
+
+void mm_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  int kern = kernel();
+  /* big products split their columns over mm.threads() threads (OpenBLAS
+   * threads on its own); about 4M multiply-adds pay for starting a thread */
+  if (kern != K_BLAS && (double)m * (double)n * (double)k >= 4194304.0 && n >= 128) {
+    int64_t chunk = 64, nchunks = (n + chunk - 1) / chunk;
+    if (mm_parallel_threads(nchunks) > 1) {
+      split_job j = {kern, ta, tb, m, n, k, lda, ldb, ldc, chunk, alpha, beta, a, b, c};
+      mm_parallel_for(nchunks, run_cols, &j);
+      return;
+    }
+  }
+  run(kern, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

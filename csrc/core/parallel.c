@@ -13,13 +13,21 @@ typedef struct {
   int tid;
 } par_job;
 
+/* set while this thread runs a range of mm_parallel_for: a kernel called
+ * from inside one (mm_sgemm under conv2d's batch split) runs serially */
+static _Thread_local int in_region;
+
 static void *par_run(void *arg) {
   par_job *j = arg;
+  int outer = in_region;
+  in_region = 1;
   j->fn(j->ctx, j->begin, j->end, j->tid);
+  in_region = outer;
   return NULL;
 }
 
 int mm_parallel_threads(int64_t n) {
+  if (in_region) return 1;
   int t = mm_threads();
   if (t < 1) t = 1;
   if (t > MM_PAR_MAX) t = MM_PAR_MAX;

@@ -6,7 +6,8 @@
  * global state). While several threads run, OpenBLAS is set to one thread
  * so that concurrent cblas_sgemm calls do not oversubscribe the cores; its
  * previous count is restored afterwards. With one thread (mm_threads() == 1
- * or n < 2) fn(ctx, 0, n, 0) is called directly. */
+ * or n < 2) fn(ctx, 0, n, 0) is called directly. Inside a range (on any of
+ * the threads) mm_parallel_threads() is 1: nested calls run serially. */
 #ifndef MM_PARALLEL_H
 #define MM_PARALLEL_H
 

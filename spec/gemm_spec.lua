@@ -66,7 +66,7 @@ describe("mm_sgemm kernels", function()
   -- sizes around every edge: tiles of 8/6 rows and 32/16 columns, the 128-row switch to
   -- packing, K blocks of 256, 4x4 dot blocks, 1x1
   local shapes = { { 1, 1, 1 }, { 7, 33, 5 }, { 13, 47, 300 }, { 40, 17, 129 }, { 9, 70, 600 },
-                   { 130, 37, 260 }, { 8, 32, 16 }, { 5, 3, 17 } }
+                   { 130, 37, 260 }, { 8, 32, 16 }, { 5, 3, 17 }, { 18, 21, 200 } }
   for _, s in ipairs(shapes) do
     for _, t in ipairs{ { false, false }, { true, false }, { false, true }, { true, true } } do
       local m, n, k = s[1], s[2], s[3]

@@ -163,22 +163,43 @@ T512 void tile512(const int mr, int64_t kc, const float *a, int64_t ars, int64_t
   }
 }
 
-/* pack_b for op(B) = B^T with AVX-512 gathers: for each k, the NR5 floats
- * B[j0..j0+NR5)[p] (one column of B^T's strip) in two 16-lane gathers. */
+/* pack_b for op(B) = B^T, AVX-512. B's rows j0..j0+NR5 are read 16 columns
+ * at a time, one cache line per row, into a 2 KiB block in L1 (reading B
+ * column-wise instead would hit one L1 set per column when ldb is a
+ * multiple of 1024); 16-lane gathers from that block then give the rows of
+ * the strip. */
 F512 void pack_bt512(const float *b, int64_t ldb, int64_t pc, int64_t kc, int64_t jc, int64_t nc, float *bp) {
-  __m512i step = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                    _mm512_set1_epi32((int)ldb));
+  _Alignas(64) float blk[NR5 * 16];
+  __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                   _mm512_set1_epi32(16));
+  for (int64_t s = 0; s * NR5 < nc; s++) {
+    int64_t j0 = jc + s * NR5, w = nc - s * NR5 < NR5 ? nc - s * NR5 : NR5;
+    float *dst = bp + s * kc * NR5;
+    for (int64_t p0 = 0; p0 < kc; p0 += 16) {
+      int64_t pl = kc - p0 < 16 ? kc - p0 : 16;
+      __mmask16 mp = pl >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << pl) - 1u);
+      for (int64_t j = 0; j < NR5; j++)
+        _mm512_store_ps(blk + j * 16, j < w ? _mm512_maskz_loadu_ps(mp, b + (j0 + j) * ldb + pc + p0)
+                                           : _mm512_setzero_ps());
+      for (int64_t q = 0; q < pl; q++) {
+        _mm512_store_ps(dst + (p0 + q) * NR5, _mm512_i32gather_ps(idx, blk + q, 4));
+        _mm512_store_ps(dst + (p0 + q) * NR5 + 16, _mm512_i32gather_ps(idx, blk + 16 * 16 + q, 4));
+      }
+    }
+  }
+}
+
+/* pack_b for op(B) = B, AVX-512: two (masked) vector copies per row */
+F512 void pack_bn512(const float *b, int64_t ldb, int64_t pc, int64_t kc, int64_t jc, int64_t nc, float *bp) {
   for (int64_t s = 0; s * NR5 < nc; s++) {
     int64_t j0 = jc + s * NR5, w = nc - s * NR5 < NR5 ? nc - s * NR5 : NR5;
     __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1u);
     __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF : w <= 16 ? (__mmask16)0 : (__mmask16)((1u << (w - 16)) - 1u);
-    const float *r0 = b + j0 * ldb + pc, *r1 = b + (j0 + 16) * ldb + pc;
+    const float *src = b + pc * ldb + j0;
     float *dst = bp + s * kc * NR5;
     for (int64_t p = 0; p < kc; p++) {
-      __m512 v0 = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, step, r0 + p, 4);
-      __m512 v1 = m1 ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, step, r1 + p, 4) : _mm512_setzero_ps();
-      _mm512_store_ps(dst + p * NR5, v0);
-      _mm512_store_ps(dst + p * NR5 + 16, v1);
+      _mm512_store_ps(dst + p * NR5, _mm512_maskz_loadu_ps(m0, src + p * ldb));
+      _mm512_store_ps(dst + p * NR5 + 16, _mm512_maskz_loadu_ps(m1, src + p * ldb + 16));
     }
   }
 }
@@ -271,7 +292,7 @@ static const tile_fn tiles256[MR2 + 1] = {NULL, tile256_1, tile256_2, tile256_3,
 static void blocked(const tile_fn *tiles, int mr_max, int nr, int ta, int tb, int64_t m, int64_t n, int64_t k,
                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                     int64_t ldc) {
-  int gather = tb && tiles == tiles512 && ldb * 31 <= INT32_MAX;
+  int x512 = tiles == tiles512;
   /* KC x NC packed block, NC a multiple of both NR */
   _Alignas(64) float bp[KC * NC];
   int64_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
@@ -280,8 +301,10 @@ static void blocked(const tile_fn *tiles, int mr_max, int nr, int ta, int tb, in
     for (int64_t pc = 0; pc < k; pc += KC) {
       int64_t kc = k - pc < KC ? k - pc : KC;
       float be = pc == 0 ? beta : 1.0f;
-      if (gather)
+      if (x512 && tb)
         pack_bt512(b, ldb, pc, kc, jc, nc, bp);
+      else if (x512)
+        pack_bn512(b, ldb, pc, kc, jc, nc, bp);
       else
         pack_b(tb, b, ldb, pc, kc, jc, nc, nr, bp);
       for (int64_t ic = 0; ic < m; ic += mr_max) {
@@ -393,7 +416,9 @@ static void run(int kern, int ta, int tb, int64_t m, int64_t n, int64_t k, float
   switch (kern) {
 #ifdef MM_GEMM_X86
   case K_AVX512:
-    if (tb && !ta && m < 16) /* too few rows to pay for packing B^T */
+    /* B^T: packing costs ~n*k, the dot tiles' lane sums ~m*n: few rows
+     * against a long k favour the dots */
+    if (tb && !ta && (m < 16 || k >= 8 * m))
       dots512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     else if (!tb && m < 128) /* packing B pays once enough rows of A reuse it */
       direct(tiles512, MR5, NR5, 1, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -121,47 +121,26 @@ static void pack_b(int tb, const float *b, int64_t ldb, int64_t pc, int64_t kc, 
 #define T512 __attribute__((target("avx512f,fma"), always_inline)) static inline
 #define F512 __attribute__((target("avx512f,fma"), noinline)) static
 
-/* the tile C[0:mr, 0:w] (+)= alpha * A[0:mr, 0:kc] . Bstrip; first: apply
- * beta (0 = overwrite) else accumulate onto C */
-T512 void tile512(const int mr, int64_t kc, const float *a, int64_t ars, int64_t acs, const float *bp, int64_t bs,
-                  float *c, int64_t ldc, int64_t w, float alpha, float beta) {
-  __m512 c0[MR5], c1[MR5];
-  __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1u);
-  __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF : w <= 16 ? (__mmask16)0 : (__mmask16)((1u << (w - 16)) - 1u);
-#pragma GCC unroll 8
-  for (int i = 0; i < MR5; i++) {
-    if (i < mr) {
-      c0[i] = _mm512_setzero_ps();
-      c1[i] = _mm512_setzero_ps();
-    }
-  }
-  for (int64_t p = 0; p < kc; p++) {
-    __m512 b0 = _mm512_maskz_loadu_ps(m0, bp + p * bs), b1 = _mm512_maskz_loadu_ps(m1, bp + p * bs + 16);
-    const float *ap = a + p * acs;
-#pragma GCC unroll 8
-    for (int i = 0; i < MR5; i++) {
-      if (i < mr) {
-        __m512 av = _mm512_set1_ps(ap[i * ars]);
-        c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
-        c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
-      }
-    }
-  }
-  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 8
-  for (int i = 0; i < MR5; i++) {
-    if (i < mr) {
-      float *cr = c + i * ldc;
-      __m512 r0 = _mm512_mul_ps(c0[i], va), r1 = _mm512_mul_ps(c1[i], va);
-      if (beta != 0.0f) {
-        r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), r0);
-        r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), r1);
-      }
-      _mm512_mask_storeu_ps(cr, m0, r0);
-      _mm512_mask_storeu_ps(cr + 16, m1, r1);
-    }
-  }
-}
+#define TILE tile512
+#define TILE_ATTR T512
+#define TILE_MR MR5
+#define VEC __m512
+#define VMASK __mmask16
+#define VW 16
+#define VMASKS(w, m0, m1)                                                                                              \
+  do {                                                                                                                 \
+    m0 = (w) >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (w)) - 1u);                                              \
+    m1 = (w) >= 32 ? (__mmask16)0xFFFF : (w) <= 16 ? (__mmask16)0 : (__mmask16)((1u << ((w)-16)) - 1u);              \
+  } while (0)
+#define VZERO() _mm512_setzero_ps()
+#define VSET1(x) _mm512_set1_ps(x)
+#define VBCAST(p) _mm512_set1_ps(*(p))
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VMUL(a, b) _mm512_mul_ps(a, b)
+#define VLOADB(m, p) _mm512_maskz_loadu_ps(m, p)
+#define VLOADM(m, p) _mm512_maskz_loadu_ps(m, p)
+#define VSTOREM(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#include "gemm_tile.h"
 
 /* pack_b for op(B) = B^T, AVX-512. B's rows j0..j0+NR5 are read 16 columns
  * at a time, one cache line per row, into a 2 KiB block in L1 (reading B
@@ -204,19 +183,21 @@ F512 void pack_bn512(const float *b, int64_t ldb, int64_t pc, int64_t kc, int64_
   }
 }
 
-#define TILE512(R)                                                                                                     \
-  F512 void tile512_##R(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *bp, int64_t bs, float *c,  \
-                        int64_t ldc, int64_t w, float alpha, float beta) {                                             \
-    tile512(R, kc, a, ars, acs, bp, bs, c, ldc, w, alpha, beta);                                                       \
+/* one non-inline copy of a tile kernel per row count R (the row loops then
+ * unroll to exactly R rows of accumulators) */
+#define TILE_ROWS(ATTR, KERNEL, R)                                                                                     \
+  ATTR void KERNEL##_##R(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *bp, int64_t bs, float *c, \
+                         int64_t ldc, int64_t w, float alpha, float beta) {                                            \
+    KERNEL(R, kc, a, ars, acs, bp, bs, c, ldc, w, alpha, beta);                                                        \
   }
-TILE512(1)
-TILE512(2)
-TILE512(3)
-TILE512(4)
-TILE512(5)
-TILE512(6)
-TILE512(7)
-TILE512(8)
+TILE_ROWS(F512, tile512, 1)
+TILE_ROWS(F512, tile512, 2)
+TILE_ROWS(F512, tile512, 3)
+TILE_ROWS(F512, tile512, 4)
+TILE_ROWS(F512, tile512, 5)
+TILE_ROWS(F512, tile512, 6)
+TILE_ROWS(F512, tile512, 7)
+TILE_ROWS(F512, tile512, 8)
 
 typedef void (*tile_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int64_t,
                         float, float);
@@ -236,57 +217,35 @@ T256 __m256i mask8(int64_t w) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), idx);
 }
 
-T256 void tile256(const int mr, int64_t kc, const float *a, int64_t ars, int64_t acs, const float *bp, int64_t bs,
-                  float *c, int64_t ldc, int64_t w, float alpha, float beta) {
-  __m256 c0[MR2], c1[MR2];
-#pragma GCC unroll 6
-  for (int i = 0; i < MR2; i++) {
-    if (i < mr) {
-      c0[i] = _mm256_setzero_ps();
-      c1[i] = _mm256_setzero_ps();
-    }
-  }
-  for (int64_t p = 0; p < kc; p++) {
-    __m256 b0 = _mm256_loadu_ps(bp + p * bs), b1 = _mm256_loadu_ps(bp + p * bs + 8);
-    const float *ap = a + p * acs;
-#pragma GCC unroll 6
-    for (int i = 0; i < MR2; i++) {
-      if (i < mr) {
-        __m256 av = _mm256_broadcast_ss(ap + i * ars);
-        c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
-        c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
-      }
-    }
-  }
-  __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-  int64_t w0 = w >= 8 ? 8 : w, w1 = w >= 16 ? 8 : w <= 8 ? 0 : w - 8;
-  __m256i m0 = mask8(w0), m1 = mask8(w1);
-#pragma GCC unroll 6
-  for (int i = 0; i < MR2; i++) {
-    if (i < mr) {
-      float *cr = c + i * ldc;
-      __m256 r0 = _mm256_mul_ps(c0[i], va), r1 = _mm256_mul_ps(c1[i], va);
-      if (beta != 0.0f) {
-        r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, m0), r0);
-        r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8, m1), r1);
-      }
-      _mm256_maskstore_ps(cr, m0, r0);
-      _mm256_maskstore_ps(cr + 8, m1, r1);
-    }
-  }
-}
+/* full strips only: an edge strip comes packed and zero-padded, so the B
+ * loads need no mask (AVX2 masked loads are slow) */
+#define TILE tile256
+#define TILE_ATTR T256
+#define TILE_MR MR2
+#define VEC __m256
+#define VMASK __m256i
+#define VW 8
+#define VMASKS(w, m0, m1)                                                                                              \
+  do {                                                                                                                 \
+    m0 = mask8((w) >= 8 ? 8 : (w));                                                                                    \
+    m1 = mask8((w) >= 16 ? 8 : (w) <= 8 ? 0 : (w)-8);                                                                  \
+  } while (0)
+#define VZERO() _mm256_setzero_ps()
+#define VSET1(x) _mm256_set1_ps(x)
+#define VBCAST(p) _mm256_broadcast_ss(p)
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VLOADB(m, p) _mm256_loadu_ps(p)
+#define VLOADM(m, p) _mm256_maskload_ps(p, m)
+#define VSTOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
+#include "gemm_tile.h"
 
-#define TILE256(R)                                                                                                     \
-  F256 void tile256_##R(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *bp, int64_t bs, float *c,  \
-                        int64_t ldc, int64_t w, float alpha, float beta) {                                             \
-    tile256(R, kc, a, ars, acs, bp, bs, c, ldc, w, alpha, beta);                                                       \
-  }
-TILE256(1)
-TILE256(2)
-TILE256(3)
-TILE256(4)
-TILE256(5)
-TILE256(6)
+TILE_ROWS(F256, tile256, 1)
+TILE_ROWS(F256, tile256, 2)
+TILE_ROWS(F256, tile256, 3)
+TILE_ROWS(F256, tile256, 4)
+TILE_ROWS(F256, tile256, 5)
+TILE_ROWS(F256, tile256, 6)
 static const tile_fn tiles256[MR2 + 1] = {NULL, tile256_1, tile256_2, tile256_3, tile256_4, tile256_5, tile256_6};
 
 static void blocked(const tile_fn *tiles, int mr_max, int nr, int ta, int tb, int64_t m, int64_t n, int64_t k,

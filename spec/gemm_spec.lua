@@ -90,6 +90,19 @@ describe("mm_sgemm kernels", function()
     end
   end
 
+  it("sums long dot products in slices of k (x . W^T with a wide W)", function()
+    -- n = 1030 rows of B: the dot-product kernel cuts k = 300 into slices of 256
+    mm.seed(11)
+    local A, B, C0 = mm.randn{ 6, 300 }, mm.randn{ 1030, 300 }, mm.randn{ 6, 1030 }
+    local ref = reference(A, B, C0, false, true, 0.5, 2)
+    for _, kern in ipairs(kernels()) do
+      mm.gemm_kernel(kern)
+      local C = C0:clone():addmm(A, B, { tb = true, alpha = 0.5, beta = 2 })
+      local err = max_err(C, ref)
+      assert(err < 2e-4, kern .. ": max error " .. err)
+    end
+  end)
+
   it("does not read C when beta is 0 (NaN in C stays out of the result)", function()
     for _, kern in ipairs(kernels()) do
       mm.gemm_kernel(kern)

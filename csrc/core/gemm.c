@@ -319,26 +319,29 @@ static void direct(const tile_fn *tiles, int mr_max, int nr, int masked, int ta,
  * of m or n the last valid row is read again and its result dropped. */
 F512 void dots512(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                   int64_t ldb, float beta, float *c, int64_t ldc) {
-  /* B rows in blocks that stay in L2 (about 512 KiB) */
-  int64_t nb = (int64_t)(512 * 1024 / 4) / (k > 0 ? k : 1);
-  nb = nb < 4 ? 4 : nb - nb % 4;
-  for (int64_t j0 = 0; j0 < n; j0 += nb) {
-    int64_t jn = n - j0 < nb ? n - j0 : nb;
+  /* k in slices of KD, so that the slice of B's rows (n x KD floats, about
+   * 1 MiB) stays in L2 while the blocks of 4 rows of A pass over it; each
+   * slice adds its lane sums to C (the first one applies beta) */
+  int64_t KD = (int64_t)262144 / n;
+  KD = KD < 256 ? 256 : KD > 8192 ? 8192 : KD - KD % 16;
+  for (int64_t p0 = 0; p0 < k; p0 += KD) {
+    int64_t pk = k - p0 < KD ? k - p0 : KD;
+    float be = p0 == 0 ? beta : 1.0f;
     for (int64_t i = 0; i < m; i += 4) {
       const float *ar[4];
       int ni = m - i < 4 ? (int)(m - i) : 4;
-      for (int r = 0; r < 4; r++) ar[r] = a + (i + (r < ni ? r : ni - 1)) * lda;
-      for (int64_t j = j0; j < j0 + jn; j += 4) {
+      for (int r = 0; r < 4; r++) ar[r] = a + (i + (r < ni ? r : ni - 1)) * lda + p0;
+      for (int64_t j = 0; j < n; j += 4) {
         const float *br[4];
-        int nj = j0 + jn - j < 4 ? (int)(j0 + jn - j) : 4;
-        for (int q = 0; q < 4; q++) br[q] = b + (j + (q < nj ? q : nj - 1)) * ldb;
+        int nj = n - j < 4 ? (int)(n - j) : 4;
+        for (int q = 0; q < 4; q++) br[q] = b + (j + (q < nj ? q : nj - 1)) * ldb + p0;
         __m512 acc[4][4];
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++)
 #pragma GCC unroll 4
           for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
-        for (int64_t p = 0; p < k; p += 16) {
-          __mmask16 mk = k - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - p)) - 1u);
+        for (int64_t p = 0; p < pk; p += 16) {
+          __mmask16 mk = pk - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (pk - p)) - 1u);
           __m512 av[4], bv[4];
 #pragma GCC unroll 4
           for (int r = 0; r < 4; r++) av[r] = _mm512_maskz_loadu_ps(mk, ar[r] + p);
@@ -358,7 +361,7 @@ F512 void dots512(int64_t m, int64_t n, int64_t k, float alpha, const float *a, 
           float *cr = c + (i + r) * ldc + j;
           for (int q = 0; q < nj; q++) {
             float v = alpha * sum[r][q];
-            cr[q] = beta == 0.0f ? v : v + beta * cr[q];
+            cr[q] = be == 0.0f ? v : v + be * cr[q];
           }
         }
       }

@@ -6,12 +6,16 @@
  * clash with ours. stb's own warnings are silenced here only.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "image.h"
+#include "png.h"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -56,50 +60,87 @@ void mm_image_free(mm_image *img) {
   img->w = img->h = 0;
 }
 
-int mm_read_file(const char *path, uint8_t **buf, size_t *len, mm_err *e) {
-  *buf = NULL;
+/* Read a whole file with open/read (no stdio buffer): into buf (cap bytes)
+ * when it fits, else into a malloc'd buffer (*heap, caller frees). The size
+ * from fstat is only a hint: reading goes on until read() returns 0. */
+static int read_file_buf(const char *path, uint8_t *buf, size_t cap, uint8_t **data, uint8_t **heap, size_t *len,
+                         mm_err *e) {
+  *data = *heap = NULL;
   *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return mm_errorf(e, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  size_t cap = 1 << 16, n = 0;
-  uint8_t *b = malloc(cap);
-  if (!b) {
-    fclose(f);
-    return mm_errorf(e, MM_ENOMEM, "%s: out of memory", path);
+  int fd;
+  do fd = open(path, O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return mm_errorf(e, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  size_t known = 0; /* a regular file's size: reading stops there (one read() less) */
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) known = (size_t)st.st_size;
+  if (known && (uint64_t)st.st_size >= cap) {
+    if ((uint64_t)st.st_size > ((uint64_t)1 << 40)) {
+      close(fd);
+      return mm_errorf(e, MM_EFORMAT, "%s: file too large", path);
+    }
+    cap = (size_t)st.st_size + 1; /* +1: the read that returns 0 needs no growth */
+    buf = NULL;
   }
+  uint8_t *b = buf;
+  if (!b) {
+    b = *heap = malloc(cap);
+    if (!b) {
+      close(fd);
+      return mm_errorf(e, MM_ENOMEM, "%s: out of memory", path);
+    }
+  }
+  size_t n = 0;
   for (;;) {
     if (n == cap) {
       if (cap > ((size_t)1 << 40)) {
-        free(b);
-        fclose(f);
+        free(*heap);
+        *heap = NULL;
+        close(fd);
         return mm_errorf(e, MM_EFORMAT, "%s: file too large", path);
       }
-      uint8_t *nb = realloc(b, cap * 2);
+      uint8_t *nb = realloc(*heap, cap * 2);
       if (!nb) {
-        free(b);
-        fclose(f);
+        free(*heap);
+        *heap = NULL;
+        close(fd);
         return mm_errorf(e, MM_ENOMEM, "%s: out of memory reading the file", path);
       }
-      b = nb;
+      if (!*heap) memcpy(nb, b, n); /* was the caller's buffer */
+      *heap = b = nb;
       cap *= 2;
     }
-    size_t got = fread(b + n, 1, cap - n, f);
-    n += got;
+    ssize_t got = read(fd, b + n, cap - n);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      int saved = errno;
+      free(*heap);
+      *heap = NULL;
+      close(fd);
+      return mm_errorf(e, MM_EIO, "%s: read error: %s", path, strerror(saved));
+    }
     if (got == 0) break;
+    n += (size_t)got;
+    if (n == known) break;
   }
-  int bad = ferror(f);
-  int saved = errno;
-  fclose(f);
-  if (bad) {
-    free(b);
-    return mm_errorf(e, MM_EIO, "%s: read error: %s", path, strerror(saved));
-  }
+  close(fd);
   if (n == 0) {
-    free(b);
+    free(*heap);
+    *heap = NULL;
     return mm_errorf(e, MM_EFORMAT, "%s: empty file (0 bytes)", path);
   }
-  *buf = b;
+  *data = b;
   *len = n;
+  return MM_OK;
+}
+
+int mm_read_file(const char *path, uint8_t **buf, size_t *len, mm_err *e) {
+  uint8_t *data, *heap;
+  *buf = NULL;
+  *len = 0;
+  int rc = read_file_buf(path, NULL, 1 << 16, &data, &heap, len, e);
+  if (rc) return rc;
+  *buf = heap;
   return MM_OK;
 }
 
@@ -287,11 +328,18 @@ static uint8_t *png_without_empty_idat(const uint8_t *b, size_t len, size_t *cop
   return out;
 }
 
-/* decode to a malloc'd RGB8 buffer at native size */
-static int decode_native(const void *bytes, size_t len, const char *name, uint8_t **px, int *w, int *h, mm_err *e) {
+/* the general path: stb_image with the guards above, to a malloc'd RGB8
+ * buffer at native size */
+int mm_image_decode_general(const void *bytes, size_t len, const char *name, uint8_t **px, int *w, int *h,
+                            mm_err *e) {
   int iw, ih, ic;
   int rc = mm_image_info(bytes, len, name, &iw, &ih, &ic, e);
   if (rc) return rc;
+  if (mm_png_idat_past_end(bytes, len))
+    return mm_errorf(e, MM_EFORMAT, "%s: corrupt or truncated image: an IDAT chunk runs past the end of the data",
+                     nm(name));
+  if (mm_png_stb_reads_uninit(bytes, len))
+    return mm_errorf(e, MM_EFORMAT, "%s: corrupt or truncated image: invalid deflate distance code", nm(name));
   int n = 0;
   size_t clean_len = 0;
   uint8_t *clean = png_without_empty_idat(bytes, len, &clean_len);
@@ -326,6 +374,16 @@ static int decode_native(const void *bytes, size_t len, const char *name, uint8_
   return MM_OK;
 }
 
+/* Decode at native size. The common PNG (png.c) first; anything it declines
+ * goes through the general path. When dst != NULL and the image is exactly
+ * dw x dh, the fast path may write the pixels into dst and leave *px NULL. */
+static int decode_native(const void *bytes, size_t len, const char *name, uint8_t *dst, int dw, int dh, uint8_t **px,
+                         int *w, int *h, mm_err *e) {
+  *px = NULL;
+  if (bytes && mm_png_decode_rgb8(bytes, len, dst, dw, dh, px, w, h) == MM_PNG_OK) return MM_OK;
+  return mm_image_decode_general(bytes, len, name, px, w, h, e);
+}
+
 int mm_image_decode_into(const void *bytes, size_t len, const char *name, int out_w, int out_h, int fit,
                          uint8_t *dst, mm_err *e) {
   if (out_w < 1 || out_h < 1 || out_w > MM_IMAGE_MAX_SIDE || out_h > MM_IMAGE_MAX_SIDE)
@@ -333,8 +391,9 @@ int mm_image_decode_into(const void *bytes, size_t len, const char *name, int ou
                      MM_IMAGE_MAX_SIDE);
   uint8_t *px;
   int w, h;
-  int rc = decode_native(bytes, len, name, &px, &w, &h, e);
+  int rc = decode_native(bytes, len, name, dst, out_w, out_h, &px, &w, &h, e);
   if (rc) return rc;
+  if (!px) return MM_OK; /* written into dst at its size: what fit_into would give */
   rc = fit_into(px, w, h, dst, out_w, out_h, fit, name, e);
   free(px);
   return rc;
@@ -352,7 +411,7 @@ int mm_image_decode(const void *bytes, size_t len, const char *name, int out_w, 
                      MM_IMAGE_MAX_SIDE);
   uint8_t *px;
   int w, h;
-  int rc = decode_native(bytes, len, name, &px, &w, &h, e);
+  int rc = decode_native(bytes, len, name, NULL, 0, 0, &px, &w, &h, e);
   if (rc) return rc;
   if (out_w <= 0 || (out_w == w && out_h == h)) {
     img->px = px;
@@ -390,11 +449,11 @@ int mm_image_load(const char *path, int out_w, int out_h, int fit, mm_image *img
 }
 
 int mm_image_load_into(const char *path, int out_w, int out_h, int fit, uint8_t *dst, mm_err *e) {
-  uint8_t *buf;
+  uint8_t stack[16384], *data, *heap;
   size_t len;
-  int rc = mm_read_file(path, &buf, &len, e);
+  int rc = read_file_buf(path, stack, sizeof stack, &data, &heap, &len, e);
   if (rc) return rc;
-  rc = mm_image_decode_into(buf, len, path, out_w, out_h, fit, dst, e);
-  free(buf);
+  rc = mm_image_decode_into(data, len, path, out_w, out_h, fit, dst, e);
+  free(heap);
   return rc;
 }

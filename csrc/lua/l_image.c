@@ -8,6 +8,7 @@
 
 #include "../image/backbone.h"
 #include "../image/image.h"
+#include "../image/png.h"
 #include "mm_lua.h"
 
 /* ---- a malloc'd pointer owned by a userdata, so a Lua error never leaks it */
@@ -392,6 +393,51 @@ static void push_floats(lua_State *L, const float *v, int n) {
 
 static void mm_lua_open_backbone(lua_State *L);
 
+/* core.image._decode_rgb8(bytes [, path]) -> RGB8 string, w, h  |  nil, message
+ * path: "general" = stb only (decode.c's general path), "fast" = the PNG fast
+ * path only (nil, "declined" when it declines), anything else = what
+ * mm_image_decode does. For the specs that compare the paths. */
+static int l_decode_rgb8(lua_State *L) {
+  size_t len;
+  const char *bytes = luaL_checklstring(L, 1, &len);
+  const char *path = luaL_optstring(L, 2, "auto");
+  uint8_t *px = NULL;
+  int w = 0, h = 0;
+  mm_err e = {0};
+  if (strcmp(path, "fast") == 0) {
+    int r = mm_png_decode_rgb8((const uint8_t *)bytes, len, NULL, 0, 0, &px, &w, &h);
+    if (r != MM_PNG_OK) {
+      lua_pushnil(L);
+      lua_pushstring(L, r == MM_PNG_NOMEM ? "out of memory" : "declined");
+      return 2;
+    }
+  } else if (strcmp(path, "general") == 0) {
+    if (mm_image_decode_general(bytes, len, "<bytes>", &px, &w, &h, &e)) {
+      lua_pushnil(L);
+      lua_pushstring(L, e.msg);
+      return 2;
+    }
+  } else {
+    mm_image img = {0};
+    if (mm_image_decode(bytes, len, "<bytes>", 0, 0, MM_FIT_STRETCH, &img, &e)) {
+      lua_pushnil(L);
+      lua_pushstring(L, e.msg);
+      return 2;
+    }
+    px = img.px;
+    w = img.w;
+    h = img.h;
+  }
+  box *b = push_box(L);
+  b->p = px;
+  lua_pushlstring(L, (const char *)px, (size_t)w * (size_t)h * 3);
+  box_free(b);
+  lua_remove(L, -2);
+  lua_pushinteger(L, w);
+  lua_pushinteger(L, h);
+  return 3;
+}
+
 void mm_lua_open_image(lua_State *L) {
   mm_lua_open_backbone(L);
   luaL_newmetatable(L, BOX_MT);
@@ -405,6 +451,7 @@ void mm_lua_open_image(lua_State *L) {
                                  {"augment", l_augment},
                                  {"histogram", l_histogram},
                                  {"batch", l_batch},
+                                 {"_decode_rgb8", l_decode_rgb8},
                                  {NULL, NULL}};
   mm_lua_subtable(L, "image", fns);
   lua_getfield(L, -1, "image");

@@ -17,7 +17,9 @@
 local core = require "mmfuse.core"
 
 local image = {}
-for k, v in pairs(core.image) do image[k] = v end
+for k, v in pairs(core.image) do
+  if not k:match("^_") then image[k] = v end -- _decode_rgb8: a test hook, not API
+end
 
 local c_normalize = core.image.normalize
 function image.normalize(t, mean, std)

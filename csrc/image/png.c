@@ -1,0 +1,809 @@
+/* png.c - fast path for common PNGs: our own inflate + unfilter + RGB8 with
+ * the alpha-over-white rule, in one pass over memory. See png.h for the
+ * contract: accept only what stb_image 2.27 accepts (and decode it to the same
+ * pixels), decline everything else so that decode.c's general stb path runs.
+ *
+ * Why the acceptance set is a subset of stb's:
+ *  - chunks: IHDR first (13 bytes, depth 8, colour 0/2/4/6, compression 0,
+ *    filter 0, no interlace, 1..MM_IMAGE_MAX_SIDE per side, stb's 2^30 size
+ *    limit), then only IDAT and ancillary chunks other than tRNS (stb skips
+ *    those), then IEND; every chunk before IEND lies wholly inside the data.
+ *  - zlib: stb's header checks (mod 31, no preset dictionary, method 8);
+ *    blocks of type 0/1/2; dynamic code tables decline on over-subscribed
+ *    lengths exactly where stb's zbuild_huffman fails, and on HLIT > 286 or
+ *    HDIST > 30 (which stb would take); the code-length rules are stb's; a
+ *    code that is not in the table, length symbols 286/287, distance symbols
+ *    30/31 and distances past the start of the output decline.
+ *  - the stream must inflate to exactly h * (1 + w * channels) bytes (stb:
+ *    "not enough pixels" otherwise) with filter bytes 0..4, and its 4-byte
+ *    Adler-32 trailer must be present: then stb's inflater, which refuses to
+ *    decode a symbol at the end of the data with fewer than 16 bits left,
+ *    always has those 32 bits in hand. (stb does not check the Adler-32
+ *    value, so neither do we: checking it would refuse files stb decodes.)
+ * Everything else declines, with no message: the general path reports it.
+ */
+#include "png.h"
+
+#include <stdlib.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "image.h"
+
+/* ---- bit reader (LSB first) ------------------------------------------------------ */
+
+typedef struct {
+  const uint8_t *in, *end;
+  uint64_t bits; /* bits at positions >= cnt are 0 or the stream's next bits */
+  unsigned cnt;
+  unsigned over; /* zero bytes fed after the end of the data */
+} br;
+
+static inline uint64_t load_le64(const uint8_t *p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+#else
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+#endif
+}
+
+/* afterwards cnt >= 56 */
+static inline void refill(br *b) {
+  if (b->end - b->in >= 8) {
+    b->bits |= load_le64(b->in) << b->cnt; /* cnt <= 63 always */
+    b->in += (63 - b->cnt) >> 3;
+    b->cnt |= 56;
+  } else {
+    while (b->cnt <= 55) {
+      if (b->in < b->end)
+        b->bits |= (uint64_t)*b->in++ << b->cnt;
+      else
+        b->over++;
+      b->cnt += 8;
+    }
+  }
+}
+
+/* needs end - in >= 8 */
+static inline void refill_fast(br *b) {
+  b->bits |= load_le64(b->in) << b->cnt;
+  b->in += (63 - b->cnt) >> 3;
+  b->cnt |= 56;
+}
+
+static inline void drop(br *b, unsigned n) {
+  b->bits >>= n;
+  b->cnt -= n;
+}
+
+/* ---- Huffman tables ------------------------------------------------------------------
+ * entry: bits 16..31 = symbol (or subtable start), bits 0..7 = code bits to
+ * consume (for a subtable pointer: its index bits), and flags: */
+#define SUBT 0x100u /* subtable pointer, or BAD */
+#define BAD 0x200u  /* no such code (always with SUBT, so one test sends it off the fast path) */
+#define LITF 0x400u /* a literal byte (litlen tables only) */
+#define INVALID (SUBT | BAD)
+
+#define LIT_TB 10
+#define LIT_CAP ((1 << LIT_TB) + 288 * (1 << (15 - LIT_TB)))
+#define DIST_TB 8
+#define DIST_CAP ((1 << DIST_TB) + 32 * (1 << (15 - DIST_TB)))
+#define CLEN_TB 7
+#define CLEN_CAP (1 << CLEN_TB)
+
+static inline unsigned rev_bits(unsigned c, unsigned n) { /* the low n (1..15) bits of c, reversed */
+  c = ((c & 0x5555u) << 1) | ((c >> 1) & 0x5555u);
+  c = ((c & 0x3333u) << 2) | ((c >> 2) & 0x3333u);
+  c = ((c & 0x0f0fu) << 4) | ((c >> 4) & 0x0f0fu);
+  c = ((c & 0x00ffu) << 8) | ((c >> 8) & 0x00ffu);
+  return c >> (16 - n);
+}
+
+static inline void fill32(uint32_t *t, uint32_t v, unsigned n) {
+  for (unsigned i = 0; i < n; i++) t[i] = v;
+}
+
+/* Canonical Huffman table from code lengths (0..15). Returns 0, or -1 for an
+ * over-subscribed set (stb's zbuild_huffman refuses exactly those); an
+ * incomplete set is allowed (its unused codes decode as INVALID).
+ * Codes of up to tb bits: symbols in (length, symbol) order, each written
+ * once at its bit-reversed codeword; the table doubles (memcpy) whenever the
+ * length grows, which replicates the shorter codes. Longer codes go to
+ * subtables of 2^(maxlen - tb) entries. lit: flag symbols < 256 as LITF. */
+static int build(uint32_t *tab, unsigned tb, unsigned cap, const uint8_t *lens, unsigned n, int lit) {
+  unsigned count[16] = {0}, offs[16], next[16];
+  uint16_t sorted[320];
+  if (n > 320) return -1;
+  for (unsigned i = 0; i < n; i++) count[lens[i]]++;
+  count[0] = 0;
+  int left = 1;
+  for (unsigned l = 1; l < 16; l++) {
+    left = (left << 1) - (int)count[l];
+    if (left < 0) return -1;
+  }
+  unsigned code = 0, maxlen = 0, minlen = 0;
+  offs[1] = 0;
+  for (unsigned l = 1; l < 16; l++) {
+    code = (code + count[l - 1]) << 1;
+    next[l] = code;
+    if (count[l]) {
+      maxlen = l;
+      if (!minlen) minlen = l;
+    }
+    if (l < 15) offs[l + 1] = offs[l] + count[l];
+  }
+  unsigned size = 1u << tb;
+  if (!maxlen) { /* no codes at all */
+    fill32(tab, INVALID, size);
+    return 0;
+  }
+  for (unsigned s = 0; s < n; s++)
+    if (lens[s]) sorted[offs[lens[s]]++] = (uint16_t)s;
+  /* offs[l] is now the end of length l in sorted; its start is offs[l] - count[l] */
+  unsigned end = 1u << (minlen < tb ? minlen : tb), r = 0;
+  fill32(tab, INVALID, end);
+  for (unsigned l = minlen; l <= tb && l <= maxlen; l++) {
+    while (end < (1u << l)) {
+      memcpy(tab + end, tab, end * sizeof *tab);
+      end <<= 1;
+    }
+    unsigned k = offs[l] - count[l], stop = offs[l];
+    for (; k < stop; k++) {
+      unsigned s = sorted[k];
+      tab[r] = (s << 16) | (lit && s < 256 ? LITF : 0u) | l;
+      if (r == end - 1) break; /* the last codeword of a complete code */
+      unsigned bit = 1u << (31 - __builtin_clz(r ^ (end - 1)));
+      r = (r & (bit - 1)) | bit;
+    }
+    if (k < stop) {
+      if (k + 1 != stop || l != maxlen) return -1; /* more codes after a complete set: over-subscribed */
+      break;
+    }
+  }
+  while (end < size) {
+    memcpy(tab + end, tab, end * sizeof *tab);
+    end <<= 1;
+  }
+  if (maxlen <= tb) return 0;
+  unsigned subbits = maxlen - tb, used = size;
+  for (unsigned l = tb + 1; l <= maxlen; l++) {
+    for (unsigned k = offs[l] - count[l]; k < offs[l]; k++) {
+      unsigned s = sorted[k];
+      unsigned rc = rev_bits(next[l]++, l), p = rc & (size - 1);
+      if (tab[p] == INVALID) {
+        if (used + (1u << subbits) > cap) return -1; /* cannot happen within the caps; be safe */
+        tab[p] = (used << 16) | SUBT | subbits;
+        fill32(tab + used, INVALID, 1u << subbits);
+        used += 1u << subbits;
+      } else if ((tab[p] & (SUBT | BAD)) != SUBT) {
+        return -1; /* a short code is a prefix of this one: cannot happen after the checks above */
+      }
+      unsigned base = tab[p] >> 16, rr = rc >> tb, ll = l - tb;
+      for (unsigned j = rr; j < (1u << subbits); j += 1u << ll)
+        tab[base + j] = (s << 16) | (lit && s < 256 ? LITF : 0u) | ll;
+    }
+  }
+  return 0;
+}
+
+/* needs b->cnt >= 15; returns the symbol or -1 */
+static inline int decode(br *b, const uint32_t *tab, unsigned tb) {
+  uint32_t e = tab[b->bits & ((1u << tb) - 1)];
+  if (e & SUBT) {
+    if (e & BAD) return -1;
+    drop(b, tb);
+    e = tab[(e >> 16) + (b->bits & ((1u << (e & 15u)) - 1))];
+    if (e & SUBT) return -1;
+  }
+  drop(b, e & 0xffu);
+  return (int)(e >> 16);
+}
+
+static const uint16_t len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                      31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const uint8_t len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                      2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+static const uint16_t dist_base[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
+                                       193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+static const uint8_t dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6,
+                                       6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+static const uint8_t clen_order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+
+typedef struct {
+  uint32_t lit[LIT_CAP];
+  uint32_t dist[DIST_CAP];
+  uint32_t clen[CLEN_CAP];
+  uint8_t lens[288 + 32];
+} tables;
+
+/* bytes of the bit buffer that are real data and not yet consumed; -1 if
+ * fed zeros were consumed */
+static long real_buffered(const br *b) { return (long)(b->cnt >> 3) - (long)b->over; }
+
+/* permissive: take HLIT up to 288 and HDIST up to 32, as stb does */
+static int dynamic_tables(br *b, tables *t, int permissive) {
+  refill(b);
+  unsigned hlit = (unsigned)(b->bits & 31) + 257, hdist = (unsigned)((b->bits >> 5) & 31) + 1,
+           hclen = (unsigned)((b->bits >> 10) & 15) + 4;
+  drop(b, 14);
+  if (!permissive && (hlit > 286 || hdist > 30)) return -1;
+  uint8_t cl[19] = {0};
+  for (unsigned i = 0; i < hclen; i++) {
+    if (b->cnt < 3) refill(b);
+    cl[clen_order[i]] = (uint8_t)(b->bits & 7);
+    drop(b, 3);
+  }
+  if (build(t->clen, CLEN_TB, CLEN_CAP, cl, 19, 0)) return -1;
+  unsigned ntot = hlit + hdist, n = 0;
+  while (n < ntot) {
+    if (b->cnt < 32) refill(b);
+    if (b->over >= 8) return -1;
+    int c = decode(b, t->clen, CLEN_TB);
+    if (c < 0) return -1;
+    if (c < 16) {
+      t->lens[n++] = (uint8_t)c;
+      continue;
+    }
+    unsigned rep;
+    uint8_t fill = 0;
+    if (c == 16) {
+      rep = (unsigned)(b->bits & 3) + 3;
+      drop(b, 2);
+      if (n == 0) return -1;
+      fill = t->lens[n - 1];
+    } else if (c == 17) {
+      rep = (unsigned)(b->bits & 7) + 3;
+      drop(b, 3);
+    } else {
+      rep = (unsigned)(b->bits & 127) + 11;
+      drop(b, 7);
+    }
+    if (ntot - n < rep) return -1;
+    memset(t->lens + n, fill, rep);
+    n += rep;
+  }
+  if (build(t->lit, LIT_TB, LIT_CAP, t->lens, hlit, 1)) return -1;
+  if (build(t->dist, DIST_TB, DIST_CAP, t->lens + hlit, hdist, 0)) return -1;
+  return 0;
+}
+
+static int fixed_tables(tables *t) {
+  unsigned i = 0;
+  for (; i < 144; i++) t->lens[i] = 8;
+  for (; i < 256; i++) t->lens[i] = 9;
+  for (; i < 280; i++) t->lens[i] = 7;
+  for (; i < 288; i++) t->lens[i] = 8;
+  for (i = 0; i < 32; i++) t->lens[288 + i] = 5;
+  if (build(t->lit, LIT_TB, LIT_CAP, t->lens, 288, 1)) return -1;
+  return build(t->dist, DIST_TB, DIST_CAP, t->lens + 288, 32, 0);
+}
+
+/* out has room for outlen + 8 bytes (wide match copies may write up to 7
+ * bytes past the match end, never past outlen + 8). Returns 0 when the zlib
+ * stream inflates to exactly outlen bytes and its 4-byte trailer is there. */
+static int inflate_zlib(const uint8_t *src, size_t n, uint8_t *out, size_t outlen, tables *t) {
+  if (n < 2 + 4) return -1;
+  unsigned cmf = src[0], flg = src[1];
+  if ((cmf * 256 + flg) % 31 != 0 || (flg & 32) || (cmf & 15) != 8) return -1;
+  br b = {src + 2, src + n, 0, 0, 0};
+  size_t o = 0;
+  int final;
+  do {
+    refill(&b);
+    if (b.over >= 8) return -1;
+    final = (int)(b.bits & 1);
+    unsigned type = (unsigned)((b.bits >> 1) & 3);
+    drop(&b, 3);
+    if (type == 0) {
+      drop(&b, b.cnt & 7);
+      long rb = real_buffered(&b);
+      if (rb < 0) return -1;
+      const uint8_t *p = b.in - rb;
+      if (b.end - p < 4) return -1;
+      unsigned len = p[0] | ((unsigned)p[1] << 8), nlen = p[2] | ((unsigned)p[3] << 8);
+      if (nlen != (len ^ 0xffffu)) return -1;
+      p += 4;
+      if ((size_t)(b.end - p) < len || outlen - o < len) return -1;
+      memcpy(out + o, p, len);
+      o += len;
+      b.in = p + len;
+      b.bits = 0;
+      b.cnt = 0;
+      b.over = 0;
+      continue;
+    }
+    if (type == 3) return -1;
+    if (type == 1 ? fixed_tables(t) : dynamic_tables(&b, t, 0)) return -1;
+    const uint32_t *lt = t->lit;
+    const uint64_t lmask = (1u << LIT_TB) - 1;
+    for (;;) {
+      uint32_t e;
+      if (b.end - b.in >= 16 && outlen - o >= 8) {
+        /* fast step: two refills cannot run out of input, three literals
+         * cannot run out of output; a literal needs <= 15 bits, so after one
+         * refill (>= 56 bits) three can be decoded before refilling */
+        refill_fast(&b);
+        e = lt[b.bits & lmask];
+        if (e & LITF) {
+          drop(&b, e & 0xffu);
+          out[o++] = (uint8_t)(e >> 16);
+          e = lt[b.bits & lmask];
+          if (e & LITF) {
+            drop(&b, e & 0xffu);
+            out[o++] = (uint8_t)(e >> 16);
+            e = lt[b.bits & lmask];
+            if (e & LITF) {
+              drop(&b, e & 0xffu);
+              out[o++] = (uint8_t)(e >> 16);
+              continue;
+            }
+          }
+          refill_fast(&b); /* the low bits (and so e) stay as they are */
+        }
+      } else {
+        refill(&b);
+        if (b.over >= 8) return -1;
+        e = lt[b.bits & lmask];
+      }
+      /* cnt >= 56 here */
+      if (e & SUBT) {
+        if (e & BAD) return -1;
+        drop(&b, LIT_TB);
+        e = lt[(e >> 16) + (b.bits & ((1u << (e & 15u)) - 1))];
+        if (e & SUBT) return -1;
+      }
+      drop(&b, e & 0xffu);
+      unsigned s = e >> 16;
+      if (s < 256) {
+        if (o >= outlen) return -1;
+        out[o++] = (uint8_t)s;
+        continue;
+      }
+      if (s == 256) break;
+      s -= 257;
+      if (s >= 29) return -1;
+      unsigned le = len_extra[s];
+      size_t len = len_base[s] + (size_t)(b.bits & ((1u << le) - 1));
+      drop(&b, le);
+      int d = decode(&b, t->dist, DIST_TB);
+      if (d < 0 || d >= 30) return -1;
+      unsigned de = dist_extra[d];
+      size_t dist = dist_base[d] + (size_t)(b.bits & ((1u << de) - 1));
+      drop(&b, de);
+      if (dist > o || len > outlen - o) return -1;
+      uint8_t *q = out + o;
+      const uint8_t *r = q - dist;
+      if (dist >= 8) { /* 8 bytes at a time: may write up to 7 bytes past q + len */
+        for (size_t k = 0; k < len; k += 8) memcpy(q + k, r + k, 8);
+      } else if (dist == 1) {
+        memset(q, *r, len);
+      } else {
+        for (size_t k = 0; k < len; k++) q[k] = r[k];
+      }
+      o += len;
+    }
+  } while (!final);
+  if (o != outlen) return -1;
+  drop(&b, b.cnt & 7);
+  long rb = real_buffered(&b);
+  if (rb < 0) return -1;
+  if (b.end - (b.in - rb) < 4) return -1; /* the Adler-32 trailer */
+  return 0;
+}
+
+/* ---- unfilter + colour ---------------------------------------------------------------- */
+
+static inline int paeth(int a, int b, int c) {
+  int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+  if (pa <= pb && pa <= pc) return a;
+  return pb <= pc ? b : c;
+}
+
+#if defined(__SSE2__)
+/* Sub / Avg / Paeth for 3- or 4-byte pixels, one pixel per step in 16-bit
+ * lanes (SSE2 is part of x86-64). prev NULL: first row (zeros above). */
+static inline __m128i px_load(const uint8_t *p, unsigned bpp) {
+  uint32_t v = 0;
+  memcpy(&v, p, bpp);
+  return _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)v), _mm_setzero_si128());
+}
+
+static inline void px_store(uint8_t *p, __m128i v, unsigned bpp) {
+  uint32_t o = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(v, v));
+  memcpy(p, &o, bpp);
+}
+
+static inline __m128i abs16(__m128i v) { return _mm_max_epi16(v, _mm_sub_epi16(_mm_setzero_si128(), v)); }
+
+static inline void unfilter_px(uint8_t *cur, const uint8_t *prev, size_t len, unsigned bpp, unsigned f) {
+  const __m128i lo = _mm_set1_epi16(0xff), zero = _mm_setzero_si128();
+  __m128i a = zero, c = zero;
+  for (size_t i = 0; i < len; i += bpp) {
+    __m128i x = px_load(cur + i, bpp), b = prev ? px_load(prev + i, bpp) : zero, pred;
+    if (f == 1) {
+      pred = a;
+    } else if (f == 3) {
+      pred = _mm_srli_epi16(_mm_add_epi16(a, b), 1);
+    } else { /* paeth: p = a + b - c; |p-a| = |b-c|, |p-b| = |a-c|, |p-c| = |b-c + a-c| */
+      __m128i bc = _mm_sub_epi16(b, c), ac = _mm_sub_epi16(a, c);
+      __m128i pa = abs16(bc), pb = abs16(ac), pc = abs16(_mm_add_epi16(bc, ac));
+      __m128i m = _mm_min_epi16(_mm_min_epi16(pa, pb), pc);
+      __m128i sa = _mm_cmpeq_epi16(pa, m), sb = _mm_andnot_si128(sa, _mm_cmpeq_epi16(pb, m));
+      __m128i sc = _mm_andnot_si128(_mm_or_si128(sa, sb), _mm_set1_epi16(-1));
+      pred = _mm_or_si128(_mm_or_si128(_mm_and_si128(sa, a), _mm_and_si128(sb, b)), _mm_and_si128(sc, c));
+    }
+    a = _mm_and_si128(_mm_add_epi16(x, pred), lo);
+    px_store(cur + i, a, bpp);
+    c = b;
+  }
+}
+#endif
+
+/* in place; prev NULL for the first row */
+static int unfilter(uint8_t *cur, const uint8_t *prev, size_t len, unsigned bpp, unsigned f) {
+  size_t i;
+  if (f > 4) return -1;
+  if (f == 0 || (f == 2 && !prev)) return 0;
+  if (f == 2) {
+    i = 0;
+#if defined(__SSE2__)
+    for (; i + 16 <= len; i += 16)
+      _mm_storeu_si128((__m128i *)(cur + i), _mm_add_epi8(_mm_loadu_si128((const __m128i *)(cur + i)),
+                                                          _mm_loadu_si128((const __m128i *)(prev + i))));
+#endif
+    for (; i < len; i++) cur[i] = (uint8_t)(cur[i] + prev[i]);
+    return 0;
+  }
+#if defined(__SSE2__)
+  if (f == 1 && bpp == 4) { /* a running byte-wise sum of 4-byte pixels */
+    __m128i a = _mm_setzero_si128();
+    for (i = 0; i < len; i += 4) {
+      uint32_t v;
+      memcpy(&v, cur + i, 4);
+      a = _mm_add_epi8(_mm_cvtsi32_si128((int)v), a);
+      v = (uint32_t)_mm_cvtsi128_si32(a);
+      memcpy(cur + i, &v, 4);
+    }
+    return 0;
+  }
+  if (bpp == 4) {
+    unfilter_px(cur, prev, len, 4, f);
+    return 0;
+  }
+  if (bpp == 3) {
+    unfilter_px(cur, prev, len, 3, f);
+    return 0;
+  }
+#endif
+  switch (f) {
+  case 1:
+    for (i = bpp; i < len; i++) cur[i] = (uint8_t)(cur[i] + cur[i - bpp]);
+    return 0;
+  case 3:
+    if (prev) {
+      for (i = 0; i < bpp; i++) cur[i] = (uint8_t)(cur[i] + (prev[i] >> 1));
+      for (; i < len; i++) cur[i] = (uint8_t)(cur[i] + ((cur[i - bpp] + prev[i]) >> 1));
+    } else {
+      for (i = bpp; i < len; i++) cur[i] = (uint8_t)(cur[i] + (cur[i - bpp] >> 1));
+    }
+    return 0;
+  default: /* 4 */
+    if (prev) {
+      for (i = 0; i < bpp; i++) cur[i] = (uint8_t)(cur[i] + prev[i]);
+      for (; i < len; i++) cur[i] = (uint8_t)(cur[i] + paeth(cur[i - bpp], prev[i], prev[i - bpp]));
+    } else { /* paeth(a, 0, 0) = a */
+      for (i = bpp; i < len; i++) cur[i] = (uint8_t)(cur[i] + cur[i - bpp]);
+    }
+    return 0;
+  }
+}
+
+static inline uint8_t over_white(unsigned c, unsigned a) { return (uint8_t)((c * a + 255u * (255u - a) + 127u) / 255u); }
+
+#if defined(__SSE2__)
+/* RGBA -> RGB over white, 4 pixels per step: t = c*a + 255*(255-a) + 127 <=
+ * 65152 fits 16 bits, and t / 255 == (t + 1 + (t >> 8)) >> 8 for every t below
+ * 65535; a = 255 gives c, a = 0 gives 255, as over_white does. Returns the
+ * number of pixels done (a multiple of 4, leaving at least one pixel, so
+ * every 4-byte store stays inside the row's 3*w bytes). */
+static int rgba_to_rgb_sse2(const uint8_t *s, int w, uint8_t *d) {
+  const __m128i zero = _mm_setzero_si128(), c255 = _mm_set1_epi16(255), c127 = _mm_set1_epi16(127),
+                one = _mm_set1_epi16(1);
+  int x = 0;
+  for (; x + 4 < w; x += 4) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(s + 4 * x));
+    __m128i r[2] = {_mm_unpacklo_epi8(v, zero), _mm_unpackhi_epi8(v, zero)};
+    for (int k = 0; k < 2; k++) {
+      __m128i a = _mm_shufflehi_epi16(_mm_shufflelo_epi16(r[k], 0xFF), 0xFF);
+      __m128i t = _mm_add_epi16(_mm_add_epi16(_mm_mullo_epi16(r[k], a), _mm_mullo_epi16(c255, _mm_sub_epi16(c255, a))),
+                                c127);
+      r[k] = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(t, one), _mm_srli_epi16(t, 8)), 8);
+    }
+    __m128i o = _mm_packus_epi16(r[0], r[1]);
+    uint32_t px[4];
+    _mm_storeu_si128((__m128i *)px, o);
+    for (int k = 0; k < 4; k++) memcpy(d + 3 * (x + k), &px[k], 4); /* the 4th byte is overwritten next */
+  }
+  return x;
+}
+#endif
+
+static void row_to_rgb(const uint8_t *s, unsigned n, int w, uint8_t *d) {
+#if defined(__SSE2__)
+  if (n == 4) {
+    int x = rgba_to_rgb_sse2(s, w, d);
+    s += 4 * x;
+    d += 3 * x;
+    w -= x;
+  }
+#endif
+  switch (n) {
+  case 1:
+    for (int x = 0; x < w; x++, d += 3) d[0] = d[1] = d[2] = s[x];
+    break;
+  case 2:
+    for (int x = 0; x < w; x++, s += 2, d += 3) d[0] = d[1] = d[2] = s[1] == 255 ? s[0] : over_white(s[0], s[1]);
+    break;
+  case 3:
+    memcpy(d, s, (size_t)w * 3);
+    break;
+  default:
+    for (int x = 0; x < w; x++, s += 4, d += 3) {
+      unsigned a = s[3];
+      if (a == 255) {
+        d[0] = s[0];
+        d[1] = s[1];
+        d[2] = s[2];
+      } else if (a == 0) { /* over_white(c, 0) = 255 */
+        d[0] = d[1] = d[2] = 255;
+      } else {
+        d[0] = over_white(s[0], a);
+        d[1] = over_white(s[1], a);
+        d[2] = over_white(s[2], a);
+      }
+    }
+  }
+}
+
+/* ---- the chunk walk ------------------------------------------------------------------ */
+
+static uint32_t be32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+#define STACK_IDAT 8192
+#define STACK_RAW 16384
+
+int mm_png_decode_rgb8(const uint8_t *b, size_t len, uint8_t *dst, int dst_w, int dst_h, uint8_t **out, int *pw,
+                       int *ph) {
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  *out = NULL;
+  if (len < 8 + 25 || memcmp(b, sig, 8) != 0) return MM_PNG_DECLINE;
+  if (len > 0x7fffffff) return MM_PNG_DECLINE; /* stb takes an int length */
+  /* IHDR */
+  const uint8_t *p = b + 8;
+  if (be32(p) != 13 || memcmp(p + 4, "IHDR", 4) != 0) return MM_PNG_DECLINE;
+  uint32_t w = be32(p + 8), h = be32(p + 12);
+  unsigned depth = p[16], color = p[17];
+  if (w < 1 || h < 1 || w > MM_IMAGE_MAX_SIDE || h > MM_IMAGE_MAX_SIDE) return MM_PNG_DECLINE;
+  if (depth != 8 || (color != 0 && color != 2 && color != 4 && color != 6) || p[18] || p[19] || p[20])
+    return MM_PNG_DECLINE;
+  unsigned n = (color & 2 ? 3u : 1u) + (color & 4 ? 1u : 0u);
+  if ((1u << 30) / w / n < h) return MM_PNG_DECLINE; /* stb's "too large" */
+  p += 25;
+  const uint8_t *end = b + len;
+  /* pass 1: find the IDAT bytes; contiguous when there is one IDAT */
+  const uint8_t *first_idat = NULL;
+  size_t idat_total = 0;
+  int nidat = 0, iend = 0;
+  for (const uint8_t *q = p; (size_t)(end - q) >= 8;) {
+    uint32_t clen = be32(q);
+    const uint8_t *type = q + 4;
+    if (memcmp(type, "IEND", 4) == 0) {
+      iend = 1;
+      break;
+    }
+    if (clen > 0x7fffffffu || (uint64_t)clen + 12 > (uint64_t)(end - q)) return MM_PNG_DECLINE;
+    if (memcmp(type, "IDAT", 4) == 0) {
+      if (clen) {
+        if (!first_idat) first_idat = q + 8;
+        nidat++;
+        idat_total += clen;
+      }
+    } else if (!(type[0] & 0x20) || memcmp(type, "tRNS", 4) == 0) {
+      return MM_PNG_DECLINE; /* critical (PLTE, a second IHDR, CgBI, unknown) or tRNS */
+    }
+    q += (size_t)clen + 12;
+  }
+  if (!iend || !first_idat) return MM_PNG_DECLINE;
+
+  uint8_t idat_stack[STACK_IDAT], *idat_heap = NULL;
+  const uint8_t *z = first_idat;
+  if (nidat > 1) { /* gather */
+    uint8_t *g = idat_total <= STACK_IDAT ? idat_stack : (idat_heap = malloc(idat_total));
+    if (!g) return MM_PNG_NOMEM;
+    size_t o = 0;
+    for (const uint8_t *q = p;;) {
+      uint32_t clen = be32(q);
+      if (memcmp(q + 4, "IEND", 4) == 0) break;
+      if (memcmp(q + 4, "IDAT", 4) == 0) {
+        memcpy(g + o, q + 8, clen);
+        o += clen;
+      }
+      q += (size_t)clen + 12;
+    }
+    z = g;
+  }
+
+  size_t stride = 1 + (size_t)w * n, rawlen = stride * h;
+  uint8_t raw_stack[STACK_RAW], *raw_heap = NULL, *raw = raw_stack;
+  if (rawlen + 8 > STACK_RAW) {
+    raw = raw_heap = malloc(rawlen + 8);
+    if (!raw) {
+      free(idat_heap);
+      return MM_PNG_NOMEM;
+    }
+  }
+  tables *t = malloc(sizeof *t);
+  int rc = MM_PNG_NOMEM;
+  if (!t) goto done;
+  rc = MM_PNG_DECLINE;
+  if (inflate_zlib(z, idat_total, raw, rawlen, t)) goto done;
+  for (uint32_t y = 0; y < h; y++)
+    if (raw[y * stride] > 4) goto done;
+  uint8_t *rgb = dst;
+  if (!dst || dst_w != (int)w || dst_h != (int)h) {
+    rgb = malloc((size_t)w * h * 3);
+    rc = MM_PNG_NOMEM;
+    if (!rgb) goto done;
+    *out = rgb;
+  }
+  for (uint32_t y = 0; y < h; y++) {
+    uint8_t *cur = raw + y * stride + 1;
+    (void)unfilter(cur, y ? cur - stride : NULL, stride - 1, n, raw[y * stride]);
+    row_to_rgb(cur, n, (int)w, rgb + (size_t)y * w * 3);
+  }
+  *pw = (int)w;
+  *ph = (int)h;
+  rc = MM_PNG_OK;
+done:
+  free(t);
+  free(raw_heap);
+  free(idat_heap);
+  return rc;
+}
+
+/* ---- guard for the general path ------------------------------------------------------
+ * stb_image 2.27 takes the distance symbols 30 and 31 (invalid in deflate) as
+ * distance 0 and then copies bytes from the output to the same place: the
+ * image gets uninitialised heap memory (found by spec/image_png_spec.lua's
+ * mutations; the pixels differ from run to run). Walk the zlib stream the way
+ * stb reads it, without writing anything, and report such a copy. */
+static int walk_finds_dist0(const uint8_t *src, size_t n, int header, tables *t) {
+  if (header) {
+    if (n < 2) return 0;
+    unsigned cmf = src[0], flg = src[1];
+    if ((cmf * 256 + flg) % 31 != 0 || (flg & 32) || (cmf & 15) != 8) return 0;
+    src += 2;
+    n -= 2;
+  }
+  br b = {src, src + n, 0, 0, 0};
+  uint64_t o = 0;
+  int final;
+  do {
+    refill(&b);
+    if (b.over >= 8) return 0;
+    final = (int)(b.bits & 1);
+    unsigned type = (unsigned)((b.bits >> 1) & 3);
+    drop(&b, 3);
+    if (type == 0) {
+      drop(&b, b.cnt & 7);
+      long rb = real_buffered(&b);
+      if (rb < 0) return 0;
+      const uint8_t *p = b.in - rb;
+      if (b.end - p < 4) return 0;
+      unsigned len = p[0] | ((unsigned)p[1] << 8), nlen = p[2] | ((unsigned)p[3] << 8);
+      if (nlen != (len ^ 0xffffu)) return 0;
+      p += 4;
+      if ((size_t)(b.end - p) < len) return 0;
+      o += len;
+      b.in = p + len;
+      b.bits = 0;
+      b.cnt = 0;
+      b.over = 0;
+      continue;
+    }
+    if (type == 3) return 0;
+    if (type == 1 ? fixed_tables(t) : dynamic_tables(&b, t, 1)) return 0;
+    for (;;) {
+      refill(&b);
+      if (b.over >= 8) return 0;
+      int s = decode(&b, t->lit, LIT_TB);
+      if (s < 0) return 0;
+      if (s < 256) {
+        o++;
+        continue;
+      }
+      if (s == 256) break;
+      s -= 257;
+      size_t len = 0; /* symbols 286, 287: stb's tables give length 0 */
+      if (s < 29) {
+        unsigned le = len_extra[s];
+        len = len_base[s] + (size_t)(b.bits & ((1u << le) - 1));
+        drop(&b, le);
+      }
+      int d = decode(&b, t->dist, DIST_TB);
+      if (d < 0) return 0;
+      if (d >= 30) {
+        if (len > 0) return 1;
+        continue;
+      }
+      unsigned de = dist_extra[d];
+      size_t dist = dist_base[d] + (size_t)(b.bits & ((1u << de) - 1));
+      drop(&b, de);
+      if (dist > o) return 0;
+      o += len;
+    }
+  } while (!final);
+  return 0;
+}
+
+int mm_png_stb_reads_uninit(const uint8_t *b, size_t len) {
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (len < 8 || memcmp(b, sig, 8) != 0) return 0;
+  const uint8_t *end = b + len;
+  size_t total = 0;
+  int iphone = 0;
+  for (const uint8_t *q = b + 8; (size_t)(end - q) >= 8;) { /* the IDAT bytes stb would gather */
+    uint32_t clen = be32(q);
+    if (memcmp(q + 4, "IEND", 4) == 0) break;
+    if ((uint64_t)clen + 8 > (uint64_t)(end - q)) break; /* stb fails reading it */
+    if (memcmp(q + 4, "CgBI", 4) == 0) iphone = 1;
+    if (memcmp(q + 4, "IDAT", 4) == 0) total += clen;
+    if ((uint64_t)clen + 12 > (uint64_t)(end - q)) break;
+    q += (size_t)clen + 12;
+  }
+  if (total == 0) return 0;
+  uint8_t *z = malloc(total);
+  tables *t = malloc(sizeof *t);
+  int found = 0;
+  if (z && t) {
+    size_t o = 0;
+    for (const uint8_t *q = b + 8; (size_t)(end - q) >= 8 && o < total;) {
+      uint32_t clen = be32(q);
+      if (memcmp(q + 4, "IEND", 4) == 0) break;
+      if ((uint64_t)clen + 8 > (uint64_t)(end - q)) break; /* as in the first pass */
+      if (memcmp(q + 4, "IDAT", 4) == 0) {
+        if (clen > total - o) break; /* cannot happen: the same walk as above */
+        memcpy(z + o, q + 8, clen);
+        o += clen;
+      }
+      if ((uint64_t)clen + 12 > (uint64_t)(end - q)) break;
+      q += (size_t)clen + 12;
+    }
+    found = walk_finds_dist0(z, o, !iphone, t);
+  }
+  free(z);
+  free(t);
+  return found;
+}
+
+int mm_png_idat_past_end(const uint8_t *b, size_t len) {
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (len < 8 || memcmp(b, sig, 8) != 0) return 0;
+  const uint8_t *end = b + len;
+  for (const uint8_t *q = b + 8; (size_t)(end - q) >= 8;) { /* stb's chunk walk */
+    uint32_t clen = be32(q);
+    if (memcmp(q + 4, "IEND", 4) == 0) return 0;
+    if ((uint64_t)clen + 8 > (uint64_t)(end - q)) return memcmp(q + 4, "IDAT", 4) == 0;
+    if ((uint64_t)clen + 12 > (uint64_t)(end - q)) return 0;
+    q += (size_t)clen + 12;
+  }
+  return 0;
+}

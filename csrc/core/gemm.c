@@ -378,9 +378,11 @@ static void run(int kern, int ta, int tb, int64_t m, int64_t n, int64_t k, float
   switch (kern) {
 #ifdef MM_GEMM_X86
   case K_AVX512:
-    /* B^T: packing costs ~n*k, the dot tiles' lane sums ~m*n: few rows
-     * against a long k favour the dots */
-    if (tb && !ta && (m < 16 || k >= 8 * m))
+    /* B^T: packing costs ~n*k, the dot tiles' lane sums ~m*n, and the
+     * tiles run faster per flop: dots only below 16 rows, or below 32
+     * rows against a long k (measured: from 32 rows packing wins even at
+     * k = 32768) */
+    if (tb && !ta && (m < 16 || (m < 32 && k >= 8 * m)))
       dots512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     else if (!tb && m < 128) /* packing B pays once enough rows of A reuse it */
       direct(tiles512, MR5, NR5, 1, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

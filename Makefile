@@ -20,7 +20,7 @@ BA       ?= build-asan
 SRCS     := $(shell find csrc -name '*.c' | LC_ALL=C sort)
 OBJS     := $(SRCS:csrc/%.c=$(B)/obj/%.o)
 AOBJS    := $(SRCS:csrc/%.c=$(BA)/obj/%.o)
-SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -DMM_POISON_UNINIT
 
 # Debian packages the build, the tests and the demo need.
 DEPS_PKGS := build-essential lua5.4 liblua5.4-dev luarocks lua-busted lua-cjson libopenblas-dev libstb-dev \

@@ -5,18 +5,14 @@ local mm = require "mmfuse"
 local core = require "mmfuse.core"
 local S = dofile("spec/fixtures/model/synth.lua")
 local C = core.fusion
+local G = require "gradcheck"
 
 local function check(m, ds, names, tol)
   local loss0 = C.loss_grad(m._c, ds._c)
   assert.is_true(loss0 > 0)
   local checked = 0
   for _, name in ipairs(names) do
-    local g = C.grad(m._c, name)
-    local n = g:numel()
-    local gflat = g:reshape(n):totable()
-    local w0 = m:param(name)
-    local shape = w0:shape()
-    local flat = w0:reshape(n):totable()
+    local gflat, flat, shape, n = G.model_param(C, m, name)
     -- the largest gradients plus a few fixed positions
     local idx = {}
     local order = {}
@@ -26,17 +22,7 @@ local function check(m, ds, names, tol)
     idx[#idx + 1] = 1
     idx[#idx + 1] = n
     for _, i in ipairs(idx) do
-      local eps = 1e-2
-      local keep = flat[i]
-      flat[i] = keep + eps
-      m:set_param(name, mm.tensor(flat):reshape(table.unpack(shape)))
-      local lp = C.loss_grad(m._c, ds._c)
-      flat[i] = keep - eps
-      m:set_param(name, mm.tensor(flat):reshape(table.unpack(shape)))
-      local lm = C.loss_grad(m._c, ds._c)
-      flat[i] = keep
-      m:set_param(name, mm.tensor(flat):reshape(table.unpack(shape)))
-      local fd = (lp - lm) / (2 * eps)
+      local fd = G.model_fd(mm, C, m, ds, name, flat, shape, i, 1e-2)
       local err = math.abs(fd - gflat[i])
       assert.is_true(err <= (tol or 2e-3) + 3e-2 * math.abs(fd),
         ("%s[%d]: finite difference %.6g, gradient %.6g"):format(name, i, fd, gflat[i]))

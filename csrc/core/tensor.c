@@ -28,6 +28,18 @@ float *mm_falloc(int64_t n) {
   return calloc((size_t)(n > 0 ? n : 1), sizeof(float));
 }
 
+float *mm_falloc_uninit(int64_t n) {
+  if (n < 0 || n > MM_MAXNUMEL) return NULL;
+  float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+#ifdef MM_POISON_UNINIT
+  /* sanitizer builds: NaN everywhere, so an element a kernel forgets to
+   * write shows up in the specs instead of reading as a lucky zero */
+  if (p)
+    for (int64_t i = 0; i < n; i++) p[i] = __builtin_nanf("");
+#endif
+  return p;
+}
+
 void mm_ffree(float *p) { free(p); }
 
 int mm_tensor_alloc(mm_tensor *t, int ndim, const int64_t *shape, mm_err *e) {

@@ -33,6 +33,9 @@ void mm_tensor_free(mm_tensor *t);
 
 /* Zeroed float buffers (data of tensors, kernels' scratch space); free with mm_ffree. */
 float *mm_falloc(int64_t n);  /* zeroed, NULL on failure */
+/* not zeroed: only for outputs a kernel overwrites in full (saves the
+ * zero-fill, or the page faults of fresh zero pages, on every call) */
+float *mm_falloc_uninit(int64_t n);
 void mm_ffree(float *p);
 
 /* "2x3x4" into buf; returns buf */

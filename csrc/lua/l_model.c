@@ -5,6 +5,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "../io/safetensors.h"
 #include "../model/metrics.h"
@@ -245,6 +248,12 @@ static int l_build(lua_State *L) {
   if (ds->nclasses != M->nclasses)
     return luaL_error(L, "model: the data has %d classes, the model %d", (int)ds->nclasses, (int)M->nclasses);
   if (mm_model_build_from(M, ds, (uint64_t)seed, &e)) return mm_lua_raise(L, &e);
+#ifdef __GLIBC__
+  /* the model's big tables are new mappings; give back the free pages the
+   * loading left in the heap (Lua strings and tables of the parsed input,
+   * freed by now): they would count in the peak RSS of the whole training */
+  malloc_trim(0);
+#endif
   return 0;
 }
 

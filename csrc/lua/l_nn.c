@@ -330,9 +330,10 @@ static void conv_prep(lua_State *L, conv_args *a, int optidx, const char *fn) {
   }
 }
 
+/* the output tensor, not zeroed: the convolution writes all of it */
 static mm_tensor *conv_out(lua_State *L, const conv_args *a) {
   int64_t sh[4] = {a->s.n, a->s.o, a->s.oh, a->s.ow};
-  return a->batched ? mm_lua_newtensor(L, 4, sh) : mm_lua_newtensor(L, 3, sh + 1);
+  return a->batched ? mm_lua_newtensor_uninit(L, 4, sh) : mm_lua_newtensor_uninit(L, 3, sh + 1);
 }
 
 static int l_conv2d(lua_State *L) {
@@ -372,7 +373,7 @@ static int l_conv2d_winograd(lua_State *L) {
   }
   float *scr = fscratch(L, mm_wino_scratch(&s));
   int64_t sh[4] = {s.n, s.o, s.oh, s.ow};
-  mm_tensor *y = mm_lua_newtensor(L, 4, sh);
+  mm_tensor *y = mm_lua_newtensor_uninit(L, 4, sh);
   mm_wino_forward(&s, x->data, s.c * s.h * s.w, s.h * s.w, w->data, flip, b ? b->data : NULL, relu, y->data,
                   s.o * s.oh * s.ow, s.oh * s.ow, scr);
   return 1;

@@ -45,6 +45,22 @@ mm_tensor *mm_lua_newtensor(lua_State *L, int ndim, const int64_t *shape) {
   return t;
 }
 
+mm_tensor *mm_lua_newtensor_uninit(lua_State *L, int ndim, const int64_t *shape) {
+  mm_tensor *t = lua_newuserdatauv(L, sizeof(mm_tensor), 0);
+  memset(t, 0, sizeof *t);
+  luaL_setmetatable(L, MM_TENSOR_MT);
+  int64_t n;
+  mm_err e;
+  if (mm_shape_numel(ndim, shape, &n, "tensor", &e)) mm_lua_raise(L, &e);
+  float *d = mm_falloc_uninit(n);
+  if (!d) luaL_error(L, "tensor: out of memory allocating %I floats", (lua_Integer)n);
+  t->ndim = ndim;
+  for (int i = 0; i < MM_MAXDIM; i++) t->shape[i] = i < ndim ? shape[i] : 0;
+  t->numel = n;
+  t->data = d;
+  return t;
+}
+
 mm_tensor *mm_lua_newtensor_like(lua_State *L, const mm_tensor *t) {
   int64_t shape[MM_MAXDIM];
   memcpy(shape, t->shape, sizeof shape);
@@ -751,9 +767,8 @@ static int m_matmul(lua_State *L) {
   int nd = 0;
   if (a->ndim == 2) shape[nd++] = n;
   if (b->ndim == 2) shape[nd++] = m;
-  mm_tensor *o = mm_lua_newtensor(L, nd, shape);
-  if (n && m && k)
-    mm_sgemm(0, 0, n, m, k, 1.0f, a->data, k, b->data, m, 0.0f, o->data, m);
+  mm_tensor *o = mm_lua_newtensor_uninit(L, nd, shape);
+  mm_sgemm(0, 0, n, m, k, 1.0f, a->data, k, b->data, m, 0.0f, o->data, m); /* writes every element (zeros if k = 0) */
   return 1;
 }
 

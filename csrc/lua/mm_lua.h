@@ -25,6 +25,8 @@ mm_tensor *mm_lua_testtensor(lua_State *L, int idx);
 mm_tensor *mm_lua_checktensor(lua_State *L, int idx, const char *name);
 /* push a new zeroed tensor; raises a Lua error on bad shape / no memory */
 mm_tensor *mm_lua_newtensor(lua_State *L, int ndim, const int64_t *shape);
+/* the same, its data not zeroed: for results a kernel writes in full */
+mm_tensor *mm_lua_newtensor_uninit(lua_State *L, int ndim, const int64_t *shape);
 mm_tensor *mm_lua_newtensor_like(lua_State *L, const mm_tensor *t);
 /* Accept a tensor or a nested Lua table / number at idx; returns a tensor
  * (converting a table into a new tensor, which it leaves in place at idx). */

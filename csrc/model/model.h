@@ -39,6 +39,16 @@ enum { MM_OPT_SGD = 0, MM_OPT_ADAM = 1 };
 #define MM_MAXBLOCKS 8
 #define MM_PNAME 64
 
+/* Adam / momentum state of a sparse table, packed by first use: the k-th row
+ * the optimiser touches gets slot k, its m at m + k * 2 * rowlen and its v
+ * right after (model.h, mm_param). Shared by the Hogwild threads' copies of
+ * the parameter (slots are handed out under a spin lock, read with acquire). */
+typedef struct mm_rowstate {
+  uint32_t *slot; /* [rows]: slot + 1, 0 = no state yet (m = v = 0) */
+  int64_t n;      /* slots handed out */
+  int lock;
+} mm_rowstate;
+
 typedef struct mm_param {
   char name[MM_PNAME];
   int ndim;
@@ -47,9 +57,21 @@ typedef struct mm_param {
   float *w, *g, *m, *v;
   int sparse;       /* rows updated only where touched (embedding tables) */
   int64_t rowlen;   /* floats per row when sparse */
-  uint8_t *touched; /* [rows] when sparse */
+  /* Sparse tables: m and v share one allocation of 2 * count floats (v =
+   * m + rowlen), handed out row by row in the order the optimiser first
+   * touches the rows (rs): the state of the rows a run uses is contiguous,
+   * so untouched pages of it never become resident. The gradient of
+   * a batch lives in compact rows: the row tlist[t] touched t-th has its
+   * gradient at gc + t * rowlen, and slot[row] = t + 1 (0 = untouched). g is
+   * then only a dense mirror, filled by mm_model_loss_grad for gradient checks;
+   * training never touches its pages. */
+  uint32_t *slot;   /* [rows] when sparse */
   int64_t *tlist;   /* touched rows, ntouched of them */
   int64_t ntouched;
+  float *gc;        /* [gccap, rowlen] compact gradient rows when sparse */
+  int64_t gccap;
+  int gmirror;      /* the dense mirror g holds non-zero rows */
+  mm_rowstate *rs;  /* sparse: where each row's m and v live */
   int frozen;       /* never updated by the optimiser */
 } mm_param;
 

@@ -2,6 +2,37 @@
 #include <string.h>
 
 #include "nn.h"
+#include "nn_train.h"
+
+void mm_pool_row_add(int mode, int first, int32_t i, const float *restrict x, float *restrict y, int32_t *restrict ar,
+                     int64_t d) {
+  if (first) {
+    memcpy(y, x, (size_t)d * sizeof(float));
+    if (ar)
+      for (int64_t j = 0; j < d; j++) ar[j] = i;
+  } else if (mode == MM_POOL_MAX) { /* selects, not branches: which input wins is a coin toss */
+    if (ar)
+      for (int64_t j = 0; j < d; j++) { /* bit masks: the compiler keeps them branch-free */
+        uint32_t xb, yb, msk = (uint32_t)0 - (uint32_t)(x[j] > y[j]);
+        memcpy(&xb, x + j, sizeof xb);
+        memcpy(&yb, y + j, sizeof yb);
+        yb = (yb & ~msk) | (xb & msk);
+        memcpy(y + j, &yb, sizeof yb);
+        ar[j] = (int32_t)(((uint32_t)ar[j] & ~msk) | ((uint32_t)i & msk));
+      }
+    else
+      for (int64_t j = 0; j < d; j++) y[j] = x[j] > y[j] ? x[j] : y[j];
+  } else {
+    for (int64_t j = 0; j < d; j++) y[j] += x[j];
+  }
+}
+
+void mm_pool_row_finish(int mode, int64_t cnt, float *y, int64_t d) {
+  if (mode == MM_POOL_MEAN && cnt > 1) {
+    float s = 1.0f / (float)cnt;
+    for (int64_t j = 0; j < d; j++) y[j] *= s;
+  }
+}
 
 int mm_modality_pool_forward(const float *x, const uint8_t *mask, int64_t n, int64_t k, int64_t d, int mode,
                              float *y, int32_t *arg, mm_err *e) {
@@ -25,26 +56,10 @@ int mm_modality_pool_forward(const float *x, const uint8_t *mask, int64_t n, int
     for (int64_t m = 0; m < k; m++) {
       if (!ms[m]) continue;
       cnt++;
-      const float *xr = xs + m * d;
-      if (first) {
-        memcpy(yr, xr, (size_t)d * sizeof(float));
-        if (ar)
-          for (int64_t j = 0; j < d; j++) ar[j] = (int32_t)m;
-        first = 0;
-      } else if (mode == MM_POOL_MAX) {
-        for (int64_t j = 0; j < d; j++)
-          if (xr[j] > yr[j]) {
-            yr[j] = xr[j];
-            if (ar) ar[j] = (int32_t)m;
-          }
-      } else {
-        for (int64_t j = 0; j < d; j++) yr[j] += xr[j];
-      }
+      mm_pool_row_add(mode, first, (int32_t)m, xs + m * d, yr, ar, d);
+      first = 0;
     }
-    if (mode == MM_POOL_MEAN && cnt > 1) {
-      float s = 1.0f / (float)cnt;
-      for (int64_t j = 0; j < d; j++) yr[j] *= s;
-    }
+    mm_pool_row_finish(mode, cnt, yr, d);
   }
   return MM_OK;
 }

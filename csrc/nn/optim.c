@@ -55,3 +55,193 @@ double mm_sumsq(const float *g, int64_t count) {
 void mm_scale(float *g, int64_t count, float s) {
   for (int64_t i = 0; i < count; i++) g[i] *= s;
 }
+
+/* ---- the fused pass of the training loop (nn_train.h) ----------------------------- */
+
+#include <string.h>
+
+#include "nn_train.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MM_OPTIM_X86 1
+#include <immintrin.h>
+#endif
+
+void mm_optim_step_init(mm_optim_step *s, int adam, float lr, float b1, float b2, float eps, float wd, float momentum,
+                        int64_t t) {
+  memset(s, 0, sizeof *s);
+  s->adam = adam;
+  s->lr = lr, s->b1 = b1, s->b2 = b2, s->eps = eps, s->wd = wd, s->momentum = momentum;
+  s->scale = 1.0f;
+  if (t < 1) t = 1;
+  /* as mm_adam_step */
+  double bc1 = 1.0 - pow((double)b1, (double)t);
+  double bc2 = 1.0 - pow((double)b2, (double)t);
+  s->step_size = (float)(lr / bc1);
+  s->inv_sbc2 = (float)(1.0 / sqrt(bc2));
+}
+
+/* 1 when no x[i] has an all-ones exponent (see all_finite in model.c) */
+static uint32_t nonfinite_bits(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return (u & 0x7f800000u) + 0x00800000u;
+}
+
+static int adam_fused_c(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m,
+                        float *restrict v, float *restrict bak, int64_t count) {
+  const float b1 = s->b1, b2 = s->b2, c1 = 1.0f - b1, c2 = 1.0f - b2, wd = s->wd, eps = s->eps, sc = s->scale;
+  const float step_size = s->step_size, inv_sbc2 = s->inv_sbc2;
+  uint32_t acc = 0;
+  for (int64_t i = 0; i < count; i++) {
+    float pi = p[i], gi = g[i] * sc; /* x * 1.0f == x: no branch in the loop */
+    bak[i] = pi;
+    float d = gi + wd * pi;
+    float mi = b1 * m[i] + c1 * d;
+    float vi = b2 * v[i] + c2 * d * d;
+    m[i] = mi;
+    v[i] = vi;
+    pi -= step_size * mi / (sqrtf(vi) * inv_sbc2 + eps);
+    p[i] = pi;
+    g[i] = 0.0f;
+    acc |= nonfinite_bits(pi);
+  }
+  return !(acc & 0x80000000u);
+}
+
+#ifdef MM_OPTIM_X86
+/* AVX-512: the same operations in the same order, 16 lanes (mul and add kept
+ * apart: no FMA, so the bits equal the scalar loop's) */
+__attribute__((target("avx512f"))) static int adam_fused_512(const mm_optim_step *s, float *restrict p,
+                                                             float *restrict g, float *restrict m, float *restrict v,
+                                                             float *restrict bak, int64_t count) {
+  const __m512 b1 = _mm512_set1_ps(s->b1), b2 = _mm512_set1_ps(s->b2), c1 = _mm512_set1_ps(1.0f - s->b1),
+               c2 = _mm512_set1_ps(1.0f - s->b2), wd = _mm512_set1_ps(s->wd), eps = _mm512_set1_ps(s->eps),
+               sc = _mm512_set1_ps(s->scale), ss = _mm512_set1_ps(s->step_size), ib = _mm512_set1_ps(s->inv_sbc2);
+  const __m512i expm = _mm512_set1_epi32(0x7f800000), one = _mm512_set1_epi32(0x00800000);
+  __m512i acc = _mm512_setzero_si512();
+  const __m512 zero = _mm512_setzero_ps();
+  /* bak is only read back after a failed step: big aligned blocks of it go
+   * out with streaming stores (no read-for-ownership, no cache pollution;
+   * measured: 47 -> 34 us for the 65k weights of P1's projection) */
+  const int stream = count >= 1024 && ((uintptr_t)bak & 63) == 0;
+  for (int64_t i = 0; i < count; i += 16) {
+    __mmask16 k = count - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (count - i)) - 1u);
+    __m512 pi = _mm512_maskz_loadu_ps(k, p + i), gi = _mm512_maskz_loadu_ps(k, g + i);
+    __m512 mi = _mm512_maskz_loadu_ps(k, m + i), vi = _mm512_maskz_loadu_ps(k, v + i);
+    gi = _mm512_mul_ps(gi, sc);
+    if (stream && k == 0xffff)
+      _mm512_stream_ps(bak + i, pi);
+    else
+      _mm512_mask_storeu_ps(bak + i, k, pi);
+    __m512 d = _mm512_add_ps(gi, _mm512_mul_ps(wd, pi));
+    mi = _mm512_add_ps(_mm512_mul_ps(b1, mi), _mm512_mul_ps(c1, d));
+    vi = _mm512_add_ps(_mm512_mul_ps(b2, vi), _mm512_mul_ps(_mm512_mul_ps(c2, d), d));
+    __m512 den = _mm512_add_ps(_mm512_mul_ps(_mm512_sqrt_ps(vi), ib), eps);
+    pi = _mm512_sub_ps(pi, _mm512_div_ps(_mm512_mul_ps(ss, mi), den));
+    _mm512_mask_storeu_ps(m + i, k, mi);
+    _mm512_mask_storeu_ps(v + i, k, vi);
+    _mm512_mask_storeu_ps(p + i, k, pi);
+    _mm512_mask_storeu_ps(g + i, k, zero);
+    acc = _mm512_or_epi32(acc, _mm512_add_epi32(_mm512_and_epi32(_mm512_castps_si512(pi), expm), one));
+  }
+  if (stream) _mm_sfence();
+  return _mm512_test_epi32_mask(acc, _mm512_set1_epi32((int)0x80000000u)) == 0;
+}
+
+static int have_avx512(void) {
+  static int have = -1; /* written once; a race stores the same value */
+  int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
+  if (h < 0) {
+    __builtin_cpu_init();
+    h = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    __atomic_store_n(&have, h, __ATOMIC_RELAXED);
+  }
+  return h;
+}
+#endif
+
+static int sgd_fused_c(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict vel,
+                       float *restrict bak, int64_t count) {
+  const float lr = s->lr, wd = s->wd, mom = s->momentum, sc = s->scale;
+  uint32_t acc = 0;
+  if (mom != 0.0f && vel) {
+    for (int64_t i = 0; i < count; i++) {
+      float pi = p[i], gi = g[i] * sc;
+      bak[i] = pi;
+      float d = gi + wd * pi;
+      float ve = mom * vel[i] + d;
+      vel[i] = ve;
+      pi -= lr * ve;
+      p[i] = pi;
+      g[i] = 0.0f;
+      acc |= nonfinite_bits(pi);
+    }
+  } else {
+    for (int64_t i = 0; i < count; i++) {
+      float pi = p[i], gi = g[i] * sc;
+      bak[i] = pi;
+      pi -= lr * (gi + wd * pi);
+      p[i] = pi;
+      g[i] = 0.0f;
+      acc |= nonfinite_bits(pi);
+    }
+  }
+  return !(acc & 0x80000000u);
+}
+
+int mm_optim_fused(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m, float *restrict v,
+                   float *restrict bak, int64_t count) {
+  if (count <= 0) return 1;
+  if (!s->adam) return sgd_fused_c(s, p, g, m, bak, count);
+#ifdef MM_OPTIM_X86
+  if (have_avx512()) return adam_fused_512(s, p, g, m, v, bak, count);
+#endif
+  return adam_fused_c(s, p, g, m, v, bak, count);
+}
+
+/* ---- finite test (nn_train.h) ------------------------------------------------------ */
+
+static int all_finite_c(const float *x, int64_t n) {
+  uint32_t acc = 0;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) { /* blocks: early exit without hurting the vector loop */
+    uint32_t a = 0;
+    for (int j = 0; j < 64; j++) a |= nonfinite_bits(x[i + j]);
+    if (a & 0x80000000u) return 0;
+  }
+  for (; i < n; i++) acc |= nonfinite_bits(x[i]);
+  return !(acc & 0x80000000u);
+}
+
+#ifdef MM_OPTIM_X86
+__attribute__((target("avx512f"))) static int all_finite_512(const float *x, int64_t n) {
+  const __m512i expm = _mm512_set1_epi32(0x7f800000);
+  __mmask16 bad = 0;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    /* an all-ones exponent: (bits & exp) == exp */
+    __m512i a0 = _mm512_and_epi32(_mm512_loadu_si512((const void *)(x + i)), expm);
+    __m512i a1 = _mm512_and_epi32(_mm512_loadu_si512((const void *)(x + i + 16)), expm);
+    __m512i a2 = _mm512_and_epi32(_mm512_loadu_si512((const void *)(x + i + 32)), expm);
+    __m512i a3 = _mm512_and_epi32(_mm512_loadu_si512((const void *)(x + i + 48)), expm);
+    bad = _mm512_cmpeq_epi32_mask(a0, expm) | _mm512_cmpeq_epi32_mask(a1, expm) | _mm512_cmpeq_epi32_mask(a2, expm) |
+          _mm512_cmpeq_epi32_mask(a3, expm);
+    if (bad) return 0;
+  }
+  for (; i < n; i += 16) {
+    __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+    __m512i a = _mm512_and_epi32(_mm512_maskz_loadu_epi32(k, (const void *)(x + i)), expm);
+    if (_mm512_mask_cmpeq_epi32_mask(k, a, expm)) return 0;
+  }
+  return 1;
+}
+#endif
+
+int mm_all_finite(const float *x, int64_t n) {
+  if (n <= 0) return 1;
+#ifdef MM_OPTIM_X86
+  if (have_avx512()) return all_finite_512(x, n);
+#endif
+  return all_finite_c(x, n);
+}

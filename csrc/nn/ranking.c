@@ -1,11 +1,12 @@
 /* ranking.c - the common-space auxiliary hinge loss (see nn.h). */
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/gemm.h"
 #include "nn.h"
+#include "nn_train.h"
 
 #define COS_EPS 1e-8
 
@@ -124,15 +125,26 @@ static void ranking_pairs(const float *v, const float *t, const int64_t *labels,
  * so with K[i,j] the weight of every (anchor, text) pair, A = K / den and
  * r_i = sum_j K_ij C_ij / |v_i|^2 (unclamped only):
  *   gv = A T - diag(r) V,   gt = A^T V - diag(c) T   (two more sgemms). */
-static int ranking_matrix(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
-                          const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
-                          double *loss, float *gv, float *gt, int64_t *anchors) {
+/* bytes of scratch ranking_matrix needs: doubles first (alignment), then
+ * floats, then the anchor flags */
+static size_t matrix_bytes(int64_t n, int64_t d, int masked) {
+  size_t nn = (size_t)(n * n), nd = (size_t)(n * d);
+  return 4 * (size_t)n * sizeof(double) + (3 * nn + (masked ? 2 * nd : 0)) * sizeof(float) + (size_t)n;
+}
+
+int64_t mm_ranking_scratch(int64_t n, int64_t d) {
+  if (n <= 0 || d <= 0) return 1;
+  return (int64_t)((matrix_bytes(n, d, 1) + sizeof(float) - 1) / sizeof(float));
+}
+
+/* buf: matrix_bytes(n, d, masked) bytes, 8-byte aligned */
+static void ranking_matrix(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
+                           const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
+                           double *loss, float *gv, float *gt, int64_t *anchors, void *scratch) {
   size_t nn = (size_t)(n * n), nd = (size_t)(n * d);
   int masked = vmask || tmask;
   size_t total_f = 3 * nn + (masked ? 2 * nd : 0);
-  /* doubles first (alignment), then floats, then the anchor flags */
-  double *buf = malloc(4 * (size_t)n * sizeof(double) + total_f * sizeof(float) + (size_t)n);
-  if (!buf) return -1;
+  double *buf = scratch;
   double *nv = buf, *nt = nv + n, *rr = nt + n, *cc = rr + n;
   float *C = (float *)(void *)(cc + n), *K = C + nn, *A = K + nn;
   float *vm = A + nn, *tm = masked ? vm + nd : NULL;
@@ -174,19 +186,18 @@ static int ranking_matrix(const float *v, const float *t, const int64_t *labels,
   }
   if (anchors) *anchors = na_used;
   if (loss) *loss = 0.0;
-  if (na_used == 0) {
-    free(buf);
-    return 0;
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)d, 1.0f, V, (int)d, T, (int)d, 0.0f, C,
-              (int)n);
-  for (int64_t i = 0; i < n; i++)
+  if (na_used == 0) return;
+  mm_sgemm(0, 1, n, n, d, 1.0f, V, d, T, d, 0.0f, C, n);
+  for (int64_t i = 0; i < n; i++) {
+    const double nvi = nv[i];
+    float *restrict ai = A + i * n, *restrict ci = C + i * n;
     for (int64_t j = 0; j < n; j++) {
-      double den = nv[i] * nt[j];
-      if (den < COS_EPS) den = COS_EPS;
-      A[i * n + j] = (float)den; /* A holds den for now */
-      C[i * n + j] = (float)((double)C[i * n + j] / den);
+      double den = nvi * nt[j];
+      den = den < COS_EPS ? COS_EPS : den;
+      ai[j] = (float)den; /* A holds den for now */
+      ci[j] = (float)((double)ci[j] / den);
     }
+  }
   memset(K, 0, nn * sizeof(float));
   int want_grad = gv || gt;
   double total = 0.0, base = (double)gloss / (double)na_used;
@@ -250,8 +261,7 @@ static int ranking_matrix(const float *v, const float *t, const int64_t *labels,
         }
       }
     if (gv) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d, (int)n, 1.0f, A, (int)n, T, (int)d,
-                  0.0f, gv, (int)d);
+      mm_sgemm(0, 0, n, d, n, 1.0f, A, n, T, d, 0.0f, gv, d);
       for (int64_t i = 0; i < n; i++)
         if (rr[i] != 0.0) {
           float s = (float)rr[i];
@@ -259,8 +269,7 @@ static int ranking_matrix(const float *v, const float *t, const int64_t *labels,
         }
     }
     if (gt) {
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)d, (int)n, 1.0f, A, (int)n, V, (int)d, 0.0f,
-                  gt, (int)d);
+      mm_sgemm(1, 0, n, d, n, 1.0f, A, n, V, d, 0.0f, gt, d);
       for (int64_t j = 0; j < n; j++)
         if (cc[j] != 0.0) {
           float s = (float)cc[j];
@@ -268,17 +277,32 @@ static int ranking_matrix(const float *v, const float *t, const int64_t *labels,
         }
     }
   }
-  free(buf);
-  return 0;
 }
 
+void mm_ranking_loss_ws(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
+                        const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
+                        double *loss, float *gv, float *gt, int64_t *anchors, float *scratch) {
+  if (gv) memset(gv, 0, (size_t)(n * d) * sizeof(float));
+  if (gt) memset(gt, 0, (size_t)(n * d) * sizeof(float));
+  if (n > 0 && d > 0 && scratch) {
+    ranking_matrix(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors, scratch);
+    return;
+  }
+  ranking_pairs(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors);
+}
+
+/* the nn.h form: scratch from the heap (the per-pair form when that fails) */
 void mm_ranking_loss(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
                      const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
                      double *loss, float *gv, float *gt, int64_t *anchors) {
-  if (gv) memset(gv, 0, (size_t)(n * d) * sizeof(float));
-  if (gt) memset(gt, 0, (size_t)(n * d) * sizeof(float));
-  if (n > 0 && d > 0 && n <= 4096 && n <= INT_MAX && d <= INT_MAX &&
-      ranking_matrix(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors) == 0)
+  void *buf = n > 0 && d > 0 && n <= 4096 && n <= INT_MAX && d <= INT_MAX ? malloc(matrix_bytes(n, d, vmask || tmask))
+                                                                         : NULL;
+  if (buf) {
+    if (gv) memset(gv, 0, (size_t)(n * d) * sizeof(float));
+    if (gt) memset(gt, 0, (size_t)(n * d) * sizeof(float));
+    ranking_matrix(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors, buf);
+    free(buf);
     return;
-  ranking_pairs(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors);
+  }
+  mm_ranking_loss_ws(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors, NULL);
 }

@@ -291,4 +291,29 @@ function R.margin_ranking(x1, x2, y, margin)
   return s / #x1
 end
 
+-- ----------------------------------------------------------------- models --
+
+--- a model parameter's gradient (after the last C.loss_grad) and values, flat,
+-- with the parameter's shape and size: gflat, flat, shape, n
+function G.model_param(C, m, name)
+  local g = C.grad(m._c, name)
+  local n = g:numel()
+  local w0 = m:param(name)
+  return g:reshape(n):totable(), w0:reshape(n):totable(), w0:shape(), n
+end
+
+--- central difference of a whole model's loss in parameter `name`, element i:
+-- flat/shape are the parameter's values (restored afterwards); C is core.fusion
+function G.model_fd(mm, C, m, ds, name, flat, shape, i, eps)
+  local keep = flat[i]
+  local function loss_at(v)
+    flat[i] = v
+    m:set_param(name, mm.tensor(flat):reshape(table.unpack(shape)))
+    return C.loss_grad(m._c, ds._c)
+  end
+  local lp, lm = loss_at(keep + eps), loss_at(keep - eps)
+  loss_at(keep)
+  return (lp - lm) / (2 * eps)
+end
+
 return G

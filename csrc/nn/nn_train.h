@@ -1,0 +1,51 @@
+/* nn_train.h - training-loop kernels beyond nn.h (same conventions): the
+ * fused optimiser pass and the ranking loss on caller scratch. Used by
+ * csrc/model/model.c; nn.h keeps the general per-kernel forms. */
+#ifndef MM_NN_TRAIN_H
+#define MM_NN_TRAIN_H
+
+#include <stdint.h>
+
+/* Step constants of one optimiser step (computed once per step, shared by
+ * every parameter segment). */
+typedef struct mm_optim_step {
+  int adam;        /* 1: Adam, 0: SGD (momentum when momentum != 0) */
+  float lr, b1, b2, eps, wd, momentum;
+  float step_size; /* Adam: lr / (1 - b1^t) */
+  float inv_sbc2;  /* Adam: 1 / sqrt(1 - b2^t) */
+  float scale;     /* the gradient is multiplied by this first (clipping); 1 = off */
+} mm_optim_step;
+
+/* fills the Adam constants of step t (t >= 1) */
+void mm_optim_step_init(mm_optim_step *s, int adam, float lr, float b1, float b2, float eps, float wd, float momentum,
+                        int64_t t);
+
+/* One fused pass over count floats of a parameter: bak = p (the weights
+ * before the step), the update of p (and m, v; SGD: m is the velocity,
+ * unused when momentum == 0), then g = 0. Element for element the same
+ * arithmetic as mm_scale + mm_adam_step / mm_sgd_step (no contraction into
+ * FMA, IEEE sqrt and division: same bits on every code path).
+ * p, g, m, v, bak must not overlap. Returns 1 when every updated p is finite. */
+int mm_optim_fused(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m, float *restrict v,
+                   float *restrict bak, int64_t count);
+
+/* 1 when no x[i] is Inf or NaN (a test of the exponent bits: no float
+ * compare, SIMD where the CPU has it) */
+int mm_all_finite(const float *x, int64_t n);
+
+/* One row of mm_modality_pool_forward: pool input x (modality i, d floats)
+ * into y; first: y = x (and ar = i), else max (ar: the winner's index, no
+ * branches) or sum. mm_pool_row_finish then divides by cnt for the mean. */
+void mm_pool_row_add(int mode, int first, int32_t i, const float *restrict x, float *restrict y, int32_t *restrict ar,
+                     int64_t d);
+void mm_pool_row_finish(int mode, int64_t cnt, float *y, int64_t d);
+
+/* Floats of scratch mm_ranking_loss_ws needs for n rows of d. */
+int64_t mm_ranking_scratch(int64_t n, int64_t d);
+/* mm_ranking_loss (nn.h) on caller scratch of mm_ranking_scratch(n, d) floats
+ * (no allocation). */
+void mm_ranking_loss_ws(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
+                        const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
+                        double *loss, float *gv, float *gt, int64_t *anchors, float *scratch);
+
+#endif

@@ -35,8 +35,8 @@ while [ "$i" -le "$REPS" ]; do
   echo "bench: repetition $i/$REPS" >&2
   if want p1; then
     for f in joint commonspace; do
-      run "p1-$f-mmfuse" $MM p1 --fusion $f --epochs 3
-      run "p1-$f-torch" $TB p1 --fusion $f --epochs 3
+      run "p1-$f-mmfuse" $MM p1 --fusion $f --epochs 5
+      run "p1-$f-torch" $TB p1 --fusion $f --epochs 5
     done
   fi
   if want p2; then
@@ -45,8 +45,8 @@ while [ "$i" -le "$REPS" ]; do
     run p2-fasttext-b100k $PY bench/peers/fasttext_bench.py "$W" --bucket 100000
   fi
   if want p3; then
-    run p3-mmfuse $MM p3 --epochs 3
-    run p3-torch $TB p3 --epochs 3
+    run p3-mmfuse $MM p3 --epochs 5
+    run p3-torch $TB p3 --epochs 5
   fi
   if want p4; then
     run p4-mmfuse $MM p4 --reps 3
@@ -57,8 +57,8 @@ while [ "$i" -le "$REPS" ]; do
     run conv-torch $TB conv
   fi
   if want mt; then
-    run p1-joint-mmfuse-t2 $MM p1 --fusion joint --epochs 3 --threads 2
-    run p3-mmfuse-t2 $MM p3 --epochs 3 --threads 2
+    run p1-joint-mmfuse-t2 $MM p1 --fusion joint --epochs 5 --threads 2
+    run p3-mmfuse-t2 $MM p3 --epochs 5 --threads 2
     run p4-mmfuse-t2 $MM p4 --reps 3 --threads 2
   fi
   i=$((i + 1))

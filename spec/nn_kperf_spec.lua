@@ -94,4 +94,29 @@ describe("nn fast paths", function()
     assert.same(flat(gv1), flat(gv2))
     assert.same(flat(gt1), flat(gt2))
   end)
+
+  it("ranking_loss above 4096 rows (the per-pair form) agrees with the matrix form", function()
+    -- 4100 rows, only the first 12 present in t: the same anchors and negatives as the
+    -- 12-row problem, which runs the matrix form
+    mm.seed(21)
+    local N, n, d = 4100, 12, 6
+    local v, t = mm.randn(N, d), mm.randn(N, d)
+    local labels, tmask = {}, {}
+    for i = 1, N do
+      labels[i] = (i % 3) + 1
+      tmask[i] = i <= n and 1 or 0
+    end
+    local opts = { margin = 0.7, tmask = tmask }
+    local small = { margin = 0.7 }
+    local vs, ts = v:rows(1, n), t:rows(1, n)
+    local lab = { table.unpack(labels, 1, n) }
+    local big_loss = mm.nn.ranking_loss(v, t, labels, opts)
+    local small_loss = mm.nn.ranking_loss(vs, ts, lab, small)
+    assert.is_true(math.abs(big_loss - small_loss) < 1e-5, ("%g vs %g"):format(big_loss, small_loss))
+    local gv, gt = mm.nn.ranking_loss_backward(v, t, labels, 1.0, opts)
+    local gvs, gts = mm.nn.ranking_loss_backward(vs, ts, lab, 1.0, small)
+    assert.is_true(mm.allclose(gv:rows(1, n), gvs, 1e-5))
+    assert.is_true(mm.allclose(gt:rows(1, n), gts, 1e-5))
+    assert.equal(0, (gv:rows(n + 1, N):abs():max()))
+  end)
 end)

@@ -977,6 +977,12 @@ static void rank_prep(lua_State *L, rank_args *a, int optidx, const char *fn) {
   }
 }
 
+/* the matrix form's scratch up to 4096 rows (O(n^2) floats); above, the
+ * per-pair form (NULL) */
+static float *rank_scratch(lua_State *L, const rank_args *a) {
+  return a->n <= 4096 ? fscratch(L, mm_ranking_scratch(a->n, a->d)) : NULL;
+}
+
 /* ranking_loss(v, t, labels, opts) -> loss, anchors */
 static int l_ranking_loss(lua_State *L) {
   rank_args a;
@@ -984,7 +990,7 @@ static int l_ranking_loss(lua_State *L) {
   double loss;
   int64_t anchors;
   mm_ranking_loss(a.v->data, a.t->data, a.labels, a.vmask, a.tmask, a.n, a.d, a.margin, a.hardest, 1.0f, &loss, NULL,
-                  NULL, &anchors);
+                  NULL, &anchors, rank_scratch(L, &a));
   if (!isfinite(loss))
     luaL_error(L, "ranking_loss: loss is %s (v %s, t %s hold NaN or Inf?)", isnan(loss) ? "NaN" : "infinite", SH(a.v),
                SH(a.t));
@@ -1005,7 +1011,7 @@ static int l_ranking_loss_backward(lua_State *L) {
   idx[1] = lua_gettop(L);
   double loss;
   mm_ranking_loss(a.v->data, a.t->data, a.labels, a.vmask, a.tmask, a.n, a.d, a.margin, a.hardest, g, &loss, gv->data,
-                  gt->data, NULL);
+                  gt->data, NULL, rank_scratch(L, &a));
   return ret(L, 2, idx);
 }
 

@@ -1079,7 +1079,7 @@ static int run_batch(mm_model *M, const mm_dataset *ds, ws *w, const int64_t *ro
         for (int bb = a + 1; bb < k; bb++) {
           double rl = 0;
           int64_t anchors = 0;
-          mm_ranking_loss_ws(joint_u(M, w, bb), joint_u(M, w, a), w->y, w->mm[bb], w->mm[a], n, d, M->margin,
+          mm_ranking_loss(joint_u(M, w, bb), joint_u(M, w, a), w->y, w->mm[bb], w->mm[a], n, d, M->margin,
                              M->hardest, M->lambda, &rl, w->tv, w->tt, &anchors, w->rk);
           loss += M->lambda * rl;
           float *restrict gb = joint_gu(M, w, bb), *restrict ga = joint_gu(M, w, a);

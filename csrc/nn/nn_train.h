@@ -1,5 +1,5 @@
 /* nn_train.h - training-loop kernels beyond nn.h (same conventions): the
- * fused optimiser pass and the ranking loss on caller scratch. Used by
+ * fused optimiser pass and the row pooling of joint fusion. Used by
  * csrc/model/model.c; nn.h keeps the general per-kernel forms. */
 #ifndef MM_NN_TRAIN_H
 #define MM_NN_TRAIN_H
@@ -39,13 +39,5 @@ int mm_all_finite(const float *x, int64_t n);
 void mm_pool_row_add(int mode, int first, int32_t i, const float *restrict x, float *restrict y, int32_t *restrict ar,
                      int64_t d);
 void mm_pool_row_finish(int mode, int64_t cnt, float *y, int64_t d);
-
-/* Floats of scratch mm_ranking_loss_ws needs for n rows of d. */
-int64_t mm_ranking_scratch(int64_t n, int64_t d);
-/* mm_ranking_loss (nn.h) on caller scratch of mm_ranking_scratch(n, d) floats
- * (no allocation). */
-void mm_ranking_loss_ws(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
-                        const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
-                        double *loss, float *gv, float *gt, int64_t *anchors, float *scratch);
 
 #endif

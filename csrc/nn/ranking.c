@@ -1,12 +1,9 @@
 /* ranking.c - the common-space auxiliary hinge loss (see nn.h). */
-#include <limits.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../core/gemm.h"
 #include "nn.h"
-#include "nn_train.h"
 
 #define COS_EPS 1e-8
 
@@ -279,9 +276,9 @@ static void ranking_matrix(const float *v, const float *t, const int64_t *labels
   }
 }
 
-void mm_ranking_loss_ws(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
-                        const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
-                        double *loss, float *gv, float *gt, int64_t *anchors, float *scratch) {
+void mm_ranking_loss(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
+                     const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
+                     double *loss, float *gv, float *gt, int64_t *anchors, float *scratch) {
   if (gv) memset(gv, 0, (size_t)(n * d) * sizeof(float));
   if (gt) memset(gt, 0, (size_t)(n * d) * sizeof(float));
   if (n > 0 && d > 0 && scratch) {
@@ -289,20 +286,4 @@ void mm_ranking_loss_ws(const float *v, const float *t, const int64_t *labels, c
     return;
   }
   ranking_pairs(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors);
-}
-
-/* the nn.h form: scratch from the heap (the per-pair form when that fails) */
-void mm_ranking_loss(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
-                     const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
-                     double *loss, float *gv, float *gt, int64_t *anchors) {
-  void *buf = n > 0 && d > 0 && n <= 4096 && n <= INT_MAX && d <= INT_MAX ? malloc(matrix_bytes(n, d, vmask || tmask))
-                                                                         : NULL;
-  if (buf) {
-    if (gv) memset(gv, 0, (size_t)(n * d) * sizeof(float));
-    if (gt) memset(gt, 0, (size_t)(n * d) * sizeof(float));
-    ranking_matrix(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors, buf);
-    free(buf);
-    return;
-  }
-  mm_ranking_loss_ws(v, t, labels, vmask, tmask, n, d, margin, hardest, gloss, loss, gv, gt, anchors, NULL);
 }

@@ -341,6 +341,15 @@ describe("bad image input", function()
     end)
   end
 
+  it("refuses JPEG Huffman tables stb 2.27 would overflow, also behind 0xFF fill bytes", function()
+    -- found by fuzz_image (fuzz/corpus/fuzz_image/): > 256 codes in a table overflow stb's
+    -- 257-entry arrays; stb skips any 0xFF run before the SOI marker, so the guard must too
+    for _, f in ipairs{ "jpeg-dht-overflow.jpg", "jpeg-dht-overflow2.jpg", "jpeg-dht-fill-bytes.jpg" } do
+      local bytes = read("fuzz/corpus/fuzz_image/" .. f)
+      assert_mentions(errors_with(mm.image.decode, bytes, { name = f }), f, "corrupt JPEG", "Huffman table")
+    end
+  end)
+
   it("rejects empty bytes, a folder and bad options", function()
     assert_mentions(errors_with(mm.image.decode, ""), "<bytes>", "empty")
     assert_mentions(errors_with(mm.image.load, "spec/fixtures/image"), "spec/fixtures/image")

@@ -149,8 +149,14 @@ int mm_read_file(const char *path, uint8_t **buf, size_t *len, mm_err *e) {
  * (fixed upstream in 2.28). Walk every marker segment of a JPEG - also those
  * between progressive scans - and refuse such a table before stb sees it. */
 static int jpeg_check_dht(const uint8_t *b, size_t len, const char *name, mm_err *e) {
-  if (len < 4 || b[0] != 0xFF || b[1] != 0xD8) return MM_OK; /* not a JPEG */
-  size_t i = 2;
+  /* stb reads the start-of-image marker like every other: any run of 0xFF
+   * fill bytes, then 0xD8 (found by fuzzing: leading fill bytes hid a JPEG
+   * from this check) */
+  if (len < 4 || b[0] != 0xFF) return MM_OK;
+  size_t i = 1;
+  while (i < len && b[i] == 0xFF) i++;
+  if (i >= len || b[i] != 0xD8) return MM_OK; /* not a JPEG */
+  i++;
   while (i + 4 <= len) {
     if (b[i] != 0xFF) { /* entropy-coded data: skip to the next real marker */
       i++;

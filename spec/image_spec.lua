@@ -350,6 +350,16 @@ describe("bad image input", function()
     end
   end)
 
+  it("decodes a truncated TGA the same way every time, without heap garbage (stb 2.27 left rows unwritten)", function()
+    -- found by fuzz_png_fast: 21 bytes declaring a 224x16 grey + alpha TGA; stb could not read
+    -- any row and returned its buffer as it was. stb's buffers are zeroed now: alpha 0 over white.
+    local bytes = read("fuzz/corpus/fuzz_image/tga-truncated-uninit.tga")
+    local t = mm.image.decode(bytes)
+    assert.same({ 3, 16, 224 }, t:shape())
+    assert.equal(1, t:min())
+    assert.equal(1, t:max())
+  end)
+
   it("rejects empty bytes, a folder and bad options", function()
     assert_mentions(errors_with(mm.image.decode, ""), "<bytes>", "empty")
     assert_mentions(errors_with(mm.image.load, "spec/fixtures/image"), "spec/fixtures/image")

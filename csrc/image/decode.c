@@ -31,6 +31,20 @@
 #pragma GCC diagnostic ignored "-Wcast-qual"
 #endif
 
+/* stb 2.27 leaves parts of its buffers unwritten on some corrupt inputs (a
+ * truncated uncompressed TGA keeps the rows it could not read; found by
+ * fuzz_png_fast, which saw the same bytes decode to different pixels) and
+ * would hand heap garbage out as pixels. Every stb allocation is zeroed, so
+ * such inputs decode the same way every time and leak nothing. */
+static void *stbi_zrealloc(void *p, size_t oldsz, size_t newsz) {
+  unsigned char *q = realloc(p, newsz);
+  if (q && newsz > oldsz) memset(q + oldsz, 0, newsz - oldsz);
+  return q;
+}
+#define STBI_MALLOC(sz) calloc(1, (sz))
+#define STBI_REALLOC_SIZED(p, oldsz, newsz) stbi_zrealloc((p), (oldsz), (newsz))
+#define STBI_FREE(p) free(p)
+
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_STDIO         /* we read files ourselves (mm_read_file) */

@@ -430,33 +430,43 @@ describe("API misuse from Lua", function()
 end)
 
 describe("a forged model configuration", function()
-  it("cannot make mm.load reserve more than the file stores", function()
-    local mm = require "mmfuse"
-    local cjson = require "cjson"
+  local mm = require "mmfuse"
+  local cjson = require "cjson"
+  -- a real model file whose JSON header edit(h) rewrites; returns mm.load's error and the path
+  local function load_forged(edit)
     local ds = mm.data.new{ labels = { 1, 2, 1, 2 }, classes = { "a", "b" }, text = { "x y", "z w", "x", "w" } }
     local m = mm.model{ fusion = "text", dim = 4, classes = ds.classes, text = { buckets = 10 } }
     m:fit(ds, { epochs = 1, seed = 1 })
     local good = os.tmpname()
     m:save(good)
-    local f = assert(io.open(good, "rb"))
-    local s = f:read("a")
-    f:close()
+    local s = slurp(good)
     os.remove(good)
     local n = string.unpack("<I8", s)
     local h = cjson.decode(s:sub(9, 8 + n))
-    local cfg = cjson.decode(h.__metadata__.config)
-    cfg.dim = 60000 -- with the buckets below: 3.6e12 floats asked for
-    cfg.modalities[1].buckets = 60000000
-    h.__metadata__.config = cjson.encode(cfg)
+    edit(h)
     local nh = cjson.encode(h)
     local forged = os.tmpname()
-    f = assert(io.open(forged, "wb"))
-    f:write(string.pack("<I8", #nh) .. nh .. s:sub(9 + n))
-    f:close()
+    spit(forged, string.pack("<I8", #nh) .. nh .. s:sub(9 + n))
     local ok, err = pcall(mm.load, forged)
     os.remove(forged)
     assert.is_false(ok)
+    return err, forged
+  end
+
+  it("cannot make mm.load reserve more than the file stores", function()
+    local err, forged = load_forged(function(h)
+      local cfg = cjson.decode(h.__metadata__.config)
+      cfg.dim = 60000 -- with the buckets below: 3.6e12 floats asked for
+      cfg.modalities[1].buckets = 60000000
+      h.__metadata__.config = cjson.encode(cfg)
+    end)
     assert.matches("needs more than the 66 floats the file stores", err)
+    assert.matches(forged:gsub("%p", "%%%0"), err)
+  end)
+
+  it("cannot list a class twice (found by fuzz_model: it loaded, then could not predict)", function()
+    local err, forged = load_forged(function(h) h.__metadata__.classes = cjson.encode{ "b", "b" } end)
+    assert.matches("class 'b' is listed twice", err)
     assert.matches(forged:gsub("%p", "%%%0"), err)
   end)
 end)

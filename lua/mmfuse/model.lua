@@ -578,8 +578,11 @@ function M.load(path)
     return v
   end
   local cfg, classes, vocab = dec("config"), dec("classes"), dec("vocabulary")
+  local seen = {}
   for i = 1, #classes do
     if type(classes[i]) ~= "string" then fail(path, "class names must be strings", 2) end
+    if seen[classes[i]] then fail(path, ("class '%s' is listed twice"):format(classes[i]), 2) end
+    seen[classes[i]] = true
   end
   if type(cfg.modalities) ~= "table" then fail(path, "config.modalities is missing", 2) end
   if cfg.nclasses ~= #classes then fail(path, ("config says %s classes, the file lists %d"):format(

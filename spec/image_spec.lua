@@ -350,6 +350,12 @@ describe("bad image input", function()
     end
   end)
 
+  it("refuses a PNG cut off inside an empty IDAT chunk (stb 2.27 offset a NULL buffer there)", function()
+    -- found by fuzz_png_fast (clang's UBSan flags the NULL offset; the file is in its corpus, so CI replays it)
+    local bytes = read("fuzz/corpus/fuzz_png_fast/empty-idat-no-crc.png")
+    assert_mentions(errors_with(mm.image.decode, bytes, { name = "cut.png" }), "cut.png", "corrupt or truncated")
+  end)
+
   it("decodes a truncated TGA the same way every time, without heap garbage (stb 2.27 left rows unwritten)", function()
     -- found by fuzz_png_fast: 21 bytes declaring a 224x16 grey + alpha TGA; stb could not read
     -- any row and returned its buffer as it was. stb's buffers are zeroed now: alpha 0 over white.

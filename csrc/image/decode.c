@@ -322,8 +322,10 @@ static int fit_into(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, in
 static uint8_t *png_without_empty_idat(const uint8_t *b, size_t len, size_t *copy_len) {
   static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (len < 8 || memcmp(b, sig, 8) != 0) return NULL;
+  /* stb needs only a chunk's 8-byte header to act on it: an empty IDAT whose
+   * CRC is cut off counts too (found by fuzz_png_fast) */
   int found = 0;
-  for (size_t p = 8; p + 12 <= len;) {
+  for (size_t p = 8; p + 8 <= len;) {
     uint32_t n = ((uint32_t)b[p] << 24) | ((uint32_t)b[p + 1] << 16) | ((uint32_t)b[p + 2] << 8) | b[p + 3];
     if (n == 0 && memcmp(b + p + 4, "IDAT", 4) == 0) found = 1;
     if ((uint64_t)n + 12 > len - p) break;
@@ -334,10 +336,14 @@ static uint8_t *png_without_empty_idat(const uint8_t *b, size_t len, size_t *cop
   if (!out) return NULL;
   memcpy(out, b, 8);
   size_t o = 8, p = 8;
-  while (p + 12 <= len) {
+  while (p + 8 <= len) {
     uint32_t n = ((uint32_t)b[p] << 24) | ((uint32_t)b[p + 1] << 16) | ((uint32_t)b[p + 2] << 8) | b[p + 3];
-    if ((uint64_t)n + 12 > len - p) break; /* truncated chunk: copied as is, stb reports it */
-    if (!(n == 0 && memcmp(b + p + 4, "IDAT", 4) == 0)) {
+    int empty_idat = n == 0 && memcmp(b + p + 4, "IDAT", 4) == 0;
+    if ((uint64_t)n + 12 > len - p) { /* truncated chunk: copied as is (stb reports it); an empty IDAT dropped */
+      if (empty_idat) p = len;
+      break;
+    }
+    if (!empty_idat) {
       memcpy(out + o, b + p, (size_t)n + 12);
       o += (size_t)n + 12;
     }

@@ -134,6 +134,18 @@ int64_t mm_ranking_scratch(int64_t n, int64_t d) {
   return (int64_t)((matrix_bytes(n, d, 1) + sizeof(float) - 1) / sizeof(float));
 }
 
+/* the gradient of one side: g = op(A) . other, then row r minus coef[r]
+ * times its own normalised row (op(A) = A for v, A^T for t) */
+static void side_grad(int ta, const float *A, const float *other, const float *own, const double *coef, int64_t n,
+                      int64_t d, float *g) {
+  mm_sgemm(ta, 0, n, d, n, 1.0f, A, n, other, d, 0.0f, g, d);
+  for (int64_t r = 0; r < n; r++)
+    if (coef[r] != 0.0) {
+      float c = (float)coef[r];
+      for (int64_t j = 0; j < d; j++) g[r * d + j] -= c * own[r * d + j];
+    }
+}
+
 /* buf: matrix_bytes(n, d, masked) bytes, 8-byte aligned */
 static void ranking_matrix(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
                            const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
@@ -257,22 +269,8 @@ static void ranking_matrix(const float *v, const float *t, const int64_t *labels
           cc[j] += kc / (nt[j] * nt[j]);
         }
       }
-    if (gv) {
-      mm_sgemm(0, 0, n, d, n, 1.0f, A, n, T, d, 0.0f, gv, d);
-      for (int64_t i = 0; i < n; i++)
-        if (rr[i] != 0.0) {
-          float s = (float)rr[i];
-          for (int64_t j = 0; j < d; j++) gv[i * d + j] -= s * V[i * d + j];
-        }
-    }
-    if (gt) {
-      mm_sgemm(1, 0, n, d, n, 1.0f, A, n, V, d, 0.0f, gt, d);
-      for (int64_t j = 0; j < n; j++)
-        if (cc[j] != 0.0) {
-          float s = (float)cc[j];
-          for (int64_t q = 0; q < d; q++) gt[j * d + q] -= s * T[j * d + q];
-        }
-    }
+    if (gv) side_grad(0, A, T, V, rr, n, d, gv);
+    if (gt) side_grad(1, A, V, T, cc, n, d, gt);
   }
 }
 

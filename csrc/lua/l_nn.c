@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../nn/cnn_direct.h"
 #include "../nn/nn.h"
 #include "../nn/nn_extra.h"
 #include "../nn/winograd.h"
@@ -376,6 +377,54 @@ static int l_conv2d_winograd(lua_State *L) {
   mm_tensor *y = mm_lua_newtensor_uninit(L, 4, sh);
   mm_wino_forward(&s, x->data, s.c * s.h * s.w, s.h * s.w, w->data, flip, b ? b->data : NULL, relu, y->data,
                   s.o * s.oh * s.ow, s.oh * s.ow, scr);
+  return 1;
+}
+
+/* cnn_forward(x, {{weight=, bias=, pool=}, ...}) -> [N, O]: inference of
+ * conv (stride 1, padding k // 2) + bias + ReLU (+ 2x2 max pool) blocks and a
+ * global average pool, by direct convolution (nn/cnn_direct.c) */
+static int l_cnn_forward(lua_State *L) {
+  const char *fn = "cnn_forward";
+  mm_tensor *x = targ(L, 1, "x");
+  if (x->ndim != 4) luaL_error(L, "%s: x must be 4-d [N, C, H, W], got shape %s", fn, SH(x));
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  luaL_checkstack(L, 24, fn);
+  int nb = (int)luaL_len(L, 2);
+  if (nb < 1 || nb > 8) luaL_error(L, "%s: blocks (argument #2) must list 1 to 8 blocks, got %d", fn, nb);
+  mm_cnn_block bl[8];
+  int64_t c = x->shape[1], h = x->shape[2], w = x->shape[3];
+  if (x->shape[0] < 1 || c < 1 || h < 1 || w < 1) luaL_error(L, "%s: x has an empty shape %s", fn, SH(x));
+  for (int i = 0; i < nb; i++) {
+    lua_geti(L, 2, i + 1);
+    int t = lua_gettop(L);
+    if (!lua_istable(L, t)) luaL_error(L, "%s: block %d must be a table {weight=, bias=, pool=}, got %s", fn, i + 1, luaL_typename(L, t));
+    lua_getfield(L, t, "weight");
+    if (lua_isnil(L, t + 1)) luaL_error(L, "%s: block %d has no weight", fn, i + 1);
+    mm_tensor *wt = targ(L, t + 1, "weight");
+    lua_getfield(L, t, "bias");
+    mm_tensor *bt = lua_isnil(L, t + 2) ? NULL : targ(L, t + 2, "bias");
+    int pool = opt_bool(L, t, fn, "pool") == 1;
+    if (wt->ndim != 4 || wt->shape[2] != wt->shape[3] || wt->shape[2] % 2 == 0 || wt->shape[2] > 11)
+      luaL_error(L, "%s: block %d: weight must be [out, in, k, k] with k odd and at most 11, got %s", fn, i + 1, SH(wt));
+    if (wt->shape[1] != c)
+      luaL_error(L, "%s: block %d: weight %s expects %d input channels, the input has %d", fn, i + 1, SH(wt),
+                 (int)wt->shape[1], (int)c);
+    if (bt && !(bt->ndim == 1 && bt->shape[0] == wt->shape[0]))
+      luaL_error(L, "%s: block %d: bias has shape %s, expected %d", fn, i + 1, SH(bt), (int)wt->shape[0]);
+    if (pool && (h < 2 || w < 2))
+      luaL_error(L, "%s: block %d: cannot pool a %dx%d map", fn, i + 1, (int)h, (int)w);
+    bl[i] = (mm_cnn_block){wt->shape[0], wt->shape[2], wt->data, bt ? bt->data : NULL, pool};
+    c = wt->shape[0];
+    if (pool) h /= 2, w /= 2;
+    lua_remove(L, t); /* weight and bias stay on the stack (they may be converted tables) */
+  }
+  int64_t need = mm_cnn_direct_scratch(bl, nb, x->shape[0], x->shape[1], x->shape[2], x->shape[3]);
+  if (need < 0) luaL_error(L, "%s: x %s: the blocks do not fit", fn, SH(x));
+  float *scr = fscratch(L, need);
+  int64_t sh[2] = {x->shape[0], c};
+  mm_tensor *y = mm_lua_newtensor_uninit(L, 2, sh);
+  mm_cnn_direct_forward(bl, nb, x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->data, y->data, scr);
   return 1;
 }
 
@@ -1168,6 +1217,7 @@ void mm_lua_open_nn(lua_State *L) {
       {"conv2d", l_conv2d},
       {"conv2d_backward", l_conv2d_backward},
       {"conv2d_winograd", l_conv2d_winograd},
+      {"cnn_forward", l_cnn_forward},
       {"max_pool2d", l_max_pool2d},
       {"max_pool2d_backward", l_max_pool2d_backward},
       {"avg_pool2d", l_avg_pool2d},

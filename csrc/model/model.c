@@ -17,6 +17,7 @@
 #include "../core/parallel.h"
 #include "../core/tensor.h"
 #include "../image/image.h"
+#include "../nn/cnn_direct.h"
 #include "../nn/nn.h"
 #include "../nn/nn_train.h"
 #include "../nn/nn_extra.h"
@@ -453,6 +454,8 @@ typedef struct modws {
   mm_conv2d_shape cs[MM_MAXBLOCKS];
   mm_pool2d_shape ps[MM_MAXBLOCKS];
   int64_t colofs[MM_MAXBLOCKS]; /* CNN block b's im2col at ws col + colofs[b] */
+  float *dscr;                  /* inference by direct convolution: its scratch (dcap floats) */
+  int64_t dcap;
 } modws;
 
 typedef struct ws {
@@ -477,7 +480,7 @@ static void ws_free(const mm_model *M, ws *w) {
   for (int i = 0; i < MM_MAXMOD; i++) {
     free(w->mm[i]);
     modws *m = &w->m[i];
-    float *f2[] = {m->h, m->gh, m->u, m->gu, m->logits, m->probs, m->glog, m->img};
+    float *f2[] = {m->h, m->gh, m->u, m->gu, m->logits, m->probs, m->glog, m->img, m->dscr};
     for (size_t j = 0; j < sizeof f2 / sizeof *f2; j++) mm_ffree(f2[j]);
     free(m->ids.v);
     free(m->ids.sl);
@@ -532,6 +535,37 @@ static int cnn_shapes(const mm_modcfg *c, modws *m, int64_t n, int train, int64_
     if (!(ptr)) goto oom;                        \
   } while (0)
 
+/* the CNN's per-block activations (and their gradients when train) for
+ * batches of B, after cnn_shapes; -1 when out of memory */
+static int cnn_activations(const mm_modcfg *c, modws *m, int64_t B, int train) {
+  for (int b = 0; b < c->nblocks; b++) {
+    int64_t na = B * c->ch[b] * m->cs[b].oh * m->cs[b].ow;
+    FA(m->a[b], na);
+    if (train) FA(m->ga[b], na);
+    if (m->pooled[b]) {
+      int64_t np = B * c->ch[b] * m->ps[b].oh * m->ps[b].ow;
+      FA(m->p[b], np);
+      if (train) {
+        FA(m->gp[b], np);
+        m->arg[b] = malloc((size_t)np * sizeof *m->arg[b]);
+        if (!m->arg[b]) goto oom;
+      }
+    }
+  }
+  return 0;
+oom: /* nothing half-made: encode tests m->a[0] */
+  for (int b = 0; b < c->nblocks; b++) {
+    mm_ffree(m->a[b]);
+    mm_ffree(m->ga[b]);
+    mm_ffree(m->p[b]);
+    mm_ffree(m->gp[b]);
+    free(m->arg[b]);
+    m->a[b] = m->ga[b] = m->p[b] = m->gp[b] = NULL;
+    m->arg[b] = NULL;
+  }
+  return -1;
+}
+
 /* gradient w.r.t. the encoder output is needed (the encoder has parameters) */
 static int enc_wants_grad(const mm_modcfg *c) { return c->enc == MM_ENC_TEXT || c->enc == MM_ENC_CNN; }
 
@@ -578,20 +612,9 @@ static int ws_alloc(const mm_model *M, ws *w, int64_t B, int train, mm_err *e) {
         return rc;
       }
       FA(m->img, B * 3 * c->img_h * c->img_w);
-      for (int b = 0; b < c->nblocks; b++) {
-        int64_t na = B * c->ch[b] * m->cs[b].oh * m->cs[b].ow;
-        FA(m->a[b], na);
-        if (train) FA(m->ga[b], na);
-        if (m->pooled[b]) {
-          int64_t np = B * c->ch[b] * m->ps[b].oh * m->ps[b].ow;
-          FA(m->p[b], np);
-          if (train) {
-            FA(m->gp[b], np);
-            m->arg[b] = malloc((size_t)np * sizeof *m->arg[b]);
-            if (!m->arg[b]) goto oom;
-          }
-        }
-      }
+      /* inference by direct convolution needs none of the per-block
+       * activations (encode allocates them if the kernel changes later) */
+      if ((train || !mm_cnn_direct_ok()) && cnn_activations(c, m, B, train)) goto oom;
     }
   }
   if (is_joint(M)) Z = d;
@@ -847,6 +870,24 @@ static int encode(mm_model *M, const mm_dataset *ds, ws *w, int i, const int64_t
     int64_t per = dm->h * dm->w * 3, hw = c->img_h * c->img_w;
     for (int64_t b = 0; b < n; b++)
       mm_image_prep_rgb8(&pp, dm->pix + rows[b] * per, (int)dm->h, (int)dm->w, &M->rng, m->img + b * 3 * hw);
+    if (!train && mm_cnn_direct_ok()) { /* inference: direct convolution, one sample at a time */
+      mm_cnn_block bl[MM_MAXBLOCKS];
+      for (int b = 0; b < c->nblocks; b++)
+        bl[b] = (mm_cnn_block){c->ch[b], c->ksize, M->params[c->p_cw[b]].w, M->params[c->p_cb[b]].w, m->pooled[b]};
+      int64_t need = mm_cnn_direct_scratch(bl, (int)c->nblocks, n, 3, c->img_h, c->img_w);
+      if (need < 0) return mm_errorf(e, MM_EINVAL, "model: the cnn of '%s' has a shape direct convolution rejects", c->name);
+      if (need > m->dcap) {
+        mm_ffree(m->dscr);
+        m->dcap = 0;
+        m->dscr = mm_falloc_uninit(need);
+        if (!m->dscr) return mm_errorf(e, MM_ENOMEM, "model: out of memory for the cnn of '%s'", c->name);
+        m->dcap = need;
+      }
+      mm_cnn_direct_forward(bl, (int)c->nblocks, n, 3, c->img_h, c->img_w, m->img, m->h, m->dscr);
+      return MM_OK;
+    }
+    if (!m->a[0] && cnn_activations(c, m, w->B, w->train)) /* the kernel changed since ws_alloc */
+      return mm_errorf(e, MM_ENOMEM, "model: out of memory for the cnn of '%s'", c->name);
     const float *x = m->img;
     for (int b = 0; b < c->nblocks; b++) { /* conv + bias + ReLU (+ max pool), channel-major */
       int pl = m->pooled[b];

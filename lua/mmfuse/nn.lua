@@ -63,6 +63,17 @@ for k, v in pairs(C) do M[k] = v end
 -- @tparam[opt] table opts `{ padding = 0 (0..2), relu = false, transposed = false }`
 -- @treturn Tensor `[N, O, H + 2 padding - 2, W + 2 padding - 2]`
 
+--- Inference of a small CNN in one call: per block a k x k convolution (stride 1,
+-- padding k // 2), bias, ReLU and, with `pool = true`, a 2x2 max pool; then a global
+-- average pool. The model's CNN encoder predicts with it. Direct convolution, one image
+-- at a time (no im2col): the same sums as `conv2d` + `relu` + `max_pool2d` +
+-- `global_avg_pool`, in another order (equal to float rounding). Images are split over
+-- `mm.threads()`; the result does not depend on the thread count.
+-- @function cnn_forward
+-- @tparam Tensor x `[N, C, H, W]`
+-- @tparam table blocks 1 to 8 of `{ weight = [O, C, k, k] (k odd, <= 11), bias = [O] (optional), pool = false }`
+-- @treturn Tensor `[N, O]` of the last block
+
 --- Max pooling with implicit -inf padding (`padding <= kernel/2`), floor mode.
 -- Options as a table `{ kernel =, stride = kernel, padding = 0 }` or
 -- positionally `max_pool2d(x, kernel[, stride[, padding]])`.

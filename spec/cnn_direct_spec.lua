@@ -1,0 +1,157 @@
+-- mm.nn.cnn_forward (csrc/nn/cnn_direct.c): CNN inference by direct convolution, against
+-- the layer-by-layer kernels (conv2d + relu + max_pool2d + global_avg_pool), with the
+-- AVX-512, AVX2 and portable tiles, across thread counts; and the model's predict, which
+-- uses it, against the im2col path it replaced.
+local mm = require "mmfuse"
+
+local function kernels()
+  local prev, ks = mm.gemm_kernel(), { "blas" }
+  for _, k in ipairs { "avx2", "avx512" } do
+    if pcall(mm.gemm_kernel, k) then ks[#ks + 1] = k end
+  end
+  mm.gemm_kernel(prev)
+  return ks
+end
+
+local function reference(x, blocks)
+  for _, b in ipairs(blocks) do
+    local k = b.weight:shape()[3]
+    x = mm.nn.relu(mm.nn.conv2d(x, b.weight, b.bias, { padding = k // 2 }))
+    if b.pool then x = mm.nn.max_pool2d(x, 2) end
+  end
+  return mm.nn.global_avg_pool(x)
+end
+
+local function close(a, b, what)
+  assert.same(b:shape(), a:shape())
+  local scale = math.max(1, (b:abs():max()))
+  local err = (a - b):abs():max()
+  assert(err <= 2e-5 * scale, ("%s: max |diff| %g (scale %g)"):format(what, err, scale))
+end
+
+-- {N, C, H, W, {{out, k, pool}, ...}}: channel counts below, at and past the vector
+-- widths (8, 16, 32) and their mixes, kernels 1 to 7, odd sizes, unpooled blocks
+local cases = {
+  { 3, 3, 32, 32, { { 16, 3, true }, { 32, 3, true }, { 64, 3, true } } },
+  { 2, 3, 13, 11, { { 5, 3, true }, { 17, 5, true }, { 40, 3, false } } },
+  { 1, 1, 7, 9, { { 48, 1, false }, { 8, 7, true } } },
+  { 4, 2, 4, 4, { { 3, 3, true }, { 4, 3, true }, { 70, 3, false } } },
+  { 2, 5, 1, 1, { { 33, 3, false } } },
+  { 1, 3, 2, 40, { { 24, 5, true }, { 9, 3, false } } },
+  { 5, 4, 16, 16, { { 31, 3, false }, { 12, 5, true }, { 16, 1, true } } },
+}
+
+describe("cnn_forward", function()
+  local prev_k, prev_t
+  before_each(function() prev_k, prev_t = mm.gemm_kernel(), mm.threads() end)
+  after_each(function()
+    mm.gemm_kernel(prev_k)
+    mm.threads(prev_t)
+  end)
+
+  for ci, c in ipairs(cases) do
+    local N, C, H, W, spec = table.unpack(c)
+    local desc = {}
+    for _, s in ipairs(spec) do desc[#desc + 1] = ("%d@%dx%d%s"):format(s[1], s[2], s[2], s[3] and "+pool" or "") end
+    it(("matches conv2d + relu + max_pool2d + global_avg_pool: x %dx%dx%dx%d, %s"):format(N, C, H, W,
+      table.concat(desc, " ")), function()
+      mm.seed(ci)
+      local x, blocks, cin = mm.randn(N, C, H, W), {}, C
+      for i, s in ipairs(spec) do
+        blocks[i] = { weight = mm.randn(s[1], cin, s[2], s[2]) * 0.3, bias = i % 2 == 1 and mm.randn(s[1]) * 0.1 or nil,
+          pool = s[3] }
+        cin = s[1]
+      end
+      local ref = reference(x, blocks)
+      for _, k in ipairs(kernels()) do
+        mm.gemm_kernel(k)
+        mm.threads(1)
+        local y1 = mm.nn.cnn_forward(x, blocks)
+        close(y1, ref, k)
+        mm.threads(2)
+        assert.is_true(mm.nn.cnn_forward(x, blocks) == y1, k .. ": 2 threads give the bits of 1")
+        -- one image at a time gives the bits of the batch (the sums are per image)
+        local row = mm.nn.cnn_forward(x:rows(N, N), blocks)
+        assert.is_true(row == y1:rows(N, N), k .. ": the last image alone")
+      end
+    end)
+  end
+
+  it("takes blocks given as tables of numbers, and no bias", function()
+    local x = mm.tensor { { { { 1, 2 }, { 3, 4 } } } } -- 1x1x2x2
+    local y = mm.nn.cnn_forward(x, { { weight = { { { { 1 } } } } } })
+    assert.same({ 1, 1 }, y:shape())
+    assert.near(2.5, y[1][1], 1e-6)
+    y = mm.nn.cnn_forward(x, { { weight = { { { { -1 } } } }, bias = { 10 }, pool = true } })
+    assert.near(9, y[1][1], 1e-6) -- max of relu(10 - x) over the 2x2 window
+  end)
+
+  it("names the argument and block of every bad input", function()
+    local x, w = mm.randn(2, 3, 8, 8), mm.randn(4, 3, 3, 3)
+    local function err(pat, ...)
+      local ok, msg = pcall(mm.nn.cnn_forward, ...)
+      assert.is_false(ok)
+      assert.matches(pat, tostring(msg))
+    end
+    err("x must be 4%-d", mm.randn(3, 8, 8), { { weight = w } })
+    err("blocks %(argument #2%) must list 1 to 8", x, {})
+    err("must list 1 to 8 blocks, got 9", x, { { weight = w }, { weight = w }, { weight = w }, { weight = w },
+      { weight = w }, { weight = w }, { weight = w }, { weight = w }, { weight = w } })
+    err("block 1 must be a table", x, { 5 })
+    err("block 1 has no weight", x, { { bias = mm.randn(4) } })
+    err("block 1: weight must be %[out, in, k, k%] with k odd", x, { { weight = mm.randn(4, 3, 2, 2) } })
+    err("block 1: weight must be", x, { { weight = mm.randn(4, 3, 3, 1) } })
+    err("block 1: weight must be", x, { { weight = mm.randn(4, 3, 13, 13) } })
+    err("block 2: weight 5x3x3x3 expects 3 input channels, the input has 4", x,
+      { { weight = w }, { weight = mm.randn(5, 3, 3, 3) } })
+    err("block 1: bias has shape 3, expected 4", x, { { weight = w, bias = mm.randn(3) } })
+    err("block 3: cannot pool a 1x1 map", mm.randn(1, 3, 4, 4),
+      { { weight = w, pool = true }, { weight = mm.randn(4, 4, 1, 1), pool = true }, { weight = mm.randn(2, 4, 1, 1), pool = true } })
+    err("option 'pool' must be a boolean", x, { { weight = w, pool = 1 } })
+    err("weight: tensor or table expected", x, { { weight = "w" } })
+  end)
+end)
+
+describe("the model's CNN predictions (direct convolution)", function()
+  local S = dofile("spec/fixtures/model/synth.lua")
+  local prev_k, prev_t
+  before_each(function() prev_k, prev_t = mm.gemm_kernel(), mm.threads() end)
+  after_each(function()
+    mm.gemm_kernel(prev_k)
+    mm.threads(prev_t)
+  end)
+
+  it("agree with the im2col path, on any thread count and batch size", function()
+    local r = S.rng(4)
+    local classes, labels, imgs, texts = { "a", "b", "c" }, {}, {}, {}
+    for i = 1, 40 do
+      local c = (i - 1) % 3 + 1
+      labels[i], imgs[i], texts[i] = classes[c], S.image_for(c, r, 12), "w" .. c .. " x" .. (i % 5)
+    end
+    local ds = mm.data.new { labels = labels, classes = classes, text = texts, image = imgs, image_bytes = true,
+      image_size = 12 }
+    local m = mm.model { fusion = "joint", classes = classes, dim = 8,
+      image = { encoder = "cnn", channels = { 6, 20, 35 } } }
+    m:fit(ds, { epochs = 3, lr = 0.05, seed = 1, batch = 8 })
+    mm.threads(1)
+    mm.gemm_kernel("blas") -- no fast direct tiles: the im2col + GEMM path
+    local names_ref, p_ref = m:predict(ds)
+    for _, k in ipairs(kernels()) do
+      if k ~= "blas" then
+        mm.gemm_kernel(k)
+        mm.threads(1)
+        local names, p = m:predict(ds)
+        assert.same(names_ref, names)
+        local err = (p - p_ref):abs():max()
+        assert(err <= 1e-5, k .. ": max |dP| " .. err)
+        mm.threads(2)
+        local _, p2 = m:predict(ds)
+        assert.is_true(p2 == p, k .. ": 2 threads give the bits of 1")
+        -- the model switches back to im2col and again to direct in one workspace
+        mm.gemm_kernel("blas")
+        local _, pb = m:predict(ds)
+        assert.is_true((pb - p_ref):abs():max() == 0, k .. " -> blas: the im2col path again")
+      end
+    end
+  end)
+end)

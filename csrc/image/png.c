@@ -319,7 +319,13 @@ static int inflate_zlib(const uint8_t *src, size_t n, uint8_t *out, size_t outle
       continue;
     }
     if (type == 3) return -1;
-    if (type == 1 ? fixed_tables(t) : dynamic_tables(&b, t, 0)) return -1;
+    if (type == 1) {
+      if (fixed_tables(t)) return -1;
+    } else { /* on a copy: b's address never escapes, so it can live in registers */
+      br bt = b;
+      if (dynamic_tables(&bt, t, 0)) return -1;
+      b = bt;
+    }
     const uint32_t *lt = t->lit;
     const uint64_t lmask = (1u << LIT_TB) - 1;
     for (;;) {

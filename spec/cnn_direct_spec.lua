@@ -155,3 +155,59 @@ describe("the model's CNN predictions (direct convolution)", function()
     end
   end)
 end)
+
+describe("the model's packed CNN kernels", function()
+  local S = dofile("spec/fixtures/model/synth.lua")
+  local prev_k
+  before_each(function() prev_k = mm.gemm_kernel() end)
+  after_each(function() mm.gemm_kernel(prev_k) end)
+
+  -- predictions now, and from the im2col path (the reference, packs nothing)
+  local function both(m, ds)
+    local _, p = m:predict(ds)
+    local k = mm.gemm_kernel()
+    mm.gemm_kernel("blas")
+    local _, ref = m:predict(ds)
+    mm.gemm_kernel(k)
+    return p, ref
+  end
+
+  it("follow every change of the weights: set_param, fit, restore, a saved and loaded model", function()
+    local r = S.rng(8)
+    local classes, labels, imgs = { "a", "b" }, {}, {}
+    for i = 1, 12 do
+      local c = (i - 1) % 2 + 1
+      labels[i], imgs[i] = classes[c], S.image_for(c, r, 8)
+    end
+    local ds = mm.data.new { labels = labels, classes = classes, image = imgs, image_bytes = true, image_size = 8 }
+    local m = mm.model { fusion = "image", classes = classes, dim = 4, image = { encoder = "cnn", channels = { 4, 6 } } }
+    m:fit(ds, { epochs = 1, lr = 0.05, seed = 1, batch = 4 })
+    local function check(what)
+      local p, ref = both(m, ds)
+      local err = (p - ref):abs():max()
+      assert(err <= 1e-5, what .. ": max |dP| " .. err)
+      return p
+    end
+    local p0 = check("after fit")
+    assert.is_true(check("again (packed kernels reused)") == p0)
+    local w = m:param("image.conv2.weight")
+    m:set_param("image.conv2.weight", w * -1.5)
+    local p1 = check("after set_param")
+    assert.is_false(p1 == p0)
+    local C = require("mmfuse.core").fusion
+    local snap = C.snapshot(m._c)
+    m:fit(ds, { epochs = 1, lr = 0.5, seed = 2, batch = 4 })
+    check("after another fit")
+    C.restore(m._c, snap)
+    assert.is_true(check("after restore") == p1)
+    local path = os.tmpname()
+    m:set_param("image.conv1.weight", m:param("image.conv1.weight") * 0.5)
+    local p2 = check("before save")
+    m:save(path)
+    m:set_param("image.conv1.weight", m:param("image.conv1.weight") * 3)
+    check("after set_param again")
+    local m2 = mm.load(path)
+    os.remove(path)
+    assert.is_true(select(2, m2:predict(ds)) == p2)
+  end)
+end)

@@ -554,6 +554,7 @@ static int l_set_param(lua_State *L) {
   if (t->numel != p->count) return luaL_error(L, "model: %s needs %d values, got %s", p->name, (int)p->count,
                                               mm_lua_shapestr(t));
   memcpy(p->w, t->data, (size_t)p->count * sizeof(float));
+  mm_model_weights_changed(M);
   return 0;
 }
 
@@ -668,6 +669,7 @@ static int l_load_weights(lua_State *L) {
     return luaL_error(L, "%s: the tensors cover %d bytes but the file holds %d data bytes", where, (int)total,
                       (int)b->f.dlen);
   /* checks passed: copy, then reject non-finite weights */
+  mm_model_weights_changed(M);
   for (int i = 0; i < M->nparams; i++) {
     mm_param *p = &M->params[i];
     lua_getfield(L, 3, p->name);
@@ -710,9 +712,11 @@ static int l_load_vectors(lua_State *L) {
   int64_t shape[2] = {V ? V : 1, M->dim};
   int rc = mm_tensor_alloc(&out, 2, shape, &e);
   if (!rc) rc = mm_vectors_load(path, (mm_vec_format)f, M->voc, &out, found, &st, &e);
-  if (!rc)
+  if (!rc) {
+    mm_model_weights_changed(M);
     for (int64_t i = 0; i < V; i++)
       if (found[i]) memcpy(emb->w + i * M->dim, out.data + i * M->dim, (size_t)M->dim * sizeof(float));
+  }
   mm_tensor_free(&out);
   free(found);
   if (rc) return mm_lua_raise(L, &e);

@@ -424,7 +424,7 @@ static int l_cnn_forward(lua_State *L) {
   float *scr = fscratch(L, need);
   int64_t sh[2] = {x->shape[0], c};
   mm_tensor *y = mm_lua_newtensor_uninit(L, 2, sh);
-  mm_cnn_direct_forward(bl, nb, x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->data, y->data, scr);
+  mm_cnn_direct_forward(bl, nb, x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->data, y->data, scr, 0);
   return 1;
 }
 

@@ -14,6 +14,7 @@
 #include <xmmintrin.h>
 #endif
 
+#include "../core/gemm.h"
 #include "../core/parallel.h"
 #include "../core/tensor.h"
 #include "../image/image.h"
@@ -246,6 +247,7 @@ fail:
 }
 
 static void init_params(mm_model *M, uint64_t seed) {
+  M->wgen++;
   mm_rng r;
   mm_rng_seed(&r, seed ^ 0x6d6d667573650001ULL);
   for (int i = 0; i < M->nparams; i++) {
@@ -430,7 +432,10 @@ float *mm_model_snapshot(const mm_model *M, mm_err *e) {
   return s;
 }
 
+void mm_model_weights_changed(mm_model *M) { M->wgen++; }
+
 void mm_model_restore(mm_model *M, const float *s) {
+  M->wgen++;
   int64_t o = 0;
   for (int i = 0; i < M->nparams; i++) {
     memcpy(M->params[i].w, s + o, (size_t)M->params[i].count * sizeof *s);
@@ -456,6 +461,8 @@ typedef struct modws {
   int64_t colofs[MM_MAXBLOCKS]; /* CNN block b's im2col at ws col + colofs[b] */
   float *dscr;                  /* inference by direct convolution: its scratch (dcap floats) */
   int64_t dcap;
+  uint64_t dgen;                /* dscr holds the kernels packed at M->wgen == dgen - 1 (0: none) */
+  const char *dkern;            /* ... with this mm_sgemm kernel */
 } modws;
 
 typedef struct ws {
@@ -879,11 +886,17 @@ static int encode(mm_model *M, const mm_dataset *ds, ws *w, int i, const int64_t
       if (need > m->dcap) {
         mm_ffree(m->dscr);
         m->dcap = 0;
+        m->dgen = 0;
         m->dscr = mm_falloc_uninit(need);
         if (!m->dscr) return mm_errorf(e, MM_ENOMEM, "model: out of memory for the cnn of '%s'", c->name);
         m->dcap = need;
       }
-      mm_cnn_direct_forward(bl, (int)c->nblocks, n, 3, c->img_h, c->img_w, m->img, m->h, m->dscr);
+      /* the packed kernels are kept while the weights and the gemm kernel stay the same */
+      const char *kern = mm_gemm_kernel();
+      int packed = m->dgen == M->wgen + 1 && m->dkern == kern;
+      mm_cnn_direct_forward(bl, (int)c->nblocks, n, 3, c->img_h, c->img_w, m->img, m->h, m->dscr, packed);
+      m->dgen = M->wgen + 1;
+      m->dkern = kern;
       return MM_OK;
     }
     if (!m->a[0] && cnn_activations(c, m, w->B, w->train)) /* the kernel changed since ws_alloc */
@@ -1258,6 +1271,7 @@ static int apply_step(mm_model *M, const mm_train_opts *o, double scale, mm_err 
     }
   }
   M->step++;
+  M->wgen++;
   M->opt_dirty = 1;
   mm_optim_step st;
   mm_optim_step_init(&st, o->optimizer == MM_OPT_ADAM, o->lr, o->b1, o->b2, o->eps, o->wd, o->momentum, M->step);
@@ -1603,6 +1617,7 @@ static int train_step(mm_model *M, mm_dataset *ds, ws *w, const mm_train_opts *o
 }
 
 int mm_model_train_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm_epoch_stats *st, mm_err *e) {
+  M->wgen++; /* every step (and Hogwild thread) writes weights */
   memset(st, 0, sizeof *st);
   if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not built (fit builds it)");
   if (ds->nclasses != M->nclasses)

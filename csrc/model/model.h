@@ -119,6 +119,8 @@ typedef struct mm_model {
   float *bak; /* weights before the last step (restored when a step goes non-finite) */
   int64_t bakcap;
   int opt_dirty;   /* gradients / optimiser state may be non-zero (mm_model_seed must clear them) */
+  uint64_t wgen;   /* bumped by everything that may write weights (mm_model_weights_changed): caches of
+                    * derived weights (the CNN's packed kernels) compare it */
   void *wscache;   /* batch workspace kept between calls (model.c), grown on demand */
   int ws_busy;     /* wscache is in use (a progress callback may predict on the same model) */
   void *hog;       /* per-thread state of Hogwild text training (model.c), kept between epochs */
@@ -178,6 +180,8 @@ int mm_model_predict(mm_model *M, mm_dataset *ds, float *probs, mm_err *e);
 
 /* Snapshot of all weights (early stopping); returns malloc'd floats. */
 float *mm_model_snapshot(const mm_model *M, mm_err *e);
+/* to be called after writing weights from outside model.c (set_param, load_weights) */
+void mm_model_weights_changed(mm_model *M);
 void mm_model_restore(mm_model *M, const float *snap);
 
 const char *mm_fusion_name(int f);

@@ -348,10 +348,10 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
 }
 
 void mm_cnn_direct_forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
-                           const float *x, float *y, float *scratch) {
+                           const float *x, float *y, float *scratch, int packed) {
   dplan P;
   if (n <= 0 || plan(&P, bl, nb, cin, h, w, isa())) return;
-  for (int l = 0; l < P.nb; l++) { /* pack: W[(ky*k + kx)*cin + ci, oc], zero past cout */
+  for (int l = 0; l < P.nb && !packed; l++) { /* pack: W[(ky*k + kx)*cin + ci, oc], zero past cout */
     const dlayer *L = &P.L[l];
     float *Wk = scratch + L->woff, *bp = scratch + L->boff;
     int64_t kk2 = L->k * L->k;

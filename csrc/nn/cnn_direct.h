@@ -37,8 +37,10 @@ int64_t mm_cnn_direct_scratch(const mm_cnn_block *bl, int nb, int64_t n, int64_t
 
 /* x: n samples [cin, h, w] (planar); y: [n, bl[nb-1].cout], the global
  * average of the last block's (pooled) output. scratch: at least
- * mm_cnn_direct_scratch(...) floats, any content. */
+ * mm_cnn_direct_scratch(...) floats. packed = 1: scratch still holds the
+ * kernels packed by an earlier call with the same blocks, weights, cin, h, w
+ * and mm_sgemm kernel (its first part is not rewritten); else any content. */
 void mm_cnn_direct_forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
-                           const float *x, float *y, float *scratch);
+                           const float *x, float *y, float *scratch, int packed);
 
 #endif

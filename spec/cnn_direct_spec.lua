@@ -39,6 +39,11 @@ local cases = {
   { 2, 5, 1, 1, { { 33, 3, false } } },
   { 1, 3, 2, 40, { { 24, 5, true }, { 9, 3, false } } },
   { 5, 4, 16, 16, { { 31, 3, false }, { 12, 5, true }, { 16, 1, true } } },
+  -- Winograd blocks (3x3, pooled, even sizes, >= 8 input channels): one and two channel
+  -- vectors, a tail vector (48), more than 16 tiles in a row (36 px), an odd block after
+  { 2, 9, 6, 10, { { 20, 3, true }, { 33, 3, true } } },
+  { 1, 8, 4, 36, { { 48, 3, true }, { 16, 3, true } } },
+  { 3, 12, 8, 8, { { 8, 3, true }, { 70, 3, true }, { 5, 1, false } } },
 }
 
 describe("cnn_forward", function()
@@ -64,15 +69,18 @@ describe("cnn_forward", function()
       end
       local ref = reference(x, blocks)
       for _, k in ipairs(kernels()) do
-        mm.gemm_kernel(k)
-        mm.threads(1)
-        local y1 = mm.nn.cnn_forward(x, blocks)
-        close(y1, ref, k)
-        mm.threads(2)
-        assert.is_true(mm.nn.cnn_forward(x, blocks) == y1, k .. ": 2 threads give the bits of 1")
-        -- one image at a time gives the bits of the batch (the sums are per image)
-        local row = mm.nn.cnn_forward(x:rows(N, N), blocks)
-        assert.is_true(row == y1:rows(N, N), k .. ": the last image alone")
+        for _, wino in ipairs { true, false } do
+          local o, what = { winograd = wino }, k .. (wino and " (winograd where it applies)" or " (direct only)")
+          mm.gemm_kernel(k)
+          mm.threads(1)
+          local y1 = mm.nn.cnn_forward(x, blocks, o)
+          close(y1, ref, what)
+          mm.threads(2)
+          assert.is_true(mm.nn.cnn_forward(x, blocks, o) == y1, what .. ": 2 threads give the bits of 1")
+          -- one image at a time gives the bits of the batch (the sums are per image)
+          local row = mm.nn.cnn_forward(x:rows(N, N), blocks, o)
+          assert.is_true(row == y1:rows(N, N), what .. ": the last image alone")
+        end
       end
     end)
   end
@@ -109,6 +117,8 @@ describe("cnn_forward", function()
       { { weight = w, pool = true }, { weight = mm.randn(4, 4, 1, 1), pool = true }, { weight = mm.randn(2, 4, 1, 1), pool = true } })
     err("option 'pool' must be a boolean", x, { { weight = w, pool = 1 } })
     err("weight: tensor or table expected", x, { { weight = "w" } })
+    err("options %(argument #3%) must be a table", x, { { weight = w } }, 5)
+    err("option 'winograd' must be a boolean", x, { { weight = w } }, { winograd = 1 })
   end)
 end)
 

@@ -380,7 +380,7 @@ static int l_conv2d_winograd(lua_State *L) {
   return 1;
 }
 
-/* cnn_forward(x, {{weight=, bias=, pool=}, ...}) -> [N, O]: inference of
+/* cnn_forward(x, {{weight=, bias=, pool=}, ...}[, {winograd=}]) -> [N, O]: inference of
  * conv (stride 1, padding k // 2) + bias + ReLU (+ 2x2 max pool) blocks and a
  * global average pool, by direct convolution (nn/cnn_direct.c) */
 static int l_cnn_forward(lua_State *L) {
@@ -388,7 +388,8 @@ static int l_cnn_forward(lua_State *L) {
   mm_tensor *x = targ(L, 1, "x");
   if (x->ndim != 4) luaL_error(L, "%s: x must be 4-d [N, C, H, W], got shape %s", fn, SH(x));
   luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
+  check_opts(L, 3, fn);
+  lua_settop(L, 3);
   luaL_checkstack(L, 24, fn);
   int nb = (int)luaL_len(L, 2);
   if (nb < 1 || nb > 8) luaL_error(L, "%s: blocks (argument #2) must list 1 to 8 blocks, got %d", fn, nb);
@@ -419,12 +420,13 @@ static int l_cnn_forward(lua_State *L) {
     if (pool) h /= 2, w /= 2;
     lua_remove(L, t); /* weight and bias stay on the stack (they may be converted tables) */
   }
-  int64_t need = mm_cnn_direct_scratch(bl, nb, x->shape[0], x->shape[1], x->shape[2], x->shape[3]);
+  int wino = opt_bool(L, 3, fn, "winograd") != 0; /* default on */
+  int64_t need = mm_cnn_direct_scratch(bl, nb, x->shape[0], x->shape[1], x->shape[2], x->shape[3], wino);
   if (need < 0) luaL_error(L, "%s: x %s: the blocks do not fit", fn, SH(x));
   float *scr = fscratch(L, need);
   int64_t sh[2] = {x->shape[0], c};
   mm_tensor *y = mm_lua_newtensor_uninit(L, 2, sh);
-  mm_cnn_direct_forward(bl, nb, x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->data, y->data, scr, 0);
+  mm_cnn_direct_forward(bl, nb, x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->data, y->data, scr, 0, wino);
   return 1;
 }
 

@@ -881,7 +881,7 @@ static int encode(mm_model *M, const mm_dataset *ds, ws *w, int i, const int64_t
       mm_cnn_block bl[MM_MAXBLOCKS];
       for (int b = 0; b < c->nblocks; b++)
         bl[b] = (mm_cnn_block){c->ch[b], c->ksize, M->params[c->p_cw[b]].w, M->params[c->p_cb[b]].w, m->pooled[b]};
-      int64_t need = mm_cnn_direct_scratch(bl, (int)c->nblocks, n, 3, c->img_h, c->img_w);
+      int64_t need = mm_cnn_direct_scratch(bl, (int)c->nblocks, n, 3, c->img_h, c->img_w, 1);
       if (need < 0) return mm_errorf(e, MM_EINVAL, "model: the cnn of '%s' has a shape direct convolution rejects", c->name);
       if (need > m->dcap) {
         mm_ffree(m->dscr);
@@ -894,7 +894,7 @@ static int encode(mm_model *M, const mm_dataset *ds, ws *w, int i, const int64_t
       /* the packed kernels are kept while the weights and the gemm kernel stay the same */
       const char *kern = mm_gemm_kernel();
       int packed = m->dgen == M->wgen + 1 && m->dkern == kern;
-      mm_cnn_direct_forward(bl, (int)c->nblocks, n, 3, c->img_h, c->img_w, m->img, m->h, m->dscr, packed);
+      mm_cnn_direct_forward(bl, (int)c->nblocks, n, 3, c->img_h, c->img_w, m->img, m->h, m->dscr, packed, 1);
       m->dgen = M->wgen + 1;
       m->dkern = kern;
       return MM_OK;

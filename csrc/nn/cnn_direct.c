@@ -14,6 +14,7 @@
 
 #define MAXB 8   /* blocks (the model's MM_MAXBLOCKS) */
 #define MAXKK 121 /* k <= 11 */
+#define WINO_MIN_CIN 8 /* below this the Winograd products are too short to pay */
 
 typedef struct {
   int64_t cin, cout, h, w, k, wp, plane, cp, oh, ow;
@@ -21,11 +22,15 @@ typedef struct {
   const float *w_in, *b_in;
   int64_t woff, boff, ooff; /* shared: packed weights [k*k*cin, cp], padded bias [cp], offsets [k*k*cin] */
   int64_t xoff;       /* per thread: the input planes [cin, plane], zero border */
+  int wino;           /* Winograd F(2x2, 3x3) (see wino_layer) */
+  int64_t th, tw, nt; /* its 2 x 2 output tiles: th x tw = nt */
+  int64_t voff, moff; /* per thread: transformed input [16, cin, nt], products [16, nt, cp] */
+  int64_t vxs, mxs;   /* ... their point strides: padded off multiples of 4 KB (16 streams in one L1 set) */
 } dlayer;
 
 typedef struct {
   int nb, isa, vw, npmax;
-  int64_t shared, per_thread;
+  int64_t shared, per_thread, cpmax, zoff; /* zoff: shared, cpmax zeros (the bias of the Winograd products) */
   int64_t yoff, qoff, soff; /* per thread: the conv output [h, w, cp], pooled [oh, ow, cp], sums [cp] */
   dlayer L[MAXB];
 } dplan;
@@ -44,7 +49,7 @@ static int isa(void) {
 
 int mm_cnn_direct_ok(void) { return isa() > 0; }
 
-static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h, int64_t w, int isa_) {
+static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h, int64_t w, int isa_, int wino_on) {
   int vw = isa_ < 0 ? -isa_ : isa_;
   if (nb < 1 || nb > MAXB || cin < 1 || h < 1 || w < 1) return -1;
   P->nb = nb;
@@ -61,14 +66,27 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
     L->wp = w + k - 1;
     L->plane = up((h + k - 1) * L->wp, 16); /* a tile reads at most up to (h+k-1)*wp - 1 */
     L->cp = up(L->cout, vw);
+    /* Winograd where it pays: 3 x 3 with a pool over the 2 x 2 output tiles,
+     * enough input channels for its small products (AVX-512 only) */
+    L->wino = isa_ == 16 && k == 3 && L->pool && h % 2 == 0 && w % 2 == 0 && cin >= WINO_MIN_CIN && wino_on;
+    L->th = h / 2, L->tw = w / 2, L->nt = L->th * L->tw;
+    int64_t nk = L->wino ? cin : k * k * cin; /* GEMM steps */
     L->woff = shared;
-    shared += up(k * k * cin * L->cp, 16);
+    shared += up((L->wino ? 16 * cin : k * k * cin) * L->cp, 16);
     L->boff = shared;
     shared += up(L->cp, 16);
     L->ooff = shared; /* int64 offsets: two floats each */
-    shared += up(2 * k * k * cin, 16);
+    shared += up(2 * nk, 16);
     L->xoff = per;
-    per += cin * L->plane;
+    per += cin * L->plane + 64; /* the Winograd input transform reads up to 34 floats from a row start */
+    if (L->wino) {
+      L->vxs = up(cin * L->nt, 16) + 16;
+      L->mxs = L->nt * L->cp + 16;
+      L->voff = per;
+      per += 16 * L->vxs;
+      L->moff = per;
+      per += 16 * L->mxs;
+    }
     if (h * w * L->cp > ymax) ymax = h * w * L->cp;
     if (L->pool) {
       if (h < 2 || w < 2) return -1;
@@ -79,6 +97,12 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
     }
     cin = L->cout, h = L->oh, w = L->ow;
   }
+  int64_t cpmax = 0;
+  for (int l = 0; l < nb; l++)
+    if (P->L[l].cp > cpmax) cpmax = P->L[l].cp;
+  P->cpmax = cpmax;
+  P->zoff = shared;
+  shared += up(cpmax, 16);
   P->yoff = per;
   per += up(ymax, 16);
   P->qoff = per;
@@ -90,16 +114,17 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
   return 0;
 }
 
-int64_t mm_cnn_direct_scratch(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w) {
+int64_t mm_cnn_direct_scratch(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
+                              int wino) {
   dplan P;
-  if (plan(&P, bl, nb, cin, h, w, isa())) return -1;
+  if (plan(&P, bl, nb, cin, h, w, isa(), wino)) return -1;
   return P.shared + (int64_t)mm_parallel_threads(n) * P.per_thread;
 }
 
 /* ---- register tiles -------------------------------------------------------------- */
 
 typedef void (*tile_fn)(int64_t nk, const int64_t *off, const float *x, const float *w, int64_t cp, const float *bias,
-                        float *y);
+                        float *y, int relu);
 
 #ifdef MM_DIRECT_X86
 #define DT_NAME dtile512
@@ -130,8 +155,9 @@ typedef void (*tile_fn)(int64_t nk, const int64_t *off, const float *x, const fl
 
 #define DT_INST(name, tile, attr, nv, np)                                                                              \
   __attribute__((target(attr), noinline)) static void name(int64_t nk, const int64_t *off, const float *x,          \
-                                                          const float *w, int64_t cp, const float *bias, float *y) { \
-    tile(nv, np, nk, off, x, w, cp, bias, y);                                                                        \
+                                                          const float *w, int64_t cp, const float *bias, float *y,   \
+                                                          int relu) {                                              \
+    tile(nv, np, nk, off, x, w, cp, bias, y, relu);                                                                  \
   }
 /* one function per (vectors, positions): a tile is a segment of one output row */
 #define A1(np) DT_INST(d512_1_##np, dtile512, "avx512f,fma", 1, np)
@@ -158,7 +184,7 @@ static const tile_fn t256_1[13] = {NULL, R12(d256_1)}, t256_2[7] = {NULL, R(d256
 /* portable C (any CPU; used when the gemm kernel is "blas"): the same tile
  * with 16 channels per vector, nv and np at run time */
 static void dport(int nv, int np, int64_t nk, const int64_t *off, const float *x, const float *w, int64_t cp,
-                  const float *bias, float *y) {
+                  const float *bias, float *y, int relu) {
   float acc[28][32];
   int no = 16 * nv;
   for (int j = 0; j < np; j++)
@@ -171,7 +197,7 @@ static void dport(int nv, int np, int64_t nk, const int64_t *off, const float *x
     }
   }
   for (int j = 0; j < np; j++)
-    for (int o = 0; o < no; o++) y[j * cp + o] = acc[j][o] > 0.0f ? acc[j][o] : 0.0f;
+    for (int o = 0; o < no; o++) y[j * cp + o] = relu && !(acc[j][o] > 0.0f) ? 0.0f : acc[j][o];
 }
 
 /* ---- the forward ------------------------------------------------------------------ */
@@ -204,9 +230,9 @@ static void conv_layer(const dplan *P, const dlayer *L, const float *X, const fl
         const float *xs = X + y * L->wp + x0;
         float *ys = Y + (y * L->w + x0) * L->cp + ob;
         if (tab)
-          tab[np](nk, off, xs, Wk + ob, L->cp, bias + ob, ys);
+          tab[np](nk, off, xs, Wk + ob, L->cp, bias + ob, ys, 1);
         else
-          dport(nv, np, nk, off, xs, Wk + ob, L->cp, bias + ob, ys);
+          dport(nv, np, nk, off, xs, Wk + ob, L->cp, bias + ob, ys, 1);
         x0 += np;
       }
     ob += nv * P->vw;
@@ -266,11 +292,11 @@ A512 void tr16(__m512 r[16]) {
   }
 }
 
-/* the (2 x 2 max pooled) conv output y [h, w, cp] of layer L into the next
- * layer's planes: 16 positions x 16 channels at a time, transposed in registers */
-__attribute__((target("avx512f"), noinline)) static void to_planes512(const dlayer *L, const float *y, const dlayer *N,
-                                                                      float *xn) {
-  int64_t cp = L->cp, w = L->w, npad = N->k / 2;
+/* y [*, yw, cp] of layer L (2 x 2 max pooled when pool) into the next layer's
+ * planes: 16 positions x 16 channels at a time, transposed in registers */
+__attribute__((target("avx512f"), noinline)) static void to_planes512(const dlayer *L, const float *y, int64_t yw,
+                                                                      int pool, const dlayer *N, float *xn) {
+  int64_t cp = L->cp, w = yw, npad = N->k / 2;
   for (int64_t py = 0; py < L->oh; py++)
     for (int64_t px0 = 0; px0 < L->ow; px0 += 16) {
       int cnt = L->ow - px0 < 16 ? (int)(L->ow - px0) : 16;
@@ -278,13 +304,13 @@ __attribute__((target("avx512f"), noinline)) static void to_planes512(const dlay
       float *d = xn + (py + npad) * N->wp + npad + px0;
       for (int64_t cb = 0; cb < cp; cb += 16) {
         __m512 r[16];
-        const float *a = y + (L->pool ? (2 * py * w + 2 * px0) : (py * w + px0)) * cp + cb;
-        int64_t step = L->pool ? 2 * cp : cp, wc = w * cp;
+        const float *a = y + (pool ? (2 * py * w + 2 * px0) : (py * w + px0)) * cp + cb;
+        int64_t step = pool ? 2 * cp : cp, wc = w * cp;
 #pragma GCC unroll 16
         for (int t = 0; t < 16; t++, a += step) {
           if (t >= cnt)
             r[t] = _mm512_setzero_ps();
-          else if (L->pool)
+          else if (pool)
             r[t] = _mm512_max_ps(_mm512_max_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(a + cp)),
                                  _mm512_max_ps(_mm512_loadu_ps(a + wc), _mm512_loadu_ps(a + wc + cp)));
           else
@@ -301,11 +327,146 @@ __attribute__((target("avx512f"), noinline)) static void to_planes512(const dlay
 }
 #endif
 
+/* ---- Winograd F(2 x 2, 3 x 3) -----------------------------------------------------
+ * Output tile (ty, tx) covers outputs (2ty..2ty+1, 2tx..2tx+1) and reads the
+ * padded 4 x 4 input patch d at (2ty, 2tx). With
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+ *   A^T = [1 1 1 0; 0 1 -1 -1]:
+ * out = A^T [ sum over ci of (G g G^T) .* (B^T d B) ] A, 16 products per channel
+ * pair instead of 36. The sum over ci is, for each of the 16 points xi, a
+ * product [nt tiles x cin] x [cin x cout] computed by the same register tiles as
+ * the direct convolution (relu off, zero bias); the output transform adds the
+ * bias, takes the max of the tile's four outputs (the 2 x 2 pool) and the ReLU. */
+static void wino_pack(const dlayer *L, float *U, float *bp, int64_t *off) {
+  for (int64_t ci = 0; ci < L->cin; ci++)
+    for (int64_t oc = 0; oc < L->cp; oc++) {
+      float u[16] = {0};
+      if (oc < L->cout) {
+        const float *g = L->w_in + (oc * L->cin + ci) * 9;
+        float t[4][3]; /* G g */
+        for (int c = 0; c < 3; c++) {
+          t[0][c] = g[c];
+          t[1][c] = 0.5f * (g[c] + g[3 + c] + g[6 + c]);
+          t[2][c] = 0.5f * (g[c] - g[3 + c] + g[6 + c]);
+          t[3][c] = g[6 + c];
+        }
+        for (int r = 0; r < 4; r++) { /* (G g) G^T */
+          u[r * 4 + 0] = t[r][0];
+          u[r * 4 + 1] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+          u[r * 4 + 2] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+          u[r * 4 + 3] = t[r][2];
+        }
+      }
+      for (int xi = 0; xi < 16; xi++) U[(xi * L->cin + ci) * L->cp + oc] = u[xi];
+    }
+  for (int64_t oc = 0; oc < L->cp; oc++) bp[oc] = oc < L->cout && L->b_in ? L->b_in[oc] : 0.0f;
+  for (int64_t ci = 0; ci < L->cin; ci++) off[ci] = ci * L->nt; /* step ci of point xi reads V[xi, ci, :] */
+}
+
+#ifdef MM_DIRECT_X86
+/* V[xi, ci, t] = (B^T d B)[xi] for every tile t of the padded planes X.
+ * Lanes are tiles: one tile row of up to 16 tiles, or (tw <= 8) two tile rows
+ * side by side (lanes [0, tw) and [tw, 2 tw), which are also next to each
+ * other in V). A patch row's 4 columns per tile come from two loads of 16 and
+ * one lane permute each (even / odd columns). */
+__attribute__((target("avx512f"), noinline)) static void wino_in512(const dlayer *L, const float *X, float *V) {
+  const int64_t nt = L->nt, cs = L->vxs, tw = L->tw, wp = L->wp;
+  const int two = 2 * tw <= 16; /* two tile rows per vector */
+  int32_t ie[16], io[16];
+  for (int l = 0; l < 16; l++) {
+    int src = two && l >= tw ? 16 + 2 * (l - (int)tw) : 2 * l; /* second row: from the second source */
+    if (!two) src = 2 * l;
+    ie[l] = src & 31;
+    io[l] = (src + 1) & 31;
+  }
+  const __m512i ev = _mm512_loadu_si512((const void *)ie), od = _mm512_loadu_si512((const void *)io);
+  const int64_t rows_per = two ? 2 : 1, xstep = two ? tw : 16;
+  for (int64_t ci = 0; ci < L->cin; ci++) {
+    const float *xc = X + ci * L->plane;
+    for (int64_t tx0 = 0; tx0 < tw; tx0 += xstep)
+      for (int64_t ty = 0; ty < L->th; ty += rows_per) {
+        int64_t cnt = two ? (ty + 1 < L->th ? 2 * tw : tw) : (tw - tx0 < 16 ? tw - tx0 : 16);
+        __mmask16 m = (__mmask16)((1u << cnt) - 1u);
+        /* the second tile row's patch starts 2 padded rows lower (or, in a
+         * one-row vector, the same row 16 columns on: lanes 8..15 of 32) */
+        int64_t second = two ? (ty + 1 < L->th ? 2 * wp : 0) : 16;
+        __m512 t[4][4]; /* t[r][c]: the row transform of patch row r */
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+          const float *row = xc + (2 * ty + r) * wp + 2 * tx0;
+          __m512 a = _mm512_loadu_ps(row), b = _mm512_loadu_ps(row + second);
+          __m512 c = _mm512_loadu_ps(row + 2), d = _mm512_loadu_ps(row + second + 2);
+          __m512 d0 = _mm512_permutex2var_ps(a, ev, b), d1 = _mm512_permutex2var_ps(a, od, b);
+          __m512 d2 = _mm512_permutex2var_ps(c, ev, d), d3 = _mm512_permutex2var_ps(c, od, d);
+          t[r][0] = _mm512_sub_ps(d0, d2);
+          t[r][1] = _mm512_add_ps(d1, d2);
+          t[r][2] = _mm512_sub_ps(d2, d1);
+          t[r][3] = _mm512_sub_ps(d1, d3);
+        }
+        float *v = V + ci * nt + ty * tw + tx0;
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+          _mm512_mask_storeu_ps(v + (0 * 4 + c) * cs, m, _mm512_sub_ps(t[0][c], t[2][c]));
+          _mm512_mask_storeu_ps(v + (1 * 4 + c) * cs, m, _mm512_add_ps(t[1][c], t[2][c]));
+          _mm512_mask_storeu_ps(v + (2 * 4 + c) * cs, m, _mm512_sub_ps(t[2][c], t[1][c]));
+          _mm512_mask_storeu_ps(v + (3 * 4 + c) * cs, m, _mm512_sub_ps(t[1][c], t[3][c]));
+        }
+      }
+  }
+}
+
+/* Q[t, :] = relu(bias + max of the tile's 4 outputs A^T M[:, t, :] A) */
+__attribute__((target("avx512f"), noinline)) static void wino_out512(const dlayer *L, const float *M, const float *bias,
+                                                                     float *Q) {
+  const int64_t nt = L->nt, cp = L->cp, xs = L->mxs;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t t = 0; t < nt; t++)
+    for (int64_t cb = 0; cb < cp; cb += 16) {
+      const float *mp = M + t * cp + cb;
+      __m512 s0[4], s1[4];
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; c++) {
+        __m512 m0 = _mm512_loadu_ps(mp + (0 * 4 + c) * xs), m1 = _mm512_loadu_ps(mp + (1 * 4 + c) * xs);
+        __m512 m2 = _mm512_loadu_ps(mp + (2 * 4 + c) * xs), m3 = _mm512_loadu_ps(mp + (3 * 4 + c) * xs);
+        s0[c] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        s1[c] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+      }
+      __m512 o00 = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
+      __m512 o01 = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
+      __m512 o10 = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
+      __m512 o11 = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
+      __m512 mx = _mm512_max_ps(_mm512_max_ps(o00, o01), _mm512_max_ps(o10, o11));
+      _mm512_storeu_ps(Q + t * cp + cb, _mm512_max_ps(_mm512_add_ps(mx, _mm512_loadu_ps(bias + cb)), zero));
+    }
+}
+
+/* layer L by Winograd for one sample: X planes -> pooled Q [th, tw, cp] */
+static void wino_layer(const dplan *P, const dlayer *L, const float *X, const float *U, const float *bias,
+                       const int64_t *off, const float *zero, float *V, float *M, float *Q) {
+  wino_in512(L, X, V);
+  const int64_t nt = L->nt, cp = L->cp, cin = L->cin;
+  for (int64_t ob = 0; ob < cp;) {
+    int nv = cp - ob >= 32 ? 2 : 1;
+    int64_t npm = nv == 2 ? P->npmax / 2 : P->npmax, nseg = (nt + npm - 1) / npm;
+    const tile_fn *tab = nv == 2 ? t512_2 : t512_1;
+    for (int xi = 0; xi < 16; xi++)
+      for (int64_t sg = 0, j0 = 0; sg < nseg; sg++) {
+        int np = (int)(nt / nseg + (sg < nt % nseg));
+        tab[np](cin, off, V + xi * L->vxs + j0, U + xi * cin * cp + ob, cp, zero, M + xi * L->mxs + j0 * cp + ob, 0);
+        j0 += np;
+      }
+    ob += nv * 16;
+  }
+  wino_out512(L, M, bias, Q);
+}
+#endif
+
 static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
   const djob *j = ctx;
   const dplan *P = j->P;
   float *base = j->scratch + P->shared + (int64_t)tid * P->per_thread, *Y = base + P->yoff;
-  memset(base, 0, (size_t)P->yoff * sizeof(float)); /* the planes' borders stay zero */
+  for (int l = 0; l < P->nb; l++) /* the planes' borders stay zero */
+    memset(base + P->L[l].xoff, 0, (size_t)(P->L[l].cin * P->L[l].plane + 64) * sizeof(float));
   const dlayer *L0 = &P->L[0];
   int64_t in_per = L0->cin * L0->h * L0->w;
   for (int64_t i = i0; i < i1; i++) {
@@ -317,18 +478,30 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
         memcpy(X0 + c * L0->plane + (r + pad) * L0->wp + pad, xi + (c * L0->h + r) * L0->w, (size_t)L0->w * sizeof(float));
     for (int l = 0; l < P->nb; l++) {
       const dlayer *L = &P->L[l];
-      conv_layer(P, L, base + L->xoff, j->scratch + L->woff, j->scratch + L->boff,
-                 (const int64_t *)(j->scratch + L->ooff), Y);
       int64_t cp = L->cp, co = L->cout, ohw = L->oh * L->ow;
       const dlayer *N = l + 1 < P->nb ? &P->L[l + 1] : NULL;
+      const float *bias = j->scratch + L->boff, *Wk = j->scratch + L->woff;
+      const int64_t *off = (const int64_t *)(j->scratch + L->ooff);
+      float *Q = Y; /* the (pooled) output [oh, ow, cp] */
+      int pooled = 0; /* Q is pooled already */
+#ifdef MM_DIRECT_X86
+      if (L->wino) {
+        Q = base + P->qoff;
+        wino_layer(P, L, base + L->xoff, Wk, bias, off, j->scratch + P->zoff, base + L->voff, base + L->moff, Q);
+        pooled = 1;
+      }
+#endif
+      if (!pooled) conv_layer(P, L, base + L->xoff, Wk, bias, off, Y);
 #ifdef MM_DIRECT_X86
       if (N && P->isa == 16) {
-        to_planes512(L, Y, N, base + N->xoff);
+        if (pooled)
+          to_planes512(L, Q, L->ow, 0, N, base + N->xoff);
+        else
+          to_planes512(L, Y, L->w, L->pool, N, base + N->xoff);
         continue;
       }
 #endif
-      float *Q = Y; /* the (pooled) output [oh, ow, cp] */
-      if (L->pool) {
+      if (L->pool && !pooled) {
         Q = base + P->qoff;
         pool_hwc(Y, L->w, L->oh, L->ow, cp, Q);
       }
@@ -348,13 +521,18 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
 }
 
 void mm_cnn_direct_forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
-                           const float *x, float *y, float *scratch, int packed) {
+                           const float *x, float *y, float *scratch, int packed, int wino) {
   dplan P;
-  if (n <= 0 || plan(&P, bl, nb, cin, h, w, isa())) return;
+  if (n <= 0 || plan(&P, bl, nb, cin, h, w, isa(), wino)) return;
+  if (!packed) memset(scratch + P.zoff, 0, (size_t)P.cpmax * sizeof(float));
   for (int l = 0; l < P.nb && !packed; l++) { /* pack: W[(ky*k + kx)*cin + ci, oc], zero past cout */
     const dlayer *L = &P.L[l];
     float *Wk = scratch + L->woff, *bp = scratch + L->boff;
     int64_t kk2 = L->k * L->k;
+    if (L->wino) {
+      wino_pack(L, Wk, bp, (int64_t *)(scratch + L->ooff));
+      continue;
+    }
     for (int64_t kk = 0; kk < kk2; kk++)
       for (int64_t ci = 0; ci < L->cin; ci++) {
         float *d = Wk + (kk * L->cin + ci) * L->cp;

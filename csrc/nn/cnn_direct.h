@@ -32,15 +32,21 @@ typedef struct mm_cnn_block {
 int mm_cnn_direct_ok(void);
 
 /* floats of scratch mm_cnn_direct_forward needs for n samples of cin x h x w
- * (on mm_parallel_threads(n) threads); -1 when a shape is invalid */
-int64_t mm_cnn_direct_scratch(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w);
+ * (on mm_parallel_threads(n) threads); -1 when a shape is invalid.
+ * wino = 1: with the AVX-512 kernel, 3 x 3 blocks with a pool, even sizes and
+ * at least 8 input channels run as Winograd F(2 x 2, 3 x 3) (16 products per
+ * 2 x 2 outputs instead of 36; equal to the direct sums to float rounding);
+ * 0: every block by direct convolution. */
+int64_t mm_cnn_direct_scratch(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
+                              int wino);
 
 /* x: n samples [cin, h, w] (planar); y: [n, bl[nb-1].cout], the global
  * average of the last block's (pooled) output. scratch: at least
- * mm_cnn_direct_scratch(...) floats. packed = 1: scratch still holds the
- * kernels packed by an earlier call with the same blocks, weights, cin, h, w
- * and mm_sgemm kernel (its first part is not rewritten); else any content. */
+ * mm_cnn_direct_scratch(..., wino) floats. packed = 1: scratch still holds
+ * the kernels packed by an earlier call with the same blocks, weights, cin, h,
+ * w, wino and mm_sgemm kernel (its first part is not rewritten); else any
+ * content. */
 void mm_cnn_direct_forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
-                           const float *x, float *y, float *scratch, int packed);
+                           const float *x, float *y, float *scratch, int packed, int wino);
 
 #endif

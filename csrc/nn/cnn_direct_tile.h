@@ -10,9 +10,9 @@
  * The end of this file #undef's them all.
  *
  * y[j, 0:nv*VW] = relu(bias + sum over q < nk of w[q*cp + 0:nv*VW] * x[off[q] + j])
- * for the np positions j (y rows cp floats apart). */
+ * for the np positions j (y rows cp floats apart); relu = 0: without the ReLU. */
 DT_ATTR void DT_NAME(const int nv, const int np, int64_t nk, const int64_t *off, const float *x, const float *w,
-                     int64_t cp, const float *bias, float *y) {
+                     int64_t cp, const float *bias, float *y, int relu) {
   VEC acc[DT_NP][DT_NV];
 #pragma GCC unroll 32
   for (int j = 0; j < DT_NP; j++)
@@ -35,11 +35,19 @@ DT_ATTR void DT_NAME(const int nv, const int np, int64_t nk, const int64_t *off,
       }
     }
   }
+  if (relu) {
 #pragma GCC unroll 32
-  for (int j = 0; j < DT_NP; j++)
+    for (int j = 0; j < DT_NP; j++)
 #pragma GCC unroll 4
-    for (int v = 0; v < DT_NV; v++)
-      if (j < np && v < nv) VSTORE(y + j * cp + v * VW, VRELU(acc[j][v]));
+      for (int v = 0; v < DT_NV; v++)
+        if (j < np && v < nv) VSTORE(y + j * cp + v * VW, VRELU(acc[j][v]));
+  } else {
+#pragma GCC unroll 32
+    for (int j = 0; j < DT_NP; j++)
+#pragma GCC unroll 4
+      for (int v = 0; v < DT_NV; v++)
+        if (j < np && v < nv) VSTORE(y + j * cp + v * VW, acc[j][v]);
+  }
 }
 #undef DT_NAME
 #undef DT_ATTR

@@ -67,11 +67,15 @@ for k, v in pairs(C) do M[k] = v end
 -- padding k // 2), bias, ReLU and, with `pool = true`, a 2x2 max pool; then a global
 -- average pool. The model's CNN encoder predicts with it. Direct convolution, one image
 -- at a time (no im2col): the same sums as `conv2d` + `relu` + `max_pool2d` +
--- `global_avg_pool`, in another order (equal to float rounding). Images are split over
--- `mm.threads()`; the result does not depend on the thread count.
+-- `global_avg_pool`, in another order (equal to float rounding). With the AVX-512 kernel,
+-- pooled 3x3 blocks with even sizes and at least 8 input channels run as Winograd
+-- F(2x2, 3x3) (16 products per 2x2 outputs instead of 36); `winograd = false` keeps
+-- every block direct. Images are split over `mm.threads()`; the result does not depend
+-- on the thread count or on how many images are passed at once.
 -- @function cnn_forward
 -- @tparam Tensor x `[N, C, H, W]`
 -- @tparam table blocks 1 to 8 of `{ weight = [O, C, k, k] (k odd, <= 11), bias = [O] (optional), pool = false }`
+-- @tparam[opt] table opts `{ winograd = true }`
 -- @treturn Tensor `[N, O]` of the last block
 
 --- Max pooling with implicit -inf padding (`padding <= kernel/2`), floor mode.

@@ -29,7 +29,8 @@ local function close(a, b, what)
   assert(err <= 2e-5 * scale, ("%s: max |diff| %g (scale %g)"):format(what, err, scale))
 end
 
--- {N, C, H, W, {{out, k, pool}, ...}}: channel counts below, at and past the vector
+-- {N, C, H, W, {{out, k, pool}, ...}}: every path of cnn_direct.c (channel-vector tiles,
+-- position-vector blocks, Winograd); channel counts below, at and past the vector
 -- widths (8, 16, 32) and their mixes, kernels 1 to 7, odd sizes, unpooled blocks
 local cases = {
   { 3, 3, 32, 32, { { 16, 3, true }, { 32, 3, true }, { 64, 3, true } } },
@@ -44,6 +45,10 @@ local cases = {
   { 2, 9, 6, 10, { { 20, 3, true }, { 33, 3, true } } },
   { 1, 8, 4, 36, { { 48, 3, true }, { 16, 3, true } } },
   { 3, 12, 8, 8, { { 8, 3, true }, { 70, 3, true }, { 5, 1, false } } },
+  -- position-vector blocks (pooled, <= 16 outputs, not last): rows of 70 (three chunks of
+  -- 32), an odd height, kernel 5, 16 outputs in four groups of four
+  { 1, 3, 7, 70, { { 6, 3, true }, { 4, 1, false } } },
+  { 2, 2, 9, 12, { { 16, 5, true }, { 7, 3, true }, { 3, 3, false } } },
 }
 
 describe("cnn_forward", function()

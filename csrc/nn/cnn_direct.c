@@ -23,6 +23,7 @@ typedef struct {
   int64_t woff, boff, ooff; /* shared: packed weights [k*k*cin, cp], padded bias [cp], offsets [k*k*cin] */
   int64_t xoff;       /* per thread: the input planes [cin, plane], zero border */
   int wino;           /* Winograd F(2x2, 3x3) (see wino_layer) */
+  int planar;         /* vectors over positions, written pooled into the next planes (see planar512) */
   int64_t th, tw, nt; /* its 2 x 2 output tiles: th x tw = nt */
   int64_t voff, moff; /* per thread: transformed input [16, cin, nt], products [16, nt, cp] */
   int64_t vxs, mxs;   /* ... their point strides: padded off multiples of 4 KB (16 streams in one L1 set) */
@@ -69,6 +70,8 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
     /* Winograd where it pays: 3 x 3 with a pool over the 2 x 2 output tiles,
      * enough input channels for its small products (AVX-512 only) */
     L->wino = isa_ == 16 && k == 3 && L->pool && h % 2 == 0 && w % 2 == 0 && cin >= WINO_MIN_CIN && wino_on;
+    /* few output channels (one vector or less): vectors over positions instead */
+    L->planar = isa_ == 16 && !L->wino && L->pool && L->cout <= 16 && l + 1 < nb && h >= 2 && w >= 2;
     L->th = h / 2, L->tw = w / 2, L->nt = L->th * L->tw;
     int64_t nk = L->wino ? cin : k * k * cin; /* GEMM steps */
     L->woff = shared;
@@ -440,6 +443,61 @@ __attribute__((target("avx512f"), noinline)) static void wino_out512(const dlaye
     }
 }
 
+/* A pooled block with few output channels (layer 1 of a small CNN), for one
+ * sample: vectors of 16 output positions of a row, two conv rows (the pool's)
+ * x two vectors x 4 output channels per register tile; the 2 x 2 max pool and
+ * ReLU in registers, then one contiguous store per pooled row and channel
+ * into the next layer's planes (no transpose). */
+__attribute__((target("avx512f"), noinline)) static void planar512(const dlayer *L, const float *X, const float *Wt,
+                                                                   const float *bias, const dlayer *N, float *xn) {
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512 zero = _mm512_setzero_ps();
+  const int64_t k = L->k, wp = L->wp, co = L->cout, npad = N->k / 2;
+  for (int64_t py = 0; py < L->oh; py++)
+    for (int64_t x0 = 0; x0 < 2 * L->ow; x0 += 32) {
+      int64_t pc = L->ow - x0 / 2 < 16 ? L->ow - x0 / 2 : 16; /* pooled outputs of this chunk */
+      __mmask16 m = (__mmask16)((1u << pc) - 1u);
+      for (int64_t ob = 0; ob < co; ob += 4) {
+        int nob = co - ob < 4 ? (int)(co - ob) : 4;
+        __m512 acc[2][4][2];
+#pragma GCC unroll 4
+        for (int o = 0; o < 4; o++) {
+          __m512 b = _mm512_set1_ps(o < nob ? bias[ob + o] : 0.0f);
+          acc[0][o][0] = acc[0][o][1] = acc[1][o][0] = acc[1][o][1] = b;
+        }
+        const float *wq = Wt + ob;
+        for (int64_t ci = 0; ci < L->cin; ci++)
+          for (int64_t ky = 0; ky < k; ky++) {
+            const float *r0 = X + ci * L->plane + (2 * py + ky) * wp + x0, *r1 = r0 + wp;
+            for (int64_t kx = 0; kx < k; kx++, wq += co) {
+              __m512 a00 = _mm512_loadu_ps(r0 + kx), a01 = _mm512_loadu_ps(r0 + kx + 16);
+              __m512 a10 = _mm512_loadu_ps(r1 + kx), a11 = _mm512_loadu_ps(r1 + kx + 16);
+#pragma GCC unroll 4
+              for (int o = 0; o < 4; o++) {
+                if (o < nob || o == 0) {
+                  __m512 wv = _mm512_set1_ps(wq[o < nob ? o : 0]);
+                  acc[0][o][0] = _mm512_fmadd_ps(wv, a00, acc[0][o][0]);
+                  acc[0][o][1] = _mm512_fmadd_ps(wv, a01, acc[0][o][1]);
+                  acc[1][o][0] = _mm512_fmadd_ps(wv, a10, acc[1][o][0]);
+                  acc[1][o][1] = _mm512_fmadd_ps(wv, a11, acc[1][o][1]);
+                }
+              }
+            }
+          }
+        float *d = xn + (py + npad) * N->wp + npad + x0 / 2;
+#pragma GCC unroll 4
+        for (int o = 0; o < 4; o++) {
+          if (o < nob) {
+            __m512 v0 = _mm512_max_ps(acc[0][o][0], acc[1][o][0]), v1 = _mm512_max_ps(acc[0][o][1], acc[1][o][1]);
+            __m512 p = _mm512_max_ps(_mm512_permutex2var_ps(v0, ev, v1), _mm512_permutex2var_ps(v0, od, v1));
+            _mm512_mask_storeu_ps(d + (ob + o) * N->plane, m, _mm512_max_ps(p, zero));
+          }
+        }
+      }
+    }
+}
+
 /* layer L by Winograd for one sample: X planes -> pooled Q [th, tw, cp] */
 static void wino_layer(const dplan *P, const dlayer *L, const float *X, const float *U, const float *bias,
                        const int64_t *off, const float *zero, float *V, float *M, float *Q) {
@@ -490,6 +548,10 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
         wino_layer(P, L, base + L->xoff, Wk, bias, off, j->scratch + P->zoff, base + L->voff, base + L->moff, Q);
         pooled = 1;
       }
+      if (L->planar) {
+        planar512(L, base + L->xoff, Wk, bias, N, base + N->xoff);
+        continue;
+      }
 #endif
       if (!pooled) conv_layer(P, L, base + L->xoff, Wk, bias, off, Y);
 #ifdef MM_DIRECT_X86
@@ -531,6 +593,13 @@ void mm_cnn_direct_forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t ci
     int64_t kk2 = L->k * L->k;
     if (L->wino) {
       wino_pack(L, Wk, bp, (int64_t *)(scratch + L->ooff));
+      continue;
+    }
+    if (L->planar) { /* Wt[(ci*k*k + kk)*cout + oc]: the weights transposed */
+      int64_t nk = L->cin * kk2;
+      for (int64_t q = 0; q < nk; q++)
+        for (int64_t oc = 0; oc < L->cout; oc++) Wk[q * L->cout + oc] = L->w_in[oc * nk + q];
+      for (int64_t oc = 0; oc < L->cp; oc++) bp[oc] = oc < L->cout && L->b_in ? L->b_in[oc] : 0.0f;
       continue;
     }
     for (int64_t kk = 0; kk < kk2; kk++)

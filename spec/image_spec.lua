@@ -356,6 +356,15 @@ describe("bad image input", function()
     assert_mentions(errors_with(mm.image.decode, bytes, { name = "cut.png" }), "cut.png", "corrupt or truncated")
   end)
 
+  it("refuses formats it does not document: a PPM (stb 2.27 overflowed an int on its header)", function()
+    -- found by fuzz_png_fast: "P6" and a 55-digit width; stb's PNM reader multiplied past
+    -- INT_MAX (UBSan). PNM, PSD, HDR and PIC are compiled out of stb now.
+    local bytes = read("fuzz/corpus/fuzz_image/pnm-huge-width.ppm")
+    assert_mentions(errors_with(mm.image.decode, bytes, { name = "x.ppm" }), "x.ppm", "not a supported image")
+    assert_mentions(errors_with(mm.image.decode, "P6\n2 2\n255\n" .. ("\0"):rep(12), { name = "ok.ppm" }), "ok.ppm",
+      "not a supported image")
+  end)
+
   it("decodes a truncated TGA the same way every time, without heap garbage (stb 2.27 left rows unwritten)", function()
     -- found by fuzz_png_fast: 21 bytes declaring a 224x16 grey + alpha TGA; stb could not read
     -- any row and returned its buffer as it was. stb's buffers are zeroed now: alpha 0 over white.

@@ -48,6 +48,13 @@ static void *stbi_zrealloc(void *p, size_t oldsz, size_t newsz) {
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_STDIO         /* we read files ourselves (mm_read_file) */
+/* only the formats mmfuse documents (PNG, JPEG, BMP, GIF, TGA): stb 2.27's PNM
+ * header reader overflows an int on a long number (UB; found by fuzz_png_fast),
+ * and PSD / HDR / PIC would be more such corners nobody asked for */
+#define STBI_NO_PNM
+#define STBI_NO_PSD
+#define STBI_NO_HDR
+#define STBI_NO_PIC
 /* STBI_MAX_DIMENSIONS stays at stb's default (2^24): stbi_info then reports a
  * huge declared size, and mm_image_info rejects it (> MM_IMAGE_MAX_SIDE) with
  * a message that says so, before stbi_load allocates anything. */

@@ -118,7 +118,7 @@ static inline void fill32(uint32_t *t, uint32_t v, unsigned n) {
  * subtables of 2^(maxlen - tb) entries. lit: flag symbols < 256 as LITF. */
 static int build(uint32_t *tab, unsigned tb, unsigned cap, const uint8_t *lens, unsigned n, int lit) {
   unsigned count[16] = {0}, offs[16], next[16];
-  uint16_t sorted[320];
+  uint16_t sorted[320 + 320]; /* symbols of length 0 go to [320, ...): no branch in the placing loop */
   if (n > 320) return -1;
   for (unsigned i = 0; i < n; i++) count[lens[i]]++;
   count[0] = 0;
@@ -143,8 +143,8 @@ static int build(uint32_t *tab, unsigned tb, unsigned cap, const uint8_t *lens, 
     fill32(tab, INVALID, size);
     return 0;
   }
-  for (unsigned s = 0; s < n; s++)
-    if (lens[s]) sorted[offs[lens[s]]++] = (uint16_t)s;
+  offs[0] = 320; /* which lengths are 0 is data: a branch on it mispredicts often */
+  for (unsigned s = 0; s < n; s++) sorted[offs[lens[s]]++] = (uint16_t)s;
   /* offs[l] is now the end of length l in sorted; its start is offs[l] - count[l] */
   unsigned end = 1u << (minlen < tb ? minlen : tb), r = 0;
   fill32(tab, INVALID, end);

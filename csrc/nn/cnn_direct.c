@@ -20,7 +20,9 @@ typedef struct {
   int64_t cin, cout, h, w, k, wp, plane, cp, oh, ow;
   int pool;
   const float *w_in, *b_in;
-  int64_t woff, boff, ooff; /* shared: packed weights [k*k*cin, cp], padded bias [cp], offsets [k*k*cin] */
+  /* shared: packed weights (direct [k*k*cin, cp]; Winograd [16, cin, cp]; planar [cin*k*k, cout]),
+   * padded bias [cp], GEMM step offsets (direct k*k*cin; Winograd cin) */
+  int64_t woff, boff, ooff;
   int64_t xoff;       /* per thread: the input planes [cin, plane], zero border */
   int wino;           /* Winograd F(2x2, 3x3) (see wino_layer) */
   int planar;         /* vectors over positions, written pooled into the next planes (see planar512) */
@@ -90,7 +92,7 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
       L->moff = per;
       per += 16 * L->mxs;
     }
-    if (h * w * L->cp > ymax) ymax = h * w * L->cp;
+    if (!L->wino && !L->planar && h * w * L->cp > ymax) ymax = h * w * L->cp; /* conv_layer's output */
     if (L->pool) {
       if (h < 2 || w < 2) return -1;
       L->oh = h / 2, L->ow = w / 2;

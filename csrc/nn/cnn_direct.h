@@ -1,22 +1,22 @@
 /* cnn_direct.h - inference of a small CNN (conv k x k, stride 1, "same"
- * padding, bias, ReLU, optional 2 x 2 max pool; then a global average pool)
- * by direct convolution, one sample at a time, without im2col.
+ * padding, bias, ReLU, optional 2 x 2 max pool; then a global average pool),
+ * one sample at a time, without im2col. Every activation of a sample stays in
+ * cache; the samples are split over mm_threads().
  *
- * Per sample, every activation lives in a padded channels-last buffer
- * [(h + k - 1) x (w + k - 1)] x cs whose border is zero. Output position
- * p = y * wp + x (wp the padded width) of a k x k convolution is then
- *   sum over (ky, kx, ci) of W[ky, kx, ci, :] * X[p + ky * wp + kx, ci]
- * for every p in one flat range: a GEMM whose B rows are the input shifted by
- * a fixed offset, computed in register tiles of output channels x positions
- * (the two columns per row that fall on the padding are computed and thrown
- * away). The conv result stays in cache for the ReLU / pool / next layer.
- *
+ * A block's input lives in zero-bordered planes [cin][(h + k - 1) x (w + k - 1)].
+ * Three ways to run a block (AVX-512; AVX2 and portable C use the first):
+ *  - channel vectors: output position p = (y, x) of a row segment is
+ *      sum over (ky, kx, ci) of W[ky, kx, ci, :] * X[ci, y + ky, x + kx],
+ *    a GEMM whose B rows are the planes shifted by fixed offsets, in register
+ *    tiles of (1 or 2 vectors of output channels) x (up to 28 positions);
+ *  - position vectors, for pooled blocks with at most 16 outputs (a first
+ *    layer): 2 conv rows x 32 positions x 4 channels per tile, pooled in
+ *    registers and stored straight into the next block's planes;
+ *  - Winograd F(2 x 2, 3 x 3) for pooled 3 x 3 blocks with even sizes and at
+ *    least 8 input channels: 16 products per 2 x 2 outputs instead of 36.
  * The same sums as mm_conv2d_cn_forward + ReLU + max pool + global average
- * pool, in a different order: results agree to rounding, not to the bit.
- * Samples are split over mm_threads(); each sample's arithmetic is the same
- * on any thread count. Register tiles for the "avx512" and "avx2" mm_sgemm
- * kernels, and portable C (slow) with "blas": mm_cnn_direct_ok() says
- * whether the kernel in use has fast tiles. */
+ * pool in other orders: results agree to rounding, not to the bit. Each
+ * sample's arithmetic is the same whatever the thread count or batch. */
 #ifndef MM_CNN_DIRECT_H
 #define MM_CNN_DIRECT_H
 

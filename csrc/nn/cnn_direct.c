@@ -27,7 +27,8 @@ typedef struct {
   int wino;           /* Winograd F(2x2, 3x3) (see wino_layer) */
   int planar;         /* vectors over positions, written pooled into the next planes (see planar512) */
   int64_t th, tw, nt; /* its 2 x 2 output tiles: th x tw = nt */
-  int64_t voff, moff; /* per thread: transformed input [16, cin, nt], products [16, nt, cp] */
+  int64_t sr, sn;     /* Winograd runs sr tile rows (sn = sr * tw tiles) at a time, in L1 */
+  int64_t voff, moff; /* per thread: transformed input [16, cin, sn], products [16, sn, cp] */
   int64_t vxs, mxs;   /* ... their point strides: padded off multiples of 4 KB (16 streams in one L1 set) */
 } dlayer;
 
@@ -85,8 +86,13 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
     L->xoff = per;
     per += cin * L->plane + 64; /* the Winograd input transform reads up to 34 floats from a row start */
     if (L->wino) {
-      L->vxs = up(cin * L->nt, 16) + 16;
-      L->mxs = L->nt * L->cp + 16;
+      /* a segment: the fewest equal runs of tile rows with at most 14 tiles
+       * (one register tile of two channel vectors), at least one row */
+      int64_t rmax = 16 / L->tw > 0 ? 16 / L->tw : 1, nseg = (L->th + rmax - 1) / rmax;
+      L->sr = (L->th + nseg - 1) / nseg;
+      L->sn = L->sr * L->tw;
+      L->vxs = up(cin * L->sn, 16) + 16;
+      L->mxs = L->sn * L->cp + 16;
       L->voff = per;
       per += 16 * L->vxs;
       L->moff = per;
@@ -365,7 +371,7 @@ static void wino_pack(const dlayer *L, float *U, float *bp, int64_t *off) {
       for (int xi = 0; xi < 16; xi++) U[(xi * L->cin + ci) * L->cp + oc] = u[xi];
     }
   for (int64_t oc = 0; oc < L->cp; oc++) bp[oc] = oc < L->cout && L->b_in ? L->b_in[oc] : 0.0f;
-  for (int64_t ci = 0; ci < L->cin; ci++) off[ci] = ci * L->nt; /* step ci of point xi reads V[xi, ci, :] */
+  for (int64_t ci = 0; ci < L->cin; ci++) off[ci] = ci * L->sn; /* step ci of point xi reads V[xi, ci, :] */
 }
 
 #ifdef MM_DIRECT_X86
@@ -374,8 +380,9 @@ static void wino_pack(const dlayer *L, float *U, float *bp, int64_t *off) {
  * side by side (lanes [0, tw) and [tw, 2 tw), which are also next to each
  * other in V). A patch row's 4 columns per tile come from two loads of 16 and
  * one lane permute each (even / odd columns). */
-__attribute__((target("avx512f"), noinline)) static void wino_in512(const dlayer *L, const float *X, float *V) {
-  const int64_t nt = L->nt, cs = L->vxs, tw = L->tw, wp = L->wp;
+__attribute__((target("avx512f"), noinline)) static void wino_in512(const dlayer *L, const float *X, float *V,
+                                                                    int64_t ty0, int64_t ty1) {
+  const int64_t nt = L->sn, cs = L->vxs, tw = L->tw, wp = L->wp;
   const int two = 2 * tw <= 16; /* two tile rows per vector */
   int32_t ie[16], io[16];
   for (int l = 0; l < 16; l++) {
@@ -389,12 +396,12 @@ __attribute__((target("avx512f"), noinline)) static void wino_in512(const dlayer
   for (int64_t ci = 0; ci < L->cin; ci++) {
     const float *xc = X + ci * L->plane;
     for (int64_t tx0 = 0; tx0 < tw; tx0 += xstep)
-      for (int64_t ty = 0; ty < L->th; ty += rows_per) {
-        int64_t cnt = two ? (ty + 1 < L->th ? 2 * tw : tw) : (tw - tx0 < 16 ? tw - tx0 : 16);
+      for (int64_t ty = ty0; ty < ty1; ty += rows_per) {
+        int64_t cnt = two ? (ty + 1 < ty1 ? 2 * tw : tw) : (tw - tx0 < 16 ? tw - tx0 : 16);
         __mmask16 m = (__mmask16)((1u << cnt) - 1u);
         /* the second tile row's patch starts 2 padded rows lower (or, in a
          * one-row vector, the same row 16 columns on: lanes 8..15 of 32) */
-        int64_t second = two ? (ty + 1 < L->th ? 2 * wp : 0) : 16;
+        int64_t second = two ? (ty + 1 < ty1 ? 2 * wp : 0) : 16;
         __m512 t[4][4]; /* t[r][c]: the row transform of patch row r */
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
@@ -408,7 +415,7 @@ __attribute__((target("avx512f"), noinline)) static void wino_in512(const dlayer
           t[r][2] = _mm512_sub_ps(d2, d1);
           t[r][3] = _mm512_sub_ps(d1, d3);
         }
-        float *v = V + ci * nt + ty * tw + tx0;
+        float *v = V + ci * nt + (ty - ty0) * tw + tx0;
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
           _mm512_mask_storeu_ps(v + (0 * 4 + c) * cs, m, _mm512_sub_ps(t[0][c], t[2][c]));
@@ -422,8 +429,8 @@ __attribute__((target("avx512f"), noinline)) static void wino_in512(const dlayer
 
 /* Q[t, :] = relu(bias + max of the tile's 4 outputs A^T M[:, t, :] A) */
 __attribute__((target("avx512f"), noinline)) static void wino_out512(const dlayer *L, const float *M, const float *bias,
-                                                                     float *Q) {
-  const int64_t nt = L->nt, cp = L->cp, xs = L->mxs;
+                                                                     float *Q, int64_t nt) {
+  const int64_t cp = L->cp, xs = L->mxs;
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t t = 0; t < nt; t++)
     for (int64_t cb = 0; cb < cp; cb += 16) {
@@ -500,24 +507,28 @@ __attribute__((target("avx512f"), noinline)) static void planar512(const dlayer 
     }
 }
 
-/* layer L by Winograd for one sample: X planes -> pooled Q [th, tw, cp] */
+/* layer L by Winograd for one sample: X planes -> pooled Q [th, tw, cp], a
+ * segment of tile rows at a time (its V and M stay in L1) */
 static void wino_layer(const dplan *P, const dlayer *L, const float *X, const float *U, const float *bias,
                        const int64_t *off, const float *zero, float *V, float *M, float *Q) {
-  wino_in512(L, X, V);
-  const int64_t nt = L->nt, cp = L->cp, cin = L->cin;
-  for (int64_t ob = 0; ob < cp;) {
-    int nv = cp - ob >= 32 ? 2 : 1;
-    int64_t npm = nv == 2 ? P->npmax / 2 : P->npmax, nseg = (nt + npm - 1) / npm;
-    const tile_fn *tab = nv == 2 ? t512_2 : t512_1;
-    for (int xi = 0; xi < 16; xi++)
-      for (int64_t sg = 0, j0 = 0; sg < nseg; sg++) {
-        int np = (int)(nt / nseg + (sg < nt % nseg));
-        tab[np](cin, off, V + xi * L->vxs + j0, U + xi * cin * cp + ob, cp, zero, M + xi * L->mxs + j0 * cp + ob, 0);
-        j0 += np;
-      }
-    ob += nv * 16;
+  const int64_t cp = L->cp, cin = L->cin;
+  for (int64_t ty0 = 0; ty0 < L->th; ty0 += L->sr) {
+    int64_t ty1 = ty0 + L->sr < L->th ? ty0 + L->sr : L->th, nt = (ty1 - ty0) * L->tw;
+    wino_in512(L, X, V, ty0, ty1);
+    for (int64_t ob = 0; ob < cp;) {
+      int nv = cp - ob >= 32 ? 2 : 1;
+      int64_t npm = nv == 2 ? P->npmax / 2 : P->npmax, nseg = (nt + npm - 1) / npm;
+      const tile_fn *tab = nv == 2 ? t512_2 : t512_1;
+      for (int xi = 0; xi < 16; xi++)
+        for (int64_t sg = 0, j0 = 0; sg < nseg; sg++) {
+          int np = (int)(nt / nseg + (sg < nt % nseg));
+          tab[np](cin, off, V + xi * L->vxs + j0, U + xi * cin * cp + ob, cp, zero, M + xi * L->mxs + j0 * cp + ob, 0);
+          j0 += np;
+        }
+      ob += nv * 16;
+    }
+    wino_out512(L, M, bias, Q + ty0 * L->tw * cp, nt);
   }
-  wino_out512(L, M, bias, Q);
 }
 #endif
 

@@ -875,9 +875,14 @@ static int encode(mm_model *M, const mm_dataset *ds, ws *w, int i, const int64_t
     rc = mm_image_prep_check(&pp, (int)dm->h, (int)dm->w, e);
     if (rc) return rc;
     int64_t per = dm->h * dm->w * 3, hw = c->img_h * c->img_w;
-    for (int64_t b = 0; b < n; b++)
-      mm_image_prep_rgb8(&pp, dm->pix + rows[b] * per, (int)dm->h, (int)dm->w, &M->rng, m->img + b * 3 * hw);
-    if (!train && mm_cnn_direct_ok()) { /* inference: direct convolution, one sample at a time */
+    /* inference on consecutive rows stored at the model's size: the CNN reads
+     * the bytes itself (mm_image_prep_rgb8's arithmetic, no float image) */
+    int direct = !train && mm_cnn_direct_ok(), bytes = direct && dm->h == c->img_h && dm->w == c->img_w;
+    for (int64_t b = 1; bytes && b < n; b++) bytes = rows[b] == rows[0] + b;
+    if (!bytes)
+      for (int64_t b = 0; b < n; b++)
+        mm_image_prep_rgb8(&pp, dm->pix + rows[b] * per, (int)dm->h, (int)dm->w, &M->rng, m->img + b * 3 * hw);
+    if (direct) { /* inference: direct convolution, one sample at a time */
       mm_cnn_block bl[MM_MAXBLOCKS];
       for (int b = 0; b < c->nblocks; b++)
         bl[b] = (mm_cnn_block){c->ch[b], c->ksize, M->params[c->p_cw[b]].w, M->params[c->p_cb[b]].w, m->pooled[b]};
@@ -894,7 +899,17 @@ static int encode(mm_model *M, const mm_dataset *ds, ws *w, int i, const int64_t
       /* the packed kernels are kept while the weights and the gemm kernel stay the same */
       const char *kern = mm_gemm_kernel();
       int packed = m->dgen == M->wgen + 1 && m->dkern == kern;
-      mm_cnn_direct_forward(bl, (int)c->nblocks, n, 3, c->img_h, c->img_w, m->img, m->h, m->dscr, packed, 1);
+      if (bytes) {
+        float sc[3], sh[3];
+        for (int k = 0; k < 3; k++) { /* as mm_image_prep_rgb8 */
+          sc[k] = 1.0f / (255.0f * img_std[k]);
+          sh[k] = -img_mean[k] / img_std[k];
+        }
+        mm_cnn_direct_forward_rgb8(bl, (int)c->nblocks, n, c->img_h, c->img_w, dm->pix + rows[0] * per, sc, sh, m->h,
+                                   m->dscr, packed, 1);
+      } else {
+        mm_cnn_direct_forward(bl, (int)c->nblocks, n, 3, c->img_h, c->img_w, m->img, m->h, m->dscr, packed, 1);
+      }
       m->dgen = M->wgen + 1;
       m->dkern = kern;
       return MM_OK;

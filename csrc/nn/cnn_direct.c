@@ -217,6 +217,8 @@ typedef struct {
   const dplan *P;
   int64_t n;
   const float *x;
+  const uint8_t *rgb8; /* instead of x: [n, h, w, 3] bytes, x = byte * scale[c] + shift[c] */
+  float scale[3], shift[3];
   float *y, *scratch;
 } djob;
 
@@ -532,6 +534,45 @@ static void wino_layer(const dplan *P, const dlayer *L, const float *X, const fl
 }
 #endif
 
+#ifdef MM_DIRECT_X86
+/* one row of w RGB pixels -> d[c * plane + x] = byte * scale[c] + shift[c] (mul,
+ * then add: the bits of the scalar loop), 16 pixels at a time: the 48 bytes
+ * widened to floats, each channel gathered with two lane permutes. Returns
+ * the pixels done (the rest is left to the caller). */
+__attribute__((target("avx512f"), noinline)) static int64_t rgb_row512(const uint8_t *s, int64_t w, const float *scale,
+                                                                       const float *shift, float *d, int64_t plane) {
+  /* channel c of pixel p is float 3p + c of a (0..15), b (16..31), cc (32..47):
+   * i0 = (3p + c) & 31 picks from a and b, i1 = (3p + c - 32) & 15 from cc for the lanes in hi */
+  static const int32_t i0[3][16] = {{0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 1, 4, 7, 10, 13},
+                                    {1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 2, 5, 8, 11, 14},
+                                    {2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 0, 3, 6, 9, 12, 15}};
+  static const int32_t i1[3][16] = {{0, 3, 6, 9, 12, 15, 2, 5, 8, 11, 14, 1, 4, 7, 10, 13},
+                                    {1, 4, 7, 10, 13, 0, 3, 6, 9, 12, 15, 2, 5, 8, 11, 14},
+                                    {2, 5, 8, 11, 14, 1, 4, 7, 10, 13, 0, 3, 6, 9, 12, 15}};
+  static const __mmask16 hi[3] = {0xf800, 0xf800, 0xfc00};
+  __m512i ia[3], ib[3];
+  __m512 sc[3], sh[3];
+  for (int c = 0; c < 3; c++) {
+    ia[c] = _mm512_loadu_si512((const void *)i0[c]);
+    ib[c] = _mm512_loadu_si512((const void *)i1[c]);
+    sc[c] = _mm512_set1_ps(scale[c]);
+    sh[c] = _mm512_set1_ps(shift[c]);
+  }
+  int64_t x = 0;
+  for (; x + 16 <= w; x += 16, s += 48) {
+    __m512 a = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)s)));
+    __m512 b = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + 16))));
+    __m512 cc = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + 32))));
+#pragma GCC unroll 3
+    for (int c = 0; c < 3; c++) {
+      __m512 v = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(a, ia[c], b), hi[c], ib[c], cc);
+      _mm512_storeu_ps(d + c * plane + x, _mm512_add_ps(_mm512_mul_ps(v, sc[c]), sh[c]));
+    }
+  }
+  return x;
+}
+#endif
+
 static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
   const djob *j = ctx;
   const dplan *P = j->P;
@@ -541,12 +582,29 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
   const dlayer *L0 = &P->L[0];
   int64_t in_per = L0->cin * L0->h * L0->w;
   for (int64_t i = i0; i < i1; i++) {
-    const float *xi = j->x + i * in_per;
+    const float *xi = j->x ? j->x + i * in_per : NULL;
     float *X0 = base + L0->xoff;
     int64_t pad = L0->k / 2;
-    for (int64_t c = 0; c < L0->cin; c++)
-      for (int64_t r = 0; r < L0->h; r++)
-        memcpy(X0 + c * L0->plane + (r + pad) * L0->wp + pad, xi + (c * L0->h + r) * L0->w, (size_t)L0->w * sizeof(float));
+    if (j->rgb8) { /* the same arithmetic as mm_image_prep_rgb8 (byte * scale + shift), into the planes */
+      const uint8_t *px = j->rgb8 + i * L0->h * L0->w * 3;
+      for (int64_t r = 0; r < L0->h; r++) {
+        int64_t x0 = 0;
+#ifdef MM_DIRECT_X86
+        if (P->isa == 16) x0 = rgb_row512(px + r * L0->w * 3, L0->w, j->scale, j->shift, X0 + (r + pad) * L0->wp + pad,
+                                          L0->plane);
+#endif
+        for (int64_t c = 0; c < 3; c++) {
+          float sc = j->scale[c], sh = j->shift[c], *d = X0 + c * L0->plane + (r + pad) * L0->wp + pad;
+          const uint8_t *sr = px + r * L0->w * 3 + c;
+          for (int64_t x = x0; x < L0->w; x++) d[x] = sr[3 * x] * sc + sh;
+        }
+      }
+    } else {
+      for (int64_t c = 0; c < L0->cin; c++)
+        for (int64_t r = 0; r < L0->h; r++)
+          memcpy(X0 + c * L0->plane + (r + pad) * L0->wp + pad, xi + (c * L0->h + r) * L0->w,
+                 (size_t)L0->w * sizeof(float));
+    }
     for (int l = 0; l < P->nb; l++) {
       const dlayer *L = &P->L[l];
       int64_t cp = L->cp, co = L->cout, ohw = L->oh * L->ow;
@@ -595,9 +653,10 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
   }
 }
 
-void mm_cnn_direct_forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
-                           const float *x, float *y, float *scratch, int packed, int wino) {
+static void forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w, djob *j,
+                    int packed, int wino) {
   dplan P;
+  float *scratch = j->scratch;
   if (n <= 0 || plan(&P, bl, nb, cin, h, w, isa(), wino)) return;
   if (!packed) memset(scratch + P.zoff, 0, (size_t)P.cpmax * sizeof(float));
   for (int l = 0; l < P.nb && !packed; l++) { /* pack: W[(ky*k + kx)*cin + ci, oc], zero past cout */
@@ -627,6 +686,21 @@ void mm_cnn_direct_forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t ci
     for (int64_t kk = 0; kk < kk2; kk++)
       for (int64_t ci = 0; ci < L->cin; ci++) off[kk * L->cin + ci] = ci * L->plane + (kk / L->k) * L->wp + kk % L->k;
   }
-  djob j = {.P = &P, .n = n, .x = x, .y = y, .scratch = scratch};
-  mm_parallel_for(n, drange, &j);
+  j->P = &P;
+  j->n = n;
+  mm_parallel_for(n, drange, j);
+}
+
+void mm_cnn_direct_forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
+                           const float *x, float *y, float *scratch, int packed, int wino) {
+  djob j = {.x = x, .y = y, .scratch = scratch};
+  forward(bl, nb, n, cin, h, w, &j, packed, wino);
+}
+
+void mm_cnn_direct_forward_rgb8(const mm_cnn_block *bl, int nb, int64_t n, int64_t h, int64_t w, const uint8_t *rgb8,
+                                const float scale[3], const float shift[3], float *y, float *scratch, int packed,
+                                int wino) {
+  djob j = {.rgb8 = rgb8, .y = y, .scratch = scratch};
+  for (int c = 0; c < 3; c++) j.scale[c] = scale[c], j.shift[c] = shift[c];
+  forward(bl, nb, n, 3, h, w, &j, packed, wino);
 }

@@ -49,4 +49,11 @@ int64_t mm_cnn_direct_scratch(const mm_cnn_block *bl, int nb, int64_t n, int64_t
 void mm_cnn_direct_forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
                            const float *x, float *y, float *scratch, int packed, int wino);
 
+/* the same from n RGB images of bytes [n, h, w, 3] (cin = 3): the input is
+ * byte * scale[c] + shift[c], as mm_image_prep_rgb8 computes it, written
+ * straight into the first block's planes (no float image in between) */
+void mm_cnn_direct_forward_rgb8(const mm_cnn_block *bl, int nb, int64_t n, int64_t h, int64_t w, const uint8_t *rgb8,
+                                const float scale[3], const float shift[3], float *y, float *scratch, int packed,
+                                int wino);
+
 #endif

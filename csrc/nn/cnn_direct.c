@@ -464,7 +464,7 @@ __attribute__((target("avx512f"), noinline)) static void planar512(const dlayer 
   const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512 zero = _mm512_setzero_ps();
-  const int64_t k = L->k, wp = L->wp, co = L->cout, npad = N->k / 2;
+  const int64_t k = L->k, wp = L->wp, co = L->cout, c4 = (co + 3) / 4 * 4, npad = N->k / 2;
   for (int64_t py = 0; py < L->oh; py++)
     for (int64_t x0 = 0; x0 < 2 * L->ow; x0 += 32) {
       int64_t pc = L->ow - x0 / 2 < 16 ? L->ow - x0 / 2 : 16; /* pooled outputs of this chunk */
@@ -473,26 +473,24 @@ __attribute__((target("avx512f"), noinline)) static void planar512(const dlayer 
         int nob = co - ob < 4 ? (int)(co - ob) : 4;
         __m512 acc[2][4][2];
 #pragma GCC unroll 4
-        for (int o = 0; o < 4; o++) {
-          __m512 b = _mm512_set1_ps(o < nob ? bias[ob + o] : 0.0f);
+        for (int o = 0; o < 4; o++) { /* channels past cout: zero weights and bias (packing), not stored */
+          __m512 b = _mm512_set1_ps(bias[ob + o]);
           acc[0][o][0] = acc[0][o][1] = acc[1][o][0] = acc[1][o][1] = b;
         }
         const float *wq = Wt + ob;
         for (int64_t ci = 0; ci < L->cin; ci++)
           for (int64_t ky = 0; ky < k; ky++) {
             const float *r0 = X + ci * L->plane + (2 * py + ky) * wp + x0, *r1 = r0 + wp;
-            for (int64_t kx = 0; kx < k; kx++, wq += co) {
+            for (int64_t kx = 0; kx < k; kx++, wq += c4) {
               __m512 a00 = _mm512_loadu_ps(r0 + kx), a01 = _mm512_loadu_ps(r0 + kx + 16);
               __m512 a10 = _mm512_loadu_ps(r1 + kx), a11 = _mm512_loadu_ps(r1 + kx + 16);
 #pragma GCC unroll 4
               for (int o = 0; o < 4; o++) {
-                if (o < nob || o == 0) {
-                  __m512 wv = _mm512_set1_ps(wq[o < nob ? o : 0]);
-                  acc[0][o][0] = _mm512_fmadd_ps(wv, a00, acc[0][o][0]);
-                  acc[0][o][1] = _mm512_fmadd_ps(wv, a01, acc[0][o][1]);
-                  acc[1][o][0] = _mm512_fmadd_ps(wv, a10, acc[1][o][0]);
-                  acc[1][o][1] = _mm512_fmadd_ps(wv, a11, acc[1][o][1]);
-                }
+                __m512 wv = _mm512_set1_ps(wq[o]);
+                acc[0][o][0] = _mm512_fmadd_ps(wv, a00, acc[0][o][0]);
+                acc[0][o][1] = _mm512_fmadd_ps(wv, a01, acc[0][o][1]);
+                acc[1][o][0] = _mm512_fmadd_ps(wv, a10, acc[1][o][0]);
+                acc[1][o][1] = _mm512_fmadd_ps(wv, a11, acc[1][o][1]);
               }
             }
           }
@@ -667,10 +665,10 @@ static void forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int6
       wino_pack(L, Wk, bp, (int64_t *)(scratch + L->ooff));
       continue;
     }
-    if (L->planar) { /* Wt[(ci*k*k + kk)*cout + oc]: the weights transposed */
-      int64_t nk = L->cin * kk2;
+    if (L->planar) { /* Wt[(ci*k*k + kk)*c4 + oc]: the weights transposed, zero up to a multiple of 4 */
+      int64_t nk = L->cin * kk2, c4 = (L->cout + 3) / 4 * 4;
       for (int64_t q = 0; q < nk; q++)
-        for (int64_t oc = 0; oc < L->cout; oc++) Wk[q * L->cout + oc] = L->w_in[oc * nk + q];
+        for (int64_t oc = 0; oc < c4; oc++) Wk[q * c4 + oc] = oc < L->cout ? L->w_in[oc * nk + q] : 0.0f;
       for (int64_t oc = 0; oc < L->cp; oc++) bp[oc] = oc < L->cout && L->b_in ? L->b_in[oc] : 0.0f;
       continue;
     }

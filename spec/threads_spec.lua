@@ -105,3 +105,67 @@ describe("mm.threads and threaded conv2d", function()
     os.remove(p)
   end)
 end)
+
+describe("image decoding over threads (mm.data.new, mm.data.load)", function()
+  local prev
+  before_each(function() prev = mm.threads(1) end)
+  after_each(function() mm.threads(prev) end)
+
+  local paths, labels = {}, {}
+  for line in io.lines("data/emoji32/manifest.tsv") do
+    local img = line:match("\t(images/[^\t]+)$")
+    if img and #paths < 41 then
+      paths[#paths + 1] = "data/emoji32/" .. img
+      labels[#labels + 1] = #paths % 2 == 0 and "a" or "b"
+    end
+  end
+
+  local function build(t, imgs)
+    mm.threads(t)
+    local ok, ds = pcall(mm.data.new, { labels = labels, classes = { "a", "b" }, image = imgs, image_size = 12 })
+    mm.threads(1)
+    return ok, ds
+  end
+
+  it("gives every thread count the same pixels", function()
+    local ok1, d1 = build(1, paths)
+    local ok2, d2 = build(2, paths)
+    assert.is_true(ok1 and ok2)
+    local m = mm.model { fusion = "image", classes = { "a", "b" }, dim = 4, image = { encoder = "cnn", channels = { 4 } } }
+    m:fit(d1, { epochs = 1, seed = 1 })
+    local _, p1 = m:predict(d1)
+    local _, p2 = m:predict(d2)
+    assert.is_true(p1 == p2, "the same predictions from both datasets")
+  end)
+
+  it("reports the first bad row, as one thread does", function()
+    local imgs = { table.unpack(paths) }
+    imgs[7] = "data/emoji32/images/NO-SUCH.png"
+    imgs[33] = "spec/threads_spec.lua" -- not an image, later in the second thread's half
+    for _, t in ipairs { 1, 2 } do
+      local ok, err = build(t, imgs)
+      assert.is_false(ok)
+      assert.matches("row 7", tostring(err))
+      assert.matches("NO%-SUCH", tostring(err))
+    end
+    imgs[7] = paths[7]
+    for _, t in ipairs { 1, 2 } do
+      local ok, err = build(t, imgs)
+      assert.is_false(ok)
+      assert.matches("row 33", tostring(err))
+    end
+    imgs[20] = 5 -- a wrong type after a file that fails: the file's row comes first
+    imgs[3] = "data/emoji32/images/NO-SUCH.png"
+    for _, t in ipairs { 1, 2 } do
+      local ok, err = build(t, imgs)
+      assert.is_false(ok)
+      assert.matches("row 3", tostring(err))
+    end
+    imgs[3] = paths[3]
+    for _, t in ipairs { 1, 2 } do
+      local ok, err = build(t, imgs)
+      assert.is_false(ok)
+      assert.matches("image of row 20 must be a string, got number", tostring(err))
+    end
+  end)
+end)

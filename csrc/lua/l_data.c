@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/parallel.h"
 #include "../image/image.h"
 #include "../model/dataset.h"
 #include "mm_lua.h"
@@ -133,6 +134,36 @@ static int l_add_dense(lua_State *L) {
   return 0;
 }
 
+/* images decoded over mm_threads(): each thread takes a contiguous range of
+ * rows in order and stops at its first failure, so the error reported (the
+ * lowest thread's) is the first failing row, as one thread would find it */
+typedef struct {
+  const char **src; /* NULL: absent */
+  size_t *len;
+  int bytes, fitm;
+  int64_t size, per;
+  uint8_t *pix;
+  int *rc;
+  int64_t *row;
+  mm_err *e;
+} img_job;
+
+static void img_range(void *ctx, int64_t i0, int64_t i1, int tid) {
+  img_job *j = ctx;
+  for (int64_t i = i0; i < i1; i++) {
+    if (!j->src[i]) continue;
+    uint8_t *dst = j->pix + i * j->per;
+    int rc = j->bytes ? mm_image_decode_into(j->src[i], j->len[i], "<bytes>", (int)j->size, (int)j->size, j->fitm, dst,
+                                             &j->e[tid])
+                      : mm_image_load_into(j->src[i], (int)j->size, (int)j->size, j->fitm, dst, &j->e[tid]);
+    if (rc) {
+      j->rc[tid] = rc;
+      j->row[tid] = i;
+      return;
+    }
+  }
+}
+
 /* add_image(ds, name, entries, {size=, bytes=false, fit="stretch"|"crop", where=}) ;
  * entries: path (or bytes) string, or false/nil/"" = absent. Errors name the
  * file and the row (`where` prefixes them, e.g. the manifest). */
@@ -147,39 +178,61 @@ static int l_add_image(lua_State *L) {
   if (size < 1 || size > 1024) return luaL_error(L, "dataset: image size must be in 1..1024 (got %d)", (int)size);
   int fitm = strcmp(fit, "crop") == 0 ? MM_FIT_CROP : MM_FIT_STRETCH;
   int64_t n = ds->n, per = size * size * 3;
+  int nt = mm_parallel_threads(n);
   uint8_t *pix = calloc((size_t)(n * per) + 1, 1);
   uint8_t *mask = calloc((size_t)(n ? n : 1), 1);
-  if (!pix || !mask) {
-    free(pix);
-    free(mask);
+  const char **src = calloc((size_t)(n ? n : 1), sizeof *src);
+  size_t *len = calloc((size_t)(n ? n : 1), sizeof *len);
+  int *rcs = calloc((size_t)nt, sizeof *rcs);
+  int64_t *rows = calloc((size_t)nt, sizeof *rows);
+  mm_err *errs = calloc((size_t)nt, sizeof *errs);
+#define FREE_ALL()                                                                                                     \
+  do {                                                                                                                 \
+    free(pix), free(mask), free(src), free(len), free(rcs), free(rows), free(errs);                                  \
+  } while (0)
+  if (!pix || !mask || !src || !len || !rcs || !rows || !errs) {
+    FREE_ALL();
     return luaL_error(L, "dataset: out of memory for %d images", (int)n);
   }
-  mm_err e = {0};
-  int rc = 0;
-  for (int64_t i = 0; i < n && !rc; i++) {
+  /* the strings stay in the entries table (argument 3) while the threads read
+   * them; rows past the first entry of a wrong type are not decoded (a row
+   * before it that fails to decode is still the error reported, as before) */
+  int64_t nd = n;
+  const char *badtype = NULL;
+  for (int64_t i = 0; i < n; i++) {
     lua_rawgeti(L, 3, i + 1);
-    size_t len = 0;
-    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    size_t l = 0;
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &l) : NULL;
     if (!s && !lua_isnil(L, -1) && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1))) {
+      badtype = luaL_typename(L, -1);
+      nd = i;
       lua_pop(L, 1);
-      free(pix);
-      free(mask);
-      return luaL_error(L, "%s: image of row %d must be a string, got %s", where, (int)i + 1,
-                        luaL_typename(L, -1));
+      break;
     }
-    if (s && len > 0) {
-      if (bytes)
-        rc = mm_image_decode_into(s, len, "<bytes>", (int)size, (int)size, fitm, pix + i * per, &e);
-      else
-        rc = mm_image_load_into(s, (int)size, (int)size, fitm, pix + i * per, &e);
-      if (rc) mm_err_prefix(&e, "%s: row %d: ", where, (int)i + 1);
+    if (s && l > 0) {
+      src[i] = s;
+      len[i] = l;
       mask[i] = 1;
     }
     lua_pop(L, 1);
   }
+  img_job j = {src, len, bytes, fitm, size, per, pix, rcs, rows, errs};
+  mm_parallel_for(nd, img_range, &j);
+  mm_err e = {0};
+  int rc = 0;
+  for (int t = 0; t < nt && !rc; t++)
+    if (rcs[t]) {
+      rc = rcs[t];
+      e = errs[t];
+      mm_err_prefix(&e, "%s: row %d: ", where, (int)rows[t] + 1);
+    }
+  if (!rc && badtype) {
+    FREE_ALL();
+    return luaL_error(L, "%s: image of row %d must be a string, got %s", where, (int)nd + 1, badtype);
+  }
   if (!rc) rc = mm_dataset_add_image(ds, name, pix, 3, size, size, mask, &e);
-  free(pix);
-  free(mask);
+  FREE_ALL();
+#undef FREE_ALL
   if (rc) return mm_lua_raise(L, &e);
   return 0;
 }

@@ -226,3 +226,36 @@ describe("the model's packed CNN kernels", function()
     assert.is_true(select(2, m2:predict(ds)) == p2)
   end)
 end)
+
+describe("mm.nn.conv2d, stride 1 and 'same' padding (the direct tiles)", function()
+  local prev_k, prev_t
+  before_each(function() prev_k, prev_t = mm.gemm_kernel(), mm.threads() end)
+  after_each(function()
+    mm.gemm_kernel(prev_k)
+    mm.threads(prev_t)
+  end)
+
+  -- {N, C, H, W, O, k}
+  for _, c in ipairs { { 2, 3, 32, 32, 16, 3 }, { 3, 16, 16, 16, 32, 3 }, { 1, 5, 7, 9, 17, 5 }, { 2, 40, 3, 4, 70, 1 },
+    { 1, 2, 1, 1, 3, 3 }, { 4, 8, 11, 6, 33, 7 } } do
+    local N, C, H, W, O, k = table.unpack(c)
+    it(("matches the im2col path: x %dx%dx%dx%d, %d outputs, kernel %d"):format(N, C, H, W, O, k), function()
+      mm.seed(N + C + O + k)
+      local x, w, b = mm.randn(N, C, H, W), mm.randn(O, C, k, k), mm.randn(O)
+      mm.gemm_kernel("blas") -- no direct tiles: im2col + cblas_sgemm
+      local ref, ref_nb = mm.nn.conv2d(x, w, b, { padding = k // 2 }), mm.nn.conv2d(x, w, nil, { padding = k // 2 })
+      for _, kern in ipairs(kernels()) do
+        if kern ~= "blas" then
+          mm.gemm_kernel(kern)
+          mm.threads(1)
+          local y = mm.nn.conv2d(x, w, b, { padding = k // 2 })
+          close(y, ref, kern)
+          close(mm.nn.conv2d(x, w, nil, { padding = k // 2 }), ref_nb, kern .. " no bias")
+          assert.is_true(y:min() < 0, "no ReLU in conv2d")
+          mm.threads(2)
+          assert.is_true(mm.nn.conv2d(x, w, b, { padding = k // 2 }) == y, kern .. ": 2 threads give the bits of 1")
+        end
+      end
+    end)
+  end
+end)

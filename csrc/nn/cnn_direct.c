@@ -5,6 +5,7 @@
 #include "../core/parallel.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -219,6 +220,7 @@ typedef struct {
   const float *x;
   const uint8_t *rgb8; /* instead of x: [n, h, w, 3] bytes, x = byte * scale[c] + shift[c] */
   float scale[3], shift[3];
+  int nchw; /* mm_cnn_direct_conv2d: one block, its output [n, cout, h, w] without ReLU */
   float *y, *scratch;
 } djob;
 
@@ -227,7 +229,7 @@ typedef struct {
  * a row splits into the fewest segments of at most np positions, of equal
  * length to within one. */
 static void conv_layer(const dplan *P, const dlayer *L, const float *X, const float *Wk, const float *bias,
-                       const int64_t *off, float *Y) {
+                       const int64_t *off, float *Y, int relu) {
   int64_t nk = L->k * L->k * L->cin;
   for (int64_t ob = 0; ob < L->cp;) {
     int nv = L->cp - ob >= 2 * P->vw ? 2 : 1;
@@ -243,9 +245,9 @@ static void conv_layer(const dplan *P, const dlayer *L, const float *X, const fl
         const float *xs = X + y * L->wp + x0;
         float *ys = Y + (y * L->w + x0) * L->cp + ob;
         if (tab)
-          tab[np](nk, off, xs, Wk + ob, L->cp, bias + ob, ys, 1);
+          tab[np](nk, off, xs, Wk + ob, L->cp, bias + ob, ys, relu);
         else
-          dport(nv, np, nk, off, xs, Wk + ob, L->cp, bias + ob, ys, 1);
+          dport(nv, np, nk, off, xs, Wk + ob, L->cp, bias + ob, ys, relu);
         x0 += np;
       }
     ob += nv * P->vw;
@@ -622,7 +624,21 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
         continue;
       }
 #endif
-      if (!pooled) conv_layer(P, L, base + L->xoff, Wk, bias, off, Y);
+      if (!pooled) conv_layer(P, L, base + L->xoff, Wk, bias, off, Y, !j->nchw);
+      if (j->nchw) { /* mm_cnn_direct_conv2d: the block's output, NCHW, no ReLU */
+        dlayer F = {0};
+        F.k = 1, F.wp = L->w, F.plane = L->h * L->w;
+        float *yo = j->y + i * co * F.plane;
+#ifdef MM_DIRECT_X86
+        if (P->isa == 16) {
+          to_planes512(L, Y, L->w, 0, &F, yo);
+          break;
+        }
+#endif
+        for (int64_t c = 0; c < co; c++)
+          for (int64_t p = 0; p < F.plane; p++) yo[c * F.plane + p] = Y[p * cp + c];
+        break;
+      }
 #ifdef MM_DIRECT_X86
       if (N && P->isa == 16) {
         if (pooled)
@@ -701,4 +717,18 @@ void mm_cnn_direct_forward_rgb8(const mm_cnn_block *bl, int nb, int64_t n, int64
   djob j = {.rgb8 = rgb8, .y = y, .scratch = scratch};
   for (int c = 0; c < 3; c++) j.scale[c] = scale[c], j.shift[c] = shift[c];
   forward(bl, nb, n, 3, h, w, &j, packed, wino);
+}
+
+int mm_cnn_direct_conv2d(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t k, const float *x,
+                         const float *wt, const float *b, float *y) {
+  mm_cnn_block bl = {cout, k, wt, b, 0};
+  if (n <= 0) return 0;
+  int64_t need = mm_cnn_direct_scratch(&bl, 1, n, cin, h, w, 0);
+  if (need < 0) return -1;
+  float *scr = malloc((size_t)need * sizeof(float));
+  if (!scr) return -1;
+  djob j = {.x = x, .y = y, .scratch = scr, .nchw = 1};
+  forward(&bl, 1, n, cin, h, w, &j, 0, 0);
+  free(scr);
+  return 0;
 }

@@ -56,4 +56,11 @@ void mm_cnn_direct_forward_rgb8(const mm_cnn_block *bl, int nb, int64_t n, int64
                                 const float scale[3], const float shift[3], float *y, float *scratch, int packed,
                                 int wino);
 
+/* y [n, cout, h, w] = conv2d(x [n, cin, h, w], wt [cout, cin, k, k], b) with
+ * stride 1 and padding k / 2, no ReLU: the direct tiles of one block, for
+ * mm_conv2d_forward. Returns 0, or -1 (shape out of range, no memory: y
+ * untouched, the caller computes it another way). */
+int mm_cnn_direct_conv2d(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t k, const float *x,
+                         const float *wt, const float *b, float *y);
+
 #endif

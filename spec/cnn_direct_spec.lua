@@ -3,14 +3,18 @@
 -- AVX-512, AVX2 and portable tiles, across thread counts; and the model's predict, which
 -- uses it, against the im2col path it replaced.
 local mm = require "mmfuse"
+local util = require "util"
 
-local function kernels()
-  local prev, ks = mm.gemm_kernel(), { "blas" }
-  for _, k in ipairs { "avx2", "avx512" } do
-    if pcall(mm.gemm_kernel, k) then ks[#ks + 1] = k end
-  end
-  mm.gemm_kernel(prev)
-  return ks
+local function kernels() return util.gemm_kernels() end
+
+-- every test leaves the gemm kernel and the thread count as it found them
+local function keep_settings()
+  local prev_k, prev_t
+  before_each(function() prev_k, prev_t = mm.gemm_kernel(), mm.threads() end)
+  after_each(function()
+    mm.gemm_kernel(prev_k)
+    mm.threads(prev_t)
+  end)
 end
 
 local function reference(x, blocks)
@@ -22,12 +26,7 @@ local function reference(x, blocks)
   return mm.nn.global_avg_pool(x)
 end
 
-local function close(a, b, what)
-  assert.same(b:shape(), a:shape())
-  local scale = math.max(1, (b:abs():max()))
-  local err = (a - b):abs():max()
-  assert(err <= 2e-5 * scale, ("%s: max |diff| %g (scale %g)"):format(what, err, scale))
-end
+local close = util.assert_close
 
 -- {N, C, H, W, {{out, k, pool}, ...}}: every path of cnn_direct.c (channel-vector tiles,
 -- position-vector blocks, Winograd); channel counts below, at and past the vector
@@ -52,12 +51,7 @@ local cases = {
 }
 
 describe("cnn_forward", function()
-  local prev_k, prev_t
-  before_each(function() prev_k, prev_t = mm.gemm_kernel(), mm.threads() end)
-  after_each(function()
-    mm.gemm_kernel(prev_k)
-    mm.threads(prev_t)
-  end)
+  keep_settings()
 
   for ci, c in ipairs(cases) do
     local N, C, H, W, spec = table.unpack(c)
@@ -129,12 +123,7 @@ end)
 
 describe("the model's CNN predictions (direct convolution)", function()
   local S = dofile("spec/fixtures/model/synth.lua")
-  local prev_k, prev_t
-  before_each(function() prev_k, prev_t = mm.gemm_kernel(), mm.threads() end)
-  after_each(function()
-    mm.gemm_kernel(prev_k)
-    mm.threads(prev_t)
-  end)
+  keep_settings()
 
   it("agree with the im2col path, on any thread count and batch size", function()
     local r = S.rng(4)
@@ -173,9 +162,7 @@ end)
 
 describe("the model's packed CNN kernels", function()
   local S = dofile("spec/fixtures/model/synth.lua")
-  local prev_k
-  before_each(function() prev_k = mm.gemm_kernel() end)
-  after_each(function() mm.gemm_kernel(prev_k) end)
+  keep_settings()
 
   -- predictions now, and from the im2col path (the reference, packs nothing)
   local function both(m, ds)
@@ -228,12 +215,7 @@ describe("the model's packed CNN kernels", function()
 end)
 
 describe("mm.nn.conv2d, stride 1 and 'same' padding (the direct tiles)", function()
-  local prev_k, prev_t
-  before_each(function() prev_k, prev_t = mm.gemm_kernel(), mm.threads() end)
-  after_each(function()
-    mm.gemm_kernel(prev_k)
-    mm.threads(prev_t)
-  end)
+  keep_settings()
 
   -- {N, C, H, W, O, k}
   for _, c in ipairs { { 2, 3, 32, 32, 16, 3 }, { 3, 16, 16, 16, 32, 3 }, { 1, 5, 7, 9, 17, 5 }, { 2, 40, 3, 4, 70, 1 },

@@ -3,15 +3,7 @@
 local mm = require "mmfuse"
 local util = require "util"
 
-local function kernels()
-  local prev = mm.gemm_kernel()
-  local ks = {}
-  for _, k in ipairs{ "blas", "avx2", "avx512" } do
-    if pcall(mm.gemm_kernel, k) then ks[#ks + 1] = k end
-  end
-  mm.gemm_kernel(prev)
-  return ks
-end
+local function kernels() return util.gemm_kernels() end
 
 -- op(A) . op(B) in double precision, then alpha * . + beta * C0 (C0 ignored when beta == 0)
 local function reference(A, B, C0, ta, tb, alpha, beta)

@@ -140,32 +140,22 @@ describe("image decoding over threads (mm.data.new, mm.data.load)", function()
 
   it("reports the first bad row, as one thread does", function()
     local imgs = { table.unpack(paths) }
+    local function fails_with(...)
+      for _, t in ipairs { 1, 2 } do
+        local ok, err = build(t, imgs)
+        assert.is_false(ok)
+        for _, pat in ipairs { ... } do assert.matches(pat, tostring(err)) end
+      end
+    end
     imgs[7] = "data/emoji32/images/NO-SUCH.png"
     imgs[33] = "spec/threads_spec.lua" -- not an image, later in the second thread's half
-    for _, t in ipairs { 1, 2 } do
-      local ok, err = build(t, imgs)
-      assert.is_false(ok)
-      assert.matches("row 7", tostring(err))
-      assert.matches("NO%-SUCH", tostring(err))
-    end
+    fails_with("row 7: ", "NO%-SUCH")
     imgs[7] = paths[7]
-    for _, t in ipairs { 1, 2 } do
-      local ok, err = build(t, imgs)
-      assert.is_false(ok)
-      assert.matches("row 33", tostring(err))
-    end
+    fails_with("row 33: ")
     imgs[20] = 5 -- a wrong type after a file that fails: the file's row comes first
     imgs[3] = "data/emoji32/images/NO-SUCH.png"
-    for _, t in ipairs { 1, 2 } do
-      local ok, err = build(t, imgs)
-      assert.is_false(ok)
-      assert.matches("row 3", tostring(err))
-    end
+    fails_with("row 3: ")
     imgs[3] = paths[3]
-    for _, t in ipairs { 1, 2 } do
-      local ok, err = build(t, imgs)
-      assert.is_false(ok)
-      assert.matches("image of row 20 must be a string, got number", tostring(err))
-    end
+    fails_with("image of row 20 must be a string, got number")
   end)
 end)

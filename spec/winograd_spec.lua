@@ -3,21 +3,9 @@
 local mm = require "mmfuse"
 local util = require "util"
 
-local function kernels()
-  local prev, ks = mm.gemm_kernel(), {}
-  for _, k in ipairs{ "avx2", "avx512" } do
-    if pcall(mm.gemm_kernel, k) then ks[#ks + 1] = k end
-  end
-  mm.gemm_kernel(prev)
-  return ks
-end
+local function kernels() return util.gemm_kernels({ "avx2", "avx512" }) end
 
-local function close(a, b, what)
-  assert.same(a:shape(), b:shape())
-  local scale = math.max(1, (b:abs():max()))
-  local err = (a - b):abs():max()
-  assert(err <= 2e-5 * scale, ("%s: max |diff| %g (scale %g)"):format(what, err, scale))
-end
+local close = util.assert_close
 
 describe("conv2d_winograd", function()
   local prev

@@ -31,4 +31,24 @@ function util.assert_mentions(msg, ...)
   end
 end
 
+--- The mm_sgemm kernels this CPU can run, in the order given (default: all three),
+-- leaving the kernel in use as it was.
+function util.gemm_kernels(order)
+  local mm = require "mmfuse"
+  local prev, ks = mm.gemm_kernel(), {}
+  for _, k in ipairs(order or { "blas", "avx2", "avx512" }) do
+    if pcall(mm.gemm_kernel, k) then ks[#ks + 1] = k end
+  end
+  mm.gemm_kernel(prev)
+  return ks
+end
+
+--- Assert tensors a and b have one shape and differ by at most tol * max(1, max |b|).
+function util.assert_close(a, b, what, tol)
+  luassert.same(b:shape(), a:shape())
+  local scale = math.max(1, (b:abs():max()))
+  local err = (a - b):abs():max()
+  assert(err <= (tol or 2e-5) * scale, ("%s: max |diff| %g (scale %g)"):format(what, err, scale))
+end
+
 return util

@@ -5,7 +5,8 @@
  * length is written for it (so mutations reach the header checks instead of
  * dying at the framing); otherwise the rest is the file as is.
  * Invariants beyond "no crash, no leak": a failed load raises a string that
- * names the file; a loaded model predicts. Run from the checkout (or set
+ * names the file; a loaded model predicts (text; and text + a picture, which
+ * runs a CNN's inference path, may fail but not crash). Run from the checkout (or set
  * MMFUSE_ROOT) so that lua/mmfuse/ is found. */
 #include <stdint.h>
 #include <string.h>
@@ -24,6 +25,8 @@ static const char *SETUP =
     "  end\n"
     "  local okp, e = pcall(m.predict, m, { text = 'cat face dog' })\n"
     "  if not okp then fuzz_bad = 'a loaded model cannot predict: ' .. tostring(e) end\n"
+    "  -- with a picture: a CNN from the file runs its inference path (an error is fine)\n"
+    "  pcall(m.predict, m, { text = 'cat face', image = 'data/emoji32/images/1F600.png' })\n"
     "  local _ = tostring(m)\n"
     "end\n";
 

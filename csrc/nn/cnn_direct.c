@@ -87,8 +87,8 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
     L->xoff = per;
     per += cin * L->plane + 64; /* the Winograd input transform reads up to 34 floats from a row start */
     if (L->wino) {
-      /* a segment: the fewest equal runs of tile rows with at most 14 tiles
-       * (one register tile of two channel vectors), at least one row */
+      /* a segment: the fewest equal runs of tile rows with at most 16 tiles
+       * (one vector of the input transform), at least one row */
       int64_t rmax = 16 / L->tw > 0 ? 16 / L->tw : 1, nseg = (L->th + rmax - 1) / rmax;
       L->sr = (L->th + nseg - 1) / nseg;
       L->sn = L->sr * L->tw;

@@ -392,8 +392,9 @@ static int l_cnn_forward(lua_State *L) {
   lua_settop(L, 3);
   luaL_checkstack(L, 24, fn);
   int nb = (int)luaL_len(L, 2);
-  if (nb < 1 || nb > 8) luaL_error(L, "%s: blocks (argument #2) must list 1 to 8 blocks, got %d", fn, nb);
-  mm_cnn_block bl[8];
+  if (nb < 1 || nb > MM_CNN_MAXBLOCKS)
+    luaL_error(L, "%s: blocks (argument #2) must list 1 to %d blocks, got %d", fn, MM_CNN_MAXBLOCKS, nb);
+  mm_cnn_block bl[MM_CNN_MAXBLOCKS];
   int64_t c = x->shape[1], h = x->shape[2], w = x->shape[3];
   if (x->shape[0] < 1 || c < 1 || h < 1 || w < 1) luaL_error(L, "%s: x has an empty shape %s", fn, SH(x));
   for (int i = 0; i < nb; i++) {

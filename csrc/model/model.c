@@ -542,6 +542,8 @@ static int cnn_shapes(const mm_modcfg *c, modws *m, int64_t n, int train, int64_
     if (!(ptr)) goto oom;                        \
   } while (0)
 
+_Static_assert(MM_MAXBLOCKS <= MM_CNN_MAXBLOCKS, "the direct-convolution inference takes every CNN block");
+
 /* the CNN's per-block activations (and their gradients when train) for
  * batches of B, after cnn_shapes; -1 when out of memory */
 static int cnn_activations(const mm_modcfg *c, modws *m, int64_t B, int train) {

@@ -13,7 +13,6 @@
 #include <immintrin.h>
 #endif
 
-#define MAXB 8   /* blocks (the model's MM_MAXBLOCKS) */
 #define MAXKK 121 /* k <= 11 */
 #define WINO_MIN_CIN 8 /* below this the Winograd products are too short to pay */
 
@@ -27,7 +26,7 @@ typedef struct {
   int64_t xoff;       /* per thread: the input planes [cin, plane], zero border */
   int wino;           /* Winograd F(2x2, 3x3) (see wino_layer) */
   int planar;         /* vectors over positions, written pooled into the next planes (see planar512) */
-  int64_t th, tw, nt; /* its 2 x 2 output tiles: th x tw = nt */
+  int64_t th, tw;     /* its 2 x 2 output tiles: th x tw */
   int64_t sr, sn;     /* Winograd runs sr tile rows (sn = sr * tw tiles) at a time, in L1 */
   int64_t voff, moff; /* per thread: transformed input [16, cin, sn], products [16, sn, cp] */
   int64_t vxs, mxs;   /* ... their point strides: padded off multiples of 4 KB (16 streams in one L1 set) */
@@ -37,7 +36,7 @@ typedef struct {
   int nb, isa, vw, npmax;
   int64_t shared, per_thread, cpmax, zoff; /* zoff: shared, cpmax zeros (the bias of the Winograd products) */
   int64_t yoff, qoff, soff; /* per thread: the conv output [h, w, cp], pooled [oh, ow, cp], sums [cp] */
-  dlayer L[MAXB];
+  dlayer L[MM_CNN_MAXBLOCKS];
 } dplan;
 
 static int64_t up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
@@ -56,7 +55,7 @@ int mm_cnn_direct_ok(void) { return isa() > 0; }
 
 static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h, int64_t w, int isa_, int wino_on) {
   int vw = isa_ < 0 ? -isa_ : isa_;
-  if (nb < 1 || nb > MAXB || cin < 1 || h < 1 || w < 1) return -1;
+  if (nb < 1 || nb > MM_CNN_MAXBLOCKS || cin < 1 || h < 1 || w < 1) return -1;
   P->nb = nb;
   P->isa = isa_;
   P->vw = vw;
@@ -76,7 +75,7 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
     L->wino = isa_ == 16 && k == 3 && L->pool && h % 2 == 0 && w % 2 == 0 && cin >= WINO_MIN_CIN && wino_on;
     /* few output channels (one vector or less): vectors over positions instead */
     L->planar = isa_ == 16 && !L->wino && L->pool && L->cout <= 16 && l + 1 < nb && h >= 2 && w >= 2;
-    L->th = h / 2, L->tw = w / 2, L->nt = L->th * L->tw;
+    L->th = h / 2, L->tw = w / 2;
     int64_t nk = L->wino ? cin : k * k * cin; /* GEMM steps */
     L->woff = shared;
     shared += up((L->wino ? 16 * cin : k * k * cin) * L->cp, 16);
@@ -224,6 +223,19 @@ typedef struct {
   float *y, *scratch;
 } djob;
 
+/* the register tiles for the output channels from ob on (left = cp - ob):
+ * two channel vectors while there are that many, else one; *npm: the most
+ * positions such a tile takes. NULL: the portable dport. */
+static const tile_fn *pick_tiles(const dplan *P, int64_t left, int *nv, int64_t *npm) {
+  *nv = left >= 2 * P->vw ? 2 : 1;
+  *npm = *nv == 2 ? P->npmax / 2 : P->npmax;
+#ifdef MM_DIRECT_X86
+  if (P->isa == 16) return *nv == 2 ? t512_2 : t512_1;
+  if (P->isa == 8) return *nv == 2 ? t256_2 : t256_1;
+#endif
+  return NULL;
+}
+
 /* the conv + bias + ReLU of layer L for one sample: X planes -> Y [h, w, cp].
  * Tiles are segments of one output row (nothing computed is thrown away):
  * a row splits into the fewest segments of at most np positions, of equal
@@ -232,13 +244,10 @@ static void conv_layer(const dplan *P, const dlayer *L, const float *X, const fl
                        const int64_t *off, float *Y, int relu) {
   int64_t nk = L->k * L->k * L->cin;
   for (int64_t ob = 0; ob < L->cp;) {
-    int nv = L->cp - ob >= 2 * P->vw ? 2 : 1;
-    int64_t npm = nv == 2 ? P->npmax / 2 : P->npmax, nseg = (L->w + npm - 1) / npm;
-    const tile_fn *tab = NULL;
-#ifdef MM_DIRECT_X86
-    if (P->isa == 16) tab = nv == 2 ? t512_2 : t512_1;
-    if (P->isa == 8) tab = nv == 2 ? t256_2 : t256_1;
-#endif
+    int nv;
+    int64_t npm;
+    const tile_fn *tab = pick_tiles(P, L->cp - ob, &nv, &npm);
+    int64_t nseg = (L->w + npm - 1) / npm;
     for (int64_t y = 0; y < L->h; y++)
       for (int64_t sg = 0, x0 = 0; sg < nseg; sg++) {
         int np = (int)(L->w / nseg + (sg < L->w % nseg));
@@ -352,7 +361,7 @@ __attribute__((target("avx512f"), noinline)) static void to_planes512(const dlay
  * product [nt tiles x cin] x [cin x cout] computed by the same register tiles as
  * the direct convolution (relu off, zero bias); the output transform adds the
  * bias, takes the max of the tile's four outputs (the 2 x 2 pool) and the ReLU. */
-static void wino_pack(const dlayer *L, float *U, float *bp, int64_t *off) {
+static void wino_pack(const dlayer *L, float *U, int64_t *off) {
   for (int64_t ci = 0; ci < L->cin; ci++)
     for (int64_t oc = 0; oc < L->cp; oc++) {
       float u[16] = {0};
@@ -374,7 +383,6 @@ static void wino_pack(const dlayer *L, float *U, float *bp, int64_t *off) {
       }
       for (int xi = 0; xi < 16; xi++) U[(xi * L->cin + ci) * L->cp + oc] = u[xi];
     }
-  for (int64_t oc = 0; oc < L->cp; oc++) bp[oc] = oc < L->cout && L->b_in ? L->b_in[oc] : 0.0f;
   for (int64_t ci = 0; ci < L->cin; ci++) off[ci] = ci * L->sn; /* step ci of point xi reads V[xi, ci, :] */
 }
 
@@ -391,7 +399,6 @@ __attribute__((target("avx512f"), noinline)) static void wino_in512(const dlayer
   int32_t ie[16], io[16];
   for (int l = 0; l < 16; l++) {
     int src = two && l >= tw ? 16 + 2 * (l - (int)tw) : 2 * l; /* second row: from the second source */
-    if (!two) src = 2 * l;
     ie[l] = src & 31;
     io[l] = (src + 1) & 31;
   }
@@ -518,9 +525,10 @@ static void wino_layer(const dplan *P, const dlayer *L, const float *X, const fl
     int64_t ty1 = ty0 + L->sr < L->th ? ty0 + L->sr : L->th, nt = (ty1 - ty0) * L->tw;
     wino_in512(L, X, V, ty0, ty1);
     for (int64_t ob = 0; ob < cp;) {
-      int nv = cp - ob >= 32 ? 2 : 1;
-      int64_t npm = nv == 2 ? P->npmax / 2 : P->npmax, nseg = (nt + npm - 1) / npm;
-      const tile_fn *tab = nv == 2 ? t512_2 : t512_1;
+      int nv;
+      int64_t npm;
+      const tile_fn *tab = pick_tiles(P, cp - ob, &nv, &npm); /* AVX-512 here: never NULL */
+      int64_t nseg = (nt + npm - 1) / npm;
       for (int xi = 0; xi < 16; xi++)
         for (int64_t sg = 0, j0 = 0; sg < nseg; sg++) {
           int np = (int)(nt / nseg + (sg < nt % nseg));
@@ -573,6 +581,30 @@ __attribute__((target("avx512f"), noinline)) static int64_t rgb_row512(const uin
 }
 #endif
 
+/* the output y [*, yw, cp] of block L (2 x 2 max pooled when pool) into the
+ * planes of N: the next block's (zero border k / 2), or an NCHW output (k = 1).
+ * q: room for the pooled output on the portable path. */
+static void to_planes(const dplan *P, const dlayer *L, const float *y, int64_t yw, int pool, const dlayer *N,
+                      float *xn, float *q) {
+#ifdef MM_DIRECT_X86
+  if (P->isa == 16) {
+    to_planes512(L, y, yw, pool, N, xn);
+    return;
+  }
+#endif
+  if (pool) {
+    pool_hwc(y, yw, L->oh, L->ow, L->cp, q);
+    y = q, yw = L->ow;
+  }
+  int64_t npad = N->k / 2;
+  for (int64_t c = 0; c < L->cout; c++)
+    for (int64_t py = 0; py < L->oh; py++) {
+      float *restrict d = xn + c * N->plane + (py + npad) * N->wp + npad;
+      const float *restrict r = y + py * yw * L->cp + c;
+      for (int64_t px = 0; px < L->ow; px++) d[px] = r[px * L->cp];
+    }
+}
+
 static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
   const djob *j = ctx;
   const dplan *P = j->P;
@@ -607,62 +639,38 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
     }
     for (int l = 0; l < P->nb; l++) {
       const dlayer *L = &P->L[l];
-      int64_t cp = L->cp, co = L->cout, ohw = L->oh * L->ow;
       const dlayer *N = l + 1 < P->nb ? &P->L[l + 1] : NULL;
       const float *bias = j->scratch + L->boff, *Wk = j->scratch + L->woff;
       const int64_t *off = (const int64_t *)(j->scratch + L->ooff);
-      float *Q = Y; /* the (pooled) output [oh, ow, cp] */
-      int pooled = 0; /* Q is pooled already */
+      float *Q = Y, *pq = base + P->qoff; /* Q: the block's output [*, qw, cp], 2 x 2 pooled after when pool */
+      int64_t qw = L->w;
+      int pool = L->pool;
 #ifdef MM_DIRECT_X86
-      if (L->wino) {
-        Q = base + P->qoff;
-        wino_layer(P, L, base + L->xoff, Wk, bias, off, j->scratch + P->zoff, base + L->voff, base + L->moff, Q);
-        pooled = 1;
-      }
       if (L->planar) {
         planar512(L, base + L->xoff, Wk, bias, N, base + N->xoff);
         continue;
       }
+      if (L->wino) { /* pooled already */
+        wino_layer(P, L, base + L->xoff, Wk, bias, off, j->scratch + P->zoff, base + L->voff, base + L->moff, pq);
+        Q = pq, qw = L->ow, pool = 0;
+      }
 #endif
-      if (!pooled) conv_layer(P, L, base + L->xoff, Wk, bias, off, Y, !j->nchw);
+      if (!L->wino) conv_layer(P, L, base + L->xoff, Wk, bias, off, Y, !j->nchw);
       if (j->nchw) { /* mm_cnn_direct_conv2d: the block's output, NCHW, no ReLU */
         dlayer F = {0};
         F.k = 1, F.wp = L->w, F.plane = L->h * L->w;
-        float *yo = j->y + i * co * F.plane;
-#ifdef MM_DIRECT_X86
-        if (P->isa == 16) {
-          to_planes512(L, Y, L->w, 0, &F, yo);
-          break;
-        }
-#endif
-        for (int64_t c = 0; c < co; c++)
-          for (int64_t p = 0; p < F.plane; p++) yo[c * F.plane + p] = Y[p * cp + c];
+        to_planes(P, L, Q, qw, 0, &F, j->y + i * L->cout * F.plane, pq);
         break;
       }
-#ifdef MM_DIRECT_X86
-      if (N && P->isa == 16) {
-        if (pooled)
-          to_planes512(L, Q, L->ow, 0, N, base + N->xoff);
-        else
-          to_planes512(L, Y, L->w, L->pool, N, base + N->xoff);
+      if (N) {
+        to_planes(P, L, Q, qw, pool, N, base + N->xoff, pq);
         continue;
       }
-#endif
-      if (L->pool && !pooled) {
-        Q = base + P->qoff;
-        pool_hwc(Y, L->w, L->oh, L->ow, cp, Q);
+      if (pool) { /* the last block: the global average of its (pooled) output */
+        pool_hwc(Q, qw, L->oh, L->ow, L->cp, pq);
+        Q = pq;
       }
-      if (!N) { /* global average */
-        avg_hwc(Q, ohw, cp, co, j->y + i * co, base + P->soff);
-        break;
-      }
-      int64_t npad = N->k / 2;
-      for (int64_t c = 0; c < co; c++) /* to the next layer's planes (interior) */
-        for (int64_t py = 0; py < L->oh; py++) {
-          float *restrict d = base + N->xoff + c * N->plane + (py + npad) * N->wp + npad;
-          const float *restrict q = Q + py * L->ow * cp + c;
-          for (int64_t px = 0; px < L->ow; px++) d[px] = q[px * cp];
-        }
+      avg_hwc(Q, L->oh * L->ow, L->cp, L->cout, j->y + i * L->cout, base + P->soff);
     }
   }
 }
@@ -677,15 +685,15 @@ static void forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int6
     const dlayer *L = &P.L[l];
     float *Wk = scratch + L->woff, *bp = scratch + L->boff;
     int64_t kk2 = L->k * L->k;
+    for (int64_t oc = 0; oc < L->cp; oc++) bp[oc] = oc < L->cout && L->b_in ? L->b_in[oc] : 0.0f;
     if (L->wino) {
-      wino_pack(L, Wk, bp, (int64_t *)(scratch + L->ooff));
+      wino_pack(L, Wk, (int64_t *)(scratch + L->ooff));
       continue;
     }
     if (L->planar) { /* Wt[(ci*k*k + kk)*c4 + oc]: the weights transposed, zero up to a multiple of 4 */
       int64_t nk = L->cin * kk2, c4 = (L->cout + 3) / 4 * 4;
       for (int64_t q = 0; q < nk; q++)
         for (int64_t oc = 0; oc < c4; oc++) Wk[q * c4 + oc] = oc < L->cout ? L->w_in[oc * nk + q] : 0.0f;
-      for (int64_t oc = 0; oc < L->cp; oc++) bp[oc] = oc < L->cout && L->b_in ? L->b_in[oc] : 0.0f;
       continue;
     }
     for (int64_t kk = 0; kk < kk2; kk++)
@@ -695,7 +703,6 @@ static void forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int6
         for (int64_t oc = 0; oc < L->cout; oc++) d[oc] = s[oc * L->cin * kk2];
         for (int64_t oc = L->cout; oc < L->cp; oc++) d[oc] = 0.0f;
       }
-    for (int64_t oc = 0; oc < L->cp; oc++) bp[oc] = oc < L->cout && L->b_in ? L->b_in[oc] : 0.0f;
     int64_t *off = (int64_t *)(scratch + L->ooff); /* step (kk, ci) reads plane ci shifted by (ky, kx) */
     for (int64_t kk = 0; kk < kk2; kk++)
       for (int64_t ci = 0; ci < L->cin; ci++) off[kk * L->cin + ci] = ci * L->plane + (kk / L->k) * L->wp + kk % L->k;

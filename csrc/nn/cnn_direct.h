@@ -22,6 +22,8 @@
 
 #include <stdint.h>
 
+#define MM_CNN_MAXBLOCKS 8 /* blocks per call */
+
 typedef struct mm_cnn_block {
   int64_t cout, k;      /* output channels, odd kernel size (padding k / 2) */
   const float *w, *b;   /* weights [cout, cin, k, k], bias [cout] (nullable) */

@@ -344,11 +344,11 @@ static int alloc_scratch(int64_t n, int64_t per, float **scratch) {
 
 void mm_conv2d_forward(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y,
                        float *col) {
-  /* stride 1, "same" padding, square odd kernel: the direct tiles of
-   * cnn_direct.c (no im2col; 1.3-2x on the P3 layers) where the CPU has them */
-  if (s->groups == 1 && s->sh == 1 && s->sw == 1 && s->kh == s->kw && s->kh % 2 == 1 && s->kh <= 11 &&
-      s->ph == s->kh / 2 && s->pw == s->kw / 2 && mm_cnn_direct_ok() &&
-      mm_cnn_direct_conv2d(s->n, s->c, s->h, s->w, s->o, s->kh, x, w, b, y) == 0)
+  /* stride 1, "same" padding, a square kernel: the direct tiles of
+   * cnn_direct.c (no im2col; 1.3-2x on the P3 layers) where the CPU has them;
+   * kernels they do not take (even, larger than 11) come back here */
+  if (s->groups == 1 && s->sh == 1 && s->sw == 1 && s->kh == s->kw && s->ph == s->kh / 2 && s->pw == s->kw / 2 &&
+      mm_cnn_direct_ok() && mm_cnn_direct_conv2d(s->n, s->c, s->h, s->w, s->o, s->kh, x, w, b, y) == 0)
     return;
   conv_job j = {.s = s, .x = x, .w = w, .b = b, .y = y, .col = col};
   j.cs = scratch_per_thread(s, 0);

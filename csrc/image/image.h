@@ -108,6 +108,10 @@ typedef struct mm_image_prep {
  * fits, std > 0). Call once per batch; the writers below trust it. */
 int mm_image_prep_check(const mm_image_prep *p, int in_h, int in_w, mm_err *e);
 
+/* The value mm_image_prep_rgb8 gives a byte b of channel c: b * scale[c] + shift[c]
+ * (a float multiply, then an add). */
+void mm_image_prep_rgb8_affine(const mm_image_prep *p, float scale[3], float shift[3]);
+
 /* src: RGB8 HWC (in_h x in_w); dst: 3 x out_h x out_w floats (a batch slot). */
 void mm_image_prep_rgb8(const mm_image_prep *p, const uint8_t *src, int in_h, int in_w, mm_rng *rng, float *dst);
 

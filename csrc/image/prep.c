@@ -58,22 +58,26 @@ static void draw_window(const mm_image_prep *p, int in_h, int in_w, mm_rng *rng,
   *flip = p->flip ? (int)(mm_rng_u64(rng) >> 63) : 0;
 }
 
+void mm_image_prep_rgb8_affine(const mm_image_prep *p, float scale[3], float shift[3]) {
+  for (int c = 0; c < 3; c++) {
+    scale[c] = 1.0f / 255.0f;
+    shift[c] = 0.0f;
+    if (p->std) { /* (x/255 - m)/s = x*(1/(255 s)) - m/s */
+      scale[c] = 1.0f / (255.0f * p->std[c]);
+      shift[c] = -p->mean[c] / p->std[c];
+    }
+  }
+}
+
 void mm_image_prep_rgb8(const mm_image_prep *p, const uint8_t *src, int in_h, int in_w, mm_rng *rng, float *dst) {
   int y0, x0, flip;
+  float sc[3], sh[3];
+  mm_image_prep_rgb8_affine(p, sc, sh);
   draw_window(p, in_h, in_w, rng, &y0, &x0, &flip);
   int64_t ohw = (int64_t)p->out_h * p->out_w;
   if (!flip && y0 == p->pad && x0 == p->pad && p->out_h == in_h && p->out_w == in_w) {
     /* the whole image, unflipped (evaluation at the stored size): one pass
      * over the pixels, the same arithmetic as the general loop below */
-    float sc[3], sh[3];
-    for (int c = 0; c < 3; c++) {
-      sc[c] = 1.0f / 255.0f;
-      sh[c] = 0.0f;
-      if (p->std) {
-        sc[c] = 1.0f / (255.0f * p->std[c]);
-        sh[c] = -p->mean[c] / p->std[c];
-      }
-    }
     float *d0 = dst, *d1 = dst + ohw, *d2 = dst + 2 * ohw;
     for (int64_t i = 0; i < ohw; i++, src += 3) {
       d0[i] = src[0] * sc[0] + sh[0];
@@ -83,11 +87,7 @@ void mm_image_prep_rgb8(const mm_image_prep *p, const uint8_t *src, int in_h, in
     return;
   }
   for (int c = 0; c < 3; c++) {
-    float scale = 1.0f / 255.0f, shift = 0.0f;
-    if (p->std) { /* (x/255 - m)/s = x*(1/(255 s)) - m/s */
-      scale = 1.0f / (255.0f * p->std[c]);
-      shift = -p->mean[c] / p->std[c];
-    }
+    float scale = sc[c], shift = sh[c];
     float *d = dst + c * ohw;
     for (int y = 0; y < p->out_h; y++) {
       int sy = y0 + y - p->pad;

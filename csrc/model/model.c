@@ -903,10 +903,7 @@ static int encode(mm_model *M, const mm_dataset *ds, ws *w, int i, const int64_t
       int packed = m->dgen == M->wgen + 1 && m->dkern == kern;
       if (bytes) {
         float sc[3], sh[3];
-        for (int k = 0; k < 3; k++) { /* as mm_image_prep_rgb8 */
-          sc[k] = 1.0f / (255.0f * img_std[k]);
-          sh[k] = -img_mean[k] / img_std[k];
-        }
+        mm_image_prep_rgb8_affine(&pp, sc, sh);
         mm_cnn_direct_forward_rgb8(bl, (int)c->nblocks, n, c->img_h, c->img_w, dm->pix + rows[0] * per, sc, sh, m->h,
                                    m->dscr, packed, 1);
       } else {

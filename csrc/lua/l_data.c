@@ -138,27 +138,36 @@ static int l_add_dense(lua_State *L) {
  * rows in order and stops at its first failure, so the error reported (the
  * lowest thread's) is the first failing row, as one thread would find it */
 typedef struct {
-  const char **src; /* NULL: absent */
-  size_t *len;
+  const char *s; /* NULL: absent */
+  size_t len;
+} img_src;
+
+typedef struct { /* a thread's first failure */
+  int rc;
+  int64_t row;
+  mm_err e;
+} img_fail;
+
+typedef struct {
+  const img_src *src;
   int bytes, fitm;
   int64_t size, per;
   uint8_t *pix;
-  int *rc;
-  int64_t *row;
-  mm_err *e;
+  img_fail *fail; /* one per thread */
 } img_job;
 
 static void img_range(void *ctx, int64_t i0, int64_t i1, int tid) {
   img_job *j = ctx;
+  img_fail *f = &j->fail[tid];
   for (int64_t i = i0; i < i1; i++) {
-    if (!j->src[i]) continue;
+    const img_src *in = &j->src[i];
+    if (!in->s) continue;
     uint8_t *dst = j->pix + i * j->per;
-    int rc = j->bytes ? mm_image_decode_into(j->src[i], j->len[i], "<bytes>", (int)j->size, (int)j->size, j->fitm, dst,
-                                             &j->e[tid])
-                      : mm_image_load_into(j->src[i], (int)j->size, (int)j->size, j->fitm, dst, &j->e[tid]);
-    if (rc) {
-      j->rc[tid] = rc;
-      j->row[tid] = i;
+    int sz = (int)j->size;
+    f->rc = j->bytes ? mm_image_decode_into(in->s, in->len, "<bytes>", sz, sz, j->fitm, dst, &f->e)
+                     : mm_image_load_into(in->s, sz, sz, j->fitm, dst, &f->e);
+    if (f->rc) {
+      f->row = i;
       return;
     }
   }
@@ -181,16 +190,10 @@ static int l_add_image(lua_State *L) {
   int nt = mm_parallel_threads(n);
   uint8_t *pix = calloc((size_t)(n * per) + 1, 1);
   uint8_t *mask = calloc((size_t)(n ? n : 1), 1);
-  const char **src = calloc((size_t)(n ? n : 1), sizeof *src);
-  size_t *len = calloc((size_t)(n ? n : 1), sizeof *len);
-  int *rcs = calloc((size_t)nt, sizeof *rcs);
-  int64_t *rows = calloc((size_t)nt, sizeof *rows);
-  mm_err *errs = calloc((size_t)nt, sizeof *errs);
-#define FREE_ALL()                                                                                                     \
-  do {                                                                                                                 \
-    free(pix), free(mask), free(src), free(len), free(rcs), free(rows), free(errs);                                  \
-  } while (0)
-  if (!pix || !mask || !src || !len || !rcs || !rows || !errs) {
+  img_src *src = calloc((size_t)(n ? n : 1), sizeof *src);
+  img_fail *fail = calloc((size_t)nt, sizeof *fail);
+#define FREE_ALL() (free(pix), free(mask), free(src), free(fail))
+  if (!pix || !mask || !src || !fail) {
     FREE_ALL();
     return luaL_error(L, "dataset: out of memory for %d images", (int)n);
   }
@@ -210,21 +213,20 @@ static int l_add_image(lua_State *L) {
       break;
     }
     if (s && l > 0) {
-      src[i] = s;
-      len[i] = l;
+      src[i] = (img_src){s, l};
       mask[i] = 1;
     }
     lua_pop(L, 1);
   }
-  img_job j = {src, len, bytes, fitm, size, per, pix, rcs, rows, errs};
+  img_job j = {src, bytes, fitm, size, per, pix, fail};
   mm_parallel_for(nd, img_range, &j);
   mm_err e = {0};
   int rc = 0;
   for (int t = 0; t < nt && !rc; t++)
-    if (rcs[t]) {
-      rc = rcs[t];
-      e = errs[t];
-      mm_err_prefix(&e, "%s: row %d: ", where, (int)rows[t] + 1);
+    if (fail[t].rc) {
+      rc = fail[t].rc;
+      e = fail[t].e;
+      mm_err_prefix(&e, "%s: row %d: ", where, (int)fail[t].row + 1);
     }
   if (!rc && badtype) {
     FREE_ALL();

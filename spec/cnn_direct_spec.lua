@@ -39,11 +39,17 @@ local cases = {
   { 2, 5, 1, 1, { { 33, 3, false } } },
   { 1, 3, 2, 40, { { 24, 5, true }, { 9, 3, false } } },
   { 5, 4, 16, 16, { { 31, 3, false }, { 12, 5, true }, { 16, 1, true } } },
-  -- Winograd blocks (3x3, pooled, even sizes, >= 8 input channels): one and two channel
-  -- vectors, a tail vector (48), more than 16 tiles in a row (36 px), an odd block after
+  -- Winograd F(4x4, 3x3) blocks (3x3, pooled, >= 8 input channels): the first block
+  -- (input planes to channels-last), sizes not a multiple of 4 and odd (tiles past the
+  -- edge), one to five channel vectors (70 outputs: products of 4 + 1 vectors), Winograd
+  -- into Winograd, into a direct block (planes), a direct block with and without a pool
+  -- into Winograd, and 90 tiles (segments of 16 and a partial last one)
   { 2, 9, 6, 10, { { 20, 3, true }, { 33, 3, true } } },
   { 1, 8, 4, 36, { { 48, 3, true }, { 16, 3, true } } },
   { 3, 12, 8, 8, { { 8, 3, true }, { 70, 3, true }, { 5, 1, false } } },
+  { 2, 3, 12, 20, { { 10, 5, false }, { 24, 3, true }, { 40, 3, true } } },
+  { 1, 4, 18, 14, { { 20, 5, true }, { 9, 3, true } } },
+  { 1, 8, 40, 36, { { 16, 3, true }, { 8, 3, true } } },
   -- position-vector blocks (pooled, <= 16 outputs, not last): rows of 70 (three chunks of
   -- 32), an odd height, kernel 5, 16 outputs in four groups of four
   { 1, 3, 7, 70, { { 6, 3, true }, { 4, 1, false } } },

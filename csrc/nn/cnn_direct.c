@@ -15,6 +15,7 @@
 
 #define MAXKK 121 /* k <= 11 */
 #define WINO_MIN_CIN 8 /* below this the Winograd products are too short to pay */
+#define WINO_SEG 16    /* tiles per Winograd segment (measured: 16 beats 2, 4, 6 and 8) */
 
 typedef struct {
   int64_t cin, cout, h, w, k, wp, plane, cp, oh, ow;
@@ -24,17 +25,19 @@ typedef struct {
    * padded bias [cp], GEMM step offsets (direct k*k*cin; Winograd cin) */
   int64_t woff, boff, ooff;
   int64_t xoff;       /* per thread: the input planes [cin, plane], zero border */
-  int wino;           /* Winograd F(2x2, 3x3) (see wino_layer) */
+  int wino;           /* Winograd F(4x4, 3x3) (see wino_layer) */
   int planar;         /* vectors over positions, written pooled into the next planes (see planar512) */
-  int64_t th, tw;     /* its 2 x 2 output tiles: th x tw */
-  int64_t sr, sn;     /* Winograd runs sr tile rows (sn = sr * tw tiles) at a time, in L1 */
-  int64_t voff, moff; /* per thread: transformed input [16, cin, sn], products [16, sn, cp] */
-  int64_t vxs, mxs;   /* ... their point strides: padded off multiples of 4 KB (16 streams in one L1 set) */
+  int64_t th, tw, nt; /* its 4 x 4 output tiles: th x tw = nt */
+  int64_t cinp, hc;   /* its input channels-last: [4 th + 2][hc = 4 tw + 2][cinp = cin up to 16], zero border */
+  int64_t hoff;       /* ... per thread */
+  int64_t sn;         /* tiles per Winograd segment */
+  int64_t voff, moff; /* per thread: transformed input [36, sn, cinp], products [36, sn, cp] */
+  int64_t vxs, mxs;   /* ... their point strides: padded off multiples of 4 KB (36 streams) */
 } dlayer;
 
 typedef struct {
   int nb, isa, vw, npmax;
-  int64_t shared, per_thread, cpmax, zoff; /* zoff: shared, cpmax zeros (the bias of the Winograd products) */
+  int64_t shared, per_thread;
   int64_t yoff, qoff, soff; /* per thread: the conv output [h, w, cp], pooled [oh, ow, cp], sums [cp] */
   dlayer L[MM_CNN_MAXBLOCKS];
 } dplan;
@@ -70,15 +73,14 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
     L->wp = w + k - 1;
     L->plane = up((h + k - 1) * L->wp, 16); /* a tile reads at most up to (h+k-1)*wp - 1 */
     L->cp = up(L->cout, vw);
-    /* Winograd where it pays: 3 x 3 with a pool over the 2 x 2 output tiles,
-     * enough input channels for its small products (AVX-512 only) */
-    L->wino = isa_ == 16 && k == 3 && L->pool && h % 2 == 0 && w % 2 == 0 && cin >= WINO_MIN_CIN && wino_on;
+    /* Winograd where it pays: 3 x 3 with a pool (fused into the output
+     * transform), enough input channels for its products (AVX-512 only) */
+    L->wino = isa_ == 16 && k == 3 && L->pool && cin >= WINO_MIN_CIN && wino_on;
     /* few output channels (one vector or less): vectors over positions instead */
     L->planar = isa_ == 16 && !L->wino && L->pool && L->cout <= 16 && l + 1 < nb && h >= 2 && w >= 2;
-    L->th = h / 2, L->tw = w / 2;
-    int64_t nk = L->wino ? cin : k * k * cin; /* GEMM steps */
+    int64_t nk = L->wino ? 1 : k * k * cin; /* GEMM steps of the direct tiles */
     L->woff = shared;
-    shared += up((L->wino ? 16 * cin : k * k * cin) * L->cp, 16);
+    shared += up((L->wino ? 36 * cin : k * k * cin) * L->cp, 16);
     L->boff = shared;
     shared += up(L->cp, 16);
     L->ooff = shared; /* int64 offsets: two floats each */
@@ -86,17 +88,17 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
     L->xoff = per;
     per += cin * L->plane + 64; /* the Winograd input transform reads up to 34 floats from a row start */
     if (L->wino) {
-      /* a segment: the fewest equal runs of tile rows with at most 16 tiles
-       * (one vector of the input transform), at least one row */
-      int64_t rmax = 16 / L->tw > 0 ? 16 / L->tw : 1, nseg = (L->th + rmax - 1) / rmax;
-      L->sr = (L->th + nseg - 1) / nseg;
-      L->sn = L->sr * L->tw;
-      L->vxs = up(cin * L->sn, 16) + 16;
+      L->th = (h + 3) / 4, L->tw = (w + 3) / 4, L->nt = L->th * L->tw;
+      L->cinp = up(cin, 16), L->hc = 4 * L->tw + 2;
+      L->hoff = per;
+      per += (4 * L->th + 2) * L->hc * L->cinp;
+      L->sn = L->nt < WINO_SEG ? L->nt : WINO_SEG;
+      L->vxs = L->sn * L->cinp + 16;
       L->mxs = L->sn * L->cp + 16;
       L->voff = per;
-      per += 16 * L->vxs;
+      per += 36 * L->vxs;
       L->moff = per;
-      per += 16 * L->mxs;
+      per += 36 * L->mxs;
     }
     if (!L->wino && !L->planar && h * w * L->cp > ymax) ymax = h * w * L->cp; /* conv_layer's output */
     if (L->pool) {
@@ -108,12 +110,6 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
     }
     cin = L->cout, h = L->oh, w = L->ow;
   }
-  int64_t cpmax = 0;
-  for (int l = 0; l < nb; l++)
-    if (P->L[l].cp > cpmax) cpmax = P->L[l].cp;
-  P->cpmax = cpmax;
-  P->zoff = shared;
-  shared += up(cpmax, 16);
   P->yoff = per;
   per += up(ymax, 16);
   P->qoff = per;
@@ -351,116 +347,252 @@ __attribute__((target("avx512f"), noinline)) static void to_planes512(const dlay
 }
 #endif
 
-/* ---- Winograd F(2 x 2, 3 x 3) -----------------------------------------------------
- * Output tile (ty, tx) covers outputs (2ty..2ty+1, 2tx..2tx+1) and reads the
- * padded 4 x 4 input patch d at (2ty, 2tx). With
- *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
- *   A^T = [1 1 1 0; 0 1 -1 -1]:
- * out = A^T [ sum over ci of (G g G^T) .* (B^T d B) ] A, 16 products per channel
- * pair instead of 36. The sum over ci is, for each of the 16 points xi, a
- * product [nt tiles x cin] x [cin x cout] computed by the same register tiles as
- * the direct convolution (relu off, zero bias); the output transform adds the
- * bias, takes the max of the tile's four outputs (the 2 x 2 pool) and the ReLU. */
-static void wino_pack(const dlayer *L, float *U, int64_t *off) {
+/* ---- Winograd F(4 x 4, 3 x 3) -----------------------------------------------------
+ * (Lavin & Gray 2016.) Output tile (ty, tx) covers outputs (4ty..4ty+3,
+ * 4tx..4tx+3) and reads the 6 x 6 patch d at (4ty, 4tx) of the zero-bordered
+ * input. With the interpolation points 0, 1, -1, 2, -2 and infinity,
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+ *   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]:
+ * out = A^T [ sum over ci of (G g G^T) .* (B^T d B) ] A, 36 products per channel
+ * pair for 16 outputs instead of 144 (F(2 x 2, 3 x 3): 16 for 4). The block's
+ * input is kept channels-last, [rows][columns][cinp] with a zero border, so
+ * both transforms work on vectors of 16 channels of one tile (adds and FMAs,
+ * no shuffles). The sum over ci is, for each of the 36 points xi, a product
+ * V[xi] [tiles x cin] . U[xi] [cin x cp] in register tiles (wtile); the output
+ * transform then adds the bias, takes the 2 x 2 max pools of the tile's 16
+ * outputs and the ReLU, and stores the pooled outputs channels-last (the next
+ * Winograd block's input, or Q). Tiles past the edge (h or w not a multiple
+ * of 4) read zeros and their pooled outputs past oh, ow are not stored. */
+static void wino_pack(const dlayer *L, float *U) {
+  static const double G[6][3] = {{0.25, 0, 0},
+                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                 {0, 0, 1}};
   for (int64_t ci = 0; ci < L->cin; ci++)
     for (int64_t oc = 0; oc < L->cp; oc++) {
-      float u[16] = {0};
+      double u[6][6] = {{0}};
       if (oc < L->cout) {
         const float *g = L->w_in + (oc * L->cin + ci) * 9;
-        float t[4][3]; /* G g */
-        for (int c = 0; c < 3; c++) {
-          t[0][c] = g[c];
-          t[1][c] = 0.5f * (g[c] + g[3 + c] + g[6 + c]);
-          t[2][c] = 0.5f * (g[c] - g[3 + c] + g[6 + c]);
-          t[3][c] = g[6 + c];
-        }
-        for (int r = 0; r < 4; r++) { /* (G g) G^T */
-          u[r * 4 + 0] = t[r][0];
-          u[r * 4 + 1] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-          u[r * 4 + 2] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-          u[r * 4 + 3] = t[r][2];
-        }
+        double t[6][3]; /* G g */
+        for (int i = 0; i < 6; i++)
+          for (int c = 0; c < 3; c++) t[i][c] = G[i][0] * g[c] + G[i][1] * g[3 + c] + G[i][2] * g[6 + c];
+        for (int i = 0; i < 6; i++) /* (G g) G^T */
+          for (int k = 0; k < 6; k++) u[i][k] = t[i][0] * G[k][0] + t[i][1] * G[k][1] + t[i][2] * G[k][2];
       }
-      for (int xi = 0; xi < 16; xi++) U[(xi * L->cin + ci) * L->cp + oc] = u[xi];
+      for (int xi = 0; xi < 36; xi++) U[(xi * L->cin + ci) * L->cp + oc] = (float)u[xi / 6][xi % 6];
     }
-  for (int64_t ci = 0; ci < L->cin; ci++) off[ci] = ci * L->sn; /* step ci of point xi reads V[xi, ci, :] */
 }
 
 #ifdef MM_DIRECT_X86
-/* V[xi, ci, t] = (B^T d B)[xi] for every tile t of the padded planes X.
- * Lanes are tiles: one tile row of up to 16 tiles, or (tw <= 8) two tile rows
- * side by side (lanes [0, tw) and [tw, 2 tw), which are also next to each
- * other in V). A patch row's 4 columns per tile come from two loads of 16 and
- * one lane permute each (even / odd columns). */
-__attribute__((target("avx512f"), noinline)) static void wino_in512(const dlayer *L, const float *X, float *V,
-                                                                    int64_t ty0, int64_t ty1) {
-  const int64_t nt = L->sn, cs = L->vxs, tw = L->tw, wp = L->wp;
-  const int two = 2 * tw <= 16; /* two tile rows per vector */
-  int32_t ie[16], io[16];
-  for (int l = 0; l < 16; l++) {
-    int src = two && l >= tw ? 16 + 2 * (l - (int)tw) : 2 * l; /* second row: from the second source */
-    ie[l] = src & 31;
-    io[l] = (src + 1) & 31;
-  }
-  const __m512i ev = _mm512_loadu_si512((const void *)ie), od = _mm512_loadu_si512((const void *)io);
-  const int64_t rows_per = two ? 2 : 1, xstep = two ? tw : 16;
-  for (int64_t ci = 0; ci < L->cin; ci++) {
-    const float *xc = X + ci * L->plane;
-    for (int64_t tx0 = 0; tx0 < tw; tx0 += xstep)
-      for (int64_t ty = ty0; ty < ty1; ty += rows_per) {
-        int64_t cnt = two ? (ty + 1 < ty1 ? 2 * tw : tw) : (tw - tx0 < 16 ? tw - tx0 : 16);
-        __mmask16 m = (__mmask16)((1u << cnt) - 1u);
-        /* the second tile row's patch starts 2 padded rows lower (or, in a
-         * one-row vector, the same row 16 columns on: lanes 8..15 of 32) */
-        int64_t second = two ? (ty + 1 < ty1 ? 2 * wp : 0) : 16;
-        __m512 t[4][4]; /* t[r][c]: the row transform of patch row r */
+#define WT_NP 12
+/* y[j, 0:16 nv] = sum over q < nk of x[j * xs + q] * w[q * cp + 0:16 nv] for
+ * the np tiles j (y rows cp floats apart) */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void wtile(const int nv, const int np, int64_t nk,
+                                                                               const float *x, int64_t xs,
+                                                                               const float *w, int64_t cp, float *y) {
+  __m512 acc[WT_NP][4];
+#pragma GCC unroll 12
+  for (int j = 0; j < WT_NP; j++)
 #pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-          const float *row = xc + (2 * ty + r) * wp + 2 * tx0;
-          __m512 a = _mm512_loadu_ps(row), b = _mm512_loadu_ps(row + second);
-          __m512 c = _mm512_loadu_ps(row + 2), d = _mm512_loadu_ps(row + second + 2);
-          __m512 d0 = _mm512_permutex2var_ps(a, ev, b), d1 = _mm512_permutex2var_ps(a, od, b);
-          __m512 d2 = _mm512_permutex2var_ps(c, ev, d), d3 = _mm512_permutex2var_ps(c, od, d);
-          t[r][0] = _mm512_sub_ps(d0, d2);
-          t[r][1] = _mm512_add_ps(d1, d2);
-          t[r][2] = _mm512_sub_ps(d2, d1);
-          t[r][3] = _mm512_sub_ps(d1, d3);
-        }
-        float *v = V + ci * nt + (ty - ty0) * tw + tx0;
+    for (int v = 0; v < 4; v++)
+      if (j < np && v < nv) acc[j][v] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < nk; q++, w += cp, x++) {
+    __m512 wv[4];
 #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-          _mm512_mask_storeu_ps(v + (0 * 4 + c) * cs, m, _mm512_sub_ps(t[0][c], t[2][c]));
-          _mm512_mask_storeu_ps(v + (1 * 4 + c) * cs, m, _mm512_add_ps(t[1][c], t[2][c]));
-          _mm512_mask_storeu_ps(v + (2 * 4 + c) * cs, m, _mm512_sub_ps(t[2][c], t[1][c]));
-          _mm512_mask_storeu_ps(v + (3 * 4 + c) * cs, m, _mm512_sub_ps(t[1][c], t[3][c]));
-        }
+    for (int v = 0; v < 4; v++)
+      if (v < nv) wv[v] = _mm512_loadu_ps(w + 16 * v);
+#pragma GCC unroll 12
+    for (int j = 0; j < WT_NP; j++) {
+      if (j < np) {
+        __m512 xv = _mm512_set1_ps(x[j * xs]);
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+          if (v < nv) acc[j][v] = _mm512_fmadd_ps(wv[v], xv, acc[j][v]);
       }
+    }
+  }
+#pragma GCC unroll 12
+  for (int j = 0; j < WT_NP; j++)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; v++)
+      if (j < np && v < nv) _mm512_storeu_ps(y + j * cp + 16 * v, acc[j][v]);
+}
+
+typedef void (*wt_fn)(int64_t nk, const float *x, int64_t xs, const float *w, int64_t cp, float *y);
+#define WT_INST(nv, np)                                                                                                \
+  __attribute__((target("avx512f,fma"), noinline)) static void wt##nv##_##np(int64_t nk, const float *x, int64_t xs, \
+                                                                              const float *w, int64_t cp, float *y) { \
+    wtile(nv, np, nk, x, xs, w, cp, y);                                                                                \
+  }
+#define WT6(nv) WT_INST(nv, 1) WT_INST(nv, 2) WT_INST(nv, 3) WT_INST(nv, 4) WT_INST(nv, 5) WT_INST(nv, 6)
+#define WT8(nv) WT6(nv) WT_INST(nv, 7) WT_INST(nv, 8)
+#define WT12(nv) WT8(nv) WT_INST(nv, 9) WT_INST(nv, 10) WT_INST(nv, 11) WT_INST(nv, 12)
+WT12(1)
+WT12(2)
+WT8(3)
+WT6(4)
+#define WR6(nv) wt##nv##_1, wt##nv##_2, wt##nv##_3, wt##nv##_4, wt##nv##_5, wt##nv##_6
+#define WR8(nv) WR6(nv), wt##nv##_7, wt##nv##_8
+#define WR12(nv) WR8(nv), wt##nv##_9, wt##nv##_10, wt##nv##_11, wt##nv##_12
+/* wt512[nv][np]: at most 24 accumulators (with nv weight vectors and a broadcast: 29 of 32 registers) */
+static const wt_fn wt512[5][WT_NP + 1] = {{NULL}, {NULL, WR12(1)}, {NULL, WR12(2)}, {NULL, WR8(3)}, {NULL, WR6(4)}};
+static const int wt_npmax[5] = {0, 12, 12, 8, 6};
+
+/* r = B^T z for six vectors */
+A512 void bt6(const __m512 z[6], __m512 r[6]) {
+  const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f), c5 = _mm512_set1_ps(5.0f);
+  __m512 s12 = _mm512_add_ps(z[1], z[2]), d12 = _mm512_sub_ps(z[1], z[2]);
+  __m512 s34 = _mm512_add_ps(z[3], z[4]), d43 = _mm512_sub_ps(z[4], z[3]);
+  __m512 d31 = _mm512_sub_ps(z[3], z[1]), d42 = _mm512_sub_ps(z[4], z[2]);
+  r[0] = _mm512_fmadd_ps(c4, z[0], _mm512_fnmadd_ps(c5, z[2], z[4]));
+  r[1] = _mm512_fnmadd_ps(c4, s12, s34);
+  r[2] = _mm512_fmadd_ps(c4, d12, d43);
+  r[3] = _mm512_fmadd_ps(c2, d31, d42);
+  r[4] = _mm512_fnmadd_ps(c2, d31, d42);
+  r[5] = _mm512_fmadd_ps(c4, z[1], _mm512_fnmadd_ps(c5, z[3], z[5]));
+}
+
+/* r = A^T z: four vectors from six */
+A512 void at6(const __m512 z[6], __m512 r[4]) {
+  const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f), c8 = _mm512_set1_ps(8.0f);
+  __m512 s12 = _mm512_add_ps(z[1], z[2]), d12 = _mm512_sub_ps(z[1], z[2]);
+  __m512 s34 = _mm512_add_ps(z[3], z[4]), d34 = _mm512_sub_ps(z[3], z[4]);
+  r[0] = _mm512_add_ps(_mm512_add_ps(z[0], s12), s34);
+  r[1] = _mm512_fmadd_ps(c2, d34, d12);
+  r[2] = _mm512_fmadd_ps(c4, s34, s12);
+  r[3] = _mm512_add_ps(_mm512_fmadd_ps(c8, d34, d12), z[5]);
+}
+
+/* V[xi, t - t0, :] = (B^T d B)[xi] for the tiles t0 <= t < t1 of the
+ * channels-last input Xh (cinp channels, rows hc positions long) */
+__attribute__((target("avx512f,fma"), noinline)) static void wino_in512(const dlayer *L, const float *Xh, float *V,
+                                                                        int64_t t0, int64_t t1) {
+  const int64_t cp = L->cinp, rs = L->hc * cp, xs = L->vxs;
+  for (int64_t t = t0; t < t1; t++) {
+    const float *p = Xh + (t / L->tw) * 4 * rs + (t % L->tw) * 4 * cp;
+    float *v = V + (t - t0) * cp;
+    /* the next tile's lines of V (36 streams: the hardware does not follow
+     * them, and they left L1 during the last products); measured 1-2 us of a
+     * 32 px CNN's 23 */
+    if (t + 1 < t1)
+      for (int64_t cb = 0; cb < cp; cb += 16)
+        for (int xi = 0; xi < 36; xi++) __builtin_prefetch(v + cp + xi * xs + cb, 1, 3);
+    for (int64_t cb = 0; cb < cp; cb += 16) {
+      __m512 f[6][6]; /* f[i][c] = (B^T d)[i][c]; the loops over c and i stay loops (36 pointers would not fit) */
+      const float *pc = p + cb;
+#pragma GCC unroll 1
+      for (int c = 0; c < 6; c++, pc += cp) {
+        __m512 z[6], r[6];
+        const float *pr = pc;
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++, pr += rs) z[i] = _mm512_loadu_ps(pr);
+        bt6(z, r);
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++) f[i][c] = r[i];
+      }
+      float *vp = v + cb; /* point xi = 6 i + k, one after the other */
+#pragma GCC unroll 1
+      for (int i = 0; i < 6; i++) {
+        __m512 r[6];
+        bt6(f[i], r);
+#pragma GCC unroll 6
+        for (int k = 0; k < 6; k++, vp += xs) _mm512_storeu_ps(vp, r[k]);
+      }
+    }
   }
 }
 
-/* Q[t, :] = relu(bias + max of the tile's 4 outputs A^T M[:, t, :] A) */
-__attribute__((target("avx512f"), noinline)) static void wino_out512(const dlayer *L, const float *M, const float *bias,
-                                                                     float *Q, int64_t nt) {
+/* for the tiles t0 <= t < t1: relu(bias + the 2 x 2 max pools of A^T M A),
+ * stored at dst + (py * drs + px) * cp for the pooled positions (py, px) < (oh, ow) */
+__attribute__((target("avx512f,fma"), noinline)) static void wino_out512(const dlayer *L, const float *M,
+                                                                         const float *bias, int64_t t0, int64_t t1,
+                                                                         float *dst, int64_t drs) {
   const int64_t cp = L->cp, xs = L->mxs;
   const __m512 zero = _mm512_setzero_ps();
-  for (int64_t t = 0; t < nt; t++)
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t py = 2 * (t / L->tw), px = 2 * (t % L->tw);
+    const float *m = M + (t - t0) * cp;
+    if (t + 1 < t1) /* the next tile's lines of M (as in wino_in512) */
+      for (int64_t cb = 0; cb < cp; cb += 16)
+        for (int xi = 0; xi < 36; xi++) __builtin_prefetch(m + cp + xi * xs + cb, 0, 3);
     for (int64_t cb = 0; cb < cp; cb += 16) {
-      const float *mp = M + t * cp + cb;
-      __m512 s0[4], s1[4];
+      __m512 g[4][6]; /* g[a][k] = (A^T M)[a][k] */
+      const float *mk = m + cb;
+#pragma GCC unroll 1
+      for (int k = 0; k < 6; k++, mk += xs) {
+        __m512 z[6], r[4];
+        const float *mi = mk;
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++, mi += 6 * xs) z[i] = _mm512_loadu_ps(mi);
+        at6(z, r);
 #pragma GCC unroll 4
-      for (int c = 0; c < 4; c++) {
-        __m512 m0 = _mm512_loadu_ps(mp + (0 * 4 + c) * xs), m1 = _mm512_loadu_ps(mp + (1 * 4 + c) * xs);
-        __m512 m2 = _mm512_loadu_ps(mp + (2 * 4 + c) * xs), m3 = _mm512_loadu_ps(mp + (3 * 4 + c) * xs);
-        s0[c] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-        s1[c] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+        for (int a = 0; a < 4; a++) g[a][k] = r[a];
       }
-      __m512 o00 = _mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]);
-      __m512 o01 = _mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]);
-      __m512 o10 = _mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]);
-      __m512 o11 = _mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]);
-      __m512 mx = _mm512_max_ps(_mm512_max_ps(o00, o01), _mm512_max_ps(o10, o11));
-      _mm512_storeu_ps(Q + t * cp + cb, _mm512_max_ps(_mm512_add_ps(mx, _mm512_loadu_ps(bias + cb)), zero));
+      __m512 o[4][4], b = _mm512_loadu_ps(bias + cb);
+#pragma GCC unroll 4
+      for (int a = 0; a < 4; a++) at6(g[a], o[a]);
+#pragma GCC unroll 2
+      for (int pa = 0; pa < 2; pa++)
+#pragma GCC unroll 2
+        for (int pb = 0; pb < 2; pb++) {
+          if (py + pa >= L->oh || px + pb >= L->ow) continue;
+          __m512 mx = _mm512_max_ps(_mm512_max_ps(o[2 * pa][2 * pb], o[2 * pa][2 * pb + 1]),
+                                    _mm512_max_ps(o[2 * pa + 1][2 * pb], o[2 * pa + 1][2 * pb + 1]));
+          _mm512_storeu_ps(dst + ((py + pa) * drs + px + pb) * cp + cb, _mm512_max_ps(_mm512_add_ps(mx, b), zero));
+        }
     }
+  }
+}
+
+/* the planes of block N (zero border 1) -> its channels-last input Xh */
+__attribute__((target("avx512f"), noinline)) static void planes_to_hwc512(const dlayer *N, const float *X,
+                                                                          float *Xh) {
+  const int64_t cp = N->cinp;
+  for (int64_t r = 0; r < N->h; r++)
+    for (int64_t x0 = 0; x0 < N->w; x0 += 16) {
+      int cnt = N->w - x0 < 16 ? (int)(N->w - x0) : 16;
+      __mmask16 m = (__mmask16)((1u << cnt) - 1u);
+      const float *s = X + (r + 1) * N->wp + 1 + x0;
+      float *d = Xh + ((r + 1) * N->hc + 1 + x0) * cp;
+      for (int64_t cb = 0; cb < cp; cb += 16) {
+        __m512 v[16];
+#pragma GCC unroll 16
+        for (int c = 0; c < 16; c++)
+          v[c] = cb + c < N->cin ? _mm512_maskz_loadu_ps(m, s + (cb + c) * N->plane) : _mm512_setzero_ps();
+        tr16(v);
+#pragma GCC unroll 16
+        for (int q = 0; q < 16; q++)
+          if (q < cnt) _mm512_storeu_ps(d + q * cp + cb, v[q]);
+      }
+    }
+}
+
+/* block L by Winograd for one sample: its channels-last input Xh -> the
+ * pooled outputs at dst (rows drs positions apart, cp channels each), L->sn
+ * tiles at a time */
+static void wino_layer(const dlayer *L, const float *Xh, const float *U, const float *bias, float *V, float *M,
+                       float *dst, int64_t drs) {
+  const int64_t cp = L->cp, cin = L->cin;
+  for (int64_t t0 = 0; t0 < L->nt; t0 += L->sn) {
+    int64_t t1 = t0 + L->sn < L->nt ? t0 + L->sn : L->nt, nt = t1 - t0;
+    wino_in512(L, Xh, V, t0, t1);
+    for (int64_t ob = 0; ob < cp;) {
+      int nv = (int)((cp - ob) / 16 < 4 ? (cp - ob) / 16 : 4), npm = wt_npmax[nv];
+      int64_t nseg = (nt + npm - 1) / npm;
+      for (int xi = 0; xi < 36; xi++)
+        for (int64_t sg = 0, j0 = 0; sg < nseg; sg++) {
+          int np = (int)(nt / nseg + (sg < nt % nseg));
+          wt512[nv][np](cin, V + xi * L->vxs + j0 * L->cinp, L->cinp, U + xi * cin * cp + ob, cp,
+                        M + xi * L->mxs + j0 * cp + ob);
+          j0 += np;
+        }
+      ob += 16 * nv;
+    }
+    wino_out512(L, M, bias, t0, t1, dst, drs);
+  }
 }
 
 /* A pooled block with few output channels (layer 1 of a small CNN), for one
@@ -514,31 +646,6 @@ __attribute__((target("avx512f"), noinline)) static void planar512(const dlayer 
         }
       }
     }
-}
-
-/* layer L by Winograd for one sample: X planes -> pooled Q [th, tw, cp], a
- * segment of tile rows at a time (its V and M stay in L1) */
-static void wino_layer(const dplan *P, const dlayer *L, const float *X, const float *U, const float *bias,
-                       const int64_t *off, const float *zero, float *V, float *M, float *Q) {
-  const int64_t cp = L->cp, cin = L->cin;
-  for (int64_t ty0 = 0; ty0 < L->th; ty0 += L->sr) {
-    int64_t ty1 = ty0 + L->sr < L->th ? ty0 + L->sr : L->th, nt = (ty1 - ty0) * L->tw;
-    wino_in512(L, X, V, ty0, ty1);
-    for (int64_t ob = 0; ob < cp;) {
-      int nv;
-      int64_t npm;
-      const tile_fn *tab = pick_tiles(P, cp - ob, &nv, &npm); /* AVX-512 here: never NULL */
-      int64_t nseg = (nt + npm - 1) / npm;
-      for (int xi = 0; xi < 16; xi++)
-        for (int64_t sg = 0, j0 = 0; sg < nseg; sg++) {
-          int np = (int)(nt / nseg + (sg < nt % nseg));
-          tab[np](cin, off, V + xi * L->vxs + j0, U + xi * cin * cp + ob, cp, zero, M + xi * L->mxs + j0 * cp + ob, 0);
-          j0 += np;
-        }
-      ob += nv * 16;
-    }
-    wino_out512(L, M, bias, Q + ty0 * L->tw * cp, nt);
-  }
 }
 #endif
 
@@ -605,12 +712,34 @@ static void to_planes(const dplan *P, const dlayer *L, const float *y, int64_t y
     }
 }
 
+/* the output y [*, yw, cp] of block L (2 x 2 max pooled when pool) into the
+ * channels-last input of the Winograd block N (cinp = cp) */
+static void to_hwc(const dlayer *L, const float *y, int64_t yw, int pool, const dlayer *N, float *xh) {
+  const int64_t cp = L->cp;
+  for (int64_t py = 0; py < L->oh; py++)
+    for (int64_t px = 0; px < L->ow; px++) {
+      float *restrict d = xh + ((py + 1) * N->hc + px + 1) * cp;
+      if (!pool) {
+        memcpy(d, y + (py * yw + px) * cp, (size_t)cp * sizeof(float));
+        continue;
+      }
+      const float *a = y + ((2 * py) * yw + 2 * px) * cp, *b = a + cp, *c = a + yw * cp, *e = c + cp;
+      for (int64_t k = 0; k < cp; k++) {
+        float m = a[k] > b[k] ? a[k] : b[k], m2 = c[k] > e[k] ? c[k] : e[k];
+        d[k] = m > m2 ? m : m2;
+      }
+    }
+}
+
 static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
   const djob *j = ctx;
   const dplan *P = j->P;
   float *base = j->scratch + P->shared + (int64_t)tid * P->per_thread, *Y = base + P->yoff;
-  for (int l = 0; l < P->nb; l++) /* the planes' borders stay zero */
-    memset(base + P->L[l].xoff, 0, (size_t)(P->L[l].cin * P->L[l].plane + 64) * sizeof(float));
+  for (int l = 0; l < P->nb; l++) { /* the borders of planes and channels-last inputs stay zero */
+    const dlayer *L = &P->L[l];
+    memset(base + L->xoff, 0, (size_t)(L->cin * L->plane + 64) * sizeof(float));
+    if (L->wino) memset(base + L->hoff, 0, (size_t)((4 * L->th + 2) * L->hc * L->cinp) * sizeof(float));
+  }
   const dlayer *L0 = &P->L[0];
   int64_t in_per = L0->cin * L0->h * L0->w;
   for (int64_t i = i0; i < i1; i++) {
@@ -637,6 +766,9 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
           memcpy(X0 + c * L0->plane + (r + pad) * L0->wp + pad, xi + (c * L0->h + r) * L0->w,
                  (size_t)L0->w * sizeof(float));
     }
+#ifdef MM_DIRECT_X86
+    if (L0->wino) planes_to_hwc512(L0, X0, base + L0->hoff);
+#endif
     for (int l = 0; l < P->nb; l++) {
       const dlayer *L = &P->L[l];
       const dlayer *N = l + 1 < P->nb ? &P->L[l + 1] : NULL;
@@ -648,10 +780,16 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
 #ifdef MM_DIRECT_X86
       if (L->planar) {
         planar512(L, base + L->xoff, Wk, bias, N, base + N->xoff);
+        if (N->wino) planes_to_hwc512(N, base + N->xoff, base + N->hoff);
         continue;
       }
-      if (L->wino) { /* pooled already */
-        wino_layer(P, L, base + L->xoff, Wk, bias, off, j->scratch + P->zoff, base + L->voff, base + L->moff, pq);
+      if (L->wino) { /* pooled already: straight into the next Winograd block's input, or into Q */
+        if (N && N->wino) {
+          wino_layer(L, base + L->hoff, Wk, bias, base + L->voff, base + L->moff,
+                     base + N->hoff + (N->hc + 1) * N->cinp, N->hc);
+          continue;
+        }
+        wino_layer(L, base + L->hoff, Wk, bias, base + L->voff, base + L->moff, pq, L->ow);
         Q = pq, qw = L->ow, pool = 0;
       }
 #endif
@@ -663,7 +801,10 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
         break;
       }
       if (N) {
-        to_planes(P, L, Q, qw, pool, N, base + N->xoff, pq);
+        if (N->wino)
+          to_hwc(L, Q, qw, pool, N, base + N->hoff);
+        else
+          to_planes(P, L, Q, qw, pool, N, base + N->xoff, pq);
         continue;
       }
       if (pool) { /* the last block: the global average of its (pooled) output */
@@ -680,14 +821,13 @@ static void forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int6
   dplan P;
   float *scratch = j->scratch;
   if (n <= 0 || plan(&P, bl, nb, cin, h, w, isa(), wino)) return;
-  if (!packed) memset(scratch + P.zoff, 0, (size_t)P.cpmax * sizeof(float));
   for (int l = 0; l < P.nb && !packed; l++) { /* pack: W[(ky*k + kx)*cin + ci, oc], zero past cout */
     const dlayer *L = &P.L[l];
     float *Wk = scratch + L->woff, *bp = scratch + L->boff;
     int64_t kk2 = L->k * L->k;
     for (int64_t oc = 0; oc < L->cp; oc++) bp[oc] = oc < L->cout && L->b_in ? L->b_in[oc] : 0.0f;
     if (L->wino) {
-      wino_pack(L, Wk, (int64_t *)(scratch + L->ooff));
+      wino_pack(L, Wk);
       continue;
     }
     if (L->planar) { /* Wt[(ci*k*k + kk)*c4 + oc]: the weights transposed, zero up to a multiple of 4 */

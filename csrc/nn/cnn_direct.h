@@ -12,8 +12,9 @@
  *  - position vectors, for pooled blocks with at most 16 outputs (a first
  *    layer): 2 conv rows x 32 positions x 4 channels per tile, pooled in
  *    registers and stored straight into the next block's planes;
- *  - Winograd F(2 x 2, 3 x 3) for pooled 3 x 3 blocks with even sizes and at
- *    least 8 input channels: 16 products per 2 x 2 outputs instead of 36.
+ *  - Winograd F(4 x 4, 3 x 3) for pooled 3 x 3 blocks with at least 8 input
+ *    channels: 36 products per 4 x 4 outputs instead of 144; its input is
+ *    kept channels-last ([h + 2][w + 2][cin up to 16], zero border).
  * The same sums as mm_conv2d_cn_forward + ReLU + max pool + global average
  * pool in other orders: results agree to rounding, not to the bit. Each
  * sample's arithmetic is the same whatever the thread count or batch. */
@@ -35,10 +36,10 @@ int mm_cnn_direct_ok(void);
 
 /* floats of scratch mm_cnn_direct_forward needs for n samples of cin x h x w
  * (on mm_parallel_threads(n) threads); -1 when a shape is invalid.
- * wino = 1: with the AVX-512 kernel, 3 x 3 blocks with a pool, even sizes and
- * at least 8 input channels run as Winograd F(2 x 2, 3 x 3) (16 products per
- * 2 x 2 outputs instead of 36; equal to the direct sums to float rounding);
- * 0: every block by direct convolution. */
+ * wino = 1: with the AVX-512 kernel, 3 x 3 blocks with a pool and at least 8
+ * input channels run as Winograd F(4 x 4, 3 x 3) (36 products per 4 x 4
+ * outputs instead of 144; equal to the direct sums to float rounding, about
+ * 1e-6 of the outputs' scale); 0: every block by direct convolution. */
 int64_t mm_cnn_direct_scratch(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
                               int wino);
 

@@ -68,9 +68,9 @@ for k, v in pairs(C) do M[k] = v end
 -- average pool. The model's CNN encoder predicts with it. Direct convolution, one image
 -- at a time (no im2col): the same sums as `conv2d` + `relu` + `max_pool2d` +
 -- `global_avg_pool`, in another order (equal to float rounding). With the AVX-512 kernel,
--- pooled 3x3 blocks with even sizes and at least 8 input channels run as Winograd
--- F(2x2, 3x3) (16 products per 2x2 outputs instead of 36); `winograd = false` keeps
--- every block direct. Images are split over `mm.threads()`; the result does not depend
+-- pooled 3x3 blocks with at least 8 input channels run as Winograd F(4x4, 3x3) (36
+-- products per 4x4 outputs instead of 144; about 1e-6 of the output's scale away from
+-- the direct sums); `winograd = false` keeps every block direct. Images are split over `mm.threads()`; the result does not depend
 -- on the thread count or on how many images are passed at once.
 -- @function cnn_forward
 -- @tparam Tensor x `[N, C, H, W]`

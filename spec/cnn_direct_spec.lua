@@ -50,6 +50,9 @@ local cases = {
   { 2, 3, 12, 20, { { 10, 5, false }, { 24, 3, true }, { 40, 3, true } } },
   { 1, 4, 18, 14, { { 20, 5, true }, { 9, 3, true } } },
   { 1, 8, 40, 36, { { 16, 3, true }, { 8, 3, true } } },
+  -- small maps: images run in groups (up to 8) through the Winograd blocks, 11 images
+  -- make a partial last group on one thread and on two
+  { 11, 8, 8, 8, { { 24, 3, true }, { 16, 3, true } } },
   -- position-vector blocks (pooled, <= 16 outputs, not last): rows of 70 (three chunks of
   -- 32), an odd height, kernel 5, 16 outputs in four groups of four
   { 1, 3, 7, 70, { { 6, 3, true }, { 4, 1, false } } },

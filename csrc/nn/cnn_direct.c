@@ -16,6 +16,7 @@
 #define MAXKK 121 /* k <= 11 */
 #define WINO_MIN_CIN 8 /* below this the Winograd products are too short to pay */
 #define WINO_SEG 16    /* tiles per Winograd segment (measured: 16 beats 2, 4, 6 and 8) */
+#define WINO_GMAX 8    /* images per group at most (see dplan) */
 
 typedef struct {
   int64_t cin, cout, h, w, k, wp, plane, cp, oh, ow;
@@ -24,21 +25,27 @@ typedef struct {
   /* shared: packed weights (direct [k*k*cin, cp]; Winograd [16, cin, cp]; planar [cin*k*k, cout]),
    * padded bias [cp], GEMM step offsets (direct k*k*cin; Winograd cin) */
   int64_t woff, boff, ooff;
-  int64_t xoff;       /* per thread: the input planes [cin, plane], zero border */
+  int64_t xoff;       /* per image of a group: the input planes [cin, plane], zero border */
   int wino;           /* Winograd F(4x4, 3x3) (see wino_layer) */
   int planar;         /* vectors over positions, written pooled into the next planes (see planar512) */
   int64_t th, tw, nt; /* its 4 x 4 output tiles: th x tw = nt */
   int64_t cinp, hc;   /* its input channels-last: [4 th + 2][hc = 4 tw + 2][cinp = cin up to 16], zero border */
-  int64_t hoff;       /* ... per thread */
+  int64_t hoff;       /* ... per image of a group */
   int64_t sn;         /* tiles per Winograd segment */
   int64_t voff, moff; /* per thread: transformed input [36, sn, cinp], products [36, sn, cp] */
-  int64_t vxs, mxs;   /* ... their point strides: padded off multiples of 4 KB (36 streams) */
+  int64_t vps, vts, mps, mts; /* ... their point and tile strides */
 } dlayer;
 
 typedef struct {
   int nb, isa, vw, npmax;
   int64_t shared, per_thread;
-  int64_t yoff, qoff, soff; /* per thread: the conv output [h, w, cp], pooled [oh, ow, cp], sums [cp] */
+  int64_t yoff, soff; /* per thread: the conv output [h, w, cp], sums [cp] */
+  /* a thread runs its images in groups of g: each block for the whole group
+   * before the next (a Winograd block's products then take the tiles of g
+   * images at once and read its weights once for them); image j of a group
+   * has its own inputs at ibase + j * pim of the thread's part */
+  int64_t g, ibase, pim;
+  int64_t qoff; /* per image: a block's pooled output [oh, ow, cp] */
   dlayer L[MM_CNN_MAXBLOCKS];
 } dplan;
 
@@ -56,14 +63,27 @@ static int isa(void) {
 
 int mm_cnn_direct_ok(void) { return isa() > 0; }
 
-static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h, int64_t w, int isa_, int wino_on) {
+/* n: the samples of the call (groups hold no more) */
+static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w, int isa_,
+                int wino_on) {
   int vw = isa_ < 0 ? -isa_ : isa_;
-  if (nb < 1 || nb > MM_CNN_MAXBLOCKS || cin < 1 || h < 1 || w < 1) return -1;
+  if (nb < 1 || nb > MM_CNN_MAXBLOCKS || cin < 1 || h < 1 || w < 1 || n < 1) return -1;
   P->nb = nb;
   P->isa = isa_;
   P->vw = vw;
   P->npmax = vw == 16 ? 28 : 12; /* positions per tile with one vector of channels (two vectors: half) */
-  int64_t shared = 0, per = 0, ymax = 0, qmax = 0;
+  /* group size: enough images for a segment of tiles in every Winograd block */
+  int64_t g = 1, c0 = cin, h0 = h, w0 = w;
+  for (int l = 0; l < nb && wino_on && isa_ == 16; l++) {
+    int64_t nt = ((h0 + 3) / 4) * ((w0 + 3) / 4), want = (WINO_SEG + nt - 1) / nt;
+    if (bl[l].k == 3 && bl[l].pool && c0 >= WINO_MIN_CIN && want > g) g = want;
+    c0 = bl[l].cout;
+    if (bl[l].pool) h0 /= 2, w0 /= 2;
+  }
+  if (g > WINO_GMAX) g = WINO_GMAX;
+  if (g > n) g = n;
+  P->g = g;
+  int64_t shared = 0, per = 0, pim = 0, ymax = 0, qmax = 0;
   for (int l = 0; l < nb; l++) {
     dlayer *L = &P->L[l];
     int64_t k = bl[l].k;
@@ -85,20 +105,21 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
     shared += up(L->cp, 16);
     L->ooff = shared; /* int64 offsets: two floats each */
     shared += up(2 * nk, 16);
-    L->xoff = per;
-    per += cin * L->plane + 64; /* the Winograd input transform reads up to 34 floats from a row start */
+    L->xoff = pim;
+    pim += cin * L->plane + 64; /* a row segment of planar512 may read up to 30 floats past the last row */
     if (L->wino) {
       L->th = (h + 3) / 4, L->tw = (w + 3) / 4, L->nt = L->th * L->tw;
       L->cinp = up(cin, 16), L->hc = 4 * L->tw + 2;
-      L->hoff = per;
-      per += (4 * L->th + 2) * L->hc * L->cinp;
-      L->sn = L->nt < WINO_SEG ? L->nt : WINO_SEG;
-      L->vxs = L->sn * L->cinp + 16;
-      L->mxs = L->sn * L->cp + 16;
+      L->hoff = pim;
+      pim += (4 * L->th + 2) * L->hc * L->cinp;
+      L->sn = g * L->nt < WINO_SEG ? g * L->nt : WINO_SEG;
+      /* point-major (tile-major measured the same); point strides padded off multiples of 4 KB */
+      L->vps = L->sn * L->cinp + 16, L->vts = L->cinp;
+      L->mps = L->sn * L->cp + 16, L->mts = L->cp;
       L->voff = per;
-      per += 36 * L->vxs;
+      per += 36 * L->vps + L->sn * L->vts;
       L->moff = per;
-      per += 36 * L->mxs;
+      per += 36 * L->mps + L->sn * L->mts;
     }
     if (!L->wino && !L->planar && h * w * L->cp > ymax) ymax = h * w * L->cp; /* conv_layer's output */
     if (L->pool) {
@@ -112,19 +133,21 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t cin, int64_t h
   }
   P->yoff = per;
   per += up(ymax, 16);
-  P->qoff = per;
-  per += up(qmax, 16);
   P->soff = per;
   per += up(P->L[nb - 1].cp, 16);
+  P->qoff = pim;
+  pim += up(qmax, 16);
+  P->ibase = per;
+  P->pim = pim;
   P->shared = shared;
-  P->per_thread = per;
+  P->per_thread = per + g * pim;
   return 0;
 }
 
 int64_t mm_cnn_direct_scratch(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
                               int wino) {
   dplan P;
-  if (plan(&P, bl, nb, cin, h, w, isa(), wino)) return -1;
+  if (plan(&P, bl, nb, n, cin, h, w, isa(), wino)) return -1;
   return P.shared + (int64_t)mm_parallel_threads(n) * P.per_thread;
 }
 
@@ -388,11 +411,12 @@ static void wino_pack(const dlayer *L, float *U) {
 
 #ifdef MM_DIRECT_X86
 #define WT_NP 12
-/* y[j, 0:16 nv] = sum over q < nk of x[j * xs + q] * w[q * cp + 0:16 nv] for
- * the np tiles j (y rows cp floats apart) */
+/* y[j * ys + 0:16 nv] = sum over q < nk of x[j * xs + q] * w[q * cp + 0:16 nv]
+ * for the np tiles j */
 __attribute__((target("avx512f,fma"), always_inline)) static inline void wtile(const int nv, const int np, int64_t nk,
                                                                                const float *x, int64_t xs,
-                                                                               const float *w, int64_t cp, float *y) {
+                                                                               const float *w, int64_t cp, float *y,
+                                                                               int64_t ys) {
   __m512 acc[WT_NP][4];
 #pragma GCC unroll 12
   for (int j = 0; j < WT_NP; j++)
@@ -418,14 +442,15 @@ __attribute__((target("avx512f,fma"), always_inline)) static inline void wtile(c
   for (int j = 0; j < WT_NP; j++)
 #pragma GCC unroll 4
     for (int v = 0; v < 4; v++)
-      if (j < np && v < nv) _mm512_storeu_ps(y + j * cp + 16 * v, acc[j][v]);
+      if (j < np && v < nv) _mm512_storeu_ps(y + j * ys + 16 * v, acc[j][v]);
 }
 
-typedef void (*wt_fn)(int64_t nk, const float *x, int64_t xs, const float *w, int64_t cp, float *y);
+typedef void (*wt_fn)(int64_t nk, const float *x, int64_t xs, const float *w, int64_t cp, float *y, int64_t ys);
 #define WT_INST(nv, np)                                                                                                \
   __attribute__((target("avx512f,fma"), noinline)) static void wt##nv##_##np(int64_t nk, const float *x, int64_t xs, \
-                                                                              const float *w, int64_t cp, float *y) { \
-    wtile(nv, np, nk, x, xs, w, cp, y);                                                                                \
+                                                                              const float *w, int64_t cp, float *y,   \
+                                                                              int64_t ys) {                            \
+    wtile(nv, np, nk, x, xs, w, cp, y, ys);                                                                            \
   }
 #define WT6(nv) WT_INST(nv, 1) WT_INST(nv, 2) WT_INST(nv, 3) WT_INST(nv, 4) WT_INST(nv, 5) WT_INST(nv, 6)
 #define WT8(nv) WT6(nv) WT_INST(nv, 7) WT_INST(nv, 8)
@@ -466,20 +491,22 @@ A512 void at6(const __m512 z[6], __m512 r[4]) {
   r[3] = _mm512_add_ps(_mm512_fmadd_ps(c8, d34, d12), z[5]);
 }
 
-/* V[xi, t - t0, :] = (B^T d B)[xi] for the tiles t0 <= t < t1 of the
- * channels-last input Xh (cinp channels, rows hc positions long) */
-__attribute__((target("avx512f,fma"), noinline)) static void wino_in512(const dlayer *L, const float *Xh, float *V,
-                                                                        int64_t t0, int64_t t1) {
-  const int64_t cp = L->cinp, rs = L->hc * cp, xs = L->vxs;
+/* V[xi, t - t0, :] = (B^T d B)[xi] for the tiles t0 <= t < t1 of a group's
+ * channels-last inputs (cinp channels, rows hc positions long): tile t is
+ * tile t % nt of image t / nt, whose input is at Xh + (t / nt) * is */
+__attribute__((target("avx512f,fma"), noinline)) static void wino_in512(const dlayer *L, const float *Xh, int64_t is,
+                                                                        float *V, int64_t t0, int64_t t1) {
+  const int64_t cp = L->cinp, rs = L->hc * cp, xs = L->vps;
   for (int64_t t = t0; t < t1; t++) {
-    const float *p = Xh + (t / L->tw) * 4 * rs + (t % L->tw) * 4 * cp;
-    float *v = V + (t - t0) * cp;
+    int64_t tl = t % L->nt;
+    const float *p = Xh + (t / L->nt) * is + (tl / L->tw) * 4 * rs + (tl % L->tw) * 4 * cp;
+    float *v = V + (t - t0) * L->vts;
     /* the next tile's lines of V (36 streams: the hardware does not follow
      * them, and they left L1 during the last products); measured 1-2 us of a
      * 32 px CNN's 23 */
     if (t + 1 < t1)
       for (int64_t cb = 0; cb < cp; cb += 16)
-        for (int xi = 0; xi < 36; xi++) __builtin_prefetch(v + cp + xi * xs + cb, 1, 3);
+        for (int xi = 0; xi < 36; xi++) __builtin_prefetch(v + L->vts + xi * xs + cb, 1, 3);
     for (int64_t cb = 0; cb < cp; cb += 16) {
       __m512 f[6][6]; /* f[i][c] = (B^T d)[i][c]; the loops over c and i stay loops (36 pointers would not fit) */
       const float *pc = p + cb;
@@ -506,18 +533,20 @@ __attribute__((target("avx512f,fma"), noinline)) static void wino_in512(const dl
 }
 
 /* for the tiles t0 <= t < t1: relu(bias + the 2 x 2 max pools of A^T M A),
- * stored at dst + (py * drs + px) * cp for the pooled positions (py, px) < (oh, ow) */
+ * stored at dst + (t / nt) * is + (py * drs + px) * cp for the pooled
+ * positions (py, px) < (oh, ow) */
 __attribute__((target("avx512f,fma"), noinline)) static void wino_out512(const dlayer *L, const float *M,
                                                                          const float *bias, int64_t t0, int64_t t1,
-                                                                         float *dst, int64_t drs) {
-  const int64_t cp = L->cp, xs = L->mxs;
+                                                                         float *dst, int64_t is, int64_t drs) {
+  const int64_t cp = L->cp, xs = L->mps;
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t t = t0; t < t1; t++) {
-    int64_t py = 2 * (t / L->tw), px = 2 * (t % L->tw);
-    const float *m = M + (t - t0) * cp;
+    int64_t tl = t % L->nt, py = 2 * (tl / L->tw), px = 2 * (tl % L->tw);
+    float *d = dst + (t / L->nt) * is;
+    const float *m = M + (t - t0) * L->mts;
     if (t + 1 < t1) /* the next tile's lines of M (as in wino_in512) */
       for (int64_t cb = 0; cb < cp; cb += 16)
-        for (int xi = 0; xi < 36; xi++) __builtin_prefetch(m + cp + xi * xs + cb, 0, 3);
+        for (int xi = 0; xi < 36; xi++) __builtin_prefetch(m + L->mts + xi * xs + cb, 0, 3);
     for (int64_t cb = 0; cb < cp; cb += 16) {
       __m512 g[4][6]; /* g[a][k] = (A^T M)[a][k] */
       const float *mk = m + cb;
@@ -541,7 +570,7 @@ __attribute__((target("avx512f,fma"), noinline)) static void wino_out512(const d
           if (py + pa >= L->oh || px + pb >= L->ow) continue;
           __m512 mx = _mm512_max_ps(_mm512_max_ps(o[2 * pa][2 * pb], o[2 * pa][2 * pb + 1]),
                                     _mm512_max_ps(o[2 * pa + 1][2 * pb], o[2 * pa + 1][2 * pb + 1]));
-          _mm512_storeu_ps(dst + ((py + pa) * drs + px + pb) * cp + cb, _mm512_max_ps(_mm512_add_ps(mx, b), zero));
+          _mm512_storeu_ps(d + ((py + pa) * drs + px + pb) * cp + cb, _mm512_max_ps(_mm512_add_ps(mx, b), zero));
         }
     }
   }
@@ -570,28 +599,28 @@ __attribute__((target("avx512f"), noinline)) static void planes_to_hwc512(const 
     }
 }
 
-/* block L by Winograd for one sample: its channels-last input Xh -> the
- * pooled outputs at dst (rows drs positions apart, cp channels each), L->sn
- * tiles at a time */
-static void wino_layer(const dlayer *L, const float *Xh, const float *U, const float *bias, float *V, float *M,
-                       float *dst, int64_t drs) {
-  const int64_t cp = L->cp, cin = L->cin;
-  for (int64_t t0 = 0; t0 < L->nt; t0 += L->sn) {
-    int64_t t1 = t0 + L->sn < L->nt ? t0 + L->sn : L->nt, nt = t1 - t0;
-    wino_in512(L, Xh, V, t0, t1);
+/* block L by Winograd for the ng images of a group: their channels-last
+ * inputs (Xh + j * is for image j) -> their pooled outputs at dst + j * is
+ * (rows drs positions apart, cp channels each), L->sn tiles at a time */
+static void wino_layer(const dlayer *L, int64_t ng, const float *Xh, int64_t is, const float *U, const float *bias,
+                       float *V, float *M, float *dst, int64_t drs) {
+  const int64_t cp = L->cp, cin = L->cin, all = ng * L->nt;
+  for (int64_t t0 = 0; t0 < all; t0 += L->sn) {
+    int64_t t1 = t0 + L->sn < all ? t0 + L->sn : all, nt = t1 - t0;
+    wino_in512(L, Xh, is, V, t0, t1);
     for (int64_t ob = 0; ob < cp;) {
       int nv = (int)((cp - ob) / 16 < 4 ? (cp - ob) / 16 : 4), npm = wt_npmax[nv];
       int64_t nseg = (nt + npm - 1) / npm;
       for (int xi = 0; xi < 36; xi++)
         for (int64_t sg = 0, j0 = 0; sg < nseg; sg++) {
           int np = (int)(nt / nseg + (sg < nt % nseg));
-          wt512[nv][np](cin, V + xi * L->vxs + j0 * L->cinp, L->cinp, U + xi * cin * cp + ob, cp,
-                        M + xi * L->mxs + j0 * cp + ob);
+          wt512[nv][np](cin, V + xi * L->vps + j0 * L->vts, L->vts, U + xi * cin * cp + ob, cp,
+                        M + xi * L->mps + j0 * L->mts + ob, L->mts);
           j0 += np;
         }
       ob += 16 * nv;
     }
-    wino_out512(L, M, bias, t0, t1, dst, drs);
+    wino_out512(L, M, bias, t0, t1, dst, is, drs);
   }
 }
 
@@ -731,87 +760,114 @@ static void to_hwc(const dlayer *L, const float *y, int64_t yw, int pool, const 
     }
 }
 
+/* sample i's input into the first block's planes X0 (and its channels-last
+ * input when it runs by Winograd) */
+static void load_input(const djob *j, int64_t i, float *X0, float *Xh0) {
+  const dplan *P = j->P;
+  const dlayer *L0 = &P->L[0];
+  int64_t pad = L0->k / 2;
+  if (j->rgb8) { /* the same arithmetic as mm_image_prep_rgb8 (byte * scale + shift), into the planes */
+    const uint8_t *px = j->rgb8 + i * L0->h * L0->w * 3;
+    for (int64_t r = 0; r < L0->h; r++) {
+      int64_t x0 = 0;
+#ifdef MM_DIRECT_X86
+      if (P->isa == 16) x0 = rgb_row512(px + r * L0->w * 3, L0->w, j->scale, j->shift, X0 + (r + pad) * L0->wp + pad,
+                                        L0->plane);
+#endif
+      for (int64_t c = 0; c < 3; c++) {
+        float sc = j->scale[c], sh = j->shift[c], *d = X0 + c * L0->plane + (r + pad) * L0->wp + pad;
+        const uint8_t *sr = px + r * L0->w * 3 + c;
+        for (int64_t x = x0; x < L0->w; x++) d[x] = sr[3 * x] * sc + sh;
+      }
+    }
+  } else {
+    const float *xi = j->x + i * L0->cin * L0->h * L0->w;
+    for (int64_t c = 0; c < L0->cin; c++)
+      for (int64_t r = 0; r < L0->h; r++)
+        memcpy(X0 + c * L0->plane + (r + pad) * L0->wp + pad, xi + (c * L0->h + r) * L0->w,
+               (size_t)L0->w * sizeof(float));
+  }
+#ifdef MM_DIRECT_X86
+  if (L0->wino) planes_to_hwc512(L0, X0, Xh0);
+#else
+  (void)Xh0;
+#endif
+}
+
+/* the output Q [*, qw, cp] of block l for sample i (2 x 2 pooled after it
+ * when pool): into the next block's input (I: the sample's inputs), or the
+ * global average of the last block into y */
+static void block_out(const djob *j, int l, int64_t i, const float *Q, int64_t qw, int pool, float *I, float *T) {
+  const dplan *P = j->P;
+  const dlayer *L = &P->L[l], *N = l + 1 < P->nb ? &P->L[l + 1] : NULL;
+  float *pq = I + P->qoff;
+  if (j->nchw) { /* mm_cnn_direct_conv2d: the block's output, NCHW, no ReLU */
+    dlayer F = {0};
+    F.k = 1, F.wp = L->w, F.plane = L->h * L->w;
+    to_planes(P, L, Q, qw, 0, &F, j->y + i * L->cout * F.plane, pq);
+    return;
+  }
+  if (N) {
+    if (N->wino)
+      to_hwc(L, Q, qw, pool, N, I + N->hoff);
+    else
+      to_planes(P, L, Q, qw, pool, N, I + N->xoff, pq);
+    return;
+  }
+  if (pool) { /* the last block: the global average of its (pooled) output */
+    pool_hwc(Q, qw, L->oh, L->ow, L->cp, pq);
+    Q = pq;
+  }
+  avg_hwc(Q, L->oh * L->ow, L->cp, L->cout, j->y + i * L->cout, T + P->soff);
+}
+
 static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
   const djob *j = ctx;
   const dplan *P = j->P;
-  float *base = j->scratch + P->shared + (int64_t)tid * P->per_thread, *Y = base + P->yoff;
-  for (int l = 0; l < P->nb; l++) { /* the borders of planes and channels-last inputs stay zero */
-    const dlayer *L = &P->L[l];
-    memset(base + L->xoff, 0, (size_t)(L->cin * L->plane + 64) * sizeof(float));
-    if (L->wino) memset(base + L->hoff, 0, (size_t)((4 * L->th + 2) * L->hc * L->cinp) * sizeof(float));
-  }
-  const dlayer *L0 = &P->L[0];
-  int64_t in_per = L0->cin * L0->h * L0->w;
-  for (int64_t i = i0; i < i1; i++) {
-    const float *xi = j->x ? j->x + i * in_per : NULL;
-    float *X0 = base + L0->xoff;
-    int64_t pad = L0->k / 2;
-    if (j->rgb8) { /* the same arithmetic as mm_image_prep_rgb8 (byte * scale + shift), into the planes */
-      const uint8_t *px = j->rgb8 + i * L0->h * L0->w * 3;
-      for (int64_t r = 0; r < L0->h; r++) {
-        int64_t x0 = 0;
-#ifdef MM_DIRECT_X86
-        if (P->isa == 16) x0 = rgb_row512(px + r * L0->w * 3, L0->w, j->scale, j->shift, X0 + (r + pad) * L0->wp + pad,
-                                          L0->plane);
-#endif
-        for (int64_t c = 0; c < 3; c++) {
-          float sc = j->scale[c], sh = j->shift[c], *d = X0 + c * L0->plane + (r + pad) * L0->wp + pad;
-          const uint8_t *sr = px + r * L0->w * 3 + c;
-          for (int64_t x = x0; x < L0->w; x++) d[x] = sr[3 * x] * sc + sh;
-        }
-      }
-    } else {
-      for (int64_t c = 0; c < L0->cin; c++)
-        for (int64_t r = 0; r < L0->h; r++)
-          memcpy(X0 + c * L0->plane + (r + pad) * L0->wp + pad, xi + (c * L0->h + r) * L0->w,
-                 (size_t)L0->w * sizeof(float));
+  float *T = j->scratch + P->shared + (int64_t)tid * P->per_thread, *Y = T + P->yoff, *I0 = T + P->ibase;
+  int64_t gmax = i1 - i0 < P->g ? i1 - i0 : P->g;
+  for (int64_t g = 0; g < gmax; g++) /* the borders of planes and channels-last inputs stay zero */
+    for (int l = 0; l < P->nb; l++) {
+      const dlayer *L = &P->L[l];
+      float *I = I0 + g * P->pim;
+      memset(I + L->xoff, 0, (size_t)(L->cin * L->plane + 64) * sizeof(float));
+      if (L->wino) memset(I + L->hoff, 0, (size_t)((4 * L->th + 2) * L->hc * L->cinp) * sizeof(float));
     }
-#ifdef MM_DIRECT_X86
-    if (L0->wino) planes_to_hwc512(L0, X0, base + L0->hoff);
-#endif
+  for (int64_t s = i0; s < i1; s += P->g) { /* a group: samples s .. s + ng - 1, block by block */
+    int64_t ng = i1 - s < P->g ? i1 - s : P->g;
+    for (int64_t g = 0; g < ng; g++) load_input(j, s + g, I0 + g * P->pim + P->L[0].xoff, I0 + g * P->pim + P->L[0].hoff);
     for (int l = 0; l < P->nb; l++) {
       const dlayer *L = &P->L[l];
       const dlayer *N = l + 1 < P->nb ? &P->L[l + 1] : NULL;
       const float *bias = j->scratch + L->boff, *Wk = j->scratch + L->woff;
       const int64_t *off = (const int64_t *)(j->scratch + L->ooff);
-      float *Q = Y, *pq = base + P->qoff; /* Q: the block's output [*, qw, cp], 2 x 2 pooled after when pool */
-      int64_t qw = L->w;
-      int pool = L->pool;
 #ifdef MM_DIRECT_X86
-      if (L->planar) {
-        planar512(L, base + L->xoff, Wk, bias, N, base + N->xoff);
-        if (N->wino) planes_to_hwc512(N, base + N->xoff, base + N->hoff);
-        continue;
-      }
-      if (L->wino) { /* pooled already: straight into the next Winograd block's input, or into Q */
+      if (L->wino) { /* pooled already: straight into the next Winograd block's inputs, or into each Q */
+        float *V = T + L->voff, *M = T + L->moff;
         if (N && N->wino) {
-          wino_layer(L, base + L->hoff, Wk, bias, base + L->voff, base + L->moff,
-                     base + N->hoff + (N->hc + 1) * N->cinp, N->hc);
+          wino_layer(L, ng, I0 + L->hoff, P->pim, Wk, bias, V, M, I0 + N->hoff + (N->hc + 1) * N->cinp, N->hc);
           continue;
         }
-        wino_layer(L, base + L->hoff, Wk, bias, base + L->voff, base + L->moff, pq, L->ow);
-        Q = pq, qw = L->ow, pool = 0;
-      }
-#endif
-      if (!L->wino) conv_layer(P, L, base + L->xoff, Wk, bias, off, Y, !j->nchw);
-      if (j->nchw) { /* mm_cnn_direct_conv2d: the block's output, NCHW, no ReLU */
-        dlayer F = {0};
-        F.k = 1, F.wp = L->w, F.plane = L->h * L->w;
-        to_planes(P, L, Q, qw, 0, &F, j->y + i * L->cout * F.plane, pq);
-        break;
-      }
-      if (N) {
-        if (N->wino)
-          to_hwc(L, Q, qw, pool, N, base + N->hoff);
-        else
-          to_planes(P, L, Q, qw, pool, N, base + N->xoff, pq);
+        wino_layer(L, ng, I0 + L->hoff, P->pim, Wk, bias, V, M, I0 + P->qoff, L->ow);
+        for (int64_t g = 0; g < ng; g++) {
+          float *I = I0 + g * P->pim;
+          block_out(j, l, s + g, I + P->qoff, L->ow, 0, I, T);
+        }
         continue;
       }
-      if (pool) { /* the last block: the global average of its (pooled) output */
-        pool_hwc(Q, qw, L->oh, L->ow, L->cp, pq);
-        Q = pq;
+#endif
+      for (int64_t g = 0; g < ng; g++) {
+        float *I = I0 + g * P->pim;
+#ifdef MM_DIRECT_X86
+        if (L->planar) {
+          planar512(L, I + L->xoff, Wk, bias, N, I + N->xoff);
+          if (N->wino) planes_to_hwc512(N, I + N->xoff, I + N->hoff);
+          continue;
+        }
+#endif
+        conv_layer(P, L, I + L->xoff, Wk, bias, off, Y, !j->nchw);
+        block_out(j, l, s + g, Y, L->w, L->pool, I, T);
       }
-      avg_hwc(Q, L->oh * L->ow, L->cp, L->cout, j->y + i * L->cout, base + P->soff);
     }
   }
 }
@@ -820,7 +876,7 @@ static void forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int6
                     int packed, int wino) {
   dplan P;
   float *scratch = j->scratch;
-  if (n <= 0 || plan(&P, bl, nb, cin, h, w, isa(), wino)) return;
+  if (n <= 0 || plan(&P, bl, nb, n, cin, h, w, isa(), wino)) return;
   for (int l = 0; l < P.nb && !packed; l++) { /* pack: W[(ky*k + kx)*cin + ci, oc], zero past cout */
     const dlayer *L = &P.L[l];
     float *Wk = scratch + L->woff, *bp = scratch + L->boff;

@@ -83,12 +83,18 @@ static inline void drop(br *b, unsigned n) {
 }
 
 /* ---- Huffman tables ------------------------------------------------------------------
- * entry: bits 16..31 = symbol (or subtable start), bits 0..7 = code bits to
- * consume (for a subtable pointer: its index bits), and flags: */
-#define SUBT 0x100u /* subtable pointer, or BAD */
-#define BAD 0x200u  /* no such code (always with SUBT, so one test sends it off the fast path) */
-#define LITF 0x400u /* a literal byte (litlen tables only) */
+ * entry: bits 0..5 (<= 28) = code bits to consume in all (the codeword and then the
+ * extra bits of a length or distance; for a subtable pointer: its index
+ * bits), bits 8..11 = the codeword's length, bits 16..31 = the payload (a
+ * literal byte, a length or distance base, a repeat count, the raw symbol in
+ * raw tables, or a subtable start), and flags: */
+#define SUBT 0x1000u /* subtable pointer, or BAD */
+#define BAD 0x2000u  /* no such code (always with SUBT, so one test sends it off the fast path) */
+#define LITF 0x4000u /* litlen: a literal byte; clen: a repeat (16, 17, 18) */
+#define EOBF 0x8000u /* litlen: end of block; clen: repeat the previous length (16) */
 #define INVALID (SUBT | BAD)
+#define REPF LITF
+#define PREVF EOBF
 
 #define LIT_TB 10
 #define LIT_CAP ((1 << LIT_TB) + 288 * (1 << (15 - LIT_TB)))
@@ -96,6 +102,39 @@ static inline void drop(br *b, unsigned n) {
 #define DIST_CAP ((1 << DIST_TB) + 32 * (1 << (15 - DIST_TB)))
 #define CLEN_TB 7
 #define CLEN_CAP (1 << CLEN_TB)
+
+/* what a symbol decodes to: an entry without its code lengths */
+#define LE(s) (((uint32_t)(s) << 16) | LITF)
+#define LE4(s) LE(s), LE((s) + 1), LE((s) + 2), LE((s) + 3)
+#define LE16(s) LE4(s), LE4((s) + 4), LE4((s) + 8), LE4((s) + 12)
+#define LE64(s) LE16(s), LE16((s) + 16), LE16((s) + 32), LE16((s) + 48)
+#define XE(base, extra) (((uint32_t)(base) << 16) | (extra))
+static const uint32_t lit_sym[288] = {
+    LE64(0),        LE64(64),       LE64(128),      LE64(192),       EOBF,           XE(3, 0),        XE(4, 0),
+    XE(5, 0),       XE(6, 0),       XE(7, 0),       XE(8, 0),        XE(9, 0),       XE(10, 0),       XE(11, 1),
+    XE(13, 1),      XE(15, 1),      XE(17, 1),      XE(19, 2),       XE(23, 2),      XE(27, 2),       XE(31, 2),
+    XE(35, 3),      XE(43, 3),      XE(51, 3),      XE(59, 3),       XE(67, 4),      XE(83, 4),       XE(99, 4),
+    XE(115, 4),     XE(131, 5),     XE(163, 5),     XE(195, 5),      XE(227, 5),     XE(258, 0),      INVALID,
+    INVALID}; /* 286 and 287 do not occur in valid data */
+static const uint32_t dist_sym[32] = {
+    XE(1, 0),      XE(2, 0),      XE(3, 0),      XE(4, 0),      XE(5, 1),       XE(7, 1),       XE(9, 2),
+    XE(13, 2),     XE(17, 3),     XE(25, 3),     XE(33, 4),     XE(49, 4),      XE(65, 5),      XE(97, 5),
+    XE(129, 6),    XE(193, 6),    XE(257, 7),    XE(385, 7),    XE(513, 8),     XE(769, 8),     XE(1025, 9),
+    XE(1537, 9),   XE(2049, 10),  XE(3073, 10),  XE(4097, 11),  XE(6145, 11),   XE(8193, 12),   XE(12289, 12),
+    XE(16385, 13), XE(24577, 13), INVALID,       INVALID}; /* 30 and 31 do not occur in valid data */
+static const uint32_t clen_sym[19] = {XE(0, 0),  XE(1, 0),  XE(2, 0),  XE(3, 0),  XE(4, 0),
+                                      XE(5, 0),  XE(6, 0),  XE(7, 0),  XE(8, 0),  XE(9, 0),
+                                      XE(10, 0), XE(11, 0), XE(12, 0), XE(13, 0), XE(14, 0),
+                                      XE(15, 0), XE(3, 2) | REPF | PREVF, XE(3, 3) | REPF, XE(11, 7) | REPF};
+
+/* the low 8 bits of the index, reversed */
+#define R2(n) n, n + 2 * 64, n + 1 * 64, n + 3 * 64
+#define R4(n) R2(n), R2(n + 2 * 16), R2(n + 1 * 16), R2(n + 3 * 16)
+#define R6(n) R4(n), R4(n + 2 * 4), R4(n + 1 * 4), R4(n + 3 * 4)
+static const uint8_t rev8[256] = {R6(0), R6(2), R6(1), R6(3)};
+
+/* c (< 2^10) with its 10 bits reversed */
+static inline unsigned rev10(unsigned c) { return ((unsigned)rev8[c & 255] << 2) | ((unsigned)rev8[c >> 8] >> 6); }
 
 static inline unsigned rev_bits(unsigned c, unsigned n) { /* the low n (1..15) bits of c, reversed */
   c = ((c & 0x5555u) << 1) | ((c >> 1) & 0x5555u);
@@ -112,21 +151,26 @@ static inline void fill32(uint32_t *t, uint32_t v, unsigned n) {
 /* Canonical Huffman table from code lengths (0..15). Returns 0, or -1 for an
  * over-subscribed set (stb's zbuild_huffman refuses exactly those); an
  * incomplete set is allowed (its unused codes decode as INVALID).
- * Codes of up to tb bits: symbols in (length, symbol) order, each written
- * once at its bit-reversed codeword; the table doubles (memcpy) whenever the
- * length grows, which replicates the shorter codes. Longer codes go to
- * subtables of 2^(maxlen - tb) entries. lit: flag symbols < 256 as LITF. */
-static int build(uint32_t *tab, unsigned tb, unsigned cap, const uint8_t *lens, unsigned n, int lit) {
-  unsigned count[16] = {0}, offs[16], next[16];
+ * Codes of up to tb (<= 10) bits: symbols in (length, symbol) order, each
+ * written once at its bit-reversed codeword; the table doubles (memcpy)
+ * whenever the length grows, which replicates the shorter codes. Longer codes
+ * go to subtables of 2^(maxlen - tb) entries. sym: what each symbol decodes
+ * to (see lit_sym); NULL: the raw symbol. cnt[l]: the number of symbols of
+ * length l; rank[s]: the number of symbols before s with its length (< 320
+ * for length 0; any such value will do). */
+static int build_ranked(uint32_t *tab, unsigned tb, unsigned cap, const uint8_t *lens, const uint16_t *rank,
+                        const unsigned *cnt, unsigned n, const uint32_t *sym) {
+  unsigned count[16], offs[16], next[16];
   uint16_t sorted[320 + 320]; /* symbols of length 0 go to [320, ...): no branch in the placing loop */
   if (n > 320) return -1;
-  for (unsigned i = 0; i < n; i++) count[lens[i]]++;
+  memcpy(count, cnt, sizeof count);
   count[0] = 0;
   int left = 1;
   for (unsigned l = 1; l < 16; l++) {
     left = (left << 1) - (int)count[l];
     if (left < 0) return -1;
   }
+  /* not over-subscribed: the canonical codes of each length l are < 2^l */
   unsigned code = 0, maxlen = 0, minlen = 0;
   offs[1] = 0;
   for (unsigned l = 1; l < 16; l++) {
@@ -144,26 +188,21 @@ static int build(uint32_t *tab, unsigned tb, unsigned cap, const uint8_t *lens, 
     return 0;
   }
   offs[0] = 320; /* which lengths are 0 is data: a branch on it mispredicts often */
-  for (unsigned s = 0; s < n; s++) sorted[offs[lens[s]]++] = (uint16_t)s;
+  for (unsigned s = 0; s < n; s++) sorted[offs[lens[s]] + rank[s]] = (uint16_t)s;
+  for (unsigned l = 1; l < 16; l++) offs[l] += count[l];
   /* offs[l] is now the end of length l in sorted; its start is offs[l] - count[l] */
-  unsigned end = 1u << (minlen < tb ? minlen : tb), r = 0;
+  unsigned end = 1u << (minlen < tb ? minlen : tb);
   fill32(tab, INVALID, end);
   for (unsigned l = minlen; l <= tb && l <= maxlen; l++) {
     while (end < (1u << l)) {
       memcpy(tab + end, tab, end * sizeof *tab);
       end <<= 1;
     }
-    unsigned k = offs[l] - count[l], stop = offs[l];
-    for (; k < stop; k++) {
-      unsigned s = sorted[k];
-      tab[r] = (s << 16) | (lit && s < 256 ? LITF : 0u) | l;
-      if (r == end - 1) break; /* the last codeword of a complete code */
-      unsigned bit = 1u << (31 - __builtin_clz(r ^ (end - 1)));
-      r = (r & (bit - 1)) | bit;
-    }
-    if (k < stop) {
-      if (k + 1 != stop || l != maxlen) return -1; /* more codes after a complete set: over-subscribed */
-      break;
+    unsigned k = offs[l] - count[l], stop = offs[l], step = 1u << (10 - l), c = next[l] * step;
+    if (sym) {
+      for (; k < stop; k++, c += step) tab[rev10(c)] = sym[sorted[k]] + l * 0x101u;
+    } else {
+      for (; k < stop; k++, c += step) tab[rev10(c)] = ((uint32_t)sorted[k] << 16) + l * 0x101u;
     }
   }
   while (end < size) {
@@ -185,24 +224,37 @@ static int build(uint32_t *tab, unsigned tb, unsigned cap, const uint8_t *lens, 
         return -1; /* a short code is a prefix of this one: cannot happen after the checks above */
       }
       unsigned base = tab[p] >> 16, rr = rc >> tb, ll = l - tb;
-      for (unsigned j = rr; j < (1u << subbits); j += 1u << ll)
-        tab[base + j] = (s << 16) | (lit && s < 256 ? LITF : 0u) | ll;
+      uint32_t ent = (sym ? sym[s] : (uint32_t)s << 16) + ll * 0x101u;
+      for (unsigned j = rr; j < (1u << subbits); j += 1u << ll) tab[base + j] = ent;
     }
   }
   return 0;
 }
 
-/* needs b->cnt >= 15; returns the symbol or -1 */
+static int build(uint32_t *tab, unsigned tb, unsigned cap, const uint8_t *lens, unsigned n, const uint32_t *sym) {
+  unsigned count[16] = {0};
+  uint16_t rank[320];
+  if (n > 320) return -1;
+  for (unsigned i = 0; i < n; i++) rank[i] = (uint16_t)count[lens[i]]++;
+  return build_ranked(tab, tb, cap, lens, rank, count, n, sym);
+}
+
+/* raw tables; needs b->cnt >= 15; returns the symbol or -1 */
 static inline int decode(br *b, const uint32_t *tab, unsigned tb) {
   uint32_t e = tab[b->bits & ((1u << tb) - 1)];
   if (e & SUBT) {
     if (e & BAD) return -1;
     drop(b, tb);
-    e = tab[(e >> 16) + (b->bits & ((1u << (e & 15u)) - 1))];
+    e = tab[(e >> 16) + (b->bits & ((1u << (e & 31u)) - 1))];
     if (e & SUBT) return -1;
   }
-  drop(b, e & 0xffu);
+  drop(b, e & 63u);
   return (int)(e >> 16);
+}
+
+/* the extra bits of a length / distance entry e, plus its base */
+static inline size_t entry_value(const br *b, uint32_t e) {
+  return (e >> 16) + (size_t)((b->bits & ((1ull << (e & 63u)) - 1)) >> ((e >> 8) & 15u));
 }
 
 static const uint16_t len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
@@ -219,75 +271,92 @@ typedef struct {
   uint32_t lit[LIT_CAP];
   uint32_t dist[DIST_CAP];
   uint32_t clen[CLEN_CAP];
-  uint8_t lens[288 + 32];
+  uint8_t lens[288 + 32 + 16]; /* + 16: repeats are stored 16 bytes at a time */
+  uint16_t rank[288 + 32 + 16]; /* see build_ranked */
 } tables;
 
 /* bytes of the bit buffer that are real data and not yet consumed; -1 if
  * fed zeros were consumed */
 static long real_buffered(const br *b) { return (long)(b->cnt >> 3) - (long)b->over; }
 
-/* permissive: take HLIT up to 288 and HDIST up to 32, as stb does */
-static int dynamic_tables(br *b, tables *t, int permissive) {
-  refill(b);
-  unsigned hlit = (unsigned)(b->bits & 31) + 257, hdist = (unsigned)((b->bits >> 5) & 31) + 1,
-           hclen = (unsigned)((b->bits >> 10) & 15) + 4;
-  drop(b, 14);
-  if (!permissive && (hlit > 286 || hdist > 30)) return -1;
+/* raw: raw symbols in the tables (for walk_finds_dist0), and take HLIT up to
+ * 288 and HDIST up to 32, as stb does */
+static int dynamic_tables(br *bp, tables *t, int raw) {
+  br b = *bp; /* a local copy: the byte stores below cannot alias it */
+  refill(&b);
+  unsigned hlit = (unsigned)(b.bits & 31) + 257, hdist = (unsigned)((b.bits >> 5) & 31) + 1,
+           hclen = (unsigned)((b.bits >> 10) & 15) + 4;
+  drop(&b, 14);
+  if (!raw && (hlit > 286 || hdist > 30)) return -1;
   uint8_t cl[19] = {0};
   for (unsigned i = 0; i < hclen; i++) {
-    if (b->cnt < 3) refill(b);
-    cl[clen_order[i]] = (uint8_t)(b->bits & 7);
-    drop(b, 3);
+    if (b.cnt < 3) refill(&b);
+    cl[clen_order[i]] = (uint8_t)(b.bits & 7);
+    drop(&b, 3);
   }
-  if (build(t->clen, CLEN_TB, CLEN_CAP, cl, 19, 0)) return -1;
+  if (build(t->clen, CLEN_TB, CLEN_CAP, cl, 19, clen_sym)) return -1;
   unsigned ntot = hlit + hdist, n = 0;
+  uint8_t *lens = t->lens;
+  uint16_t *rank = t->rank;
+  unsigned cnt[32] = {0}; /* the lengths' counts: [0, 16) litlen, [16, 32) distance */
+  const uint32_t *ct = t->clen;
   while (n < ntot) {
-    if (b->cnt < 32) refill(b);
-    if (b->over >= 8) return -1;
-    int c = decode(b, t->clen, CLEN_TB);
-    if (c < 0) return -1;
-    if (c < 16) {
-      t->lens[n++] = (uint8_t)c;
+    if (b.end - b.in >= 8) { /* a code and its extra bits take <= 14 bits */
+      refill_fast(&b);
+    } else {
+      refill(&b);
+      if (b.over >= 8) return -1;
+    }
+    uint32_t e = ct[b.bits & (CLEN_CAP - 1)];
+    if (e & SUBT) return -1; /* the code-length code has <= 7 bits: no subtables */
+    unsigned v = (unsigned)entry_value(&b, e);
+    drop(&b, e & 63u);
+    if (!(e & REPF)) {
+      rank[n] = (uint16_t)cnt[(n >= hlit ? 16 : 0) + v]++;
+      lens[n++] = (uint8_t)v;
       continue;
     }
-    unsigned rep;
     uint8_t fill = 0;
-    if (c == 16) {
-      rep = (unsigned)(b->bits & 3) + 3;
-      drop(b, 2);
+    if (e & PREVF) {
       if (n == 0) return -1;
-      fill = t->lens[n - 1];
-    } else if (c == 17) {
-      rep = (unsigned)(b->bits & 7) + 3;
-      drop(b, 3);
-    } else {
-      rep = (unsigned)(b->bits & 127) + 11;
-      drop(b, 7);
+      fill = lens[n - 1];
     }
-    if (ntot - n < rep) return -1;
-    memset(t->lens + n, fill, rep);
-    n += rep;
+    if (ntot - n < v) return -1;
+    uint64_t f8 = fill * 0x0101010101010101ull; /* v <= 138, n + v <= 320: stays inside lens */
+    for (unsigned k = 0; k < v; k += 16) {
+      memcpy(lens + n + k, &f8, 8);
+      memcpy(lens + n + k + 8, &f8, 8);
+    }
+    if (fill) {
+      for (unsigned k = n; k < n + v; k++) rank[k] = (uint16_t)cnt[(k >= hlit ? 16 : 0) + fill]++;
+    } else { /* length 0: rank 0 will do */
+      for (unsigned k = 0; k < v; k += 16) memset(rank + n + k, 0, 32);
+    }
+    n += v;
   }
-  if (build(t->lit, LIT_TB, LIT_CAP, t->lens, hlit, 1)) return -1;
-  if (build(t->dist, DIST_TB, DIST_CAP, t->lens + hlit, hdist, 0)) return -1;
+  if (build_ranked(t->lit, LIT_TB, LIT_CAP, lens, rank, cnt, hlit, raw ? NULL : lit_sym)) return -1;
+  if (build_ranked(t->dist, DIST_TB, DIST_CAP, lens + hlit, rank + hlit, cnt + 16, hdist, raw ? NULL : dist_sym))
+    return -1;
+  *bp = b;
   return 0;
 }
 
-static int fixed_tables(tables *t) {
+static int fixed_tables(tables *t, int raw) {
   unsigned i = 0;
   for (; i < 144; i++) t->lens[i] = 8;
   for (; i < 256; i++) t->lens[i] = 9;
   for (; i < 280; i++) t->lens[i] = 7;
   for (; i < 288; i++) t->lens[i] = 8;
   for (i = 0; i < 32; i++) t->lens[288 + i] = 5;
-  if (build(t->lit, LIT_TB, LIT_CAP, t->lens, 288, 1)) return -1;
-  return build(t->dist, DIST_TB, DIST_CAP, t->lens + 288, 32, 0);
+  if (build(t->lit, LIT_TB, LIT_CAP, t->lens, 288, raw ? NULL : lit_sym)) return -1;
+  return build(t->dist, DIST_TB, DIST_CAP, t->lens + 288, 32, raw ? NULL : dist_sym);
 }
 
-/* out has room for outlen + 8 bytes (wide match copies may write up to 7
- * bytes past the match end, never past outlen + 8). Returns 0 when the zlib
+/* out has room for outlen + 32 bytes (wide match copies may write up to 31
+ * bytes past the match end, never past outlen + 32). Returns 0 when the zlib
  * stream inflates to exactly outlen bytes and its 4-byte trailer is there. */
-static int inflate_zlib(const uint8_t *src, size_t n, uint8_t *out, size_t outlen, tables *t) {
+static inline __attribute__((always_inline)) int inflate_body(const uint8_t *src, size_t n, uint8_t *out,
+                                                              size_t outlen, tables *t) {
   if (n < 2 + 4) return -1;
   unsigned cmf = src[0], flg = src[1];
   if ((cmf * 256 + flg) % 31 != 0 || (flg & 32) || (cmf & 15) != 8) return -1;
@@ -320,32 +389,32 @@ static int inflate_zlib(const uint8_t *src, size_t n, uint8_t *out, size_t outle
     }
     if (type == 3) return -1;
     if (type == 1) {
-      if (fixed_tables(t)) return -1;
+      if (fixed_tables(t, 0)) return -1;
     } else { /* on a copy: b's address never escapes, so it can live in registers */
       br bt = b;
       if (dynamic_tables(&bt, t, 0)) return -1;
       b = bt;
     }
-    const uint32_t *lt = t->lit;
-    const uint64_t lmask = (1u << LIT_TB) - 1;
+    const uint32_t *lt = t->lit, *dt = t->dist;
     for (;;) {
       uint32_t e;
-      if (b.end - b.in >= 16 && outlen - o >= 8) {
+      if (b.end - b.in >= 16 && outlen - o >= 3) {
         /* fast step: two refills cannot run out of input, three literals
-         * cannot run out of output; a literal needs <= 15 bits, so after one
-         * refill (>= 56 bits) three can be decoded before refilling */
+         * cannot run out of output; a literal in the first-level table
+         * needs <= LIT_TB bits, so after one refill (>= 56 bits) three can
+         * be decoded before refilling */
         refill_fast(&b);
-        e = lt[b.bits & lmask];
+        e = lt[b.bits & ((1u << LIT_TB) - 1)];
         if (e & LITF) {
-          drop(&b, e & 0xffu);
+          drop(&b, e & 63u);
           out[o++] = (uint8_t)(e >> 16);
-          e = lt[b.bits & lmask];
+          e = lt[b.bits & ((1u << LIT_TB) - 1)];
           if (e & LITF) {
-            drop(&b, e & 0xffu);
+            drop(&b, e & 63u);
             out[o++] = (uint8_t)(e >> 16);
-            e = lt[b.bits & lmask];
+            e = lt[b.bits & ((1u << LIT_TB) - 1)];
             if (e & LITF) {
-              drop(&b, e & 0xffu);
+              drop(&b, e & 63u);
               out[o++] = (uint8_t)(e >> 16);
               continue;
             }
@@ -355,44 +424,56 @@ static int inflate_zlib(const uint8_t *src, size_t n, uint8_t *out, size_t outle
       } else {
         refill(&b);
         if (b.over >= 8) return -1;
-        e = lt[b.bits & lmask];
+        e = lt[b.bits & ((1u << LIT_TB) - 1)];
       }
-      /* cnt >= 56 here */
+      /* cnt >= 56 here: a length code with its extra bits (<= 20) and a
+       * distance code with its extra bits (<= 28) */
       if (e & SUBT) {
         if (e & BAD) return -1;
         drop(&b, LIT_TB);
-        e = lt[(e >> 16) + (b.bits & ((1u << (e & 15u)) - 1))];
+        e = lt[(e >> 16) + (b.bits & ((1u << (e & 31u)) - 1))];
         if (e & SUBT) return -1;
       }
-      drop(&b, e & 0xffu);
-      unsigned s = e >> 16;
-      if (s < 256) {
+      if (e & LITF) {
+        drop(&b, e & 63u);
         if (o >= outlen) return -1;
-        out[o++] = (uint8_t)s;
+        out[o++] = (uint8_t)(e >> 16);
         continue;
       }
-      if (s == 256) break;
-      s -= 257;
-      if (s >= 29) return -1;
-      unsigned le = len_extra[s];
-      size_t len = len_base[s] + (size_t)(b.bits & ((1u << le) - 1));
-      drop(&b, le);
-      int d = decode(&b, t->dist, DIST_TB);
-      if (d < 0 || d >= 30) return -1;
-      unsigned de = dist_extra[d];
-      size_t dist = dist_base[d] + (size_t)(b.bits & ((1u << de) - 1));
-      drop(&b, de);
+      if (e & EOBF) {
+        drop(&b, e & 63u);
+        break;
+      }
+      size_t len = entry_value(&b, e);
+      drop(&b, e & 63u);
+      e = dt[b.bits & ((1u << DIST_TB) - 1)];
+      if (e & SUBT) {
+        if (e & BAD) return -1;
+        drop(&b, DIST_TB);
+        e = dt[(e >> 16) + (b.bits & ((1u << (e & 31u)) - 1))];
+        if (e & SUBT) return -1;
+      }
+      size_t dist = entry_value(&b, e);
+      drop(&b, e & 63u);
       if (dist > o || len > outlen - o) return -1;
       uint8_t *q = out + o;
       const uint8_t *r = q - dist;
-      if (dist >= 8) { /* 8 bytes at a time: may write up to 7 bytes past q + len */
+      o += len;
+      if (dist >= 16) { /* 16 bytes at a time, at least 32: may write up to 31 bytes past q + len */
+        memcpy(q, r, 16);
+        memcpy(q + 16, r + 16, 16);
+        for (size_t k = 32; k < len; k += 16) memcpy(q + k, r + k, 16);
+      } else if (dist >= 8) {
         for (size_t k = 0; k < len; k += 8) memcpy(q + k, r + k, 8);
       } else if (dist == 1) {
-        memset(q, *r, len);
+        uint64_t v = *r * 0x0101010101010101ull;
+        for (size_t k = 0; k < len; k += 16) {
+          memcpy(q + k, &v, 8);
+          memcpy(q + k + 8, &v, 8);
+        }
       } else {
         for (size_t k = 0; k < len; k++) q[k] = r[k];
       }
-      o += len;
     }
   } while (!final);
   if (o != outlen) return -1;
@@ -402,6 +483,20 @@ static int inflate_zlib(const uint8_t *src, size_t n, uint8_t *out, size_t outle
   if (b.end - (b.in - rb) < 4) return -1; /* the Adler-32 trailer */
   return 0;
 }
+
+static int inflate_zlib(const uint8_t *src, size_t n, uint8_t *out, size_t outlen, tables *t) {
+  return inflate_body(src, n, out, outlen, t);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* the same with BMI2's shifts (shrx / shlx: one cycle, no flags), which
+ * shorten the decode loop's chain of dependent operations */
+#define HAVE_INFLATE_BMI2 1
+__attribute__((target("bmi2"))) static int inflate_zlib_bmi2(const uint8_t *src, size_t n, uint8_t *out,
+                                                             size_t outlen, tables *t) {
+  return inflate_body(src, n, out, outlen, t);
+}
+#endif
 
 /* ---- unfilter + colour ---------------------------------------------------------------- */
 
@@ -436,13 +531,21 @@ static inline void unfilter_px(uint8_t *cur, const uint8_t *prev, size_t len, un
       pred = a;
     } else if (f == 3) {
       pred = _mm_srli_epi16(_mm_add_epi16(a, b), 1);
-    } else { /* paeth: p = a + b - c; |p-a| = |b-c|, |p-b| = |a-c|, |p-c| = |b-c + a-c| */
-      __m128i bc = _mm_sub_epi16(b, c), ac = _mm_sub_epi16(a, c);
-      __m128i pa = abs16(bc), pb = abs16(ac), pc = abs16(_mm_add_epi16(bc, ac));
-      __m128i m = _mm_min_epi16(_mm_min_epi16(pa, pb), pc);
-      __m128i sa = _mm_cmpeq_epi16(pa, m), sb = _mm_andnot_si128(sa, _mm_cmpeq_epi16(pb, m));
-      __m128i sc = _mm_andnot_si128(_mm_or_si128(sa, sb), _mm_set1_epi16(-1));
-      pred = _mm_or_si128(_mm_or_si128(_mm_and_si128(sa, a), _mm_and_si128(sb, b)), _mm_and_si128(sc, c));
+    } else { /* paeth: p = a + b - c; |p-a| = |b-c|, |p-b| = |a-c|, |p-c| = |b-c + a-c|.
+              * What does not depend on a (the pixel just done) is computed
+              * first, and x + a, x + b, x + c are selected rather than the
+              * predictor: a shorter chain from one pixel to the next. */
+      __m128i bc = _mm_sub_epi16(b, c), pa = abs16(bc);
+      __m128i xb = _mm_and_si128(_mm_add_epi16(x, b), lo), xc = _mm_and_si128(_mm_add_epi16(x, c), lo);
+      __m128i ac = _mm_sub_epi16(a, c), pb = abs16(ac), pc = abs16(_mm_add_epi16(bc, ac));
+      __m128i not_a = _mm_or_si128(_mm_cmpgt_epi16(pa, pb), _mm_cmpgt_epi16(pa, pc)); /* else a */
+      __m128i use_c = _mm_cmpgt_epi16(pb, pc);                                       /* else b */
+      __m128i xbc = _mm_or_si128(_mm_andnot_si128(use_c, xb), _mm_and_si128(use_c, xc));
+      __m128i xa = _mm_and_si128(_mm_add_epi16(x, a), lo);
+      a = _mm_or_si128(_mm_andnot_si128(not_a, xa), _mm_and_si128(not_a, xbc));
+      px_store(cur + i, a, bpp);
+      c = b;
+      continue;
     }
     a = _mm_and_si128(_mm_add_epi16(x, pred), lo);
     px_store(cur + i, a, bpp);
@@ -513,41 +616,57 @@ static int unfilter(uint8_t *cur, const uint8_t *prev, size_t len, unsigned bpp,
 static inline uint8_t over_white(unsigned c, unsigned a) { return (uint8_t)((c * a + 255u * (255u - a) + 127u) / 255u); }
 
 #if defined(__SSE2__)
-/* RGBA -> RGB over white, 4 pixels per step: t = c*a + 255*(255-a) + 127 <=
- * 65152 fits 16 bits, and t / 255 == (t + 1 + (t >> 8)) >> 8 for every t below
- * 65535; a = 255 gives c, a = 0 gives 255, as over_white does. Returns the
- * number of pixels done (a multiple of 4, leaving at least one pixel, so
- * every 4-byte store stays inside the row's 3*w bytes). */
-static int rgba_to_rgb_sse2(const uint8_t *s, int w, uint8_t *d) {
-  const __m128i zero = _mm_setzero_si128(), c255 = _mm_set1_epi16(255), c127 = _mm_set1_epi16(127),
-                one = _mm_set1_epi16(1);
+/* RGBA -> RGB over white, 4 pixels per step. With u = a * (255 - c),
+ * over_white(c, a) = 255 - floor((u + 127) / 255), and for x <= 65535,
+ * floor(x / 255) == (x * 0x8081) >> 23 (the 16-bit high product, >> 7).
+ * Returns the 4 pixels as two 6-byte groups in the low bytes of each 64-bit
+ * half. */
+static inline __m128i rgba4_over_white(const uint8_t *s) {
+  const __m128i zero = _mm_setzero_si128(), ones = _mm_set1_epi8(-1), c127 = _mm_set1_epi16(127),
+                m8081 = _mm_set1_epi16((short)0x8081);
+  __m128i v = _mm_loadu_si128((const __m128i *)s), vi = _mm_xor_si128(v, ones);
+  __m128i alo = _mm_unpacklo_epi8(v, zero), ahi = _mm_unpackhi_epi8(v, zero);
+  alo = _mm_shufflehi_epi16(_mm_shufflelo_epi16(alo, 0xFF), 0xFF);
+  ahi = _mm_shufflehi_epi16(_mm_shufflelo_epi16(ahi, 0xFF), 0xFF);
+  __m128i ulo = _mm_add_epi16(_mm_mullo_epi16(_mm_unpacklo_epi8(vi, zero), alo), c127);
+  __m128i uhi = _mm_add_epi16(_mm_mullo_epi16(_mm_unpackhi_epi8(vi, zero), ahi), c127);
+  ulo = _mm_srli_epi16(_mm_mulhi_epu16(ulo, m8081), 7);
+  uhi = _mm_srli_epi16(_mm_mulhi_epu16(uhi, m8081), 7);
+  __m128i o = _mm_xor_si128(_mm_packus_epi16(ulo, uhi), ones);
+  const __m128i m0 = _mm_set1_epi64x(0xffffff), m1 = _mm_set1_epi64x(0xffffff00000000);
+  return _mm_or_si128(_mm_and_si128(o, m0), _mm_srli_epi64(_mm_and_si128(o, m1), 8));
+}
+
+/* a whole row of w pixels; writes up to 2 bytes past the row's 3 * w bytes
+ * unless exact */
+static void rgba_row_sse2(const uint8_t *s, int w, uint8_t *d, int exact) {
   int x = 0;
-  for (; x + 4 < w; x += 4) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(s + 4 * x));
-    __m128i r[2] = {_mm_unpacklo_epi8(v, zero), _mm_unpackhi_epi8(v, zero)};
-    for (int k = 0; k < 2; k++) {
-      __m128i a = _mm_shufflehi_epi16(_mm_shufflelo_epi16(r[k], 0xFF), 0xFF);
-      __m128i t = _mm_add_epi16(_mm_add_epi16(_mm_mullo_epi16(r[k], a), _mm_mullo_epi16(c255, _mm_sub_epi16(c255, a))),
-                                c127);
-      r[k] = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(t, one), _mm_srli_epi16(t, 8)), 8);
-    }
-    __m128i o = _mm_packus_epi16(r[0], r[1]);
-    uint32_t px[4];
-    _mm_storeu_si128((__m128i *)px, o);
-    for (int k = 0; k < 4; k++) memcpy(d + 3 * (x + k), &px[k], 4); /* the 4th byte is overwritten next */
+  for (; x + 4 <= w - (exact ? 4 : 0); x += 4) {
+    __m128i o = rgba4_over_white(s + 4 * x);
+    _mm_storel_epi64((__m128i *)(d + 3 * x), o);
+    _mm_storel_epi64((__m128i *)(d + 3 * x + 6), _mm_srli_si128(o, 8));
   }
-  return x;
+  for (; x < w; x += 4) { /* the last (up to 4) pixels */
+    uint8_t sb[16] = {0}, db[16];
+    int k = w - x < 4 ? w - x : 4;
+    memcpy(sb, s + 4 * x, (size_t)k * 4);
+    __m128i o = rgba4_over_white(sb);
+    _mm_storel_epi64((__m128i *)db, o);
+    _mm_storel_epi64((__m128i *)(db + 6), _mm_srli_si128(o, 8));
+    memcpy(d + 3 * x, db, (size_t)k * 3);
+  }
 }
 #endif
 
-static void row_to_rgb(const uint8_t *s, unsigned n, int w, uint8_t *d) {
+/* exact: write nothing past the row's 3 * w bytes (else up to 2 may be) */
+static void row_to_rgb(const uint8_t *s, unsigned n, int w, uint8_t *d, int exact) {
 #if defined(__SSE2__)
   if (n == 4) {
-    int x = rgba_to_rgb_sse2(s, w, d);
-    s += 4 * x;
-    d += 3 * x;
-    w -= x;
+    rgba_row_sse2(s, w, d, exact);
+    return;
   }
+#else
+  (void)exact;
 #endif
   switch (n) {
   case 1:
@@ -649,8 +768,8 @@ int mm_png_decode_rgb8(const uint8_t *b, size_t len, uint8_t *dst, int dst_w, in
 
   size_t stride = 1 + (size_t)w * n, rawlen = stride * h;
   uint8_t raw_stack[STACK_RAW], *raw_heap = NULL, *raw = raw_stack;
-  if (rawlen + 8 > STACK_RAW) {
-    raw = raw_heap = malloc(rawlen + 8);
+  if (rawlen + 32 > STACK_RAW) {
+    raw = raw_heap = malloc(rawlen + 32);
     if (!raw) {
       free(idat_heap);
       return MM_PNG_NOMEM;
@@ -660,7 +779,13 @@ int mm_png_decode_rgb8(const uint8_t *b, size_t len, uint8_t *dst, int dst_w, in
   int rc = MM_PNG_NOMEM;
   if (!t) goto done;
   rc = MM_PNG_DECLINE;
+#if defined(HAVE_INFLATE_BMI2)
+  if (__builtin_cpu_supports("bmi2") ? inflate_zlib_bmi2(z, idat_total, raw, rawlen, t)
+                                     : inflate_zlib(z, idat_total, raw, rawlen, t))
+    goto done;
+#else
   if (inflate_zlib(z, idat_total, raw, rawlen, t)) goto done;
+#endif
   for (uint32_t y = 0; y < h; y++)
     if (raw[y * stride] > 4) goto done;
   uint8_t *rgb = dst;
@@ -673,7 +798,7 @@ int mm_png_decode_rgb8(const uint8_t *b, size_t len, uint8_t *dst, int dst_w, in
   for (uint32_t y = 0; y < h; y++) {
     uint8_t *cur = raw + y * stride + 1;
     (void)unfilter(cur, y ? cur - stride : NULL, stride - 1, n, raw[y * stride]);
-    row_to_rgb(cur, n, (int)w, rgb + (size_t)y * w * 3);
+    row_to_rgb(cur, n, (int)w, rgb + (size_t)y * w * 3, y == h - 1);
   }
   *pw = (int)w;
   *ph = (int)h;
@@ -726,7 +851,7 @@ static int walk_finds_dist0(const uint8_t *src, size_t n, int header, tables *t)
       continue;
     }
     if (type == 3) return 0;
-    if (type == 1 ? fixed_tables(t) : dynamic_tables(&b, t, 1)) return 0;
+    if (type == 1 ? fixed_tables(t, 1) : dynamic_tables(&b, t, 1)) return 0;
     for (;;) {
       refill(&b);
       if (b.over >= 8) return 0;

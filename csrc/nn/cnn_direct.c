@@ -86,6 +86,7 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin
   int64_t shared = 0, per = 0, pim = 0, ymax = 0, qmax = 0;
   for (int l = 0; l < nb; l++) {
     dlayer *L = &P->L[l];
+    *L = (dlayer){0}; /* the Winograd fields stay 0 for other blocks */
     int64_t k = bl[l].k;
     if (k < 1 || k % 2 == 0 || k * k > MAXKK || bl[l].cout < 1 || !bl[l].w) return -1;
     L->cin = cin, L->cout = bl[l].cout, L->h = h, L->w = w, L->k = k, L->pool = bl[l].pool;
@@ -835,7 +836,10 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
     }
   for (int64_t s = i0; s < i1; s += P->g) { /* a group: samples s .. s + ng - 1, block by block */
     int64_t ng = i1 - s < P->g ? i1 - s : P->g;
-    for (int64_t g = 0; g < ng; g++) load_input(j, s + g, I0 + g * P->pim + P->L[0].xoff, I0 + g * P->pim + P->L[0].hoff);
+    for (int64_t g = 0; g < ng; g++) {
+      float *I = I0 + g * P->pim;
+      load_input(j, s + g, I + P->L[0].xoff, I + P->L[0].hoff);
+    }
     for (int l = 0; l < P->nb; l++) {
       const dlayer *L = &P->L[l];
       const dlayer *N = l + 1 < P->nb ? &P->L[l + 1] : NULL;

@@ -240,14 +240,21 @@ static int build(uint32_t *tab, unsigned tb, unsigned cap, const uint8_t *lens, 
 }
 
 /* raw tables; needs b->cnt >= 15; returns the symbol or -1 */
-static inline int decode(br *b, const uint32_t *tab, unsigned tb) {
-  uint32_t e = tab[b->bits & ((1u << tb) - 1)];
+/* e: the first-level entry of tab (tb index bits) for the next code. Returns
+ * the code's entry, from its subtable when e points to one (the tb bits are
+ * then dropped), or an entry with SUBT set when there is no such code. */
+static inline uint32_t resolve(br *b, const uint32_t *tab, unsigned tb, uint32_t e) {
   if (e & SUBT) {
-    if (e & BAD) return -1;
+    if (e & BAD) return e;
     drop(b, tb);
     e = tab[(e >> 16) + (b->bits & ((1u << (e & 31u)) - 1))];
-    if (e & SUBT) return -1;
   }
+  return e;
+}
+
+static inline int decode(br *b, const uint32_t *tab, unsigned tb) {
+  uint32_t e = resolve(b, tab, tb, tab[b->bits & ((1u << tb) - 1)]);
+  if (e & SUBT) return -1;
   drop(b, e & 63u);
   return (int)(e >> 16);
 }
@@ -428,12 +435,8 @@ static inline __attribute__((always_inline)) int inflate_body(const uint8_t *src
       }
       /* cnt >= 56 here: a length code with its extra bits (<= 20) and a
        * distance code with its extra bits (<= 28) */
-      if (e & SUBT) {
-        if (e & BAD) return -1;
-        drop(&b, LIT_TB);
-        e = lt[(e >> 16) + (b.bits & ((1u << (e & 31u)) - 1))];
-        if (e & SUBT) return -1;
-      }
+      e = resolve(&b, lt, LIT_TB, e);
+      if (e & SUBT) return -1;
       if (e & LITF) {
         drop(&b, e & 63u);
         if (o >= outlen) return -1;
@@ -446,13 +449,8 @@ static inline __attribute__((always_inline)) int inflate_body(const uint8_t *src
       }
       size_t len = entry_value(&b, e);
       drop(&b, e & 63u);
-      e = dt[b.bits & ((1u << DIST_TB) - 1)];
-      if (e & SUBT) {
-        if (e & BAD) return -1;
-        drop(&b, DIST_TB);
-        e = dt[(e >> 16) + (b.bits & ((1u << (e & 31u)) - 1))];
-        if (e & SUBT) return -1;
-      }
+      e = resolve(&b, dt, DIST_TB, dt[b.bits & ((1u << DIST_TB) - 1)]);
+      if (e & SUBT) return -1;
       size_t dist = entry_value(&b, e);
       drop(&b, e & 63u);
       if (dist > o || len > outlen - o) return -1;

@@ -467,6 +467,12 @@ WT6(4)
 static const wt_fn wt512[5][WT_NP + 1] = {{NULL}, {NULL, WR12(1)}, {NULL, WR12(2)}, {NULL, WR8(3)}, {NULL, WR6(4)}};
 static const int wt_npmax[5] = {0, 12, 12, 8, 6};
 
+/* z[i] = the 16 floats at p + i * s */
+A512 void load6(__m512 z[6], const float *p, int64_t s) {
+#pragma GCC unroll 6
+  for (int i = 0; i < 6; i++, p += s) z[i] = _mm512_loadu_ps(p);
+}
+
 /* r = B^T z for six vectors */
 A512 void bt6(const __m512 z[6], __m512 r[6]) {
   const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f), c5 = _mm512_set1_ps(5.0f);
@@ -492,6 +498,19 @@ A512 void at6(const __m512 z[6], __m512 r[4]) {
   r[3] = _mm512_add_ps(_mm512_fmadd_ps(c8, d34, d12), z[5]);
 }
 
+/* the lines of a tile's 36 points (xs floats apart, cp channels each) in V or
+ * M, for the next tile: 36 streams, which the hardware does not follow, and
+ * the products pushed them out of L1 (measured: 1-2 us of a 32 px CNN's 23) */
+static inline void prefetch36(const float *p, int64_t xs, int64_t cp, int write) {
+  for (int64_t cb = 0; cb < cp; cb += 16)
+    for (int xi = 0; xi < 36; xi++) {
+      if (write)
+        __builtin_prefetch(p + xi * xs + cb, 1, 3);
+      else
+        __builtin_prefetch(p + xi * xs + cb, 0, 3);
+    }
+}
+
 /* V[xi, t - t0, :] = (B^T d B)[xi] for the tiles t0 <= t < t1 of a group's
  * channels-last inputs (cinp channels, rows hc positions long): tile t is
  * tile t % nt of image t / nt, whose input is at Xh + (t / nt) * is */
@@ -502,21 +521,14 @@ __attribute__((target("avx512f,fma"), noinline)) static void wino_in512(const dl
     int64_t tl = t % L->nt;
     const float *p = Xh + (t / L->nt) * is + (tl / L->tw) * 4 * rs + (tl % L->tw) * 4 * cp;
     float *v = V + (t - t0) * L->vts;
-    /* the next tile's lines of V (36 streams: the hardware does not follow
-     * them, and they left L1 during the last products); measured 1-2 us of a
-     * 32 px CNN's 23 */
-    if (t + 1 < t1)
-      for (int64_t cb = 0; cb < cp; cb += 16)
-        for (int xi = 0; xi < 36; xi++) __builtin_prefetch(v + L->vts + xi * xs + cb, 1, 3);
+    if (t + 1 < t1) prefetch36(v + L->vts, xs, cp, 1);
     for (int64_t cb = 0; cb < cp; cb += 16) {
       __m512 f[6][6]; /* f[i][c] = (B^T d)[i][c]; the loops over c and i stay loops (36 pointers would not fit) */
       const float *pc = p + cb;
 #pragma GCC unroll 1
       for (int c = 0; c < 6; c++, pc += cp) {
         __m512 z[6], r[6];
-        const float *pr = pc;
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; i++, pr += rs) z[i] = _mm512_loadu_ps(pr);
+        load6(z, pc, rs);
         bt6(z, r);
 #pragma GCC unroll 6
         for (int i = 0; i < 6; i++) f[i][c] = r[i];
@@ -545,18 +557,14 @@ __attribute__((target("avx512f,fma"), noinline)) static void wino_out512(const d
     int64_t tl = t % L->nt, py = 2 * (tl / L->tw), px = 2 * (tl % L->tw);
     float *d = dst + (t / L->nt) * is;
     const float *m = M + (t - t0) * L->mts;
-    if (t + 1 < t1) /* the next tile's lines of M (as in wino_in512) */
-      for (int64_t cb = 0; cb < cp; cb += 16)
-        for (int xi = 0; xi < 36; xi++) __builtin_prefetch(m + L->mts + xi * xs + cb, 0, 3);
+    if (t + 1 < t1) prefetch36(m + L->mts, xs, cp, 0);
     for (int64_t cb = 0; cb < cp; cb += 16) {
       __m512 g[4][6]; /* g[a][k] = (A^T M)[a][k] */
       const float *mk = m + cb;
 #pragma GCC unroll 1
       for (int k = 0; k < 6; k++, mk += xs) {
         __m512 z[6], r[4];
-        const float *mi = mk;
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; i++, mi += 6 * xs) z[i] = _mm512_loadu_ps(mi);
+        load6(z, mk, 6 * xs);
         at6(z, r);
 #pragma GCC unroll 4
         for (int a = 0; a < 4; a++) g[a][k] = r[a];

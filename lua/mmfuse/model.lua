@@ -389,7 +389,10 @@ function Model:predict(x)
     return names, probs
   end
   if type(x) ~= "table" then error("predict: expects a table {text=, image=} or a dataset", 2) end
-  local cfg = C.config(self._c)
+  -- the modalities (names, encoders, sizes) are fixed once the model is built: read
+  -- them once per model core rather than once per post (4.5 us of a ~95 us call)
+  if self._pcfg_c ~= self._c then self._pcfg, self._pcfg_c = C.config(self._c), self._c end
+  local cfg = self._pcfg
   local t = { n = 1, classes = self.classes, labels = { false } }
   local feats = {}
   for _, m in ipairs(cfg.modalities) do

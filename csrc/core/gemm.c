@@ -138,6 +138,7 @@ static void pack_b(int tb, const float *b, int64_t ldb, int64_t pc, int64_t kc, 
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VLOADB(m, p) _mm512_maskz_loadu_ps(m, p)
+#define VLOADU(p) _mm512_loadu_ps(p)
 #define VLOADM(m, p) _mm512_maskz_loadu_ps(m, p)
 #define VSTOREM(p, m, v) _mm512_mask_storeu_ps(p, m, v)
 #include "gemm_tile.h"
@@ -236,6 +237,7 @@ T256 __m256i mask8(int64_t w) {
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VMUL(a, b) _mm256_mul_ps(a, b)
 #define VLOADB(m, p) _mm256_loadu_ps(p)
+#define VLOADU(p) _mm256_loadu_ps(p)
 #define VLOADM(m, p) _mm256_maskload_ps(p, m)
 #define VSTOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
 #include "gemm_tile.h"

@@ -8,7 +8,7 @@
  *   VEC, VMASK  vector and lane-mask types; VW lanes per vector
  *   VMASKS(w, m0, m1)   masks for the first w of the 2*VW columns
  *   VZERO(), VSET1(x), VBCAST(p), VFMA(a, b, c) = a*b+c, VMUL(a, b)
- *   VLOADB(m, p)        a row of B (masked where the ISA can)
+ *   VLOADB(m, p)        a row of B (masked where the ISA can); VLOADU(p) unmasked
  *   VLOADM(m, p), VSTOREM(p, m, v)   masked C load / store
  * The end of this file #undef's them all.
  *
@@ -26,18 +26,26 @@ TILE_ATTR void TILE(const int mr, int64_t kc, const float *a, int64_t ars, int64
       c1[i] = VZERO();
     }
   }
-  for (int64_t p = 0; p < kc; p++) {
-    VEC b0 = VLOADB(m0, bp + p * bs), b1 = VLOADB(m1, bp + p * bs + VW);
-    const float *ap = a + p * acs;
-#pragma GCC unroll 8
-    for (int i = 0; i < TILE_MR; i++) {
-      if (i < mr) {
-        VEC av = VBCAST(ap + i * ars);
-        c0[i] = VFMA(av, b0, c0[i]);
-        c1[i] = VFMA(av, b1, c1[i]);
-      }
-    }
+  /* one step of k: the row p of B (two vectors) times A's column p */
+#define TILE_STEP(B0, B1)                                                                                              \
+  do {                                                                                                                 \
+    VEC b0 = (B0), b1 = (B1);                                                                                          \
+    const float *ap = a + p * acs;                                                                                     \
+    _Pragma("GCC unroll 8") for (int i = 0; i < TILE_MR; i++) {                                                        \
+      if (i < mr) {                                                                                                    \
+        VEC av = VBCAST(ap + i * ars);                                                                                 \
+        c0[i] = VFMA(av, b0, c0[i]);                                                                                   \
+        c1[i] = VFMA(av, b1, c1[i]);                                                                                   \
+      }                                                                                                                \
+    }                                                                                                                  \
+  } while (0)
+  if (w == 2 * VW) { /* a full strip: plain loads, no mask register in the loop, two steps per turn */
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < kc; p++) TILE_STEP(VLOADU(bp + p * bs), VLOADU(bp + p * bs + VW));
+  } else {
+    for (int64_t p = 0; p < kc; p++) TILE_STEP(VLOADB(m0, bp + p * bs), VLOADB(m1, bp + p * bs + VW));
   }
+#undef TILE_STEP
   VEC va = VSET1(alpha), vb = VSET1(beta);
 #pragma GCC unroll 8
   for (int i = 0; i < TILE_MR; i++) {
@@ -66,5 +74,6 @@ TILE_ATTR void TILE(const int mr, int64_t kc, const float *a, int64_t ars, int64
 #undef VFMA
 #undef VMUL
 #undef VLOADB
+#undef VLOADU
 #undef VLOADM
 #undef VSTOREM

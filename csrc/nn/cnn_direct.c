@@ -11,6 +11,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MM_DIRECT_X86 1
 #include <immintrin.h>
+
+#include "../core/tr16.h"
 #endif
 
 #define MAXKK 121 /* k <= 11 */
@@ -308,34 +310,6 @@ static void avg_hwc(const float *restrict q, int64_t n, int64_t cp, int64_t co, 
 #ifdef MM_DIRECT_X86
 #define A512 __attribute__((target("avx512f"), always_inline)) static inline
 
-/* transpose the 16 x 16 block r (row i = r[i]) in place */
-A512 void tr16(__m512 r[16]) {
-  __m512 t[16], u[16];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-#pragma GCC unroll 4
-  for (int g = 0; g < 4; g++) { /* rows 4g..4g+3: u[4g + j] holds columns j, j+4, j+8, j+12 (a lane each) */
-    __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]), c = _mm512_castps_pd(t[4 * g + 2]),
-            d = _mm512_castps_pd(t[4 * g + 3]);
-    u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-  }
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; j++) {
-    __m512 v = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), v2 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
-    __m512 w = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88), w2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
-    r[j] = _mm512_shuffle_f32x4(v, w, 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(v, w, 0xdd);
-    r[4 + j] = _mm512_shuffle_f32x4(v2, w2, 0x88);
-    r[12 + j] = _mm512_shuffle_f32x4(v2, w2, 0xdd);
-  }
-}
-
 /* y [*, yw, cp] of layer L (2 x 2 max pooled when pool) into the next layer's
  * planes: 16 positions x 16 channels at a time, transposed in registers */
 __attribute__((target("avx512f"), noinline)) static void to_planes512(const dlayer *L, const float *y, int64_t yw,
@@ -360,7 +334,7 @@ __attribute__((target("avx512f"), noinline)) static void to_planes512(const dlay
           else
             r[t] = _mm512_loadu_ps(a);
         }
-        tr16(r);
+        mm_tr16(r);
         int nc = L->cout - cb < 16 ? (int)(L->cout - cb) : 16;
         float *dc = d + cb * N->plane;
 #pragma GCC unroll 16
@@ -600,7 +574,7 @@ __attribute__((target("avx512f"), noinline)) static void planes_to_hwc512(const 
 #pragma GCC unroll 16
         for (int c = 0; c < 16; c++)
           v[c] = cb + c < N->cin ? _mm512_maskz_loadu_ps(m, s + (cb + c) * N->plane) : _mm512_setzero_ps();
-        tr16(v);
+        mm_tr16(v);
 #pragma GCC unroll 16
         for (int q = 0; q < 16; q++)
           if (q < cnt) _mm512_storeu_ps(d + q * cp + cb, v[q]);

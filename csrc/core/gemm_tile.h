@@ -51,7 +51,11 @@ TILE_ATTR void TILE(const int mr, int64_t kc, const float *a, int64_t ars, int64
   for (int i = 0; i < TILE_MR; i++) {
     if (i < mr) {
       float *cr = c + i * ldc;
-      VEC r0 = VMUL(c0[i], va), r1 = VMUL(c1[i], va);
+      VEC r0 = c0[i], r1 = c1[i];
+      if (alpha != 1.0f) { /* x * 1 is x: skipping it keeps the bits */
+        r0 = VMUL(r0, va);
+        r1 = VMUL(r1, va);
+      }
       if (beta != 0.0f) {
         r0 = VFMA(vb, VLOADM(m0, cr), r0);
         r1 = VFMA(vb, VLOADM(m1, cr + VW), r1);

@@ -53,6 +53,8 @@ local cases = {
   -- small maps: images run in groups (up to 8) through the Winograd blocks, 11 images
   -- make a partial last group on one thread and on two
   { 11, 8, 8, 8, { { 24, 3, true }, { 16, 3, true } } },
+  -- a Winograd block without a pool (all 16 outputs of a tile, odd sizes), into a pooled one
+  { 2, 9, 7, 13, { { 12, 3, false }, { 20, 3, true } } },
   -- position-vector blocks (pooled, <= 16 outputs, not last): rows of 70 (three chunks of
   -- 32), an odd height, kernel 5, 16 outputs in four groups of four
   { 1, 3, 7, 70, { { 6, 3, true }, { 4, 1, false } } },
@@ -223,12 +225,13 @@ describe("the model's packed CNN kernels", function()
   end)
 end)
 
-describe("mm.nn.conv2d, stride 1 and 'same' padding (the direct tiles)", function()
+describe("mm.nn.conv2d, stride 1 and 'same' padding (the direct tiles, position vectors, Winograd)", function()
   keep_settings()
 
   -- {N, C, H, W, O, k}
+  -- (few outputs: position vectors written NCHW; 3 x 3 with >= 8 inputs: Winograd without a pool)
   for _, c in ipairs { { 2, 3, 32, 32, 16, 3 }, { 3, 16, 16, 16, 32, 3 }, { 1, 5, 7, 9, 17, 5 }, { 2, 40, 3, 4, 70, 1 },
-    { 1, 2, 1, 1, 3, 3 }, { 4, 8, 11, 6, 33, 7 } } do
+    { 1, 2, 1, 1, 3, 3 }, { 4, 8, 11, 6, 33, 7 }, { 1, 3, 9, 45, 8, 3 }, { 2, 12, 7, 10, 20, 3 }, { 1, 4, 5, 70, 6, 5 } } do
     local N, C, H, W, O, k = table.unpack(c)
     it(("matches the im2col path: x %dx%dx%dx%d, %d outputs, kernel %d"):format(N, C, H, W, O, k), function()
       mm.seed(N + C + O + k)

@@ -65,9 +65,13 @@ static int isa(void) {
 
 int mm_cnn_direct_ok(void) { return isa() > 0; }
 
-/* n: the samples of the call (groups hold no more) */
+#define PLAN_WINO 1 /* Winograd where it applies */
+#define PLAN_NCHW 2 /* mm_cnn_direct_conv2d: one block, its output NCHW without ReLU */
+
+/* n: the samples of the call (groups hold no more); flags: PLAN_* */
 static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w, int isa_,
-                int wino_on) {
+                int flags) {
+  const int wino_on = flags & PLAN_WINO, nchw = (flags & PLAN_NCHW) != 0;
   int vw = isa_ < 0 ? -isa_ : isa_;
   if (nb < 1 || nb > MM_CNN_MAXBLOCKS || cin < 1 || h < 1 || w < 1 || n < 1) return -1;
   P->nb = nb;
@@ -78,7 +82,7 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin
   int64_t g = 1, c0 = cin, h0 = h, w0 = w;
   for (int l = 0; l < nb && wino_on && isa_ == 16; l++) {
     int64_t nt = ((h0 + 3) / 4) * ((w0 + 3) / 4), want = (WINO_SEG + nt - 1) / nt;
-    if (bl[l].k == 3 && bl[l].pool && c0 >= WINO_MIN_CIN && want > g) g = want;
+    if (bl[l].k == 3 && c0 >= WINO_MIN_CIN && want > g) g = want;
     c0 = bl[l].cout;
     if (bl[l].pool) h0 /= 2, w0 /= 2;
   }
@@ -96,11 +100,12 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin
     L->wp = w + k - 1;
     L->plane = up((h + k - 1) * L->wp, 16); /* a tile reads at most up to (h+k-1)*wp - 1 */
     L->cp = up(L->cout, vw);
-    /* Winograd where it pays: 3 x 3 with a pool (fused into the output
-     * transform), enough input channels for its products (AVX-512 only) */
-    L->wino = isa_ == 16 && k == 3 && L->pool && cin >= WINO_MIN_CIN && wino_on;
+    /* Winograd where it pays: 3 x 3, enough input channels for its products
+     * (AVX-512 only); a pool is fused into the output transform */
+    L->wino = isa_ == 16 && k == 3 && cin >= WINO_MIN_CIN && wino_on;
     /* few output channels (one vector or less): vectors over positions instead */
-    L->planar = isa_ == 16 && !L->wino && L->pool && L->cout <= 16 && l + 1 < nb && h >= 2 && w >= 2;
+    L->planar = isa_ == 16 && !L->wino && L->cout <= 16 &&
+                (nchw ? !L->pool : L->pool && l + 1 < nb && h >= 2 && w >= 2);
     int64_t nk = L->wino ? 1 : k * k * cin; /* GEMM steps of the direct tiles */
     L->woff = shared;
     shared += up((L->wino ? 36 * cin : k * k * cin) * L->cp, 16);
@@ -131,6 +136,7 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin
       if (L->oh * L->ow * L->cp > qmax) qmax = L->oh * L->ow * L->cp;
     } else {
       L->oh = h, L->ow = w;
+      if (L->wino && h * w * L->cp > qmax) qmax = h * w * L->cp; /* its output goes to Q */
     }
     cin = L->cout, h = L->oh, w = L->ow;
   }
@@ -147,11 +153,15 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin
   return 0;
 }
 
+static int64_t scratch_of(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w, int flags) {
+  dplan P;
+  if (plan(&P, bl, nb, n, cin, h, w, isa(), flags)) return -1;
+  return P.shared + (int64_t)mm_parallel_threads(n) * P.per_thread;
+}
+
 int64_t mm_cnn_direct_scratch(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
                               int wino) {
-  dplan P;
-  if (plan(&P, bl, nb, n, cin, h, w, isa(), wino)) return -1;
-  return P.shared + (int64_t)mm_parallel_threads(n) * P.per_thread;
+  return scratch_of(bl, nb, n, cin, h, w, wino ? PLAN_WINO : 0);
 }
 
 /* ---- register tiles -------------------------------------------------------------- */
@@ -521,10 +531,12 @@ __attribute__((target("avx512f,fma"), noinline)) static void wino_in512(const dl
 
 /* for the tiles t0 <= t < t1: relu(bias + the 2 x 2 max pools of A^T M A),
  * stored at dst + (t / nt) * is + (py * drs + px) * cp for the pooled
- * positions (py, px) < (oh, ow) */
+ * positions (py, px) < (oh, ow); a block without a pool stores bias + A^T M A
+ * (with the ReLU when relu) at its positions (y, x) < (h, w) the same way */
 __attribute__((target("avx512f,fma"), noinline)) static void wino_out512(const dlayer *L, const float *M,
                                                                          const float *bias, int64_t t0, int64_t t1,
-                                                                         float *dst, int64_t is, int64_t drs) {
+                                                                         float *dst, int64_t is, int64_t drs,
+                                                                         int relu) {
   const int64_t cp = L->cp, xs = L->mps;
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t t = t0; t < t1; t++) {
@@ -546,6 +558,15 @@ __attribute__((target("avx512f,fma"), noinline)) static void wino_out512(const d
       __m512 o[4][4], b = _mm512_loadu_ps(bias + cb);
 #pragma GCC unroll 4
       for (int a = 0; a < 4; a++) at6(g[a], o[a]);
+      if (!L->pool) {
+        for (int a = 0; a < 4; a++)
+          for (int c = 0; c < 4; c++) {
+            if (2 * py + a >= L->h || 2 * px + c >= L->w) continue;
+            __m512 y = _mm512_add_ps(o[a][c], b);
+            _mm512_storeu_ps(d + ((2 * py + a) * drs + 2 * px + c) * cp + cb, relu ? _mm512_max_ps(y, zero) : y);
+          }
+        continue;
+      }
 #pragma GCC unroll 2
       for (int pa = 0; pa < 2; pa++)
 #pragma GCC unroll 2
@@ -583,10 +604,10 @@ __attribute__((target("avx512f"), noinline)) static void planes_to_hwc512(const 
 }
 
 /* block L by Winograd for the ng images of a group: their channels-last
- * inputs (Xh + j * is for image j) -> their pooled outputs at dst + j * is
+ * inputs (Xh + j * is for image j) -> their (pooled) outputs at dst + j * is
  * (rows drs positions apart, cp channels each), L->sn tiles at a time */
 static void wino_layer(const dlayer *L, int64_t ng, const float *Xh, int64_t is, const float *U, const float *bias,
-                       float *V, float *M, float *dst, int64_t drs) {
+                       float *V, float *M, float *dst, int64_t drs, int relu) {
   const int64_t cp = L->cp, cin = L->cin, all = ng * L->nt;
   for (int64_t t0 = 0; t0 < all; t0 += L->sn) {
     int64_t t1 = t0 + L->sn < all ? t0 + L->sn : all, nt = t1 - t0;
@@ -603,7 +624,7 @@ static void wino_layer(const dlayer *L, int64_t ng, const float *Xh, int64_t is,
         }
       ob += 16 * nv;
     }
-    wino_out512(L, M, bias, t0, t1, dst, is, drs);
+    wino_out512(L, M, bias, t0, t1, dst, is, drs, relu);
   }
 }
 
@@ -613,13 +634,16 @@ static void wino_layer(const dlayer *L, int64_t ng, const float *Xh, int64_t is,
  * ReLU in registers, then one contiguous store per pooled row and channel
  * into the next layer's planes (no transpose). */
 __attribute__((target("avx512f"), noinline)) static void planar512(const dlayer *L, const float *X, const float *Wt,
-                                                                   const float *bias, const dlayer *N, float *xn) {
+                                                                   const float *bias, float *out, int64_t owp,
+                                                                   int64_t oplane, int relu) {
   const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512 zero = _mm512_setzero_ps();
-  const int64_t k = L->k, wp = L->wp, co = L->cout, c4 = (co + 3) / 4 * 4, npad = N->k / 2;
-  for (int64_t py = 0; py < L->oh; py++)
-    for (int64_t x0 = 0; x0 < 2 * L->ow; x0 += 32) {
+  const int64_t k = L->k, wp = L->wp, co = L->cout, c4 = (co + 3) / 4 * 4;
+  const int pool = L->pool;
+  /* py: a pooled row (conv rows 2 py, 2 py + 1), or without a pool the pair of rows from 2 py */
+  for (int64_t py = 0; py < (pool ? L->oh : (L->h + 1) / 2); py++)
+    for (int64_t x0 = 0; x0 < (pool ? 2 * L->ow : L->w); x0 += 32) {
       int64_t pc = L->ow - x0 / 2 < 16 ? L->ow - x0 / 2 : 16; /* pooled outputs of this chunk */
       __mmask16 m = (__mmask16)((1u << pc) - 1u);
       for (int64_t ob = 0; ob < co; ob += 4) {
@@ -633,7 +657,9 @@ __attribute__((target("avx512f"), noinline)) static void planar512(const dlayer 
         const float *wq = Wt + ob;
         for (int64_t ci = 0; ci < L->cin; ci++)
           for (int64_t ky = 0; ky < k; ky++) {
-            const float *r0 = X + ci * L->plane + (2 * py + ky) * wp + x0, *r1 = r0 + wp;
+            /* without a pool and h odd, the last pair has one row: its second is computed from the
+             * first again (not stored), so nothing is read past the planes */
+            const float *r0 = X + ci * L->plane + (2 * py + ky) * wp + x0, *r1 = 2 * py + 1 < L->h ? r0 + wp : r0;
             for (int64_t kx = 0; kx < k; kx++, wq += c4) {
               __m512 a00 = _mm512_loadu_ps(r0 + kx), a01 = _mm512_loadu_ps(r0 + kx + 16);
               __m512 a10 = _mm512_loadu_ps(r1 + kx), a11 = _mm512_loadu_ps(r1 + kx + 16);
@@ -647,13 +673,26 @@ __attribute__((target("avx512f"), noinline)) static void planar512(const dlayer 
               }
             }
           }
-        float *d = xn + (py + npad) * N->wp + npad + x0 / 2;
+        if (!pool) { /* both rows (the second when it exists), up to w positions */
+          int64_t n0 = L->w - x0 < 16 ? L->w - x0 : 16, n1 = L->w - x0 - 16 < 0 ? 0 : L->w - x0 - 16 < 16 ? L->w - x0 - 16 : 16;
+          __mmask16 m0 = (__mmask16)((1u << n0) - 1u), m1 = (__mmask16)((1u << n1) - 1u);
+          for (int r = 0; r < 2 && 2 * py + r < L->h; r++)
+            for (int o = 0; o < nob; o++) {
+              float *d = out + (ob + o) * oplane + (2 * py + r) * owp + x0;
+              __m512 v0 = acc[r][o][0], v1 = acc[r][o][1];
+              if (relu) v0 = _mm512_max_ps(v0, zero), v1 = _mm512_max_ps(v1, zero);
+              _mm512_mask_storeu_ps(d, m0, v0);
+              _mm512_mask_storeu_ps(d + 16, m1, v1);
+            }
+          continue;
+        }
+        float *d = out + py * owp + x0 / 2;
 #pragma GCC unroll 4
         for (int o = 0; o < 4; o++) {
           if (o < nob) {
             __m512 v0 = _mm512_max_ps(acc[0][o][0], acc[1][o][0]), v1 = _mm512_max_ps(acc[0][o][1], acc[1][o][1]);
             __m512 p = _mm512_max_ps(_mm512_permutex2var_ps(v0, ev, v1), _mm512_permutex2var_ps(v0, od, v1));
-            _mm512_mask_storeu_ps(d + (ob + o) * N->plane, m, _mm512_max_ps(p, zero));
+            _mm512_mask_storeu_ps(d + (ob + o) * oplane, m, _mm512_max_ps(p, zero));
           }
         }
       }
@@ -831,10 +870,10 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
       if (L->wino) { /* pooled already: straight into the next Winograd block's inputs, or into each Q */
         float *V = T + L->voff, *M = T + L->moff;
         if (N && N->wino) {
-          wino_layer(L, ng, I0 + L->hoff, P->pim, Wk, bias, V, M, I0 + N->hoff + (N->hc + 1) * N->cinp, N->hc);
+          wino_layer(L, ng, I0 + L->hoff, P->pim, Wk, bias, V, M, I0 + N->hoff + (N->hc + 1) * N->cinp, N->hc, 1);
           continue;
         }
-        wino_layer(L, ng, I0 + L->hoff, P->pim, Wk, bias, V, M, I0 + P->qoff, L->ow);
+        wino_layer(L, ng, I0 + L->hoff, P->pim, Wk, bias, V, M, I0 + P->qoff, L->ow, !j->nchw);
         for (int64_t g = 0; g < ng; g++) {
           float *I = I0 + g * P->pim;
           block_out(j, l, s + g, I + P->qoff, L->ow, 0, I, T);
@@ -846,7 +885,12 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
         float *I = I0 + g * P->pim;
 #ifdef MM_DIRECT_X86
         if (L->planar) {
-          planar512(L, I + L->xoff, Wk, bias, N, I + N->xoff);
+          if (j->nchw) { /* the block's output, NCHW, no ReLU */
+            planar512(L, I + L->xoff, Wk, bias, j->y + (s + g) * L->cout * L->h * L->w, L->w, L->h * L->w, 0);
+            continue;
+          }
+          int64_t npad = N->k / 2;
+          planar512(L, I + L->xoff, Wk, bias, I + N->xoff + npad * N->wp + npad, N->wp, N->plane, 1);
           if (N->wino) planes_to_hwc512(N, I + N->xoff, I + N->hoff);
           continue;
         }
@@ -862,7 +906,7 @@ static void forward(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int6
                     int packed, int wino) {
   dplan P;
   float *scratch = j->scratch;
-  if (n <= 0 || plan(&P, bl, nb, n, cin, h, w, isa(), wino)) return;
+  if (n <= 0 || plan(&P, bl, nb, n, cin, h, w, isa(), (wino ? PLAN_WINO : 0) | (j->nchw ? PLAN_NCHW : 0))) return;
   for (int l = 0; l < P.nb && !packed; l++) { /* pack: W[(ky*k + kx)*cin + ci, oc], zero past cout */
     const dlayer *L = &P.L[l];
     float *Wk = scratch + L->woff, *bp = scratch + L->boff;
@@ -912,12 +956,12 @@ int mm_cnn_direct_conv2d(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t c
                          const float *wt, const float *b, float *y) {
   mm_cnn_block bl = {cout, k, wt, b, 0};
   if (n <= 0) return 0;
-  int64_t need = mm_cnn_direct_scratch(&bl, 1, n, cin, h, w, 0);
+  int64_t need = scratch_of(&bl, 1, n, cin, h, w, PLAN_WINO | PLAN_NCHW);
   if (need < 0) return -1;
   float *scr = malloc((size_t)need * sizeof(float));
   if (!scr) return -1;
   djob j = {.x = x, .y = y, .scratch = scr, .nchw = 1};
-  forward(&bl, 1, n, cin, h, w, &j, 0, 0);
+  forward(&bl, 1, n, cin, h, w, &j, 0, 1);
   free(scr);
   return 0;
 }

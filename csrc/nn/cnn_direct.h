@@ -11,8 +11,9 @@
  *    tiles of (1 or 2 vectors of output channels) x (up to 28 positions);
  *  - position vectors, for pooled blocks with at most 16 outputs (a first
  *    layer): 2 conv rows x 32 positions x 4 channels per tile, pooled in
- *    registers and stored straight into the next block's planes;
- *  - Winograd F(4 x 4, 3 x 3) for pooled 3 x 3 blocks with at least 8 input
+ *    registers and stored straight into the next block's planes (or, for
+ *    mm_cnn_direct_conv2d, unpooled into its NCHW output);
+ *  - Winograd F(4 x 4, 3 x 3) for 3 x 3 blocks with at least 8 input
  *    channels: 36 products per 4 x 4 outputs instead of 144; its input is
  *    kept channels-last ([h + 2][w + 2][cin up to 16], zero border).
  * The same sums as mm_conv2d_cn_forward + ReLU + max pool + global average
@@ -36,8 +37,8 @@ int mm_cnn_direct_ok(void);
 
 /* floats of scratch mm_cnn_direct_forward needs for n samples of cin x h x w
  * (on mm_parallel_threads(n) threads); -1 when a shape is invalid.
- * wino = 1: with the AVX-512 kernel, 3 x 3 blocks with a pool and at least 8
- * input channels run as Winograd F(4 x 4, 3 x 3) (36 products per 4 x 4
+ * wino = 1: with the AVX-512 kernel, 3 x 3 blocks with at least 8 input
+ * channels run as Winograd F(4 x 4, 3 x 3) (36 products per 4 x 4
  * outputs instead of 144; equal to the direct sums to float rounding, about
  * 1e-6 of the outputs' scale); 0: every block by direct convolution. */
 int64_t mm_cnn_direct_scratch(const mm_cnn_block *bl, int nb, int64_t n, int64_t cin, int64_t h, int64_t w,
@@ -60,8 +61,9 @@ void mm_cnn_direct_forward_rgb8(const mm_cnn_block *bl, int nb, int64_t n, int64
                                 int wino);
 
 /* y [n, cout, h, w] = conv2d(x [n, cin, h, w], wt [cout, cin, k, k], b) with
- * stride 1 and padding k / 2, no ReLU: the direct tiles of one block, for
- * mm_conv2d_forward. Returns 0, or -1 (shape out of range, no memory: y
+ * stride 1 and padding k / 2, no ReLU: one block of mm_cnn_direct_forward's
+ * paths (Winograd for 3 x 3 with >= 8 inputs, position vectors for <= 16
+ * outputs, else the channel-vector tiles), for mm_conv2d_forward. Returns 0, or -1 (shape out of range, no memory: y
  * untouched, the caller computes it another way). */
 int mm_cnn_direct_conv2d(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t k, const float *x,
                          const float *wt, const float *b, float *y);

@@ -344,8 +344,8 @@ static int alloc_scratch(int64_t n, int64_t per, float **scratch) {
 
 void mm_conv2d_forward(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y,
                        float *col) {
-  /* stride 1, "same" padding, a square kernel: the direct tiles of
-   * cnn_direct.c (no im2col; 1.3-2x on the P3 layers) where the CPU has them;
+  /* stride 1, "same" padding, a square kernel: cnn_direct.c (direct tiles,
+   * position vectors or Winograd; no im2col) where the CPU has them;
    * kernels they do not take (even, larger than 11) come back here */
   if (s->groups == 1 && s->sh == 1 && s->sw == 1 && s->kh == s->kw && s->ph == s->kh / 2 && s->pw == s->kw / 2 &&
       mm_cnn_direct_ok() && mm_cnn_direct_conv2d(s->n, s->c, s->h, s->w, s->o, s->kh, x, w, b, y) == 0)

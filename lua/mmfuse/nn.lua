@@ -68,10 +68,11 @@ for k, v in pairs(C) do M[k] = v end
 -- average pool. The model's CNN encoder predicts with it. Direct convolution, one image
 -- at a time (no im2col): the same sums as `conv2d` + `relu` + `max_pool2d` +
 -- `global_avg_pool`, in another order (equal to float rounding). With the AVX-512 kernel,
--- pooled 3x3 blocks with at least 8 input channels run as Winograd F(4x4, 3x3) (36
--- products per 4x4 outputs instead of 144; about 1e-6 of the output's scale away from
--- the direct sums); `winograd = false` keeps every block direct. Images are split over `mm.threads()`; the result does not depend
--- on the thread count or on how many images are passed at once.
+-- 3x3 blocks with at least 8 input channels run as Winograd F(4x4, 3x3) (36 products
+-- per 4x4 outputs instead of 144; about 1e-6 of the output's scale away from the
+-- direct sums); `winograd = false` keeps every block direct. Images are split over
+-- `mm.threads()`; the result does not depend on the thread count or on how many images
+-- are passed at once. (`conv2d` with stride 1 and "same" padding runs on the same code.)
 -- @function cnn_forward
 -- @tparam Tensor x `[N, C, H, W]`
 -- @tparam table blocks 1 to 8 of `{ weight = [O, C, k, k] (k odd, <= 11), bias = [O] (optional), pool = false }`

@@ -24,12 +24,12 @@ typedef struct {
   int64_t cin, cout, h, w, k, wp, plane, cp, oh, ow;
   int pool;
   const float *w_in, *b_in;
-  /* shared: packed weights (direct [k*k*cin, cp]; Winograd [16, cin, cp]; planar [cin*k*k, cout]),
-   * padded bias [cp], GEMM step offsets (direct k*k*cin; Winograd cin) */
+  /* shared: packed weights (direct [k*k*cin, cp]; Winograd [36, cin, cp]; planar [cin*k*k, cout up to 4]),
+   * padded bias [cp], the direct tiles' step offsets [k*k*cin] */
   int64_t woff, boff, ooff;
   int64_t xoff;       /* per image of a group: the input planes [cin, plane], zero border */
   int wino;           /* Winograd F(4x4, 3x3) (see wino_layer) */
-  int planar;         /* vectors over positions, written pooled into the next planes (see planar512) */
+  int planar;         /* vectors over positions, into the next planes or the NCHW output (see planar512) */
   int64_t th, tw, nt; /* its 4 x 4 output tiles: th x tw = nt */
   int64_t cinp, hc;   /* its input channels-last: [4 th + 2][hc = 4 tw + 2][cinp = cin up to 16], zero border */
   int64_t hoff;       /* ... per image of a group */
@@ -47,7 +47,7 @@ typedef struct {
    * images at once and read its weights once for them); image j of a group
    * has its own inputs at ibase + j * pim of the thread's part */
   int64_t g, ibase, pim;
-  int64_t qoff; /* per image: a block's pooled output [oh, ow, cp] */
+  int64_t qoff; /* per image: a Winograd block's output [oh, ow, cp], or a pooled one */
   dlayer L[MM_CNN_MAXBLOCKS];
 } dplan;
 
@@ -78,18 +78,7 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin
   P->isa = isa_;
   P->vw = vw;
   P->npmax = vw == 16 ? 28 : 12; /* positions per tile with one vector of channels (two vectors: half) */
-  /* group size: enough images for a segment of tiles in every Winograd block */
-  int64_t g = 1, c0 = cin, h0 = h, w0 = w;
-  for (int l = 0; l < nb && wino_on && isa_ == 16; l++) {
-    int64_t nt = ((h0 + 3) / 4) * ((w0 + 3) / 4), want = (WINO_SEG + nt - 1) / nt;
-    if (bl[l].k == 3 && c0 >= WINO_MIN_CIN && want > g) g = want;
-    c0 = bl[l].cout;
-    if (bl[l].pool) h0 /= 2, w0 /= 2;
-  }
-  if (g > WINO_GMAX) g = WINO_GMAX;
-  if (g > n) g = n;
-  P->g = g;
-  int64_t shared = 0, per = 0, pim = 0, ymax = 0, qmax = 0;
+  int64_t shared = 0, per = 0, pim = 0, ymax = 0, qmax = 0, g = 1;
   for (int l = 0; l < nb; l++) {
     dlayer *L = &P->L[l];
     *L = (dlayer){0}; /* the Winograd fields stay 0 for other blocks */
@@ -106,7 +95,7 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin
     /* few output channels (one vector or less): vectors over positions instead */
     L->planar = isa_ == 16 && !L->wino && L->cout <= 16 &&
                 (nchw ? !L->pool : L->pool && l + 1 < nb && h >= 2 && w >= 2);
-    int64_t nk = L->wino ? 1 : k * k * cin; /* GEMM steps of the direct tiles */
+    int64_t nk = L->wino || L->planar ? 0 : k * k * cin; /* steps of the direct tiles */
     L->woff = shared;
     shared += up((L->wino ? 36 * cin : k * k * cin) * L->cp, 16);
     L->boff = shared;
@@ -120,14 +109,8 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin
       L->cinp = up(cin, 16), L->hc = 4 * L->tw + 2;
       L->hoff = pim;
       pim += (4 * L->th + 2) * L->hc * L->cinp;
-      L->sn = g * L->nt < WINO_SEG ? g * L->nt : WINO_SEG;
-      /* point-major (tile-major measured the same); point strides padded off multiples of 4 KB */
-      L->vps = L->sn * L->cinp + 16, L->vts = L->cinp;
-      L->mps = L->sn * L->cp + 16, L->mts = L->cp;
-      L->voff = per;
-      per += 36 * L->vps + L->sn * L->vts;
-      L->moff = per;
-      per += 36 * L->mps + L->sn * L->mts;
+      int64_t want = (WINO_SEG + L->nt - 1) / L->nt; /* images for a segment of tiles */
+      if (want > g) g = want;
     }
     if (!L->wino && !L->planar && h * w * L->cp > ymax) ymax = h * w * L->cp; /* conv_layer's output */
     if (L->pool) {
@@ -139,6 +122,22 @@ static int plan(dplan *P, const mm_cnn_block *bl, int nb, int64_t n, int64_t cin
       if (L->wino && h * w * L->cp > qmax) qmax = h * w * L->cp; /* its output goes to Q */
     }
     cin = L->cout, h = L->oh, w = L->ow;
+  }
+  /* group size: enough images for a segment of tiles in every Winograd block */
+  if (g > WINO_GMAX) g = WINO_GMAX;
+  if (g > n) g = n;
+  P->g = g;
+  for (int l = 0; l < nb; l++) {
+    dlayer *L = &P->L[l];
+    if (!L->wino) continue;
+    L->sn = g * L->nt < WINO_SEG ? g * L->nt : WINO_SEG;
+    /* point-major (tile-major measured the same); point strides padded off multiples of 4 KB */
+    L->vps = L->sn * L->cinp + 16, L->vts = L->cinp;
+    L->mps = L->sn * L->cp + 16, L->mts = L->cp;
+    L->voff = per;
+    per += 36 * L->vps + L->sn * L->vts;
+    L->moff = per;
+    per += 36 * L->mps + L->sn * L->mts;
   }
   P->yoff = per;
   per += up(ymax, 16);
@@ -295,12 +294,14 @@ static void conv_layer(const dplan *P, const dlayer *L, const float *X, const fl
   }
 }
 
-/* 2 x 2 max pool of y [h, w, cp] (rows w positions apart) into q [oh, ow, cp] */
-static void pool_hwc(const float *restrict y, int64_t w, int64_t oh, int64_t ow, int64_t cp, float *restrict q) {
+/* 2 x 2 max pool of y [h, w, cp] (rows w positions apart) into q [oh, ow, cp]
+ * (rows qw positions apart) */
+static void pool_hwc(const float *restrict y, int64_t w, int64_t oh, int64_t ow, int64_t cp, float *restrict q,
+                     int64_t qw) {
   for (int64_t py = 0; py < oh; py++)
     for (int64_t px = 0; px < ow; px++) {
       const float *a = y + ((2 * py) * w + 2 * px) * cp, *b = a + cp, *c = a + w * cp, *d = c + cp;
-      float *o = q + (py * ow + px) * cp;
+      float *o = q + (py * qw + px) * cp;
       for (int64_t k = 0; k < cp; k++) {
         float m = a[k] > b[k] ? a[k] : b[k], m2 = c[k] > d[k] ? c[k] : d[k];
         o[k] = m > m2 ? m : m2;
@@ -369,9 +370,11 @@ __attribute__((target("avx512f"), noinline)) static void to_planes512(const dlay
  * no shuffles). The sum over ci is, for each of the 36 points xi, a product
  * V[xi] [tiles x cin] . U[xi] [cin x cp] in register tiles (wtile); the output
  * transform then adds the bias, takes the 2 x 2 max pools of the tile's 16
- * outputs and the ReLU, and stores the pooled outputs channels-last (the next
- * Winograd block's input, or Q). Tiles past the edge (h or w not a multiple
- * of 4) read zeros and their pooled outputs past oh, ow are not stored. */
+ * outputs (pooled blocks) and the ReLU, and stores the outputs channels-last
+ * (the next Winograd block's input, or Q). Tiles past the edge (h or w not a
+ * multiple of 4) read zeros and their outputs past the block's edge are not
+ * stored. (wtile is the twin of cnn_direct_tile.h's tile with the positions
+ * xs floats apart instead of consecutive, up to 4 channel vectors, no bias.) */
 static void wino_pack(const dlayer *L, float *U) {
   static const double G[6][3] = {{0.25, 0, 0},
                                  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -628,11 +631,13 @@ static void wino_layer(const dlayer *L, int64_t ng, const float *Xh, int64_t is,
   }
 }
 
-/* A pooled block with few output channels (layer 1 of a small CNN), for one
- * sample: vectors of 16 output positions of a row, two conv rows (the pool's)
- * x two vectors x 4 output channels per register tile; the 2 x 2 max pool and
- * ReLU in registers, then one contiguous store per pooled row and channel
- * into the next layer's planes (no transpose). */
+/* A block with few output channels (layer 1 of a small CNN), for one sample:
+ * vectors of 16 output positions of a row, two conv rows (the pool's) x two
+ * vectors x 4 output channels per register tile; the 2 x 2 max pool and ReLU
+ * in registers, then one contiguous store per pooled row and channel into the
+ * next layer's planes (no transpose). Without a pool (mm_cnn_direct_conv2d)
+ * both rows are stored as they are, with the ReLU when relu. out: the first
+ * output position of channel 0; rows owp and channels oplane floats apart. */
 __attribute__((target("avx512f"), noinline)) static void planar512(const dlayer *L, const float *X, const float *Wt,
                                                                    const float *bias, float *out, int64_t owp,
                                                                    int64_t oplane, int relu) {
@@ -751,7 +756,7 @@ static void to_planes(const dplan *P, const dlayer *L, const float *y, int64_t y
   }
 #endif
   if (pool) {
-    pool_hwc(y, yw, L->oh, L->ow, L->cp, q);
+    pool_hwc(y, yw, L->oh, L->ow, L->cp, q, L->ow);
     y = q, yw = L->ow;
   }
   int64_t npad = N->k / 2;
@@ -766,20 +771,13 @@ static void to_planes(const dplan *P, const dlayer *L, const float *y, int64_t y
 /* the output y [*, yw, cp] of block L (2 x 2 max pooled when pool) into the
  * channels-last input of the Winograd block N (cinp = cp) */
 static void to_hwc(const dlayer *L, const float *y, int64_t yw, int pool, const dlayer *N, float *xh) {
-  const int64_t cp = L->cp;
+  float *d = xh + (N->hc + 1) * L->cp; /* the interior starts one row and one position in */
+  if (pool) {
+    pool_hwc(y, yw, L->oh, L->ow, L->cp, d, N->hc);
+    return;
+  }
   for (int64_t py = 0; py < L->oh; py++)
-    for (int64_t px = 0; px < L->ow; px++) {
-      float *restrict d = xh + ((py + 1) * N->hc + px + 1) * cp;
-      if (!pool) {
-        memcpy(d, y + (py * yw + px) * cp, (size_t)cp * sizeof(float));
-        continue;
-      }
-      const float *a = y + ((2 * py) * yw + 2 * px) * cp, *b = a + cp, *c = a + yw * cp, *e = c + cp;
-      for (int64_t k = 0; k < cp; k++) {
-        float m = a[k] > b[k] ? a[k] : b[k], m2 = c[k] > e[k] ? c[k] : e[k];
-        d[k] = m > m2 ? m : m2;
-      }
-    }
+    memcpy(d + py * N->hc * L->cp, y + py * yw * L->cp, (size_t)(L->ow * L->cp) * sizeof(float));
 }
 
 /* sample i's input into the first block's planes X0 (and its channels-last
@@ -837,7 +835,7 @@ static void block_out(const djob *j, int l, int64_t i, const float *Q, int64_t q
     return;
   }
   if (pool) { /* the last block: the global average of its (pooled) output */
-    pool_hwc(Q, qw, L->oh, L->ow, L->cp, pq);
+    pool_hwc(Q, qw, L->oh, L->ow, L->cp, pq, L->ow);
     Q = pq;
   }
   avg_hwc(Q, L->oh * L->ow, L->cp, L->cout, j->y + i * L->cout, T + P->soff);
@@ -867,7 +865,7 @@ static void drange(void *ctx, int64_t i0, int64_t i1, int tid) {
       const float *bias = j->scratch + L->boff, *Wk = j->scratch + L->woff;
       const int64_t *off = (const int64_t *)(j->scratch + L->ooff);
 #ifdef MM_DIRECT_X86
-      if (L->wino) { /* pooled already: straight into the next Winograd block's inputs, or into each Q */
+      if (L->wino) { /* pooled in the transform: straight into the next Winograd block's inputs, or each Q */
         float *V = T + L->voff, *M = T + L->moff;
         if (N && N->wino) {
           wino_layer(L, ng, I0 + L->hoff, P->pim, Wk, bias, V, M, I0 + N->hoff + (N->hc + 1) * N->cinp, N->hc, 1);

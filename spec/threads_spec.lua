@@ -106,6 +106,71 @@ describe("mm.threads and threaded conv2d", function()
   end)
 end)
 
+describe("the thread pool under a joint model (linear rows and the Adam pass split)", function()
+  local prev
+  before_each(function() prev = mm.threads(1) end)
+  after_each(function() mm.threads(prev) end)
+
+  -- 512-d features into dim 128, batch 32: the projection's products (2M multiply-adds) split
+  -- their rows over the threads, the Adam pass and the finite test of its 65k weights split the
+  -- same rows; every element is computed as with one thread, so the saved bytes are equal
+  it("1, 2 and 3 threads (3: more threads than this machine may have) save the same bytes", function()
+    local ds = S.make { n = 200, dim = 512, seed = 21 }
+    local function train(t, path)
+      mm.threads(t)
+      local m = mm.model { fusion = "joint", classes = ds.classes, dim = 128 }
+      local h = m:fit(ds, { epochs = 3, batch = 32, lr = 1e-3, seed = 9 })
+      m:save(path)
+      mm.threads(1)
+      return slurp(path), h[#h].loss
+    end
+    local p = os.tmpname()
+    local one, l1 = train(1, p)
+    for _, t in ipairs { 2, 3, 2 } do
+      local got, l = train(t, p)
+      assert.are.equal(l1, l, t .. " threads: the same losses")
+      assert.is_true(got == one, t .. " threads: the same model bytes")
+    end
+    os.remove(p)
+  end)
+
+  it("linear layers split over threads give the bits of one thread, whatever the shape", function()
+    mm.seed(8)
+    -- n, in, out: P1's projection; short row blocks (8 x 4096 -> 40 splits into 16 + 24 rows,
+    -- which would take the dot-product path); more rows than one block; odd sizes
+    for _, sh in ipairs { { 32, 512, 128 }, { 8, 4096, 40 }, { 16, 1024, 72 }, { 4, 8192, 48 },
+                          { 64, 2048, 200 }, { 3, 5000, 300 }, { 33, 700, 100 } } do
+      local n, fin, fout = table.unpack(sh)
+      local x, w, b, gy = mm.randn(n, fin), mm.randn(fout, fin), mm.randn(fout), mm.randn(n, fout)
+      mm.threads(1)
+      local y1 = mm.nn.linear(x, w, b)
+      local gx1, gw1, gb1 = mm.nn.linear_backward(x, w, b, gy)
+      for _, t in ipairs { 2, 3 } do
+        mm.threads(t)
+        local y = mm.nn.linear(x, w, b)
+        local gx, gw, gb = mm.nn.linear_backward(x, w, b, gy)
+        local what = ("%dx%d -> %d, %d threads"):format(n, fin, fout, t)
+        assert.is_true(y == y1, what .. ": forward")
+        assert.is_true(gx == gx1 and gw == gw1 and gb == gb1, what .. ": backward")
+      end
+    end
+  end)
+
+  it("many short parallel calls in a row, and a count that changes between them", function()
+    mm.seed(4)
+    local x, w, b = mm.randn(32, 512), mm.randn(128, 512), mm.randn(128)
+    local gy = mm.randn(32, 128)
+    local y1 = mm.nn.linear(x, w, b)
+    local gx1, gw1 = mm.nn.linear_backward(x, w, b, gy)
+    for i = 1, 300 do
+      mm.threads(i % 3 + 1)
+      local y = mm.nn.linear(x, w, b)
+      local gx, gw = mm.nn.linear_backward(x, w, b, gy)
+      assert.is_true(y == y1 and gx == gx1 and gw == gw1, "call " .. i)
+    end
+  end)
+end)
+
 describe("image decoding over threads (mm.data.new, mm.data.load)", function()
   local prev
   before_each(function() prev = mm.threads(1) end)

@@ -430,8 +430,9 @@ void mm_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
   }
   int kern = kernel();
   /* big products split their columns over mm.threads() threads (OpenBLAS
-   * threads on its own); about 4M multiply-adds pay for starting a thread */
-  if (kern != K_BLAS && (double)m * (double)n * (double)k >= 4194304.0 && n >= 128) {
+   * threads on its own); from about 1M multiply-adds (~7 us on one core)
+   * the halves beat handing one to the pool's thread (~1-2 us) */
+  if (kern != K_BLAS && (double)m * (double)n * (double)k >= 1048576.0 && n >= 128) {
     int64_t chunk = 64, nchunks = (n + chunk - 1) / chunk;
     if (mm_parallel_threads(nchunks) > 1) {
       split_job j = {kern, ta, tb, m, n, k, lda, ldb, ldc, chunk, alpha, beta, a, b, c};

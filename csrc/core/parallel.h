@@ -1,9 +1,12 @@
 /* parallel.h - a tiny pthread fork/join helper for the kernels.
  * mm_parallel_for(n, fn, ctx) splits [0, n) into mm_parallel_threads(n)
  * contiguous, static ranges (thread tid gets [tid*n/nt, (tid+1)*n/nt)) and
- * runs fn(ctx, begin, end, tid) on each, the caller's thread taking tid 0.
- * Threads are created per call and joined before it returns (no pool, no
- * global state). While several threads run, OpenBLAS is set to one thread
+ * runs fn(ctx, begin, end, tid) on each, the caller's thread taking tid 0,
+ * and returns when every range is done. The other ranges run on a pool of
+ * worker threads, started on first use and kept (they spin briefly between
+ * calls, then sleep; they end when the library is unloaded). A caller that
+ * finds the pool busy (another thread's call) gets threads created for its
+ * call. While several threads run, OpenBLAS is set to one thread
  * so that concurrent cblas_sgemm calls do not oversubscribe the cores; its
  * previous count is restored afterwards. With one thread (mm_threads() == 1
  * or n < 2) fn(ctx, 0, n, 0) is called directly. Inside a range (on any of

@@ -1203,7 +1203,7 @@ static int grads_finite(const mm_model *M) {
     const mm_param *p = &M->params[i];
     if (p->sparse) {
       if (!all_finite(p->gc, p->ntouched * p->rowlen)) return 0;
-    } else if (!all_finite(p->g, p->count))
+    } else if (!mm_all_finite_mt(p->g, p->count))
       return 0;
   }
   return 1;
@@ -1300,7 +1300,7 @@ static int apply_step(mm_model *M, const mm_train_opts *o, double scale, mm_err 
       continue;
     }
     if (!p->sparse) {
-      if (!mm_optim_fused(&st, p->w, p->g, p->m, p->v, M->bak + q, p->count)) bad = i + 1;
+      if (!mm_optim_fused_mt(&st, p->w, p->g, p->m, p->v, M->bak + q, p->count)) bad = i + 1;
       q += p->count;
       continue;
     }

@@ -29,9 +29,19 @@ void mm_optim_step_init(mm_optim_step *s, int adam, float lr, float b1, float b2
 int mm_optim_fused(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m, float *restrict v,
                    float *restrict bak, int64_t count);
 
+/* mm_optim_fused split over mm_parallel_for's threads (big segments only),
+ * each thread under the caller's MXCSR (flush-to-zero): the same bits as one
+ * call. */
+int mm_optim_fused_mt(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m,
+                      float *restrict v, float *restrict bak, int64_t count);
+
 /* 1 when no x[i] is Inf or NaN (a test of the exponent bits: no float
  * compare, SIMD where the CPU has it) */
 int mm_all_finite(const float *x, int64_t n);
+
+/* mm_all_finite over the ranges mm_optim_fused_mt gives each thread (a
+ * thread reads the gradient rows its own products wrote) */
+int mm_all_finite_mt(const float *x, int64_t n);
 
 /* One row of mm_modality_pool_forward: pool input x (modality i, d floats)
  * into y; first: y = x (and ar = i), else max (ar: the winner's index, no

@@ -200,6 +200,52 @@ int mm_optim_fused(const mm_optim_step *s, float *restrict p, float *restrict g,
   return adam_fused_c(s, p, g, m, v, bak, count);
 }
 
+/* ---- the fused pass over threads ------------------------------------------------------ */
+
+#include <stdatomic.h>
+
+#include "../core/parallel.h"
+
+/* ranges of whole chunks: every range's bak starts 64-byte aligned when bak does */
+#define FUSED_CHUNK 4096
+
+typedef struct {
+  const mm_optim_step *s;
+  float *p, *g, *m, *v, *bak;
+  int64_t count;
+  unsigned csr;
+  atomic_int bad;
+} fused_job;
+
+static void fused_range(void *ctx, int64_t b, int64_t e, int tid) {
+  fused_job *j = ctx;
+  (void)tid;
+  int64_t lo = b * FUSED_CHUNK, hi = e * FUSED_CHUNK < j->count ? e * FUSED_CHUNK : j->count;
+#ifdef MM_OPTIM_X86
+  /* the caller's flush-to-zero / denormals-are-zero (model.c) on every thread */
+  unsigned old = _mm_getcsr();
+  _mm_setcsr(j->csr);
+#endif
+  if (!mm_optim_fused(j->s, j->p + lo, j->g + lo, j->m ? j->m + lo : NULL, j->v ? j->v + lo : NULL, j->bak + lo,
+                      hi - lo))
+    atomic_store(&j->bad, 1);
+#ifdef MM_OPTIM_X86
+  _mm_setcsr(old);
+#endif
+}
+
+int mm_optim_fused_mt(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m,
+                      float *restrict v, float *restrict bak, int64_t count) {
+  int64_t nchunks = (count + FUSED_CHUNK - 1) / FUSED_CHUNK;
+  if (count < 4 * FUSED_CHUNK || mm_parallel_threads(nchunks) < 2) return mm_optim_fused(s, p, g, m, v, bak, count);
+  fused_job j = {s, p, g, m, v, bak, count, 0, 0};
+#ifdef MM_OPTIM_X86
+  j.csr = _mm_getcsr();
+#endif
+  mm_parallel_for(nchunks, fused_range, &j);
+  return !atomic_load(&j.bad);
+}
+
 /* ---- finite test (nn_train.h) ------------------------------------------------------ */
 
 static int all_finite_c(const float *x, int64_t n) {
@@ -244,4 +290,26 @@ int mm_all_finite(const float *x, int64_t n) {
   if (have_avx512()) return all_finite_512(x, n);
 #endif
   return all_finite_c(x, n);
+}
+
+typedef struct {
+  const float *x;
+  int64_t n;
+  atomic_int bad;
+} finite_job;
+
+static void finite_range(void *ctx, int64_t b, int64_t e, int tid) {
+  finite_job *j = ctx;
+  (void)tid;
+  int64_t lo = b * FUSED_CHUNK, hi = e * FUSED_CHUNK < j->n ? e * FUSED_CHUNK : j->n;
+  if (!atomic_load_explicit(&j->bad, memory_order_relaxed) && !mm_all_finite(j->x + lo, hi - lo))
+    atomic_store(&j->bad, 1);
+}
+
+int mm_all_finite_mt(const float *x, int64_t n) {
+  int64_t nchunks = (n + FUSED_CHUNK - 1) / FUSED_CHUNK;
+  if (n < 4 * FUSED_CHUNK || mm_parallel_threads(nchunks) < 2) return mm_all_finite(x, n);
+  finite_job j = {x, n, 0};
+  mm_parallel_for(nchunks, finite_range, &j);
+  return !atomic_load(&j.bad);
 }

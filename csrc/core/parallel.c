@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -183,7 +184,6 @@ typedef struct {
   int64_t n;
   int nt, tid;
 } par_job;
-
 
 static void *par_run(void *arg) {
   par_job *j = arg;

@@ -375,13 +375,16 @@ __attribute__((target("avx512f"), noinline)) static void to_planes512(const dlay
  * multiple of 4) read zeros and their outputs past the block's edge are not
  * stored. (wtile is the twin of cnn_direct_tile.h's tile with the positions
  * xs floats apart instead of consecutive, up to 4 channel vectors, no bias.) */
+/* G of F(4x4, 3x3) at the points 0, +-1, +-2, infinity: U = G g G^T */
+static const double wino_G[6][3] = {{0.25, 0, 0},
+                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                    {0, 0, 1}};
+
 static void wino_pack(const dlayer *L, float *U) {
-  static const double G[6][3] = {{0.25, 0, 0},
-                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                 {0, 0, 1}};
+  const double(*G)[3] = wino_G;
   for (int64_t ci = 0; ci < L->cin; ci++)
     for (int64_t oc = 0; oc < L->cp; oc++) {
       double u[6][6] = {{0}};
@@ -404,15 +407,9 @@ static void wino_pack(const dlayer *L, float *U) {
  * scattered float per (xi, ci, oc). cp is a multiple of 16 for Winograd
  * layers. Channels past cout get +0 as in wino_pack. */
 __attribute__((target("avx512f"))) static void wino_pack512(const dlayer *L, float *U) {
-  static const double G[6][3] = {{0.25, 0, 0},
-                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                 {0, 0, 1}};
   __m512d gv[6][3];
   for (int i = 0; i < 6; i++)
-    for (int c = 0; c < 3; c++) gv[i][c] = _mm512_set1_pd(G[i][c]);
+    for (int c = 0; c < 3; c++) gv[i][c] = _mm512_set1_pd(wino_G[i][c]);
   const int64_t cin = L->cin, cp = L->cp;
   for (int64_t ci = 0; ci < cin; ci++)
     for (int64_t oc0 = 0; oc0 < cp; oc0 += 8) {

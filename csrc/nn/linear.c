@@ -11,10 +11,14 @@
  * a wide layer: P1's 32 x 512 -> 128 projection, 2x faster). The tile lives
  * on the stack (no allocation in kernels). */
 #define LIN_TILE 4096
+/* samples per block, and rows of w per block for them */
+static int64_t lin_nb(int64_t n) { return n < 64 ? n : 64; }
+static int64_t lin_ob(int64_t n) { return LIN_TILE / lin_nb(n); }
+
 static void linear_forward_t(const float *x, const float *w, const float *b, float *y, int64_t ldy, int64_t n,
                              int64_t in, int64_t out) {
   float t[LIN_TILE];
-  int64_t nb = n < 64 ? n : 64, ob = LIN_TILE / nb;
+  int64_t nb = lin_nb(n), ob = lin_ob(n);
   for (int64_t i0 = 0; i0 < n; i0 += nb) {
     int64_t ni = n - i0 < nb ? n - i0 : nb;
     for (int64_t o0 = 0; o0 < out; o0 += ob) {
@@ -53,7 +57,7 @@ static int split_rows(int64_t n, int64_t in, int64_t out, int64_t units) {
  * that short: then every element is the same sum. */
 static int tile_blocks(int64_t rows, int64_t ob) { return rows % ob == 0 || rows % ob >= 32; }
 static int fwd_split_ok(int64_t n, int64_t out, int64_t units) {
-  int64_t nb = n < 64 ? n : 64, ob = LIN_TILE / nb;
+  int64_t ob = lin_ob(n);
   if (!tile_blocks(out, ob)) return 0;
   int nt = mm_parallel_threads(units);
   for (int t = 0; t < nt; t++) {

@@ -209,6 +209,20 @@ int mm_optim_fused(const mm_optim_step *s, float *restrict p, float *restrict g,
 /* ranges of whole chunks: every range's bak starts 64-byte aligned when bak does */
 #define FUSED_CHUNK 4096
 
+/* the chunks to split count floats into over the threads, or 0 when one
+ * thread does it (the fused pass and the finite test split alike: a thread
+ * reads the gradient rows its products wrote) */
+static int64_t split_chunks(int64_t count) {
+  int64_t nchunks = (count + FUSED_CHUNK - 1) / FUSED_CHUNK;
+  return count >= 4 * FUSED_CHUNK && mm_parallel_threads(nchunks) >= 2 ? nchunks : 0;
+}
+
+/* floats [*lo, *hi) of chunks [b, e) */
+static void chunk_span(int64_t b, int64_t e, int64_t count, int64_t *lo, int64_t *hi) {
+  *lo = b * FUSED_CHUNK;
+  *hi = e * FUSED_CHUNK < count ? e * FUSED_CHUNK : count;
+}
+
 typedef struct {
   const mm_optim_step *s;
   float *p, *g, *m, *v, *bak;
@@ -220,7 +234,8 @@ typedef struct {
 static void fused_range(void *ctx, int64_t b, int64_t e, int tid) {
   fused_job *j = ctx;
   (void)tid;
-  int64_t lo = b * FUSED_CHUNK, hi = e * FUSED_CHUNK < j->count ? e * FUSED_CHUNK : j->count;
+  int64_t lo, hi;
+  chunk_span(b, e, j->count, &lo, &hi);
 #ifdef MM_OPTIM_X86
   /* the caller's flush-to-zero / denormals-are-zero (model.c) on every thread */
   unsigned old = _mm_getcsr();
@@ -236,8 +251,8 @@ static void fused_range(void *ctx, int64_t b, int64_t e, int tid) {
 
 int mm_optim_fused_mt(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m,
                       float *restrict v, float *restrict bak, int64_t count) {
-  int64_t nchunks = (count + FUSED_CHUNK - 1) / FUSED_CHUNK;
-  if (count < 4 * FUSED_CHUNK || mm_parallel_threads(nchunks) < 2) return mm_optim_fused(s, p, g, m, v, bak, count);
+  int64_t nchunks = split_chunks(count);
+  if (!nchunks) return mm_optim_fused(s, p, g, m, v, bak, count);
   fused_job j = {s, p, g, m, v, bak, count, 0, 0};
 #ifdef MM_OPTIM_X86
   j.csr = _mm_getcsr();
@@ -301,14 +316,15 @@ typedef struct {
 static void finite_range(void *ctx, int64_t b, int64_t e, int tid) {
   finite_job *j = ctx;
   (void)tid;
-  int64_t lo = b * FUSED_CHUNK, hi = e * FUSED_CHUNK < j->n ? e * FUSED_CHUNK : j->n;
+  int64_t lo, hi;
+  chunk_span(b, e, j->n, &lo, &hi);
   if (!atomic_load_explicit(&j->bad, memory_order_relaxed) && !mm_all_finite(j->x + lo, hi - lo))
     atomic_store(&j->bad, 1);
 }
 
 int mm_all_finite_mt(const float *x, int64_t n) {
-  int64_t nchunks = (n + FUSED_CHUNK - 1) / FUSED_CHUNK;
-  if (n < 4 * FUSED_CHUNK || mm_parallel_threads(nchunks) < 2) return mm_all_finite(x, n);
+  int64_t nchunks = split_chunks(n);
+  if (!nchunks) return mm_all_finite(x, n);
   finite_job j = {x, n, 0};
   mm_parallel_for(nchunks, finite_range, &j);
   return !atomic_load(&j.bad);

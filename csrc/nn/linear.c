@@ -47,6 +47,14 @@ typedef struct {
   int64_t n, in, out;
 } lin_job;
 
+/* units of LIN_ROWS rows for out rows, and the rows [*o0, *o1) of units [u0, u1):
+ * the one definition of which rows a thread owns */
+static int64_t row_units(int64_t out) { return (out + LIN_ROWS - 1) / LIN_ROWS; }
+static void unit_rows(int64_t u0, int64_t u1, int64_t out, int64_t *o0, int64_t *o1) {
+  *o0 = u0 * LIN_ROWS;
+  *o1 = u1 * LIN_ROWS < out ? u1 * LIN_ROWS : out;
+}
+
 static int split_rows(int64_t n, int64_t in, int64_t out, int64_t units) {
   return (double)n * (double)in * (double)out >= 1048576.0 && mm_parallel_threads(units) > 1;
 }
@@ -61,8 +69,8 @@ static int fwd_split_ok(int64_t n, int64_t out, int64_t units) {
   if (!tile_blocks(out, ob)) return 0;
   int nt = mm_parallel_threads(units);
   for (int t = 0; t < nt; t++) {
-    int64_t u0 = units * t / nt, u1 = units * (t + 1) / nt;
-    int64_t o0 = u0 * LIN_ROWS, o1 = u1 * LIN_ROWS < out ? u1 * LIN_ROWS : out;
+    int64_t o0, o1;
+    unit_rows(units * t / nt, units * (t + 1) / nt, out, &o0, &o1);
     if (!tile_blocks(o1 - o0, ob)) return 0;
   }
   return 1;
@@ -71,7 +79,8 @@ static int fwd_split_ok(int64_t n, int64_t out, int64_t units) {
 static void fwd_rows(void *ctx, int64_t u0, int64_t u1, int tid) {
   const lin_job *j = ctx;
   (void)tid;
-  int64_t o0 = u0 * LIN_ROWS, o1 = u1 * LIN_ROWS < j->out ? u1 * LIN_ROWS : j->out;
+  int64_t o0, o1;
+  unit_rows(u0, u1, j->out, &o0, &o1);
   linear_forward_t(j->x, j->w + o0 * j->in, j->b ? j->b + o0 : NULL, j->y + o0, j->out, j->n, j->in, o1 - o0);
 }
 
@@ -79,7 +88,8 @@ static void fwd_rows(void *ctx, int64_t u0, int64_t u1, int tid) {
 static void gw_rows(void *ctx, int64_t u0, int64_t u1, int tid) {
   const lin_job *j = ctx;
   (void)tid;
-  int64_t o0 = u0 * LIN_ROWS, o1 = u1 * LIN_ROWS < j->out ? u1 * LIN_ROWS : j->out;
+  int64_t o0, o1;
+  unit_rows(u0, u1, j->out, &o0, &o1);
   mm_sgemm(1, 0, o1 - o0, j->in, j->n, 1.0f, j->gy + o0, j->out, j->x, j->in, 1.0f, j->y + o0 * j->in, j->in);
 }
 
@@ -88,7 +98,7 @@ void mm_linear_forward(const float *x, const float *w, const float *b, float *y,
   if (n <= 0 || out <= 0) return;
   if (in > 0 && out >= 2 * n) {
     lin_job j = {x, w, b, y, NULL, n, in, out};
-    int64_t units = (out + LIN_ROWS - 1) / LIN_ROWS;
+    int64_t units = row_units(out);
     if (split_rows(n, in, out, units) && fwd_split_ok(n, out, units))
       mm_parallel_for(units, fwd_rows, &j);
     else
@@ -115,7 +125,7 @@ void mm_linear_backward(const float *x, const float *w, const float *gy, float *
   if (n <= 0 || out <= 0) return;
   if (gw && in > 0) {
     lin_job j = {x, NULL, NULL, gw, gy, n, in, out};
-    int64_t units = (out + LIN_ROWS - 1) / LIN_ROWS;
+    int64_t units = row_units(out);
     if (split_rows(n, in, out, units))
       mm_parallel_for(units, gw_rows, &j);
     else

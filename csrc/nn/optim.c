@@ -223,42 +223,61 @@ static void chunk_span(int64_t b, int64_t e, int64_t count, int64_t *lo, int64_t
   *hi = e * FUSED_CHUNK < count ? e * FUSED_CHUNK : count;
 }
 
+/* fn(ctx, lo, hi) over floats [lo, hi) of count, split by chunks over the
+ * threads when split_chunks says so, each thread under the caller's MXCSR
+ * (the flush-to-zero / denormals-are-zero of model.c); 1 when every call
+ * returned 1. Every chunk runs even after one failed: the fused pass must
+ * leave every weight with its backup. */
+typedef int (*chunk_fn)(void *ctx, int64_t lo, int64_t hi);
 typedef struct {
-  const mm_optim_step *s;
-  float *p, *g, *m, *v, *bak;
+  chunk_fn fn;
+  void *ctx;
   int64_t count;
   unsigned csr;
   atomic_int bad;
-} fused_job;
+} chunk_job;
 
-static void fused_range(void *ctx, int64_t b, int64_t e, int tid) {
-  fused_job *j = ctx;
+static void chunk_range(void *c, int64_t b, int64_t e, int tid) {
+  chunk_job *j = c;
   (void)tid;
   int64_t lo, hi;
   chunk_span(b, e, j->count, &lo, &hi);
 #ifdef MM_OPTIM_X86
-  /* the caller's flush-to-zero / denormals-are-zero (model.c) on every thread */
   unsigned old = _mm_getcsr();
   _mm_setcsr(j->csr);
 #endif
-  if (!mm_optim_fused(j->s, j->p + lo, j->g + lo, j->m ? j->m + lo : NULL, j->v ? j->v + lo : NULL, j->bak + lo,
-                      hi - lo))
-    atomic_store(&j->bad, 1);
+  if (!j->fn(j->ctx, lo, hi)) atomic_store(&j->bad, 1);
 #ifdef MM_OPTIM_X86
   _mm_setcsr(old);
 #endif
 }
 
-int mm_optim_fused_mt(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m,
-                      float *restrict v, float *restrict bak, int64_t count) {
+static int run_chunks(int64_t count, chunk_fn fn, void *ctx) {
   int64_t nchunks = split_chunks(count);
-  if (!nchunks) return mm_optim_fused(s, p, g, m, v, bak, count);
-  fused_job j = {s, p, g, m, v, bak, count, 0, 0};
+  if (!nchunks) return fn(ctx, 0, count);
+  chunk_job j = {fn, ctx, count, 0, 0};
 #ifdef MM_OPTIM_X86
   j.csr = _mm_getcsr();
 #endif
-  mm_parallel_for(nchunks, fused_range, &j);
+  mm_parallel_for(nchunks, chunk_range, &j);
   return !atomic_load(&j.bad);
+}
+
+typedef struct {
+  const mm_optim_step *s;
+  float *p, *g, *m, *v, *bak;
+} fused_args;
+
+static int fused_part(void *ctx, int64_t lo, int64_t hi) {
+  const fused_args *a = ctx;
+  return mm_optim_fused(a->s, a->p + lo, a->g + lo, a->m ? a->m + lo : NULL, a->v ? a->v + lo : NULL, a->bak + lo,
+                        hi - lo);
+}
+
+int mm_optim_fused_mt(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m,
+                      float *restrict v, float *restrict bak, int64_t count) {
+  fused_args a = {s, p, g, m, v, bak};
+  return run_chunks(count, fused_part, &a);
 }
 
 /* ---- finite test (nn_train.h) ------------------------------------------------------ */
@@ -307,25 +326,6 @@ int mm_all_finite(const float *x, int64_t n) {
   return all_finite_c(x, n);
 }
 
-typedef struct {
-  const float *x;
-  int64_t n;
-  atomic_int bad;
-} finite_job;
+static int finite_part(void *ctx, int64_t lo, int64_t hi) { return mm_all_finite((const float *)ctx + lo, hi - lo); }
 
-static void finite_range(void *ctx, int64_t b, int64_t e, int tid) {
-  finite_job *j = ctx;
-  (void)tid;
-  int64_t lo, hi;
-  chunk_span(b, e, j->n, &lo, &hi);
-  if (!atomic_load_explicit(&j->bad, memory_order_relaxed) && !mm_all_finite(j->x + lo, hi - lo))
-    atomic_store(&j->bad, 1);
-}
-
-int mm_all_finite_mt(const float *x, int64_t n) {
-  int64_t nchunks = split_chunks(n);
-  if (!nchunks) return mm_all_finite(x, n);
-  finite_job j = {x, n, 0};
-  mm_parallel_for(nchunks, finite_range, &j);
-  return !atomic_load(&j.bad);
-}
+int mm_all_finite_mt(const float *x, int64_t n) { return run_chunks(n, finite_part, (void *)x); }

@@ -15,6 +15,7 @@
  * falls in (but they do differ from OpenBLAS in the last bits). */
 #include "gemm.h"
 
+#include "cpu.h"
 #include "parallel.h"
 
 #include <cblas.h>
@@ -28,55 +29,14 @@
 #include "tr16.h"
 #endif
 
-enum { K_BLAS = 0, K_AVX2 = 1, K_AVX512 = 2 };
-static const char *kernel_names[] = {"blas", "avx2", "avx512"};
+enum { K_BLAS = MM_ISA_GENERIC, K_AVX2 = MM_ISA_AVX2, K_AVX512 = MM_ISA_AVX512 };
 
 #define KC 256
 #define NC 128
 
-/* -1 until the first call picks one; then K_*. Written with atomics: two
- * threads racing on the first call both store the same value. */
-static int g_kernel = -1;
+static int kernel(void) { return mm_isa(); }
 
-static int cpu_best(void) {
-#ifdef MM_GEMM_X86
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return K_AVX512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return K_AVX2;
-#endif
-  return K_BLAS;
-}
-
-static int kernel(void) {
-  int k = __atomic_load_n(&g_kernel, __ATOMIC_RELAXED);
-  if (k < 0) {
-    k = cpu_best();
-    __atomic_store_n(&g_kernel, k, __ATOMIC_RELAXED);
-  }
-  return k;
-}
-
-const char *mm_gemm_kernel(void) { return kernel_names[kernel()]; }
-
-int mm_gemm_use(const char *name) {
-  int best = cpu_best(), want;
-  if (strcmp(name, "auto") == 0)
-    want = best;
-  else if (strcmp(name, "blas") == 0)
-    want = K_BLAS;
-  else if (strcmp(name, "avx2") == 0)
-    want = K_AVX2;
-  else if (strcmp(name, "avx512") == 0)
-    want = K_AVX512;
-  else
-    return -1;
-  if (want > best) {
-    /* avx512 implies avx2 + fma on every CPU that has it, but check anyway */
-    if (!(want == K_AVX2 && best == K_AVX512)) return -1;
-  }
-  __atomic_store_n(&g_kernel, want, __ATOMIC_RELAXED);
-  return 0;
-}
+const char *mm_gemm_kernel(void) { return mm_isa_name(mm_isa()); }
 
 /* C = beta * C for an m x n block (beta == 0 writes zeros, never reads C) */
 static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {

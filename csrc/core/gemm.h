@@ -9,14 +9,14 @@
  *
  * Why not cblas_sgemm directly: the OpenBLAS Debian ships (0.3.21,
  * DYNAMIC_ARCH) does not recognise recent Intel CPUs and falls back to its
- * SSE3 "Prescott" kernels. mm_sgemm picks, once, at first use:
- *   "avx512"  AVX-512F register-blocked kernel (CPU has avx512f),
- *   "avx2"    AVX2 + FMA kernel (CPU has avx2 and fma),
- *   "blas"    cblas_sgemm (anything else),
- * and every kernel is single-threaded and thread-safe (callers such as
- * conv2d run it from several mm_parallel_for threads at once; the packing
- * scratch lives on the caller's stack). The selection is the only global
- * state, written once; mm_gemm_use() overrides it (tests, benchmarks). */
+ * SSE3 "Prescott" kernels. mm_sgemm runs the kernel of the instruction-set
+ * level in use (core/cpu.h: mm_isa, MMFUSE_KERNEL, mm_isa_set):
+ *   "avx512"   AVX-512F register-blocked kernel,
+ *   "avx2"     AVX2 + FMA kernel,
+ *   "generic"  cblas_sgemm (OpenBLAS, threaded by OpenBLAS itself),
+ * and every kernel of mmfuse's own is single-threaded and thread-safe
+ * (callers such as conv2d run it from several mm_parallel_for threads at
+ * once; the packing scratch lives on the caller's stack). */
 #ifndef MM_GEMM_H
 #define MM_GEMM_H
 
@@ -25,12 +25,7 @@
 void mm_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
-/* the kernel in use: "avx512", "avx2" or "blas" */
+/* the kernel in use: "avx512", "avx2" or "generic" (= mm_isa_name(mm_isa())) */
 const char *mm_gemm_kernel(void);
-
-/* select a kernel by name ("auto" = what the CPU supports best). Returns 0,
- * or -1 when the name is unknown or the CPU lacks the instructions (the
- * selection is then unchanged). */
-int mm_gemm_use(const char *name);
 
 #endif

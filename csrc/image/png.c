@@ -30,6 +30,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "../core/cpu.h"
 #include "image.h"
 
 /* ---- bit reader (LSB first) ------------------------------------------------------ */
@@ -778,7 +779,7 @@ int mm_png_decode_rgb8(const uint8_t *b, size_t len, uint8_t *dst, int dst_w, in
   if (!t) goto done;
   rc = MM_PNG_DECLINE;
 #if defined(HAVE_INFLATE_BMI2)
-  if (__builtin_cpu_supports("bmi2") ? inflate_zlib_bmi2(z, idat_total, raw, rawlen, t)
+  if (mm_isa() >= MM_ISA_AVX2 && __builtin_cpu_supports("bmi2") ? inflate_zlib_bmi2(z, idat_total, raw, rawlen, t)
                                      : inflate_zlib(z, idat_total, raw, rawlen, t))
     goto done;
 #else

@@ -14,6 +14,7 @@
 #include <xmmintrin.h>
 #endif
 
+#include "../core/cpu.h"
 #include "../core/gemm.h"
 #include "../core/parallel.h"
 #include "../core/tensor.h"
@@ -462,7 +463,7 @@ typedef struct modws {
   float *dscr;                  /* inference by direct convolution: its scratch (dcap floats) */
   int64_t dcap;
   uint64_t dgen;                /* dscr holds the kernels packed at M->wgen == dgen - 1 (0: none) */
-  const char *dkern;            /* ... with this mm_sgemm kernel */
+  int dkern;                    /* ... at this kernel level (core/cpu.h) */
 } modws;
 
 typedef struct ws {
@@ -898,8 +899,8 @@ static int encode(mm_model *M, const mm_dataset *ds, ws *w, int i, const int64_t
         if (!m->dscr) return mm_errorf(e, MM_ENOMEM, "model: out of memory for the cnn of '%s'", c->name);
         m->dcap = need;
       }
-      /* the packed kernels are kept while the weights and the gemm kernel stay the same */
-      const char *kern = mm_gemm_kernel();
+      /* the packed kernels are kept while the weights and the kernel level stay the same */
+      int kern = mm_isa();
       int packed = m->dgen == M->wgen + 1 && m->dkern == kern;
       if (bytes) {
         float sc[3], sh[3];

@@ -1,6 +1,7 @@
 /* cnn_direct.c - direct-convolution CNN inference (see cnn_direct.h). */
 #include "cnn_direct.h"
 
+#include "../core/cpu.h"
 #include "../core/gemm.h"
 #include "../core/parallel.h"
 
@@ -56,9 +57,9 @@ static int64_t up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 /* the tile kernels in use: 16 (avx512), 8 (avx2) or -16 (portable C, 16 lanes) */
 static int isa(void) {
 #ifdef MM_DIRECT_X86
-  const char *k = mm_gemm_kernel();
-  if (!strcmp(k, "avx512")) return 16;
-  if (!strcmp(k, "avx2")) return 8;
+  int k = mm_isa();
+  if (k == MM_ISA_AVX512) return 16;
+  if (k == MM_ISA_AVX2) return 8;
 #endif
   return -16;
 }

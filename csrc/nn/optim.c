@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "../core/cpu.h"
 #include "nn.h"
 
 void mm_sgd_step(float *p, const float *g, float *vel, int64_t count, float lr, float momentum, float wd) {
@@ -149,16 +150,7 @@ __attribute__((target("avx512f"))) static int adam_fused_512(const mm_optim_step
   return _mm512_test_epi32_mask(acc, _mm512_set1_epi32((int)0x80000000u)) == 0;
 }
 
-static int have_avx512(void) {
-  static int have = -1; /* written once; a race stores the same value */
-  int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
-  if (h < 0) {
-    __builtin_cpu_init();
-    h = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    __atomic_store_n(&have, h, __ATOMIC_RELAXED);
-  }
-  return h;
-}
+static int have_avx512(void) { return mm_isa() == MM_ISA_AVX512; }
 #endif
 
 static int sgd_fused_c(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict vel,

@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/gemm.h"
 
 #define TC 128
@@ -280,9 +281,9 @@ W512 void rows_out_512(const mm_conv2d_shape *s, const geo *g, float *plane0, in
   }
 }
 
-/* the AVX-512 transforms go with the AVX-512 GEMM kernel (mm.gemm_kernel
- * selects both, so the portable transforms can be tested on this CPU too) */
-static int has512(void) { return strcmp(mm_gemm_kernel(), "avx512") == 0; }
+/* the AVX-512 transforms run at the avx512 kernel level (core/cpu.h; a lower
+ * level runs the portable transforms, so they can be tested on this CPU too) */
+static int has512(void) { return mm_isa() == MM_ISA_AVX512; }
 #else
 static int has512(void) { return 0; }
 #define input_tf_512 input_tf_c

@@ -47,7 +47,10 @@ Tensors (float32, row-major, contiguous). Indices are 1-based.
   mm.allclose(a, b, 1e-5)   mm.is_tensor(x)   print(t) shows values and shape
   mm.threads(n)             threads for BLAS and the C core (default 1); the extra
                             threads are kept between calls (they spin ~0.2 ms, then sleep)
-  mm.gemm_kernel()          "avx512", "avx2" or "blas"; mm.gemm_kernel("blas") switches
+  mm.gemm_kernel()          kernel level: "avx512", "avx2" or "generic" (OpenBLAS + C);
+                            mm.gemm_kernel("avx2") switches every kernel; MMFUSE_KERNEL=avx2
+                            at load makes the process behave as an AVX2-only CPU
+  mm.cpu()                  vendor, brand, best level, kernel level, OpenBLAS core, features
 ]]
 
 text.nn = [[
@@ -240,7 +243,7 @@ local function topic_of_value(v)
   end
   if tv == "function" then
     local tensor_fns = { tensor = true, zeros = true, ones = true, full = true, arange = true, rand = true,
-      randn = true, seed = true, threads = true, allclose = true, is_tensor = true, gemm_kernel = true }
+      randn = true, seed = true, threads = true, allclose = true, is_tensor = true, gemm_kernel = true, cpu = true }
     for k, f in pairs(mm) do
       if f == v and tensor_fns[k] then return "tensor" end
     end

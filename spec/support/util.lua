@@ -36,7 +36,7 @@ end
 function util.gemm_kernels(order)
   local mm = require "mmfuse"
   local prev, ks = mm.gemm_kernel(), {}
-  for _, k in ipairs(order or { "blas", "avx2", "avx512" }) do
+  for _, k in ipairs(order or { "generic", "avx2", "avx512" }) do
     if pcall(mm.gemm_kernel, k) then ks[#ks + 1] = k end
   end
   mm.gemm_kernel(prev)

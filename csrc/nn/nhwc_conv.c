@@ -1,0 +1,338 @@
+/* nhwc_conv.c - NHWC convolution as an implicit GEMM (see nhwc.h).
+ *
+ * Rows of the product are output pixels, columns output channels, and the
+ * K index runs over (ky, kx, ci). No im2col matrix is built: a tile of up to
+ * 16 output pixels (a segment of one output row, or of all pixels at once
+ * for a 1 x 1 stride-1 convolution over dense tensors) copies its K values
+ * per pixel, one K block at a time, into a small packed block pk[k][16]
+ * (AVX-512: 16 channels of 16 pixels per 16 x 16 register transpose), which
+ * then stays in L1 while the register tiles run over every panel of output
+ * channels. The weights were packed once into panels of 16 output channels
+ * (wp[panel][k][16]), so a tile streams them with plain vector loads.
+ *
+ * Register tiles (mr pixels x nv panels of accumulators): AVX-512 nv = 1..4
+ * panels of one zmm each with mr up to 16 / 14 / 9 / 7 (at most 28
+ * accumulators); AVX2 a panel is two ymm, nv = 1..2 with mr up to 6 / 3;
+ * portable C the same sums in plain loops. Per layer the panel group nv and
+ * the tile width are chosen to fill the most accumulators. Bias, the residual
+ * add and the clamp are applied when a tile's last K block is stored.
+ *
+ * Cache blocking: K is cut into blocks of at most KC_MAX (the packed pixels,
+ * 16 x KC floats, stay in L1) and the panels into groups whose weights of one
+ * K block fit in NC_BYTES (they stay in L2 while every tile of a thread
+ * passes). Threads split the tiles; each runs every block of its tiles. The
+ * sum of an output is taken over k in the same order for every tiling, block
+ * size and thread count (block boundaries store and reload the partial sum
+ * exactly), so results do not depend on the thread count. */
+#include "nhwc.h"
+
+#include "../core/cpu.h"
+#include "../core/parallel.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MM_NHWC_X86 1
+#include <immintrin.h>
+
+#include "../core/tr16.h"
+#endif
+
+#define CT_FIRST 1
+#define CT_LAST 2
+#define CT_LO 4
+#define CT_HI 8
+
+#define KC_MAX 512
+#define NC_BYTES (384 * 1024)
+
+int64_t mm_conv_nhwc_packed_size(int64_t kh, int64_t kw, int64_t cin, int64_t cout) {
+  return (cout + 15) / 16 * kh * kw * cin * 16;
+}
+
+void mm_conv_nhwc_pack(const float *w, int64_t kh, int64_t kw, int64_t cin, int64_t cout, float *wp) {
+  int64_t K = kh * kw * cin, P = (cout + 15) / 16;
+  for (int64_t p = 0; p < P; p++)
+    for (int64_t k = 0; k < K; k++)
+      for (int64_t j = 0; j < 16; j++) {
+        int64_t o = p * 16 + j;
+        wp[(p * K + k) * 16 + j] = o < cout ? w[k * cout + o] : 0.0f;
+      }
+}
+
+typedef void (*ctile_fn)(int64_t kc, const float *pk, const float *b, int64_t bps, float *c, int64_t cps, int64_t wv,
+                         const float *bias, const float *r, int64_t rps, int flags, float lo, float hi);
+
+/* ---- portable C -------------------------------------------------------------------- */
+
+static void tile_c(int mr, int nv, int64_t kc, const float *pk, const float *b, int64_t bps, float *c, int64_t cps,
+                   int64_t wv, const float *bias, const float *r, int64_t rps, int flags, float lo, float hi) {
+  float acc[16][64];
+  int nc = nv * 16;
+  for (int i = 0; i < mr; i++)
+    for (int o = 0; o < nc; o++)
+      acc[i][o] = o >= wv ? 0.0f : (flags & CT_FIRST) ? (bias ? bias[o] : 0.0f) : c[i * cps + o];
+  for (int64_t k = 0; k < kc; k++)
+    for (int i = 0; i < mr; i++) {
+      float a = pk[k * 16 + i];
+      for (int q = 0; q < nv; q++) {
+        const float *bq = b + q * bps + k * 16;
+        for (int j = 0; j < 16; j++) acc[i][q * 16 + j] = fmaf(a, bq[j], acc[i][q * 16 + j]);
+      }
+    }
+  for (int i = 0; i < mr; i++)
+    for (int o = 0; o < wv && o < nc; o++) {
+      float v = acc[i][o];
+      if (flags & CT_LAST) {
+        if (r) v += r[i * rps + o];
+        if ((flags & CT_LO) && !(v >= lo)) v = lo;
+        if ((flags & CT_HI) && v > hi) v = hi;
+      }
+      c[i * cps + o] = v;
+    }
+}
+
+#ifdef MM_NHWC_X86
+/* ---- AVX-512 ----------------------------------------------------------------------- */
+#define CT_NAME ctile512
+#define CT_ATTR __attribute__((target("avx512f,fma"), always_inline)) static inline
+#define CT_MR 16
+#define CT_NV 4
+#define VEC __m512
+#define VW 16
+#define VPP 1
+#define MASK __mmask16
+#define MKMASK(n) ((__mmask16)((1u << (n)) - 1u))
+#define VZERO() _mm512_setzero_ps()
+#define VSET1(x) _mm512_set1_ps(x)
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VLOADM(m, p) _mm512_maskz_loadu_ps(m, p)
+#define VSTOREM(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define VBCAST(p) _mm512_set1_ps(*(p))
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm512_add_ps(a, b)
+#define VMAX(a, b) _mm512_max_ps(a, b)
+#define VMIN(a, b) _mm512_min_ps(a, b)
+#include "nhwc_conv_tile.h"
+
+/* ---- AVX2 -------------------------------------------------------------------------- */
+__attribute__((target("avx2"), always_inline)) static inline __m256i ymask(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#define CT_NAME ctile256
+#define CT_ATTR __attribute__((target("avx2,fma"), always_inline)) static inline
+#define CT_MR 6
+#define CT_NV 2
+#define VEC __m256
+#define VW 8
+#define VPP 2
+#define MASK __m256i
+#define MKMASK(n) ymask(n)
+#define VZERO() _mm256_setzero_ps()
+#define VSET1(x) _mm256_set1_ps(x)
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VLOADM(m, p) _mm256_maskload_ps(p, m)
+#define VSTOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define VBCAST(p) _mm256_broadcast_ss(p)
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm256_add_ps(a, b)
+#define VMAX(a, b) _mm256_max_ps(a, b)
+#define VMIN(a, b) _mm256_min_ps(a, b)
+#include "nhwc_conv_tile.h"
+
+#define CT_ARGS                                                                                                        \
+  int64_t kc, const float *pk, const float *b, int64_t bps, float *c, int64_t cps, int64_t wv, const float *bias,     \
+      const float *r, int64_t rps, int flags, float lo, float hi
+#define CT_PASS kc, pk, b, bps, c, cps, wv, bias, r, rps, flags, lo, hi
+#define I512(nv, mr)                                                                                                   \
+  __attribute__((target("avx512f,fma"), noinline)) static void t512_##nv##_##mr(CT_ARGS) {                            \
+    ctile512(mr, nv, CT_PASS);                                                                                         \
+  }
+#define I256(nv, mr)                                                                                                   \
+  __attribute__((target("avx2,fma"), noinline)) static void t256_##nv##_##mr(CT_ARGS) { ctile256(mr, nv, CT_PASS); }
+#define R7(M, nv) M(nv, 1) M(nv, 2) M(nv, 3) M(nv, 4) M(nv, 5) M(nv, 6) M(nv, 7)
+#define R9(M, nv) R7(M, nv) M(nv, 8) M(nv, 9)
+#define R14(M, nv) R9(M, nv) M(nv, 10) M(nv, 11) M(nv, 12) M(nv, 13) M(nv, 14)
+#define R16(M, nv) R14(M, nv) M(nv, 15) M(nv, 16)
+R16(I512, 1)
+R14(I512, 2)
+R9(I512, 3)
+R7(I512, 4)
+I256(1, 1) I256(1, 2) I256(1, 3) I256(1, 4) I256(1, 5) I256(1, 6)
+I256(2, 1) I256(2, 2) I256(2, 3)
+#define L7(nv) t512_##nv##_1, t512_##nv##_2, t512_##nv##_3, t512_##nv##_4, t512_##nv##_5, t512_##nv##_6, t512_##nv##_7
+#define L9(nv) L7(nv), t512_##nv##_8, t512_##nv##_9
+#define L14(nv) L9(nv), t512_##nv##_10, t512_##nv##_11, t512_##nv##_12, t512_##nv##_13, t512_##nv##_14
+#define L16(nv) L14(nv), t512_##nv##_15, t512_##nv##_16
+static const ctile_fn tiles512[5][17] = {{NULL}, {NULL, L16(1)}, {NULL, L14(2)}, {NULL, L9(3)}, {NULL, L7(4)}};
+static const ctile_fn tiles256[3][17] = {
+    {NULL},
+    {NULL, t256_1_1, t256_1_2, t256_1_3, t256_1_4, t256_1_5, t256_1_6},
+    {NULL, t256_2_1, t256_2_2, t256_2_3}};
+
+/* the packed pixels for K block [k0, k1): pk[k - k0][i] = x[i * as + off(k)]
+ * for the m pixels (16 channels of 16 pixels per register transpose; lanes
+ * of pixels past m hold zeros) */
+__attribute__((target("avx512f"), noinline)) static void pack512(const float *x, int64_t as, int m,
+                                                                 const int64_t *tapoff, int64_t cin, int64_t k0,
+                                                                 int64_t k1, float *pk) {
+  int64_t k = k0;
+  while (k < k1) {
+    int64_t t = k / cin, ci = k - t * cin, L = cin - ci < k1 - k ? cin - ci : k1 - k;
+    const float *src = x + tapoff[t] + ci;
+    float *dst = pk + (k - k0) * 16;
+    for (int64_t j = 0; j < L; j += 16) {
+      int64_t cl = L - j < 16 ? L - j : 16;
+      __mmask16 mk = (__mmask16)((1u << cl) - 1u);
+      __m512 rr[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; i++) rr[i] = i < m ? _mm512_maskz_loadu_ps(mk, src + i * as + j) : _mm512_setzero_ps();
+      mm_tr16(rr);
+#pragma GCC unroll 16
+      for (int q = 0; q < 16; q++)
+        if (q < cl) _mm512_storeu_ps(dst + (j + q) * 16, rr[q]);
+    }
+    k += L;
+  }
+}
+#endif /* MM_NHWC_X86 */
+
+static void pack_c(const float *x, int64_t as, int m, const int64_t *tapoff, int64_t cin, int64_t k0, int64_t k1,
+                   float *pk) {
+  int64_t k = k0;
+  while (k < k1) {
+    int64_t t = k / cin, ci = k - t * cin, L = cin - ci < k1 - k ? cin - ci : k1 - k;
+    const float *src = x + tapoff[t] + ci;
+    float *dst = pk + (k - k0) * 16;
+    for (int i = 0; i < m; i++)
+      for (int64_t j = 0; j < L; j++) dst[j * 16 + i] = src[i * as + j];
+    k += L;
+  }
+}
+
+/* ---- the layer ---------------------------------------------------------------------- */
+
+enum { ISA_C = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+
+typedef struct {
+  const mm_conv_nhwc *cv;
+  const mm_view *x, *r, *y;
+  int isa, flat, nv, clamp;
+  int64_t mr, tpr, ntiles, npix, K, KC, NCP, P;
+  int64_t tapoff[MM_NHWC_MAXTAPS]; /* offsets in x of the kernel's taps */
+} cjob;
+
+/* largest mr for nv panels on this ISA */
+static int64_t mr_max(int isa, int nv) {
+  static const int m512[5] = {0, 16, 14, 9, 7}, m256[3] = {0, 6, 3};
+  if (isa == ISA_AVX512) return nv <= 4 ? m512[nv] : 0;
+  if (isa == ISA_AVX2) return nv <= 2 ? m256[nv] : 0;
+  return nv == 1 ? 16 : 0;
+}
+
+static int nv_max(int isa) { return isa == ISA_AVX512 ? 4 : isa == ISA_AVX2 ? 2 : 1; }
+
+static void conv_range(void *ctx, int64_t t0, int64_t t1, int tid) {
+  (void)tid;
+  const cjob *j = ctx;
+  const mm_conv_nhwc *cv = j->cv;
+  const mm_view *x = j->x, *y = j->y, *r = j->r;
+  _Alignas(64) float pk[KC_MAX * 16];
+  int64_t K = j->K;
+  for (int64_t p0 = 0; p0 < j->P; p0 += j->NCP) {
+    int64_t p1 = p0 + j->NCP < j->P ? p0 + j->NCP : j->P;
+    for (int64_t k0 = 0; k0 < K; k0 += j->KC) {
+      int64_t k1 = k0 + j->KC < K ? k0 + j->KC : K;
+      int flags = (k0 == 0 ? CT_FIRST : 0) | (k1 == K ? CT_LAST | j->clamp : 0);
+      for (int64_t t = t0; t < t1; t++) {
+        int64_t xb, as, yb, ys, rb = 0, rs = 0;
+        int m;
+        if (j->flat) {
+          int64_t q0 = t * j->mr;
+          m = (int)(j->npix - q0 < j->mr ? j->npix - q0 : j->mr);
+          xb = q0 * x->ps, as = x->ps, yb = q0 * y->ps, ys = y->ps;
+          if (r) rb = q0 * r->ps, rs = r->ps;
+        } else {
+          int64_t row = t / j->tpr, s = t - row * j->tpr, b = row / y->h, oy = row - b * y->h;
+          int64_t ox0 = s * y->w / j->tpr, ox1 = (s + 1) * y->w / j->tpr;
+          m = (int)(ox1 - ox0);
+          xb = b * x->is + oy * cv->sh * x->rs + ox0 * cv->sw * x->ps, as = cv->sw * x->ps;
+          yb = b * y->is + oy * y->rs + ox0 * y->ps, ys = y->ps;
+          if (r) rb = b * r->is + oy * r->rs + ox0 * r->ps, rs = r->ps;
+        }
+#ifdef MM_NHWC_X86
+        if (j->isa == ISA_AVX512)
+          pack512(x->p + xb, as, m, j->tapoff, cv->cin, k0, k1, pk);
+        else
+#endif
+          pack_c(x->p + xb, as, m, j->tapoff, cv->cin, k0, k1, pk);
+        for (int64_t g = p0; g < p1; g += j->nv) {
+          int gn = (int)(p1 - g < j->nv ? p1 - g : j->nv);
+          int64_t wv = cv->cout - g * 16 < gn * 16 ? cv->cout - g * 16 : gn * 16;
+          const float *bp = cv->wp + g * K * 16 + k0 * 16;
+          float *cp = y->p + yb + g * 16;
+          const float *bias = cv->bias ? cv->bias + g * 16 : NULL;
+          const float *rp = r ? r->p + rb + g * 16 : NULL;
+#ifdef MM_NHWC_X86
+          if (j->isa == ISA_AVX512) {
+            tiles512[gn][m](k1 - k0, pk, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, cv->lo, cv->hi);
+            continue;
+          }
+          if (j->isa == ISA_AVX2) {
+            tiles256[gn][m](k1 - k0, pk, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, cv->lo, cv->hi);
+            continue;
+          }
+#endif
+          tile_c(m, gn, k1 - k0, pk, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, cv->lo, cv->hi);
+        }
+      }
+    }
+  }
+}
+
+/* pixels of v are uniformly spaced across rows and images */
+static int flat_view(const mm_view *v) { return v->rs == v->w * v->ps && (v->n == 1 || v->is == v->h * v->rs); }
+
+void mm_conv_nhwc_forward(const mm_conv_nhwc *cv, const mm_view *x, const mm_view *r, const mm_view *y) {
+  int64_t taps = cv->kh * cv->kw;
+  if (y->n <= 0 || y->h <= 0 || y->w <= 0) return;
+  if (taps > MM_NHWC_MAXTAPS) return; /* refused when the layer is built */
+  cjob job, *j = &job;
+  memset(j, 0, offsetof(cjob, tapoff));
+  j->cv = cv, j->x = x, j->r = r, j->y = y;
+  int lvl = mm_isa();
+  j->isa = lvl == MM_ISA_AVX512 ? ISA_AVX512 : lvl == MM_ISA_AVX2 ? ISA_AVX2 : ISA_C;
+#ifndef MM_NHWC_X86
+  j->isa = ISA_C;
+#endif
+  for (int64_t t = 0; t < taps; t++) j->tapoff[t] = (t / cv->kw) * x->rs + (t % cv->kw) * x->ps;
+  j->K = taps * cv->cin;
+  j->P = (cv->cout + 15) / 16;
+  j->clamp = (cv->lo > -INFINITY ? CT_LO : 0) | (cv->hi < INFINITY ? CT_HI : 0);
+  j->flat = taps == 1 && cv->sh == 1 && cv->sw == 1 && flat_view(x) && flat_view(y) && (!r || flat_view(r));
+  int nvm = nv_max(j->isa);
+  if (j->P < nvm) nvm = (int)j->P;
+  if (j->flat) {
+    j->npix = y->n * y->h * y->w;
+    j->nv = nvm;
+    j->mr = mr_max(j->isa, j->nv);
+    j->ntiles = (j->npix + j->mr - 1) / j->mr;
+  } else {
+    /* the panel group and row split that fill the most accumulators */
+    int64_t best = -1;
+    for (int nv = nvm; nv >= 1; nv--) {
+      int64_t cap = mr_max(j->isa, nv), tpr = (y->w + cap - 1) / cap, mr = (y->w + tpr - 1) / tpr;
+      if (mr * nv > best) best = mr * nv, j->nv = nv, j->tpr = tpr, j->mr = mr;
+    }
+    j->ntiles = y->n * y->h * j->tpr;
+  }
+  int64_t nblk = (j->K + KC_MAX - 1) / KC_MAX;
+  j->KC = (j->K + nblk - 1) / nblk;
+  j->NCP = NC_BYTES / (j->KC * 64);
+  j->NCP -= j->NCP % j->nv;
+  if (j->NCP < j->nv) j->NCP = j->nv;
+  mm_parallel_for(j->ntiles, conv_range, j);
+}

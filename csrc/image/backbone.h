@@ -34,14 +34,19 @@ const char *mm_backbone_param_name(const mm_backbone *b, int i);
 /* returns ndim, fills shape[0..ndim) (ndim <= 4) */
 int mm_backbone_param_shape(const mm_backbone *b, int i, int64_t *shape);
 int64_t mm_backbone_param_numel(const mm_backbone *b, int i);
+/* a writable pointer (the next forward rebuilds its graph from the parameters) */
 float *mm_backbone_param_data(mm_backbone *b, int i);
+/* the same for reading only */
+const float *mm_backbone_param_peek(const mm_backbone *b, int i);
 /* index of a parameter by name, -1 if none */
 int mm_backbone_find(const mm_backbone *b, const char *name);
 int64_t mm_backbone_total_params(const mm_backbone *b);
 
 /* x: [n, 3, h, w] (normalised as the weights expect, e.g. ImageNet mean/std),
  * h and w in 16..4096 (resnet18 >= 32 is sensible); y: [n, dim].
- * Samples are processed one at a time (scratch ~ 4 activations of one image). */
+ * Runs on the NHWC graph executor (csrc/nn/graph.h), which keeps its
+ * activation memory for the next call of the same size; not for concurrent
+ * calls on one backbone. */
 int mm_backbone_forward(const mm_backbone *b, const float *x, int64_t n, int64_t h, int64_t w, float *y, mm_err *e);
 
 #endif

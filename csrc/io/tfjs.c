@@ -42,6 +42,8 @@ typedef struct {
   const char *name, *cls;
   const mm_json *cfg, *inbound;
   int *in, nin, node, rank, indeg, seq, pool;
+  int implicit;   /* the input of a Sequential model whose first layer declares it */
+  char iname[96]; /* ... and its name ("<first layer>_input", as Keras names it) */
 } layer;
 
 typedef struct {
@@ -93,7 +95,13 @@ static void jtext(const mm_json *v, char *buf, size_t n) {
     switch (v->type) {
     case MM_JSON_NULL: PUT("null"); break;
     case MM_JSON_BOOL: PUT("%s", v->boolean ? "true" : "false"); break;
-    case MM_JSON_NUMBER: PUT("%.17g", v->num); break;
+    case MM_JSON_NUMBER: { /* the shortest text that reads back as the same number */
+      char t[40];
+      snprintf(t, sizeof t, "%.15g", v->num);
+      if (strtod(t, NULL) != v->num) snprintf(t, sizeof t, "%.17g", v->num);
+      PUT("%s", t);
+      break;
+    }
     case MM_JSON_STRING: PUT("\"%.60s\"", v->str); break;
     default: {
       int obj = v->type == MM_JSON_OBJECT;
@@ -467,7 +475,7 @@ static int build_layer(reader *R, layer *l) {
   } while (0)
   if (strcmp(c, "InputLayer") == 0) {
     static const char *const k[] = {"sparse", "ragged", NULL};
-    CHECK(check_keys(R, l, k));
+    if (!l->implicit) CHECK(check_keys(R, l, k));
     CHECK(only(R, l, "sparse", "false"));
     CHECK(only(R, l, "ragged", "false"));
     const mm_json *s = opt(l, "batch_input_shape");
@@ -482,7 +490,8 @@ static int build_layer(reader *R, layer *l) {
       if (!mm_json_int(v, 1, 1 << 20, &d[i])) CHECK(lerr(R, l, "batch_input_shape entry %d is not a size", i + 2));
     }
     const mm_json *dt = opt(l, "dtype");
-    if (dt && !(dt->type == MM_JSON_STRING && strcmp(dt->str, "float32") == 0)) CHECK(unsupported(R, l, "dtype"));
+    if (dt && dt->type != MM_JSON_NULL && !(dt->type == MM_JSON_STRING && strcmp(dt->str, "float32") == 0))
+      CHECK(unsupported(R, l, "dtype"));
     node = mm_graph_input(g, l->name, c, d[0], d[1], d[2], e);
   } else if (strcmp(c, "Conv2D") == 0 || strcmp(c, "DepthwiseConv2D") == 0) {
     int dw = c[0] == 'D';
@@ -778,7 +787,10 @@ static int topology(reader *R, const mm_json *mt, int *order, int *input, int *o
     return rerr(R, MM_EFORMAT, "the model config has no layers");
   if (layers->n > MM_GRAPH_MAXNODES / 2)
     return rerr(R, MM_EFORMAT, "%lld layers (at most %d)", (long long)layers->n, MM_GRAPH_MAXNODES / 2);
-  R->nl = (int)layers->n;
+  /* a Sequential model without an InputLayer: its first layer's batch_input_shape makes one */
+  const mm_json *c0 = mm_json_get(&layers->kids[0], "class_name");
+  int implicit = seq && !(c0 && c0->type == MM_JSON_STRING && strcmp(c0->str, "InputLayer") == 0);
+  R->nl = (int)layers->n + implicit;
   R->L = calloc((size_t)R->nl, sizeof *R->L);
   R->lbyname = malloc((size_t)R->nl * sizeof *R->lbyname);
   int *tmp = malloc((size_t)R->nl * sizeof *tmp);
@@ -786,8 +798,8 @@ static int topology(reader *R, const mm_json *mt, int *order, int *input, int *o
     free(tmp);
     return rerr(R, MM_ENOMEM, "out of memory");
   }
-  for (int i = 0; i < R->nl; i++) {
-    const mm_json *j = &layers->kids[i];
+  for (int i = implicit; i < R->nl; i++) {
+    const mm_json *j = &layers->kids[i - implicit];
     layer *l = &R->L[i];
     const mm_json *c = mm_json_get(j, "class_name"), *lc = mm_json_get(j, "config"), *nm = mm_json_get(j, "name");
     if (!nm) nm = mm_json_get(lc, "name");
@@ -797,6 +809,16 @@ static int topology(reader *R, const mm_json *mt, int *order, int *input, int *o
     }
     l->name = nm->str, l->cls = c->str, l->cfg = lc, l->inbound = mm_json_get(j, "inbound_nodes"), l->seq = i;
     R->lbyname[i] = i;
+  }
+  if (implicit) {
+    layer *l = &R->L[0], *f = &R->L[1];
+    snprintf(l->iname, sizeof l->iname, "%.80s_input", f->name);
+    l->name = l->iname, l->cls = "InputLayer", l->cfg = f->cfg, l->implicit = 1;
+    R->lbyname[0] = 0;
+    if (!mm_json_get(f->cfg, "batch_input_shape") && !mm_json_get(f->cfg, "batch_shape")) {
+      free(tmp);
+      return lerr(R, f, "the first layer of a Sequential model without an InputLayer must declare batch_input_shape");
+    }
   }
   sort_idx(R->lbyname, tmp, R->nl, R, cmp_lname);
   free(tmp);
@@ -814,7 +836,6 @@ static int topology(reader *R, const mm_json *mt, int *order, int *input, int *o
       l->in = malloc(sizeof(int));
       if (!l->in) return rerr(R, MM_ENOMEM, "out of memory");
       l->in[0] = i - 1;
-      if (i == 0 && !isin) return lerr(R, l, "the first layer of a Sequential model must be an InputLayer here");
     } else {
       const mm_json *ib = l->inbound;
       if (!ib || ib->type != MM_JSON_ARRAY) return lerr(R, l, "inbound_nodes is not a list");
@@ -938,7 +959,8 @@ static int build(reader *R, const mm_json *root, const char *feature, mm_graph *
   const mm_json *mc = mm_json_get(mt, "model_config") ? mm_json_get(mt, "model_config") : mt;
   const mm_json *cfg = mm_json_get(mc, "config"), *ls = cfg && cfg->type == MM_JSON_ARRAY ? cfg : mm_json_get(cfg, "layers");
   int64_t nl = ls && ls->type == MM_JSON_ARRAY ? ls->n : 1;
-  int *order = malloc((size_t)(nl > 0 && nl <= MM_GRAPH_MAXNODES ? nl : 1) * sizeof(int));
+  /* (one more: a Sequential model's implicit input) */
+  int *order = malloc((size_t)(nl > 0 && nl <= MM_GRAPH_MAXNODES ? nl + 1 : 1) * sizeof(int));
   if (!order) return rerr(R, MM_ENOMEM, "out of memory");
   int rc = topology(R, mt, order, &input, outputs, &nout);
   if (!rc && mm_graph_new(&R->graph, R->e)) rc = R->e->code;

@@ -58,6 +58,7 @@ void mm_lua_open_tensor(lua_State *L);
 void mm_lua_open_nn(lua_State *L);
 void mm_lua_open_text(lua_State *L);
 void mm_lua_open_image(lua_State *L);
+void mm_lua_open_tfjs(lua_State *L);
 void mm_lua_open_io(lua_State *L);
 void mm_lua_open_data(lua_State *L);
 void mm_lua_open_model(lua_State *L);

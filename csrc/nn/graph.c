@@ -24,7 +24,8 @@ typedef struct {
   char *name, *kind;
   int op, nin, maxpool, kept, dead, nuse;
   int *in;
-  int res; /* a convolution's fused residual input, -1: none */
+  int res;    /* a convolution's fused residual input, -1: none */
+  int origin; /* the node whose window / weights this one runs (itself, or a folded one) */
   int64_t kh, kw, sh, sw, cin, cout;
   mm_gpad pad;
   float *w, *b, *wp;
@@ -179,6 +180,7 @@ static gnode *add_node(mm_graph *g, const char *name, const char *kind, int op, 
   memset(n, 0, sizeof *n);
   n->op = op;
   n->res = -1;
+  n->origin = g->n;
   n->lo = -INFINITY;
   n->hi = INFINITY;
   n->name = dupstr(name);
@@ -415,6 +417,7 @@ static void absorb(gnode *N, gnode *P) {
   *N = *P;
   N->name = keep.name, N->kind = keep.kind, N->kept = keep.kept, N->lo = keep.lo, N->hi = keep.hi;
   N->nuse = keep.nuse;
+  /* (N->origin is now P's: the window and weights it runs are P's) */
   P->in = NULL, P->w = P->b = P->wp = NULL;
   kill(P);
 }
@@ -548,6 +551,7 @@ static int window(int64_t in, int64_t k, int64_t s, int same, int64_t p0, int64_
 /* the shape of node i from its inputs' (in p->shape); fills step padding */
 static int infer(mm_graph *g, gplan *p, int i, int64_t pads[4], mm_err *e) {
   gnode *n = &g->nodes[i];
+  const gnode *on = &g->nodes[n->origin]; /* named in errors about the window or the weights */
   shp *o = &p->shape[i];
   const shp *x = n->nin > 0 ? &p->shape[n->in[0]] : NULL;
   pads[0] = pads[1] = pads[2] = pads[3] = 0;
@@ -560,18 +564,19 @@ static int infer(mm_graph *g, gplan *p, int i, int64_t pads[4], mm_err *e) {
   case OP_POOL: {
     int64_t c = n->op == OP_POOL ? x->c : n->cin;
     if (x->c != c)
-      return ERRL(n, "its input has %lld channels, its kernel expects %lld", (long long)x->c, (long long)c);
+      return ERRL(on, "its input has %lld channels, its kernel expects %lld", (long long)x->c, (long long)c);
     int64_t oh, ow;
-    if (window(x->h, n->kh, n->sh, n->pad.same, n->pad.t, n->pad.b, &oh, &pads[0], &pads[1]) ||
-        window(x->w, n->kw, n->sw, n->pad.same, n->pad.l, n->pad.r, &ow, &pads[2], &pads[3]))
-      return ERRL(n, "its %lldx%lld input is smaller than its %lldx%lld window", (long long)x->h, (long long)x->w,
-                  (long long)n->kh, (long long)n->kw);
+    int bad = window(x->h, n->kh, n->sh, n->pad.same, n->pad.t, n->pad.b, &oh, &pads[0], &pads[1]);
+    bad |= window(x->w, n->kw, n->sw, n->pad.same, n->pad.l, n->pad.r, &ow, &pads[2], &pads[3]);
+    if (bad)
+      return ERRL(on, "its %lldx%lld input is smaller than its %lldx%lld window", (long long)(x->h + pads[0] + pads[1]),
+                  (long long)(x->w + pads[2] + pads[3]), (long long)n->kh, (long long)n->kw);
     *o = (shp){oh, ow, n->op == OP_POOL ? x->c : n->cout};
     break;
   }
   case OP_DENSE:
     if (x->c != n->cin)
-      return ERRL(n, "its input has %lld features, its kernel expects %lld", (long long)x->c, (long long)n->cin);
+      return ERRL(on, "its input has %lld features, its kernel expects %lld", (long long)x->c, (long long)n->cin);
     *o = (shp){x->h, x->w, n->cout};
     break;
   case OP_AFFINE:

@@ -13,7 +13,8 @@
  * Register tiles (mr pixels x nv panels of accumulators): AVX-512 nv = 1..4
  * panels of one zmm each with mr up to 16 / 14 / 9 / 7 (at most 28
  * accumulators); AVX2 a panel is two ymm, nv = 1..2 with mr up to 6 / 3;
- * portable C the same sums in plain loops. Per layer the panel group nv and
+ * portable C the same sums in plain loops (a multiply and an add, rounded
+ * apart: within float rounding of the fused tiles, not equal to them). Per layer the panel group nv and
  * the tile width are chosen to fill the most accumulators. Bias, the residual
  * add and the clamp are applied when a tile's last K block is stored.
  *
@@ -67,6 +68,7 @@ typedef void (*ctile_fn)(int64_t kc, const float *pk, const float *b, int64_t bp
                          const float *bias, const float *r, int64_t rps, int flags, float lo, float hi);
 
 /* ---- portable C -------------------------------------------------------------------- */
+/* (the inner loop over 16 channels is left to the compiler's vectoriser) */
 
 static void tile_c(int mr, int nv, int64_t kc, const float *pk, const float *b, int64_t bps, float *c, int64_t cps,
                    int64_t wv, const float *bias, const float *r, int64_t rps, int flags, float lo, float hi) {
@@ -80,7 +82,7 @@ static void tile_c(int mr, int nv, int64_t kc, const float *pk, const float *b, 
       float a = pk[k * 16 + i];
       for (int q = 0; q < nv; q++) {
         const float *bq = b + q * bps + k * 16;
-        for (int j = 0; j < 16; j++) acc[i][q * 16 + j] = fmaf(a, bq[j], acc[i][q * 16 + j]);
+        for (int j = 0; j < 16; j++) acc[i][q * 16 + j] += a * bq[j];
       }
     }
   for (int i = 0; i < mr; i++)

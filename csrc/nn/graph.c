@@ -2,6 +2,7 @@
  * graph.h). */
 #include "graph.h"
 
+#include "../core/parallel.h"
 #include "../core/tensor.h"
 #include "nhwc.h"
 
@@ -69,12 +70,14 @@ typedef struct {
   double macs;
 } gplan;
 
+#define MAXARENAS 256 /* one per thread (parallel.c runs at most 256) */
+
 struct mm_graph {
   gnode *nodes;
   int n, cap, input, finished;
   int64_t params;
-  gplan plan;
-  float *arena;
+  gplan plan; /* for one image */
+  float *arena[MAXARENAS];
   int64_t arena_cap;
   int profile;
   double *psecs, *pmacs;
@@ -114,7 +117,7 @@ void mm_graph_free(mm_graph *g) {
   for (int i = 0; i < g->n; i++) node_free(&g->nodes[i]);
   free(g->nodes);
   plan_clear(&g->plan);
-  mm_ffree(g->arena);
+  for (int i = 0; i < MAXARENAS; i++) mm_ffree(g->arena[i]);
   free(g->psecs);
   free(g->pmacs);
   free(g);
@@ -854,7 +857,7 @@ int mm_graph_shape(mm_graph *g, int node, int64_t h, int64_t w, int64_t shape[3]
   int rc = mm_graph_finish(g, e);
   if (!rc) rc = check_size(1, h, w, e);
   if (!rc) rc = check_outs(g, 1, &node, e);
-  if (!rc) rc = plan_build(g, g->plan.valid ? g->plan.n : 1, h, w, 1, &node, e);
+  if (!rc) rc = plan_build(g, 1, h, w, 1, &node, e);
   if (rc) return rc;
   shape[0] = g->plan.shape[node].h, shape[1] = g->plan.shape[node].w, shape[2] = g->plan.shape[node].c;
   return MM_OK;
@@ -865,29 +868,29 @@ int mm_graph_cost(mm_graph *g, int64_t n, int64_t h, int64_t w, int out, double 
   int rc = mm_graph_finish(g, e);
   if (!rc) rc = check_size(n, h, w, e);
   if (!rc) rc = check_outs(g, 1, &out, e);
-  if (!rc) rc = plan_build(g, n, h, w, 1, &out, e);
+  if (!rc) rc = plan_build(g, 1, h, w, 1, &out, e);
   if (rc) return rc;
-  *macs = g->plan.macs;
+  *macs = g->plan.macs * (double)n;
   *arena_bytes = g->plan.arena * 4;
   return MM_OK;
 }
 
 /* ---- running ------------------------------------------------------------------------ */
 
-static mm_view view_of(const mm_graph *g, int node) {
+static mm_view view_of(const mm_graph *g, float *arena, int node) {
   const gplan *p = &g->plan;
   const shp *s = &p->shape[node];
   const store *st = &p->st[node];
-  float *base = g->arena + p->bufs[st->buf].off + st->choff;
+  float *base = arena + p->bufs[st->buf].off + st->choff;
   mm_view v = {base, p->n, s->h, s->w, s->c, st->ps, s->w * st->ps, s->h * s->w * st->ps};
   return v;
 }
 
-static void run_step(mm_graph *g, const gstep *s, const float *x, int nchw) {
+static void run_step(mm_graph *g, float *arena, const gstep *s, const float *x, int nchw) {
   const gplan *p = &g->plan;
   gnode *nd = &g->nodes[s->node];
-  mm_view y = view_of(g, s->node);
-  mm_view a = nd->nin > 0 ? view_of(g, nd->in[0]) : y;
+  mm_view y = view_of(g, arena, s->node);
+  mm_view a = nd->nin > 0 ? view_of(g, arena, nd->in[0]) : y;
   switch (nd->op) {
   case OP_INPUT:
     if (nchw) {
@@ -902,11 +905,11 @@ static void run_step(mm_graph *g, const gstep *s, const float *x, int nchw) {
     mm_conv_nhwc cv = {nd->cin, nd->cout, nd->kh, nd->kw, nd->sh, nd->sw, nd->wp, nd->b, nd->lo, nd->hi};
     mm_view xin = a;
     if (s->tmp >= 0) {
-      xin = mm_view_dense(g->arena + p->bufs[s->tmp].off, a.n, a.h + s->pt + s->pb, a.w + s->pl + s->pr, a.c);
+      xin = mm_view_dense(arena + p->bufs[s->tmp].off, a.n, a.h + s->pt + s->pb, a.w + s->pl + s->pr, a.c);
       mm_nhwc_pad(&a, s->pt, s->pl, &xin);
     }
     mm_view r;
-    if (nd->res >= 0) r = view_of(g, nd->res);
+    if (nd->res >= 0) r = view_of(g, arena, nd->res);
     mm_conv_nhwc_forward(&cv, &xin, nd->res >= 0 ? &r : NULL, &y);
     break;
   }
@@ -935,7 +938,7 @@ static void run_step(mm_graph *g, const gstep *s, const float *x, int nchw) {
     break;
   case OP_ADD: {
     mm_view xs[MAXIN];
-    for (int j = 0; j < nd->nin; j++) xs[j] = view_of(g, nd->in[j]);
+    for (int j = 0; j < nd->nin; j++) xs[j] = view_of(g, arena, nd->in[j]);
     mm_nhwc_add(nd->nin, xs, nd->lo, nd->hi, &y);
     break;
   }
@@ -943,7 +946,7 @@ static void run_step(mm_graph *g, const gstep *s, const float *x, int nchw) {
     int64_t off = 0;
     for (int j = 0; j < nd->nin; j++) {
       int u = nd->in[j];
-      mm_view src = view_of(g, u);
+      mm_view src = view_of(g, arena, u);
       mm_view dst = y;
       dst.p += off, dst.c = src.c;
       if (src.p != dst.p) mm_nhwc_copy(&src, &dst);
@@ -964,47 +967,87 @@ static void run_step(mm_graph *g, const gstep *s, const float *x, int nchw) {
   }
 }
 
+/* the calling thread's CPU time: a step's own cost on a machine shared with
+ * other work (with several threads: the caller's share) */
 static double now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+typedef struct {
+  mm_graph *g;
+  const float *x;
+  int nchw, k;
+  const int *outs;
+  float *const *ys;
+  int64_t inper, per[MAXIN];
+} fjob;
+
+/* image b through every step in arena, its outputs to the ys; prof: time the steps */
+static void run_image(const fjob *j, float *arena, int64_t b, int prof) {
+  mm_graph *g = j->g;
+  const gplan *p = &g->plan;
+  for (int s = 0; s < p->nsteps; s++) {
+    double t0 = prof ? now() : 0.0;
+    run_step(g, arena, &p->steps[s], j->x + b * j->inper, j->nchw);
+    if (prof) {
+      g->psecs[p->steps[s].node] += now() - t0;
+      g->pmacs[p->steps[s].node] += p->steps[s].macs;
+    }
+  }
+  for (int i = 0; i < j->k; i++) {
+    mm_view src = view_of(g, arena, j->outs[i]);
+    mm_view dst = mm_view_dense(j->ys[i] + b * j->per[i], src.n, src.h, src.w, src.c);
+    mm_nhwc_copy(&src, &dst);
+  }
+}
+
+/* images [b0, b1) on one thread, in its own arena (the steps inside run serially) */
+static void run_images(void *ctx, int64_t b0, int64_t b1, int tid) {
+  const fjob *j = ctx;
+  for (int64_t b = b0; b < b1; b++) run_image(j, j->g->arena[tid], b, j->g->profile && tid == 0);
+}
+
+/* Images run one at a time, each through the whole graph (its activations
+ * stay in cache, which a layer-by-layer pass over a batch does not). With
+ * several threads, each takes whole images in its own arena; the images left
+ * after an even split run one by one with the threads inside each step. */
 int mm_graph_forward(mm_graph *g, const float *x, int nchw, int64_t n, int64_t h, int64_t w, int k, const int *outs,
                      float *const *ys, mm_err *e) {
   int rc = mm_graph_finish(g, e);
   if (!rc) rc = check_size(n, h, w, e);
   if (!rc) rc = check_outs(g, k, outs, e);
   if (rc) return rc;
+  if (k > MAXIN) return mm_errorf(e, MM_EINVAL, "graph: %d outputs (at most %d)", k, MAXIN);
   if (n == 0) return MM_OK;
-  if ((rc = plan_build(g, n, h, w, k, outs, e))) return rc;
+  if ((rc = plan_build(g, 1, h, w, k, outs, e))) return rc;
   gplan *p = &g->plan;
+  int nt = mm_parallel_threads(n);
+  if (nt > MAXARENAS) nt = MAXARENAS;
   if (p->arena > g->arena_cap) {
-    mm_ffree(g->arena);
-    g->arena = mm_falloc_uninit(p->arena);
-    g->arena_cap = g->arena ? p->arena : 0;
-    if (!g->arena)
+    for (int i = 0; i < MAXARENAS; i++) {
+      mm_ffree(g->arena[i]);
+      g->arena[i] = NULL;
+    }
+    g->arena_cap = p->arena;
+  }
+  for (int i = 0; i < nt; i++) {
+    if (!g->arena[i]) g->arena[i] = mm_falloc_uninit(g->arena_cap);
+    if (!g->arena[i])
       return mm_errorf(e, MM_ENOMEM, "graph: out of memory for %.1f MiB of activations",
-                       (double)p->arena * 4.0 / (1 << 20));
+                       (double)g->arena_cap * 4.0 / (1 << 20));
   }
   if (g->profile && !g->psecs) {
     g->psecs = calloc((size_t)g->n, sizeof(double));
     g->pmacs = calloc((size_t)g->n, sizeof(double));
     if (!g->psecs || !g->pmacs) g->profile = 0;
   }
-  for (int s = 0; s < p->nsteps; s++) {
-    double t0 = g->profile ? now() : 0.0;
-    run_step(g, &p->steps[s], x, nchw);
-    if (g->profile) {
-      g->psecs[p->steps[s].node] += now() - t0;
-      g->pmacs[p->steps[s].node] += p->steps[s].macs;
-    }
-  }
-  for (int i = 0; i < k; i++) {
-    mm_view src = view_of(g, outs[i]);
-    mm_view dst = mm_view_dense(ys[i], src.n, src.h, src.w, src.c);
-    mm_nhwc_copy(&src, &dst);
-  }
+  fjob j = {g, x, nchw, k, outs, ys, h * w * p->shape[g->input].c, {0}};
+  for (int i = 0; i < k; i++) j.per[i] = p->shape[outs[i]].h * p->shape[outs[i]].w * p->shape[outs[i]].c;
+  int64_t split = nt > 1 ? n / nt * nt : 0;
+  if (split > 0) mm_parallel_for(split, run_images, &j);
+  for (int64_t b = split; b < n; b++) run_image(&j, g->arena[0], b, g->profile);
   return MM_OK;
 }
 

@@ -18,11 +18,15 @@
  * stay observable); then the convolution weights are packed for
  * nhwc_conv.c. Only kept nodes can be forward outputs.
  *
- * The forward plans its memory once per (batch, height, width, outputs):
- * every tensor gets a place in one arena, reused when its last reader has
- * run (liveness intervals, largest first, lowest free offset); the branches
- * of a concatenation are written straight into their slice of it. The arena
- * stays allocated for the next call with the same plan. */
+ * The forward runs the images one at a time through the whole graph (their
+ * activations then stay in cache); with several threads each thread takes
+ * whole images, and the images left after an even split (a batch of one)
+ * run with the threads inside each layer. Memory is planned once per
+ * (height, width, outputs) for one image: every tensor gets a place in one
+ * arena, reused when its last reader has run (liveness intervals, largest
+ * first, lowest free offset); the branches of a concatenation are written
+ * straight into their slice of it. Each thread's arena stays allocated for
+ * the next call with the same plan. */
 #ifndef MM_GRAPH_H
 #define MM_GRAPH_H
 
@@ -110,15 +114,17 @@ int mm_graph_shape(mm_graph *g, int node, int64_t h, int64_t w, int64_t shape[3]
 int mm_graph_forward(mm_graph *g, const float *x, int nchw, int64_t n, int64_t h, int64_t w, int k, const int *outs,
                      float *const *ys, mm_err *e);
 
-/* the arena of the current plan (bytes), 0 before a forward */
+/* the arena of the current plan (bytes, one image, per thread), 0 before a forward */
 int64_t mm_graph_arena_bytes(const mm_graph *g);
 /* multiply-adds of the computing steps for n images of h x w up to node out,
- * and the bytes of the plan's arena (a planning pass, no compute) */
+ * and the bytes of one thread's arena (a planning pass, no compute) */
 int mm_graph_cost(mm_graph *g, int64_t n, int64_t h, int64_t w, int out, double *macs, int64_t *arena_bytes,
                   mm_err *e);
 
 /* Per-step timing for the benchmarks: while on, every forward adds each
- * executed step's seconds and multiply-adds to its node's counters. */
+ * executed step's seconds (CPU time of the calling thread: with one thread,
+ * the step's cost even on a machine busy with other work) and multiply-adds
+ * to its node's counters (with several threads: the calling thread's images). */
 void mm_graph_profile(mm_graph *g, int on);
 /* node's accumulated seconds and multiply-adds (0 when never run); the op
  * it ran as after folding ("conv", "dwconv", "dense", "pool", ...) */

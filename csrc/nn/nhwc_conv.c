@@ -3,28 +3,34 @@
  * Rows of the product are output pixels, columns output channels, and the
  * K index runs over (ky, kx, ci). No im2col matrix is built: a tile of up to
  * 16 output pixels (a segment of one output row, or of all pixels at once
- * for a 1 x 1 stride-1 convolution over dense tensors) copies its K values
- * per pixel, one K block at a time, into a small packed block pk[k][16]
- * (AVX-512: 16 channels of 16 pixels per 16 x 16 register transpose), which
- * then stays in L1 while the register tiles run over every panel of output
- * channels. The weights were packed once into panels of 16 output channels
+ * for a 1 x 1 stride-1 convolution over dense tensors) reads its pixels'
+ * input where it lies: for kernel tap (ky, kx) the K values of pixel i are
+ * the cin floats at x + i * (stride * pixel stride) + (ky * row stride + kx
+ * * pixel stride), so a K block is a short list of such segments and the
+ * register tile broadcasts each input value straight from memory. The
+ * weights were packed once into panels of 16 output channels
  * (wp[panel][k][16]), so a tile streams them with plain vector loads.
  *
  * Register tiles (mr pixels x nv panels of accumulators): AVX-512 nv = 1..4
- * panels of one zmm each with mr up to 16 / 14 / 9 / 7 (at most 28
- * accumulators); AVX2 a panel is two ymm, nv = 1..2 with mr up to 6 / 3;
+ * panels of one zmm each with mr up to 16 / 12 / 9 / 6 (accumulators,
+ * weights and a broadcast fill the 32 registers, the row offsets the
+ * general registers, without a spill); AVX2 a panel is two ymm, nv = 1..2
+ * with mr up to 6 / 3;
  * portable C the same sums in plain loops (a multiply and an add, rounded
- * apart: within float rounding of the fused tiles, not equal to them). Per layer the panel group nv and
- * the tile width are chosen to fill the most accumulators. Bias, the residual
- * add and the clamp are applied when a tile's last K block is stored.
+ * apart: within float rounding of the fused tiles, not equal to them). Per
+ * layer the panel group nv and the tile width are chosen to fill the most
+ * accumulators. Bias, the residual add and the clamp are applied when a
+ * tile's last K block is stored.
  *
- * Cache blocking: K is cut into blocks of at most KC_MAX (the packed pixels,
- * 16 x KC floats, stay in L1) and the panels into groups whose weights of one
- * K block fit in NC_BYTES (they stay in L2 while every tile of a thread
- * passes). Threads split the tiles; each runs every block of its tiles. The
- * sum of an output is taken over k in the same order for every tiling, block
- * size and thread count (block boundaries store and reload the partial sum
- * exactly), so results do not depend on the thread count. */
+ * Cache blocking, as a GEMM does: the panels go in N blocks whose weights
+ * fit in L2 (NC_BYTES), the tiles in chunks whose outputs in one N block fit
+ * in L2 (C_BYTES: the partial sums stored between K blocks come back from
+ * L2), and K in blocks whose weights for one panel group fit in L1
+ * (L1_BYTES: they stay there while the chunk's tiles pass). Threads split
+ * the tiles; each runs every block of its tiles. The sum of an output is taken over k in the same order
+ * for every tiling, block size and thread count (block boundaries store and
+ * reload the partial sum exactly), so results do not depend on the thread
+ * count. */
 #include "nhwc.h"
 
 #include "../core/cpu.h"
@@ -39,7 +45,6 @@
 #define MM_NHWC_X86 1
 #include <immintrin.h>
 
-#include "../core/tr16.h"
 #endif
 
 #define CT_FIRST 1
@@ -47,8 +52,9 @@
 #define CT_LO 4
 #define CT_HI 8
 
-#define KC_MAX 512
-#define NC_BYTES (384 * 1024)
+#define L1_BYTES (24 * 1024)  /* weights of a panel group in one K block */
+#define NC_BYTES (256 * 1024) /* weights of the panel groups of one N block */
+#define C_BYTES (128 * 1024)  /* outputs of a chunk of tiles in one N block */
 
 int64_t mm_conv_nhwc_packed_size(int64_t kh, int64_t kw, int64_t cin, int64_t cout) {
   return (cout + 15) / 16 * kh * kw * cin * 16;
@@ -64,27 +70,30 @@ void mm_conv_nhwc_pack(const float *w, int64_t kh, int64_t kw, int64_t cin, int6
       }
 }
 
-typedef void (*ctile_fn)(int64_t kc, const float *pk, const float *b, int64_t bps, float *c, int64_t cps, int64_t wv,
-                         const float *bias, const float *r, int64_t rps, int flags, float lo, float hi);
+typedef void (*ctile_fn)(int nseg, const int64_t *soff, const int64_t *slen, const float *a, int64_t as,
+                         const float *b, int64_t bps, float *c, int64_t cps, int64_t wv, const float *bias,
+                         const float *r, int64_t rps, int flags, const float *lohi);
 
 /* ---- portable C -------------------------------------------------------------------- */
 /* (the inner loop over 16 channels is left to the compiler's vectoriser) */
 
-static void tile_c(int mr, int nv, int64_t kc, const float *pk, const float *b, int64_t bps, float *c, int64_t cps,
-                   int64_t wv, const float *bias, const float *r, int64_t rps, int flags, float lo, float hi) {
-  float acc[16][64];
+static void tile_c(int mr, int nv, int nseg, const int64_t *soff, const int64_t *slen, const float *a, int64_t as,
+                   const float *b, int64_t bps, float *c, int64_t cps, int64_t wv, const float *bias, const float *r,
+                   int64_t rps, int flags, const float *lohi) {
+  float acc[16][64], lo = lohi[0], hi = lohi[1];
   int nc = nv * 16;
   for (int i = 0; i < mr; i++)
     for (int o = 0; o < nc; o++)
       acc[i][o] = o >= wv ? 0.0f : (flags & CT_FIRST) ? (bias ? bias[o] : 0.0f) : c[i * cps + o];
-  for (int64_t k = 0; k < kc; k++)
-    for (int i = 0; i < mr; i++) {
-      float a = pk[k * 16 + i];
-      for (int q = 0; q < nv; q++) {
-        const float *bq = b + q * bps + k * 16;
-        for (int j = 0; j < 16; j++) acc[i][q * 16 + j] += a * bq[j];
+  for (int s = 0; s < nseg; s++)
+    for (int64_t k = 0; k < slen[s]; k++, b += 16)
+      for (int i = 0; i < mr; i++) {
+        float av = a[soff[s] + i * as + k];
+        for (int q = 0; q < nv; q++) {
+          const float *bq = b + q * bps;
+          for (int j = 0; j < 16; j++) acc[i][q * 16 + j] += av * bq[j];
+        }
       }
-    }
   for (int i = 0; i < mr; i++)
     for (int o = 0; o < wv && o < nc; o++) {
       float v = acc[i][o];
@@ -146,9 +155,9 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i ymask(int n
 #include "nhwc_conv_tile.h"
 
 #define CT_ARGS                                                                                                        \
-  int64_t kc, const float *pk, const float *b, int64_t bps, float *c, int64_t cps, int64_t wv, const float *bias,     \
-      const float *r, int64_t rps, int flags, float lo, float hi
-#define CT_PASS kc, pk, b, bps, c, cps, wv, bias, r, rps, flags, lo, hi
+  int nseg, const int64_t *soff, const int64_t *slen, const float *a, int64_t as, const float *b, int64_t bps,       \
+      float *c, int64_t cps, int64_t wv, const float *bias, const float *r, int64_t rps, int flags, const float *lohi
+#define CT_PASS nseg, soff, slen, a, as, b, bps, c, cps, wv, bias, r, rps, flags, lohi
 #define I512(nv, mr)                                                                                                   \
   __attribute__((target("avx512f,fma"), noinline)) static void t512_##nv##_##mr(CT_ARGS) {                            \
     ctile512(mr, nv, CT_PASS);                                                                                         \
@@ -175,45 +184,7 @@ static const ctile_fn tiles256[3][17] = {
     {NULL, t256_1_1, t256_1_2, t256_1_3, t256_1_4, t256_1_5, t256_1_6},
     {NULL, t256_2_1, t256_2_2, t256_2_3}};
 
-/* the packed pixels for K block [k0, k1): pk[k - k0][i] = x[i * as + off(k)]
- * for the m pixels (16 channels of 16 pixels per register transpose; lanes
- * of pixels past m hold zeros) */
-__attribute__((target("avx512f"), noinline)) static void pack512(const float *x, int64_t as, int m,
-                                                                 const int64_t *tapoff, int64_t cin, int64_t k0,
-                                                                 int64_t k1, float *pk) {
-  int64_t k = k0;
-  while (k < k1) {
-    int64_t t = k / cin, ci = k - t * cin, L = cin - ci < k1 - k ? cin - ci : k1 - k;
-    const float *src = x + tapoff[t] + ci;
-    float *dst = pk + (k - k0) * 16;
-    for (int64_t j = 0; j < L; j += 16) {
-      int64_t cl = L - j < 16 ? L - j : 16;
-      __mmask16 mk = (__mmask16)((1u << cl) - 1u);
-      __m512 rr[16];
-#pragma GCC unroll 16
-      for (int i = 0; i < 16; i++) rr[i] = i < m ? _mm512_maskz_loadu_ps(mk, src + i * as + j) : _mm512_setzero_ps();
-      mm_tr16(rr);
-#pragma GCC unroll 16
-      for (int q = 0; q < 16; q++)
-        if (q < cl) _mm512_storeu_ps(dst + (j + q) * 16, rr[q]);
-    }
-    k += L;
-  }
-}
 #endif /* MM_NHWC_X86 */
-
-static void pack_c(const float *x, int64_t as, int m, const int64_t *tapoff, int64_t cin, int64_t k0, int64_t k1,
-                   float *pk) {
-  int64_t k = k0;
-  while (k < k1) {
-    int64_t t = k / cin, ci = k - t * cin, L = cin - ci < k1 - k ? cin - ci : k1 - k;
-    const float *src = x + tapoff[t] + ci;
-    float *dst = pk + (k - k0) * 16;
-    for (int i = 0; i < m; i++)
-      for (int64_t j = 0; j < L; j++) dst[j * 16 + i] = src[i * as + j];
-    k += L;
-  }
-}
 
 /* ---- the layer ---------------------------------------------------------------------- */
 
@@ -223,13 +194,13 @@ typedef struct {
   const mm_conv_nhwc *cv;
   const mm_view *x, *r, *y;
   int isa, flat, nv, clamp;
-  int64_t mr, tpr, ntiles, npix, K, KC, NCP, P;
+  int64_t mr, tpr, ntiles, npix, K, KC, NCP, P, chunk;
   int64_t tapoff[MM_NHWC_MAXTAPS]; /* offsets in x of the kernel's taps */
 } cjob;
 
 /* largest mr for nv panels on this ISA */
 static int64_t mr_max(int isa, int nv) {
-  static const int m512[5] = {0, 16, 14, 9, 7}, m256[3] = {0, 6, 3};
+  static const int m512[5] = {0, 16, 12, 9, 6}, m256[3] = {0, 6, 3};
   if (isa == ISA_AVX512) return nv <= 4 ? m512[nv] : 0;
   if (isa == ISA_AVX2) return nv <= 2 ? m256[nv] : 0;
   return nv == 1 ? 16 : 0;
@@ -237,19 +208,38 @@ static int64_t mr_max(int isa, int nv) {
 
 static int nv_max(int isa) { return isa == ISA_AVX512 ? 4 : isa == ISA_AVX2 ? 2 : 1; }
 
+/* the segments of K block [k0, k1): runs of one tap's channels */
+static int segments(const cjob *j, int64_t k0, int64_t k1, int64_t *soff, int64_t *slen) {
+  int n = 0;
+  for (int64_t k = k0; k < k1; n++) {
+    int64_t t = k / j->cv->cin, ci = k - t * j->cv->cin;
+    slen[n] = j->cv->cin - ci < k1 - k ? j->cv->cin - ci : k1 - k;
+    soff[n] = j->tapoff[t] + ci;
+    k += slen[n];
+  }
+  return n;
+}
+
 static void conv_range(void *ctx, int64_t t0, int64_t t1, int tid) {
   (void)tid;
   const cjob *j = ctx;
   const mm_conv_nhwc *cv = j->cv;
   const mm_view *x = j->x, *y = j->y, *r = j->r;
-  _Alignas(64) float pk[KC_MAX * 16];
+  int64_t soff[MM_NHWC_MAXTAPS + 1], slen[MM_NHWC_MAXTAPS + 1];
+  const float lohi[2] = {cv->lo, cv->hi};
   int64_t K = j->K;
   for (int64_t p0 = 0; p0 < j->P; p0 += j->NCP) {
     int64_t p1 = p0 + j->NCP < j->P ? p0 + j->NCP : j->P;
+    /* the N block's weights stay in L2; tiles go in chunks whose outputs
+     * (and inputs) stay in L2 through the K blocks; a panel group's weights
+     * of one K block stay in L1 while the chunk's tiles pass */
+    for (int64_t ta = t0; ta < t1; ta += j->chunk)
     for (int64_t k0 = 0; k0 < K; k0 += j->KC) {
       int64_t k1 = k0 + j->KC < K ? k0 + j->KC : K;
       int flags = (k0 == 0 ? CT_FIRST : 0) | (k1 == K ? CT_LAST | j->clamp : 0);
-      for (int64_t t = t0; t < t1; t++) {
+      int nseg = segments(j, k0, k1, soff, slen);
+      for (int64_t g = p0; g < p1; g += j->nv)
+      for (int64_t t = ta; t < t1 && t < ta + j->chunk; t++) {
         int64_t xb, as, yb, ys, rb = 0, rs = 0;
         int m;
         if (j->flat) {
@@ -265,13 +255,8 @@ static void conv_range(void *ctx, int64_t t0, int64_t t1, int tid) {
           yb = b * y->is + oy * y->rs + ox0 * y->ps, ys = y->ps;
           if (r) rb = b * r->is + oy * r->rs + ox0 * r->ps, rs = r->ps;
         }
-#ifdef MM_NHWC_X86
-        if (j->isa == ISA_AVX512)
-          pack512(x->p + xb, as, m, j->tapoff, cv->cin, k0, k1, pk);
-        else
-#endif
-          pack_c(x->p + xb, as, m, j->tapoff, cv->cin, k0, k1, pk);
-        for (int64_t g = p0; g < p1; g += j->nv) {
+        const float *a = x->p + xb;
+        {
           int gn = (int)(p1 - g < j->nv ? p1 - g : j->nv);
           int64_t wv = cv->cout - g * 16 < gn * 16 ? cv->cout - g * 16 : gn * 16;
           const float *bp = cv->wp + g * K * 16 + k0 * 16;
@@ -280,15 +265,15 @@ static void conv_range(void *ctx, int64_t t0, int64_t t1, int tid) {
           const float *rp = r ? r->p + rb + g * 16 : NULL;
 #ifdef MM_NHWC_X86
           if (j->isa == ISA_AVX512) {
-            tiles512[gn][m](k1 - k0, pk, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, cv->lo, cv->hi);
+            tiles512[gn][m](nseg, soff, slen, a, as, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, lohi);
             continue;
           }
           if (j->isa == ISA_AVX2) {
-            tiles256[gn][m](k1 - k0, pk, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, cv->lo, cv->hi);
+            tiles256[gn][m](nseg, soff, slen, a, as, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, lohi);
             continue;
           }
 #endif
-          tile_c(m, gn, k1 - k0, pk, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, cv->lo, cv->hi);
+          tile_c(m, gn, nseg, soff, slen, a, as, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, lohi);
         }
       }
     }
@@ -331,10 +316,14 @@ void mm_conv_nhwc_forward(const mm_conv_nhwc *cv, const mm_view *x, const mm_vie
     }
     j->ntiles = y->n * y->h * j->tpr;
   }
-  int64_t nblk = (j->K + KC_MAX - 1) / KC_MAX;
+  /* K blocks: a panel group's weights of one block (nv * 64 bytes per k) fit in L1 */
+  int64_t kc = L1_BYTES / (j->nv * 64), nblk = (j->K + kc - 1) / kc;
   j->KC = (j->K + nblk - 1) / nblk;
   j->NCP = NC_BYTES / (j->KC * 64);
   j->NCP -= j->NCP % j->nv;
   if (j->NCP < j->nv) j->NCP = j->nv;
+  /* tile chunks: their outputs in one N block fit in C_BYTES */
+  j->chunk = C_BYTES / (j->mr * (j->NCP < j->P ? j->NCP : j->P) * 64);
+  if (j->chunk < 1) j->chunk = 1;
   mm_parallel_for(j->ntiles, conv_range, j);
 }

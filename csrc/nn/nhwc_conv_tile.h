@@ -11,16 +11,19 @@
  *   VFMA(a, b, c) = a*b + c, VADD, VMAX, VMIN
  * The end of this file #undef's them all.
  *
- * C[i, 0:16 nv] (op)= A[i, 0:kc] . B[0:kc, 0:16 nv] for the mr pixels i, with
- *   A(i, k) = pk[16 k + i]  (the packed pixels of the tile),
+ * C[i, 0:16 nv] (op)= A[i, :] . B[:, 0:16 nv] for the mr pixels i, where the K
+ * values of pixel i are nseg segments of input: segment s is the slen[s]
+ * floats at a + soff[s] + i as (one tap of the kernel, or part of one);
  *   B(k, 16 q + j) = b[q bps + 16 k + j]  (packed weight panels, zero past cout),
  *   C(i, ch) = c[i cps + ch], of which the first wv channels are stored.
  * flags: CT_FIRST - start from bias (NULL: zero) instead of C;
  *        CT_LAST  - add r (pixel i at r + i rps; NULL: nothing), then
- *                   max(., lo) with CT_LO and min(., hi) with CT_HI. */
-CT_ATTR void CT_NAME(const int mr, const int nv, int64_t kc, const float *pk, const float *b, int64_t bps, float *c,
-                     int64_t cps, int64_t wv, const float *bias, const float *r, int64_t rps, int flags, float lo,
-                     float hi) {
+ *                   max(., lohi[0]) with CT_LO and min(., lohi[1]) with CT_HI
+ *                   (the clamp comes through memory: as float arguments it
+ *                   would hold two vector registers through the loop). */
+CT_ATTR void CT_NAME(const int mr, const int nv, int nseg, const int64_t *soff, const int64_t *slen, const float *a,
+                     int64_t as, const float *b, int64_t bps, float *c, int64_t cps, int64_t wv, const float *bias,
+                     const float *r, int64_t rps, int flags, const float *lohi) {
   VEC acc[CT_MR][CT_NV * VPP];
   MASK m[CT_NV * VPP];
   int on[CT_NV * VPP];
@@ -47,23 +50,27 @@ CT_ATTR void CT_NAME(const int mr, const int nv, int64_t kc, const float *pk, co
       for (int q = 0; q < CT_NV * VPP; q++)
         if (i < mr && q < nv * VPP) acc[i][q] = on[q] ? VLOADM(m[q], c + i * cps + q * VW) : VZERO();
   }
-  for (int64_t k = 0; k < kc; k++, pk += 16, b += 16) {
-    VEC bv[CT_NV * VPP];
+  for (int s = 0; s < nseg; s++) {
+    const float *ap = a + soff[s];
+    const int64_t len = slen[s];
+    for (int64_t k = 0; k < len; k++, b += 16) {
+      VEC bv[CT_NV * VPP];
 #pragma GCC unroll 8
-    for (int q = 0; q < CT_NV * VPP; q++)
-      if (q < nv * VPP) bv[q] = VLOAD(b + (q / VPP) * bps + (q % VPP) * VW);
+      for (int q = 0; q < CT_NV * VPP; q++)
+        if (q < nv * VPP) bv[q] = VLOAD(b + (q / VPP) * bps + (q % VPP) * VW);
 #pragma GCC unroll 16
-    for (int i = 0; i < CT_MR; i++) {
-      if (i < mr) {
-        VEC av = VBCAST(pk + i);
+      for (int i = 0; i < CT_MR; i++) {
+        if (i < mr) {
+          VEC av = VBCAST(ap + i * as + k);
 #pragma GCC unroll 8
-        for (int q = 0; q < CT_NV * VPP; q++)
-          if (q < nv * VPP) acc[i][q] = VFMA(av, bv[q], acc[i][q]);
+          for (int q = 0; q < CT_NV * VPP; q++)
+            if (q < nv * VPP) acc[i][q] = VFMA(av, bv[q], acc[i][q]);
+        }
       }
     }
   }
   if (flags & CT_LAST) {
-    VEC vlo = VSET1(lo), vhi = VSET1(hi);
+    VEC vlo = VSET1(lohi[0]), vhi = VSET1(lohi[1]);
 #pragma GCC unroll 16
     for (int i = 0; i < CT_MR; i++)
 #pragma GCC unroll 8

@@ -340,3 +340,5 @@ int mm_backbone_forward(const mm_backbone *cb, const float *x, int64_t n, int64_
   if ((b->dirty || !b->g) && build_graph(b, e)) return e->code;
   return mm_graph_forward(b->g, x, 1, n, h, w, 1, &b->gout, &y, e);
 }
+
+mm_graph *mm_backbone_graph(mm_backbone *b) { return b->g; }

@@ -49,4 +49,8 @@ int64_t mm_backbone_total_params(const mm_backbone *b);
  * calls on one backbone. */
 int mm_backbone_forward(const mm_backbone *b, const float *x, int64_t n, int64_t h, int64_t w, float *y, mm_err *e);
 
+/* the graph the last forward ran (NULL before the first): for profiling */
+struct mm_graph;
+struct mm_graph *mm_backbone_graph(mm_backbone *b);
+
 #endif

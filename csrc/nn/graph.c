@@ -79,7 +79,7 @@ struct mm_graph {
   gplan plan; /* for one image */
   float *arena[MAXARENAS];
   int64_t arena_cap;
-  int profile;
+  int profile, group; /* group: images per pass (0: automatic) */
   double *psecs, *pmacs;
 };
 
@@ -984,7 +984,8 @@ typedef struct {
   int64_t inper, per[MAXIN];
 } fjob;
 
-/* image b through every step in arena, its outputs to the ys; prof: time the steps */
+/* images [b, b + plan.n) through every step in arena, their outputs to the
+ * ys; prof: time the steps */
 static void run_image(const fjob *j, float *arena, int64_t b, int prof) {
   mm_graph *g = j->g;
   const gplan *p = &g->plan;
@@ -1003,10 +1004,10 @@ static void run_image(const fjob *j, float *arena, int64_t b, int prof) {
   }
 }
 
-/* images [b0, b1) on one thread, in its own arena (the steps inside run serially) */
-static void run_images(void *ctx, int64_t b0, int64_t b1, int tid) {
+/* groups [g0, g1) on one thread, in its own arena (the steps inside run serially) */
+static void run_images(void *ctx, int64_t g0, int64_t g1, int tid) {
   const fjob *j = ctx;
-  for (int64_t b = b0; b < b1; b++) run_image(j, j->g->arena[tid], b, j->g->profile && tid == 0);
+  for (int64_t q = g0; q < g1; q++) run_image(j, j->g->arena[tid], q * j->g->plan.n, j->g->profile && tid == 0);
 }
 
 /* Images run one at a time, each through the whole graph (its activations
@@ -1021,9 +1022,12 @@ int mm_graph_forward(mm_graph *g, const float *x, int nchw, int64_t n, int64_t h
   if (rc) return rc;
   if (k > MAXIN) return mm_errorf(e, MM_EINVAL, "graph: %d outputs (at most %d)", k, MAXIN);
   if (n == 0) return MM_OK;
-  if ((rc = plan_build(g, 1, h, w, k, outs, e))) return rc;
+  int64_t G = g->group > 0 ? g->group : 1;
+  if (G > n) G = n;
+  if ((rc = plan_build(g, G, h, w, k, outs, e))) return rc;
   gplan *p = &g->plan;
-  int nt = mm_parallel_threads(n);
+  int64_t ng = n / G; /* whole groups; the images after them run one group of n % G */
+  int nt = mm_parallel_threads(ng);
   if (nt > MAXARENAS) nt = MAXARENAS;
   if (p->arena > g->arena_cap) {
     for (int i = 0; i < MAXARENAS; i++) {
@@ -1045,11 +1049,17 @@ int mm_graph_forward(mm_graph *g, const float *x, int nchw, int64_t n, int64_t h
   }
   fjob j = {g, x, nchw, k, outs, ys, h * w * p->shape[g->input].c, {0}};
   for (int i = 0; i < k; i++) j.per[i] = p->shape[outs[i]].h * p->shape[outs[i]].w * p->shape[outs[i]].c;
-  int64_t split = nt > 1 ? n / nt * nt : 0;
+  int64_t split = nt > 1 ? ng / nt * nt : 0;
   if (split > 0) mm_parallel_for(split, run_images, &j);
-  for (int64_t b = split; b < n; b++) run_image(&j, g->arena[0], b, g->profile);
+  for (int64_t q = split; q < ng; q++) run_image(&j, g->arena[0], q * G, g->profile);
+  if (n % G) {
+    if ((rc = plan_build(g, n % G, h, w, k, outs, e))) return rc;
+    run_image(&j, g->arena[0], ng * G, g->profile);
+  }
   return MM_OK;
 }
+
+void mm_graph_set_group(mm_graph *g, int64_t images) { g->group = images > 0 ? images : 0; }
 
 void mm_graph_profile(mm_graph *g, int on) {
   g->profile = on != 0;

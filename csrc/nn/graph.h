@@ -114,6 +114,9 @@ int mm_graph_shape(mm_graph *g, int node, int64_t h, int64_t w, int64_t shape[3]
 int mm_graph_forward(mm_graph *g, const float *x, int nchw, int64_t n, int64_t h, int64_t w, int k, const int *outs,
                      float *const *ys, mm_err *e);
 
+/* images per pass through the graph (0: automatic) */
+void mm_graph_set_group(mm_graph *g, int64_t images);
+
 /* the arena of the current plan (bytes, one image, per thread), 0 before a forward */
 int64_t mm_graph_arena_bytes(const mm_graph *g);
 /* multiply-adds of the computing steps for n images of h x w up to node out,

@@ -2,13 +2,14 @@
  *
  * Rows of the product are output pixels, columns output channels, and the
  * K index runs over (ky, kx, ci). No im2col matrix is built: a tile of up to
- * 16 output pixels (a segment of one output row, or of all pixels at once
- * for a 1 x 1 stride-1 convolution over dense tensors) reads its pixels'
- * input where it lies: for kernel tap (ky, kx) the K values of pixel i are
- * the cin floats at x + i * (stride * pixel stride) + (ky * row stride + kx
- * * pixel stride), so a K block is a short list of such segments and the
- * register tile broadcasts each input value straight from memory. The
- * weights were packed once into panels of 16 output channels
+ * 16 output pixels - consecutive in raster order, across rows and images -
+ * reads each pixel's input where it lies: for kernel tap (ky, kx) the K
+ * values of output pixel (b, oy, ox) are the cin floats at x + b * is +
+ * (oy * sh + ky) * rs + (ox * sw + kx) * ps, so a K block is a short list of
+ * such segments (taps whose inputs follow each other in memory, as the kx
+ * taps of a dense input do, make one segment) and the register tile
+ * broadcasts each input value straight from memory, with one pointer per
+ * pixel. The weights were packed once into panels of 16 output channels
  * (wp[panel][k][16]), so a tile streams them with plain vector loads.
  *
  * Register tiles (mr pixels x nv panels of accumulators): AVX-512 nv = 1..4
@@ -25,9 +26,11 @@
  * Cache blocking, as a GEMM does: the panels go in N blocks whose weights
  * fit in L2 (NC_BYTES), the tiles in chunks whose outputs in one N block fit
  * in L2 (C_BYTES: the partial sums stored between K blocks come back from
- * L2), and K in blocks whose weights for one panel group fit in L1
- * (L1_BYTES: they stay there while the chunk's tiles pass). Threads split
- * the tiles; each runs every block of its tiles. The sum of an output is taken over k in the same order
+ * L2), and K in blocks whose weights for one panel group stay in L2 while
+ * the chunk's tiles pass (KB_BYTES; measured on Zen 5 with blocks sized for
+ * L1 (24 to 96 KB): up to 15 % slower, the partial sums' round trips costing
+ * more than the weights' reloads from L2). Threads split the tiles; each
+ * runs every block of its tiles. The sum of an output is taken over k in the same order
  * for every tiling, block size and thread count (block boundaries store and
  * reload the partial sum exactly), so results do not depend on the thread
  * count. */
@@ -52,9 +55,10 @@
 #define CT_LO 4
 #define CT_HI 8
 
-#define L1_BYTES (24 * 1024)  /* weights of a panel group in one K block */
+#define KB_BYTES (384 * 1024) /* weights of a panel group in one K block */
 #define NC_BYTES (256 * 1024) /* weights of the panel groups of one N block */
 #define C_BYTES (128 * 1024)  /* outputs of a chunk of tiles in one N block */
+#define CHUNK_MAX 64          /* tiles in a chunk at most */
 
 int64_t mm_conv_nhwc_packed_size(int64_t kh, int64_t kw, int64_t cin, int64_t cout) {
   return (cout + 15) / 16 * kh * kw * cin * 16;
@@ -70,25 +74,25 @@ void mm_conv_nhwc_pack(const float *w, int64_t kh, int64_t kw, int64_t cin, int6
       }
 }
 
-typedef void (*ctile_fn)(int nseg, const int64_t *soff, const int64_t *slen, const float *a, int64_t as,
-                         const float *b, int64_t bps, float *c, int64_t cps, int64_t wv, const float *bias,
-                         const float *r, int64_t rps, int flags, const float *lohi);
+typedef void (*ctile_fn)(int nseg, const int64_t *soff, const int64_t *slen, const float *const *a, const float *b,
+                         int64_t bps, float *const *c, int64_t wv, const float *bias, const float *const *r,
+                         int flags, const float *lohi);
 
 /* ---- portable C -------------------------------------------------------------------- */
 /* (the inner loop over 16 channels is left to the compiler's vectoriser) */
 
-static void tile_c(int mr, int nv, int nseg, const int64_t *soff, const int64_t *slen, const float *a, int64_t as,
-                   const float *b, int64_t bps, float *c, int64_t cps, int64_t wv, const float *bias, const float *r,
-                   int64_t rps, int flags, const float *lohi) {
+static void tile_c(int mr, int nv, int nseg, const int64_t *soff, const int64_t *slen, const float *const *a,
+                   const float *b, int64_t bps, float *const *c, int64_t wv, const float *bias,
+                   const float *const *r, int flags, const float *lohi) {
   float acc[16][64], lo = lohi[0], hi = lohi[1];
   int nc = nv * 16;
   for (int i = 0; i < mr; i++)
     for (int o = 0; o < nc; o++)
-      acc[i][o] = o >= wv ? 0.0f : (flags & CT_FIRST) ? (bias ? bias[o] : 0.0f) : c[i * cps + o];
+      acc[i][o] = o >= wv ? 0.0f : (flags & CT_FIRST) ? (bias ? bias[o] : 0.0f) : c[i][o];
   for (int s = 0; s < nseg; s++)
     for (int64_t k = 0; k < slen[s]; k++, b += 16)
       for (int i = 0; i < mr; i++) {
-        float av = a[soff[s] + i * as + k];
+        float av = a[i][soff[s] + k];
         for (int q = 0; q < nv; q++) {
           const float *bq = b + q * bps;
           for (int j = 0; j < 16; j++) acc[i][q * 16 + j] += av * bq[j];
@@ -98,11 +102,11 @@ static void tile_c(int mr, int nv, int nseg, const int64_t *soff, const int64_t 
     for (int o = 0; o < wv && o < nc; o++) {
       float v = acc[i][o];
       if (flags & CT_LAST) {
-        if (r) v += r[i * rps + o];
+        if (r) v += r[i][o];
         if ((flags & CT_LO) && !(v >= lo)) v = lo;
         if ((flags & CT_HI) && v > hi) v = hi;
       }
-      c[i * cps + o] = v;
+      c[i][o] = v;
     }
 }
 
@@ -155,9 +159,9 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i ymask(int n
 #include "nhwc_conv_tile.h"
 
 #define CT_ARGS                                                                                                        \
-  int nseg, const int64_t *soff, const int64_t *slen, const float *a, int64_t as, const float *b, int64_t bps,       \
-      float *c, int64_t cps, int64_t wv, const float *bias, const float *r, int64_t rps, int flags, const float *lohi
-#define CT_PASS nseg, soff, slen, a, as, b, bps, c, cps, wv, bias, r, rps, flags, lohi
+  int nseg, const int64_t *soff, const int64_t *slen, const float *const *a, const float *b, int64_t bps,             \
+      float *const *c, int64_t wv, const float *bias, const float *const *r, int flags, const float *lohi
+#define CT_PASS nseg, soff, slen, a, b, bps, c, wv, bias, r, flags, lohi
 #define I512(nv, mr)                                                                                                   \
   __attribute__((target("avx512f,fma"), noinline)) static void t512_##nv##_##mr(CT_ARGS) {                            \
     ctile512(mr, nv, CT_PASS);                                                                                         \
@@ -193,8 +197,8 @@ enum { ISA_C = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
 typedef struct {
   const mm_conv_nhwc *cv;
   const mm_view *x, *r, *y;
-  int isa, flat, nv, clamp;
-  int64_t mr, tpr, ntiles, npix, K, KC, NCP, P, chunk;
+  int isa, nv, clamp;
+  int64_t mr, ntiles, npix, K, KC, NCP, P, chunk;
   int64_t tapoff[MM_NHWC_MAXTAPS]; /* offsets in x of the kernel's taps */
 } cjob;
 
@@ -208,80 +212,97 @@ static int64_t mr_max(int isa, int nv) {
 
 static int nv_max(int isa) { return isa == ISA_AVX512 ? 4 : isa == ISA_AVX2 ? 2 : 1; }
 
-/* the segments of K block [k0, k1): runs of one tap's channels */
+/* the segments of K block [k0, k1): runs of one tap's channels, joined when
+ * one starts where the last ended */
 static int segments(const cjob *j, int64_t k0, int64_t k1, int64_t *soff, int64_t *slen) {
   int n = 0;
-  for (int64_t k = k0; k < k1; n++) {
+  for (int64_t k = k0; k < k1;) {
     int64_t t = k / j->cv->cin, ci = k - t * j->cv->cin;
-    slen[n] = j->cv->cin - ci < k1 - k ? j->cv->cin - ci : k1 - k;
-    soff[n] = j->tapoff[t] + ci;
-    k += slen[n];
+    int64_t len = j->cv->cin - ci < k1 - k ? j->cv->cin - ci : k1 - k, off = j->tapoff[t] + ci;
+    if (n > 0 && soff[n - 1] + slen[n - 1] == off) {
+      slen[n - 1] += len;
+    } else {
+      soff[n] = off;
+      slen[n] = len;
+      n++;
+    }
+    k += len;
   }
   return n;
+}
+
+/* pointers of output pixels [p0, p0 + m) (raster order over images, rows,
+ * columns) to their input window's origin, their output and residual */
+static void pixels(const cjob *j, int64_t p0, int m, const float **a, float **c, const float **r) {
+  const mm_view *x = j->x, *y = j->y, *rv = j->r;
+  int64_t hw = y->h * y->w, b = p0 / hw, rem = p0 - b * hw, oy = rem / y->w, ox = rem - oy * y->w;
+  for (int i = 0; i < m; i++) {
+    a[i] = x->p + b * x->is + oy * j->cv->sh * x->rs + ox * j->cv->sw * x->ps;
+    c[i] = y->p + b * y->is + oy * y->rs + ox * y->ps;
+    if (rv) r[i] = rv->p + b * rv->is + oy * rv->rs + ox * rv->ps;
+    if (++ox == y->w) {
+      ox = 0;
+      if (++oy == y->h) oy = 0, b++;
+    }
+  }
 }
 
 static void conv_range(void *ctx, int64_t t0, int64_t t1, int tid) {
   (void)tid;
   const cjob *j = ctx;
   const mm_conv_nhwc *cv = j->cv;
-  const mm_view *x = j->x, *y = j->y, *r = j->r;
   int64_t soff[MM_NHWC_MAXTAPS + 1], slen[MM_NHWC_MAXTAPS + 1];
   const float lohi[2] = {cv->lo, cv->hi};
+  /* the pointers of a chunk's pixels, computed once for its K blocks and groups */
+  const float *ap[CHUNK_MAX][16], *rp[CHUNK_MAX][16], *rg[16];
+  float *cp[CHUNK_MAX][16], *cg[16];
+  int mt[CHUNK_MAX];
   int64_t K = j->K;
   for (int64_t p0 = 0; p0 < j->P; p0 += j->NCP) {
     int64_t p1 = p0 + j->NCP < j->P ? p0 + j->NCP : j->P;
     /* the N block's weights stay in L2; tiles go in chunks whose outputs
      * (and inputs) stay in L2 through the K blocks; a panel group's weights
      * of one K block stay in L1 while the chunk's tiles pass */
-    for (int64_t ta = t0; ta < t1; ta += j->chunk)
+    for (int64_t ta = t0; ta < t1; ta += j->chunk) {
+    int64_t tb = ta + j->chunk < t1 ? ta + j->chunk : t1;
+    for (int64_t t = ta; t < tb; t++) {
+      int64_t q0 = t * j->mr;
+      mt[t - ta] = (int)(j->npix - q0 < j->mr ? j->npix - q0 : j->mr);
+      pixels(j, q0, mt[t - ta], ap[t - ta], cp[t - ta], rp[t - ta]);
+    }
     for (int64_t k0 = 0; k0 < K; k0 += j->KC) {
       int64_t k1 = k0 + j->KC < K ? k0 + j->KC : K;
       int flags = (k0 == 0 ? CT_FIRST : 0) | (k1 == K ? CT_LAST | j->clamp : 0);
       int nseg = segments(j, k0, k1, soff, slen);
       for (int64_t g = p0; g < p1; g += j->nv)
-      for (int64_t t = ta; t < t1 && t < ta + j->chunk; t++) {
-        int64_t xb, as, yb, ys, rb = 0, rs = 0;
-        int m;
-        if (j->flat) {
-          int64_t q0 = t * j->mr;
-          m = (int)(j->npix - q0 < j->mr ? j->npix - q0 : j->mr);
-          xb = q0 * x->ps, as = x->ps, yb = q0 * y->ps, ys = y->ps;
-          if (r) rb = q0 * r->ps, rs = r->ps;
-        } else {
-          int64_t row = t / j->tpr, s = t - row * j->tpr, b = row / y->h, oy = row - b * y->h;
-          int64_t ox0 = s * y->w / j->tpr, ox1 = (s + 1) * y->w / j->tpr;
-          m = (int)(ox1 - ox0);
-          xb = b * x->is + oy * cv->sh * x->rs + ox0 * cv->sw * x->ps, as = cv->sw * x->ps;
-          yb = b * y->is + oy * y->rs + ox0 * y->ps, ys = y->ps;
-          if (r) rb = b * r->is + oy * r->rs + ox0 * r->ps, rs = r->ps;
+      for (int64_t t = ta; t < tb; t++) {
+        int m = mt[t - ta];
+        int gn = (int)(p1 - g < j->nv ? p1 - g : j->nv);
+        int64_t wv = cv->cout - g * 16 < gn * 16 ? cv->cout - g * 16 : gn * 16;
+        const float *bp = cv->wp + g * K * 16 + k0 * 16;
+        const float *const *a = ap[t - ta];
+        for (int i = 0; i < m; i++) {
+          cg[i] = cp[t - ta][i] + g * 16;
+          if (j->r) rg[i] = rp[t - ta][i] + g * 16;
         }
-        const float *a = x->p + xb;
-        {
-          int gn = (int)(p1 - g < j->nv ? p1 - g : j->nv);
-          int64_t wv = cv->cout - g * 16 < gn * 16 ? cv->cout - g * 16 : gn * 16;
-          const float *bp = cv->wp + g * K * 16 + k0 * 16;
-          float *cp = y->p + yb + g * 16;
-          const float *bias = cv->bias ? cv->bias + g * 16 : NULL;
-          const float *rp = r ? r->p + rb + g * 16 : NULL;
+        const float *bias = cv->bias ? cv->bias + g * 16 : NULL;
+        const float *const *rr = j->r ? rg : NULL;
 #ifdef MM_NHWC_X86
-          if (j->isa == ISA_AVX512) {
-            tiles512[gn][m](nseg, soff, slen, a, as, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, lohi);
-            continue;
-          }
-          if (j->isa == ISA_AVX2) {
-            tiles256[gn][m](nseg, soff, slen, a, as, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, lohi);
-            continue;
-          }
-#endif
-          tile_c(m, gn, nseg, soff, slen, a, as, bp, K * 16, cp, ys, wv, bias, rp, rs, flags, lohi);
+        if (j->isa == ISA_AVX512) {
+          tiles512[gn][m](nseg, soff, slen, a, bp, K * 16, cg, wv, bias, rr, flags, lohi);
+          continue;
         }
+        if (j->isa == ISA_AVX2) {
+          tiles256[gn][m](nseg, soff, slen, a, bp, K * 16, cg, wv, bias, rr, flags, lohi);
+          continue;
+        }
+#endif
+        tile_c(m, gn, nseg, soff, slen, a, bp, K * 16, cg, wv, bias, rr, flags, lohi);
       }
+    }
     }
   }
 }
-
-/* pixels of v are uniformly spaced across rows and images */
-static int flat_view(const mm_view *v) { return v->rs == v->w * v->ps && (v->n == 1 || v->is == v->h * v->rs); }
 
 void mm_conv_nhwc_forward(const mm_conv_nhwc *cv, const mm_view *x, const mm_view *r, const mm_view *y) {
   int64_t taps = cv->kh * cv->kw;
@@ -299,25 +320,25 @@ void mm_conv_nhwc_forward(const mm_conv_nhwc *cv, const mm_view *x, const mm_vie
   j->K = taps * cv->cin;
   j->P = (cv->cout + 15) / 16;
   j->clamp = (cv->lo > -INFINITY ? CT_LO : 0) | (cv->hi < INFINITY ? CT_HI : 0);
-  j->flat = taps == 1 && cv->sh == 1 && cv->sw == 1 && flat_view(x) && flat_view(y) && (!r || flat_view(r));
-  int nvm = nv_max(j->isa);
-  if (j->P < nvm) nvm = (int)j->P;
-  if (j->flat) {
-    j->npix = y->n * y->h * y->w;
-    j->nv = nvm;
-    j->mr = mr_max(j->isa, j->nv);
-    j->ntiles = (j->npix + j->mr - 1) / j->mr;
-  } else {
-    /* the panel group and row split that fill the most accumulators */
-    int64_t best = -1;
-    for (int nv = nvm; nv >= 1; nv--) {
-      int64_t cap = mr_max(j->isa, nv), tpr = (y->w + cap - 1) / cap, mr = (y->w + tpr - 1) / tpr;
-      if (mr * nv > best) best = mr * nv, j->nv = nv, j->tpr = tpr, j->mr = mr;
+  j->npix = y->n * y->h * y->w;
+  /* the panel group: the most useful multiply-adds per cycle of a tile, a
+   * tile taking max(FMAs, loads) / 2 cycles per k; the last group of a
+   * layer may be narrower */
+  double best = -1;
+  for (int nv = nv_max(j->isa); nv >= 1; nv--) {
+    int64_t mr = mr_max(j->isa, nv), groups = (j->P + nv - 1) / nv, full = j->P / nv, last = j->P - full * nv;
+    double cyc = 0;
+    for (int64_t q = 0; q < groups; q++) {
+      int64_t gn = q < full ? nv : last;
+      double f = (double)(mr * gn) / 2, l = (double)(mr + gn) / 2;
+      cyc += f > l ? f : l;
     }
-    j->ntiles = y->n * y->h * j->tpr;
+    double eff = (double)(mr * j->P) / cyc;
+    if (eff > best + 1e-9) best = eff, j->nv = nv, j->mr = mr;
   }
-  /* K blocks: a panel group's weights of one block (nv * 64 bytes per k) fit in L1 */
-  int64_t kc = L1_BYTES / (j->nv * 64), nblk = (j->K + kc - 1) / kc;
+  j->ntiles = (j->npix + j->mr - 1) / j->mr;
+  /* K blocks: a panel group's weights of one block (nv * 64 bytes per k) fit in KB_BYTES */
+  int64_t kc = KB_BYTES / (j->nv * 64), nblk = (j->K + kc - 1) / kc;
   j->KC = (j->K + nblk - 1) / nblk;
   j->NCP = NC_BYTES / (j->KC * 64);
   j->NCP -= j->NCP % j->nv;
@@ -325,5 +346,6 @@ void mm_conv_nhwc_forward(const mm_conv_nhwc *cv, const mm_view *x, const mm_vie
   /* tile chunks: their outputs in one N block fit in C_BYTES */
   j->chunk = C_BYTES / (j->mr * (j->NCP < j->P ? j->NCP : j->P) * 64);
   if (j->chunk < 1) j->chunk = 1;
+  if (j->chunk > CHUNK_MAX) j->chunk = CHUNK_MAX;
   mm_parallel_for(j->ntiles, conv_range, j);
 }

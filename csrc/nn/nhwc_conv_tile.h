@@ -13,17 +13,18 @@
  *
  * C[i, 0:16 nv] (op)= A[i, :] . B[:, 0:16 nv] for the mr pixels i, where the K
  * values of pixel i are nseg segments of input: segment s is the slen[s]
- * floats at a + soff[s] + i as (one tap of the kernel, or part of one);
+ * floats at a[i] + soff[s] (one tap of the kernel, or taps that follow each
+ * other in memory, or part of one);
  *   B(k, 16 q + j) = b[q bps + 16 k + j]  (packed weight panels, zero past cout),
- *   C(i, ch) = c[i cps + ch], of which the first wv channels are stored.
+ *   C(i, ch) = c[i][ch], of which the first wv channels are stored.
  * flags: CT_FIRST - start from bias (NULL: zero) instead of C;
- *        CT_LAST  - add r (pixel i at r + i rps; NULL: nothing), then
- *                   max(., lohi[0]) with CT_LO and min(., lohi[1]) with CT_HI
- *                   (the clamp comes through memory: as float arguments it
- *                   would hold two vector registers through the loop). */
-CT_ATTR void CT_NAME(const int mr, const int nv, int nseg, const int64_t *soff, const int64_t *slen, const float *a,
-                     int64_t as, const float *b, int64_t bps, float *c, int64_t cps, int64_t wv, const float *bias,
-                     const float *r, int64_t rps, int flags, const float *lohi) {
+ *        CT_LAST  - add r[i][ch] (r NULL: nothing), then max(., lohi[0]) with
+ *                   CT_LO and min(., lohi[1]) with CT_HI (the clamp comes
+ *                   through memory: as float arguments it would hold two
+ *                   vector registers through the loop). */
+CT_ATTR void CT_NAME(const int mr, const int nv, int nseg, const int64_t *soff, const int64_t *slen,
+                     const float *const *a, const float *b, int64_t bps, float *const *c, int64_t wv,
+                     const float *bias, const float *const *r, int flags, const float *lohi) {
   VEC acc[CT_MR][CT_NV * VPP];
   MASK m[CT_NV * VPP];
   int on[CT_NV * VPP];
@@ -48,10 +49,13 @@ CT_ATTR void CT_NAME(const int mr, const int nv, int nseg, const int64_t *soff, 
     for (int i = 0; i < CT_MR; i++)
 #pragma GCC unroll 8
       for (int q = 0; q < CT_NV * VPP; q++)
-        if (i < mr && q < nv * VPP) acc[i][q] = on[q] ? VLOADM(m[q], c + i * cps + q * VW) : VZERO();
+        if (i < mr && q < nv * VPP) acc[i][q] = on[q] ? VLOADM(m[q], c[i] + q * VW) : VZERO();
   }
   for (int s = 0; s < nseg; s++) {
-    const float *ap = a + soff[s];
+    const float *ap[CT_MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < CT_MR; i++)
+      if (i < mr) ap[i] = a[i] + soff[s];
     const int64_t len = slen[s];
     for (int64_t k = 0; k < len; k++, b += 16) {
       VEC bv[CT_NV * VPP];
@@ -61,7 +65,7 @@ CT_ATTR void CT_NAME(const int mr, const int nv, int nseg, const int64_t *soff, 
 #pragma GCC unroll 16
       for (int i = 0; i < CT_MR; i++) {
         if (i < mr) {
-          VEC av = VBCAST(ap + i * as + k);
+          VEC av = VBCAST(ap[i] + k);
 #pragma GCC unroll 8
           for (int q = 0; q < CT_NV * VPP; q++)
             if (q < nv * VPP) acc[i][q] = VFMA(av, bv[q], acc[i][q]);
@@ -77,17 +81,17 @@ CT_ATTR void CT_NAME(const int mr, const int nv, int nseg, const int64_t *soff, 
       for (int q = 0; q < CT_NV * VPP; q++)
         if (i < mr && q < nv * VPP && on[q]) {
           VEC v = acc[i][q];
-          if (r) v = VADD(v, VLOADM(m[q], r + i * rps + q * VW));
+          if (r) v = VADD(v, VLOADM(m[q], r[i] + q * VW));
           if (flags & CT_LO) v = VMAX(v, vlo);
           if (flags & CT_HI) v = VMIN(v, vhi);
-          VSTOREM(c + i * cps + q * VW, m[q], v);
+          VSTOREM(c[i] + q * VW, m[q], v);
         }
   } else {
 #pragma GCC unroll 16
     for (int i = 0; i < CT_MR; i++)
 #pragma GCC unroll 8
       for (int q = 0; q < CT_NV * VPP; q++)
-        if (i < mr && q < nv * VPP && on[q]) VSTOREM(c + i * cps + q * VW, m[q], acc[i][q]);
+        if (i < mr && q < nv * VPP && on[q]) VSTOREM(c[i] + q * VW, m[q], acc[i][q]);
   }
 }
 #undef CT_NAME

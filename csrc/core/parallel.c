@@ -17,8 +17,12 @@
 #define MM_PAR_MAX 256
 
 /* set while this thread runs a range of mm_parallel_for: a kernel called
- * from inside one (mm_sgemm under conv2d's batch split) runs serially */
-static _Thread_local int in_region;
+ * from inside one (mm_sgemm under conv2d's batch split) runs serially.
+ * initial-exec: the module's only thread-local lives in the static TLS block
+ * glibc reserves for modules loaded later, not in a block __tls_get_addr
+ * allocates on the heap (LeakSanitizer, scanning such a 16-byte block at
+ * exit, can read a heap chunk header as its bounds and crash) */
+static _Thread_local int in_region __attribute__((tls_model("initial-exec")));
 
 static void run_range(mm_parallel_fn fn, void *ctx, int64_t n, int nt, int tid) {
   int outer = in_region;

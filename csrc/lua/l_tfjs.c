@@ -10,7 +10,7 @@
  *                 head_class, head_dim, layers, params, name, format }
  *   m:layers() -> { {name =, class =}, ... } (graph nodes in execution order)
  *   m:profile(true | false): per-step timing on / off (and reset)
- *   m:profile_report() -> { {name =, class =, op =, seconds =, macs =}, ... }
+ *   m:profile_report() -> { {name =, class =, op =, kh =, kw =, seconds =, macs =}, ... }
  *   m:arena_bytes() -> activations of the current plan */
 #include <math.h>
 #include <string.h>
@@ -154,9 +154,12 @@ static int lm_profile_report(lua_State *L) {
   for (int i = 0; i < n; i++) {
     double secs, macs;
     const char *op;
-    mm_graph_profile_get(u->g, i, &secs, &macs, &op);
+    int kh, kw;
+    mm_graph_profile_get(u->g, i, &secs, &macs, &op, &kh, &kw);
     if (secs <= 0.0) continue;
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 7);
+    setint(L, "kh", kh);
+    setint(L, "kw", kw);
     setstr(L, "name", mm_graph_name(u->g, i));
     setstr(L, "class", mm_graph_kind(u->g, i));
     setstr(L, "op", op);

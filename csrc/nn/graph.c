@@ -1067,8 +1067,14 @@ void mm_graph_profile(mm_graph *g, int on) {
   if (g->pmacs) memset(g->pmacs, 0, (size_t)g->n * sizeof(double));
 }
 
-void mm_graph_profile_get(const mm_graph *g, int node, double *secs, double *macs, const char **op) {
-  *secs = g->psecs && node >= 0 && node < g->n ? g->psecs[node] : 0.0;
-  *macs = g->pmacs && node >= 0 && node < g->n ? g->pmacs[node] : 0.0;
-  *op = node >= 0 && node < g->n && !g->nodes[node].dead ? op_names[g->nodes[node].op] : "";
+void mm_graph_profile_get(const mm_graph *g, int node, double *secs, double *macs, const char **op, int *kh,
+                          int *kw) {
+  int ok = node >= 0 && node < g->n;
+  const gnode *n = ok ? &g->nodes[node] : NULL;
+  *secs = g->psecs && ok ? g->psecs[node] : 0.0;
+  *macs = g->pmacs && ok ? g->pmacs[node] : 0.0;
+  *op = ok && !n->dead ? op_names[n->op] : "";
+  int win = ok && !n->dead && (n->op == OP_CONV || n->op == OP_DW || n->op == OP_POOL);
+  *kh = win ? (int)n->kh : 0;
+  *kw = win ? (int)n->kw : 0;
 }

@@ -130,7 +130,9 @@ int mm_graph_cost(mm_graph *g, int64_t n, int64_t h, int64_t w, int out, double 
  * to its node's counters (with several threads: the calling thread's images). */
 void mm_graph_profile(mm_graph *g, int on);
 /* node's accumulated seconds and multiply-adds (0 when never run); the op
- * it ran as after folding ("conv", "dwconv", "dense", "pool", ...) */
-void mm_graph_profile_get(const mm_graph *g, int node, double *secs, double *macs, const char **op);
+ * it ran as after folding ("conv", "dwconv", "dense", "pool", ...) and its
+ * window (kh x kw; 0 x 0 for ops without one) */
+void mm_graph_profile_get(const mm_graph *g, int node, double *secs, double *macs, const char **op, int *kh,
+                          int *kw);
 
 #endif

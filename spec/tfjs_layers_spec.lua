@@ -39,12 +39,7 @@ local function relerr(a, b)
 end
 
 describe("TF.js layers models against TF.js", function()
-  local prev_k, prev_t
-  before_each(function() prev_k, prev_t = mm.gemm_kernel(), mm.threads() end)
-  after_each(function()
-    mm.gemm_kernel(prev_k)
-    mm.threads(prev_t)
-  end)
+  util.keep_kernel_and_threads(before_each, after_each)
 
   for _, model in ipairs { "every_layer", "sequential_small" } do
     it(model .. ": every dumped layer on every kernel level and thread count", function()

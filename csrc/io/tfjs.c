@@ -124,34 +124,40 @@ static void jtext(const mm_json *v, char *buf, size_t n) {
 
 /* ---- the weights manifest ------------------------------------------------------------ */
 
-static int cmp_name(const void *a, const void *b, const reader *R) {
-  return strcmp(R->w[*(const int *)a].name, R->w[*(const int *)b].name);
-}
+/* names of the manifest's weights and of the layers, for the sorted indexes */
+typedef const char *(*name_fn)(const reader *R, int i);
+static const char *weight_name(const reader *R, int i) { return R->w[i].name; }
+static const char *layer_name(const reader *R, int i) { return R->L[i].name; }
 
-/* insertion-free sort of indices by name: merge sort (qsort has no context) */
-static void sort_idx(int *idx, int *tmp, int n, const reader *R, int (*cmp)(const void *, const void *, const reader *)) {
+/* sort indices idx[0..n) by name (a merge sort: qsort has no context) */
+static void sort_names(int *idx, int *tmp, int n, const reader *R, name_fn nm) {
   if (n < 2) return;
   int h = n / 2;
-  sort_idx(idx, tmp, h, R, cmp);
-  sort_idx(idx + h, tmp, n - h, R, cmp);
+  sort_names(idx, tmp, h, R, nm);
+  sort_names(idx + h, tmp, n - h, R, nm);
   int i = 0, j = h, k = 0;
-  while (i < h && j < n) tmp[k++] = cmp(&idx[j], &idx[i], R) < 0 ? idx[j++] : idx[i++];
+  while (i < h && j < n) tmp[k++] = strcmp(nm(R, idx[j]), nm(R, idx[i])) < 0 ? idx[j++] : idx[i++];
   while (i < h) tmp[k++] = idx[i++];
   while (j < n) tmp[k++] = idx[j++];
   memcpy(idx, tmp, (size_t)n * sizeof *idx);
 }
 
-static int find_weight(const reader *R, const char *name) {
-  int lo = 0, hi = R->nw - 1;
+/* the item named `name` in sorted index idx[0..n), -1 when none */
+static int find_name(const reader *R, const int *idx, int n, name_fn nm, const char *name) {
+  int lo = 0, hi = n - 1;
   while (lo <= hi) {
-    int mid = (lo + hi) / 2, c = strcmp(R->w[R->byname[mid]].name, name);
-    if (c == 0) return R->byname[mid];
+    int mid = (lo + hi) / 2, c = strcmp(nm(R, idx[mid]), name);
+    if (c == 0) return idx[mid];
     if (c < 0)
       lo = mid + 1;
     else
       hi = mid - 1;
   }
   return -1;
+}
+
+static int find_weight(const reader *R, const char *name) {
+  return find_name(R, R->byname, R->nw, weight_name, name);
 }
 
 static int manifest(reader *R, const mm_json *wm) {
@@ -237,7 +243,7 @@ static int manifest(reader *R, const mm_json *wm) {
   }
   int *tmp = malloc((size_t)(R->nw > 0 ? R->nw : 1) * sizeof *tmp);
   if (!tmp) return rerr(R, MM_ENOMEM, "out of memory");
-  sort_idx(R->byname, tmp, R->nw, R, cmp_name);
+  sort_names(R->byname, tmp, R->nw, R, weight_name);
   free(tmp);
   for (int i = 1; i < R->nw; i++)
     if (strcmp(R->w[R->byname[i - 1]].name, R->w[R->byname[i]].name) == 0)
@@ -727,21 +733,8 @@ done:
 
 /* ---- the topology --------------------------------------------------------------------- */
 
-static int cmp_lname(const void *a, const void *b, const reader *R) {
-  return strcmp(R->L[*(const int *)a].name, R->L[*(const int *)b].name);
-}
-
 static int find_layer(const reader *R, const char *name) {
-  int lo = 0, hi = R->nl - 1;
-  while (lo <= hi) {
-    int mid = (lo + hi) / 2, c = strcmp(R->L[R->lbyname[mid]].name, name);
-    if (c == 0) return R->lbyname[mid];
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid - 1;
-  }
-  return -1;
+  return find_name(R, R->lbyname, R->nl, layer_name, name);
 }
 
 /* [name, node_index, tensor_index(, kwargs)] -> layer index */
@@ -820,7 +813,7 @@ static int topology(reader *R, const mm_json *mt, int *order, int *input, int *o
       return lerr(R, f, "the first layer of a Sequential model without an InputLayer must declare batch_input_shape");
     }
   }
-  sort_idx(R->lbyname, tmp, R->nl, R, cmp_lname);
+  sort_names(R->lbyname, tmp, R->nl, R, layer_name);
   free(tmp);
   for (int i = 1; i < R->nl; i++)
     if (strcmp(R->L[R->lbyname[i - 1]].name, R->L[R->lbyname[i]].name) == 0)

@@ -34,6 +34,17 @@ static void valid(int64_t i0, int64_t k, int64_t n, int64_t *a, int64_t *b) {
   if (*b < *a) *b = *a;
 }
 
+/* output row oy of image b: its kernel rows inside the input [*ky0, *ky1),
+ * the input row its window starts at (may lie above the input: only rows
+ * from ky0 on are read) and the output row */
+static void row_at(const dwjob *j, int64_t b, int64_t oy, int64_t *ky0, int64_t *ky1, const float **xr, float **yr) {
+  const mm_dwconv_nhwc *dw = j->dw;
+  int64_t iy = oy * dw->sh - dw->pt;
+  valid(iy, dw->kh, j->x->h, ky0, ky1);
+  *xr = j->x->p + b * j->x->is + iy * j->x->rs;
+  *yr = j->y->p + b * j->y->is + oy * j->y->rs;
+}
+
 /* portable C: the same taps in the same order, a multiply and an add
  * rounded apart (the compiler vectorises the loops over channels; with
  * AVX2 the same code is compiled for 8 lanes) */
@@ -41,9 +52,9 @@ __attribute__((always_inline)) static inline void row_c_body(const dwjob *j, int
   const mm_dwconv_nhwc *dw = j->dw;
   const mm_view *x = j->x, *y = j->y;
   int64_t C = dw->c, ky0, ky1;
-  valid(oy * dw->sh - dw->pt, dw->kh, x->h, &ky0, &ky1);
-  const float *xr = x->p + b * x->is + (oy * dw->sh - dw->pt) * x->rs;
-  float *yr = y->p + b * y->is + oy * y->rs;
+  const float *xr;
+  float *yr;
+  row_at(j, b, oy, &ky0, &ky1, &xr, &yr);
   for (int64_t ox = 0; ox < y->w; ox++) {
     int64_t ix0 = ox * dw->sw - dw->pl, kx0, kx1;
     valid(ix0, dw->kw, x->w, &kx0, &kx1);
@@ -81,9 +92,9 @@ A512 static void row512(const dwjob *j, int64_t b, int64_t oy) {
   const mm_dwconv_nhwc *dw = j->dw;
   const mm_view *x = j->x, *y = j->y;
   int64_t C = dw->c, ky0, ky1;
-  valid(oy * dw->sh - dw->pt, dw->kh, x->h, &ky0, &ky1);
-  const float *xr = x->p + b * x->is + (oy * dw->sh - dw->pt) * x->rs;
-  float *yr = y->p + b * y->is + oy * y->rs;
+  const float *xr;
+  float *yr;
+  row_at(j, b, oy, &ky0, &ky1, &xr, &yr);
   __m512 lo = _mm512_set1_ps(dw->lo), hi = _mm512_set1_ps(dw->hi);
   for (int64_t c0 = 0; c0 < C; c0 += 16) {
     __mmask16 m = C - c0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c0)) - 1u);
@@ -109,9 +120,9 @@ A512 static void row512_3x3(const dwjob *j, int64_t b, int64_t oy) {
   const mm_dwconv_nhwc *dw = j->dw;
   const mm_view *x = j->x, *y = j->y;
   int64_t C = dw->c, ky0, ky1, W = y->w, sw = dw->sw;
-  valid(oy * dw->sh - dw->pt, 3, x->h, &ky0, &ky1);
-  const float *xr = x->p + b * x->is + (oy * dw->sh - dw->pt) * x->rs;
-  float *yr = y->p + b * y->is + oy * y->rs;
+  const float *xr;
+  float *yr;
+  row_at(j, b, oy, &ky0, &ky1, &xr, &yr);
   __m512 lo = _mm512_set1_ps(dw->lo), hi = _mm512_set1_ps(dw->hi);
   /* outputs whose window lies inside the input's columns: [oxa, oxb) */
   int64_t oxa = (dw->pl + sw - 1) / sw, oxb = (x->w - 3 + dw->pl) / sw + 1;

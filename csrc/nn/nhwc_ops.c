@@ -70,6 +70,11 @@ static inline float clampf(float v, const opjob *j) {
 #endif
 #define BODY __attribute__((always_inline)) static inline void
 
+/* the address of pixel (b, y, x) of v */
+static inline float *at(const mm_view *v, int64_t b, int64_t y, int64_t x) {
+  return v->p + b * v->is + y * v->rs + x * v->ps;
+}
+
 /* row r of the output: image b, row y */
 #define ROW(v, r, b, y)                                                                                                \
   int64_t b = (r) / (v)->h, y = (r) - b * (v)->h;                                                                      \
@@ -81,15 +86,14 @@ BODY pad(void *ctx, int64_t r0, int64_t r1) {
   const mm_view *x = j->x, *y = j->y;
   for (int64_t r = r0; r < r1; r++) {
     ROW(y, r, b, oy);
-    float *yr = y->p + b * y->is + oy * y->rs;
     int64_t iy = oy - j->pt;
     for (int64_t ox = 0; ox < y->w; ox++) {
       int64_t ix = ox - j->pl;
-      float *o = yr + ox * y->ps;
+      float *o = at(y, b, oy, ox);
       if (iy < 0 || iy >= x->h || ix < 0 || ix >= x->w)
         memset(o, 0, (size_t)y->c * sizeof(float));
       else
-        memcpy(o, x->p + b * x->is + iy * x->rs + ix * x->ps, (size_t)y->c * sizeof(float));
+        memcpy(o, at(x, b, iy, ix), (size_t)y->c * sizeof(float));
     }
   }
 }
@@ -112,8 +116,8 @@ BODY affine(void *ctx, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; r++) {
     ROW(y, r, b, oy);
     for (int64_t ox = 0; ox < y->w; ox++) {
-      const float *a = x->p + b * x->is + oy * x->rs + ox * x->ps;
-      float *o = y->p + b * y->is + oy * y->rs + ox * y->ps;
+      const float *a = at(x, b, oy, ox);
+      float *o = at(y, b, oy, ox);
       for (int64_t c = 0; c < y->c; c++) {
         float v = a[c];
         if (j->scale) v *= j->scale[c];
@@ -137,13 +141,11 @@ BODY add(void *ctx, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; r++) {
     ROW(y, r, b, oy);
     for (int64_t ox = 0; ox < y->w; ox++) {
-      float *o = y->p + b * y->is + oy * y->rs + ox * y->ps;
-      const mm_view *x0 = &j->xs[0];
-      const float *a = x0->p + b * x0->is + oy * x0->rs + ox * x0->ps;
+      float *o = at(y, b, oy, ox);
+      const float *a = at(&j->xs[0], b, oy, ox);
       if (o != a) memmove(o, a, (size_t)y->c * sizeof(float));
       for (int i = 1; i < j->k; i++) {
-        const mm_view *xi = &j->xs[i];
-        const float *s = xi->p + b * xi->is + oy * xi->rs + ox * xi->ps;
+        const float *s = at(&j->xs[i], b, oy, ox);
         for (int64_t c = 0; c < y->c; c++) o[c] += s[c];
       }
       if (j->clo || j->chi)
@@ -159,143 +161,115 @@ void mm_nhwc_add(int k, const mm_view *xs, float lo, float hi, const mm_view *y)
   mm_parallel_for(y->n * y->h, add_rows, &j);
 }
 
-/* pools: the window of output (oy, ox) clipped to the input; 64 channels at
- * a time summed (or maxed) in a local block the compiler keeps in registers,
- * the window's pixels in (iy, ix) order */
+/* the rows [*a, *b) of the input that output row o's window covers (clipped) */
+static inline void span(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t n, int64_t *a, int64_t *b) {
+  *a = o * stride - pad;
+  *b = *a + k;
+  if (*a < 0) *a = 0;
+  if (*b > n) *b = n;
+}
+
+/* pools: the window of output (oy, ox) clipped to the input, the window's
+ * pixels in (iy, ix) order; an empty window (only padding) gives 0, as
+ * TensorFlow's average does. One output pixel, 64 channels at a time: */
+typedef void (*pool_fn)(const mm_view *x, const float *x0, int64_t iy0, int64_t iy1, int64_t ix0, int64_t ix1,
+                        int64_t c, float *o, int avg);
+
+/* ... summed (or maxed) in a local block the compiler keeps in registers */
 #define PB 64
-BODY pool_rows(void *ctx, int64_t r0, int64_t r1, int avg) {
-  const opjob *j = ctx;
-  const mm_view *x = j->x, *y = j->y;
-  for (int64_t r = r0; r < r1; r++) {
-    ROW(y, r, b, oy);
-    int64_t iy0 = oy * j->sh - j->pt, iy1 = iy0 + j->kh;
-    if (iy0 < 0) iy0 = 0;
-    if (iy1 > x->h) iy1 = x->h;
-    for (int64_t ox = 0; ox < y->w; ox++) {
-      int64_t ix0 = ox * j->sw - j->pl, ix1 = ix0 + j->kw;
-      if (ix0 < 0) ix0 = 0;
-      if (ix1 > x->w) ix1 = x->w;
-      float *o = y->p + b * y->is + oy * y->rs + ox * y->ps;
-      const float *x0 = x->p + b * x->is;
-      if (iy1 <= iy0 || ix1 <= ix0) { /* an empty window (only padding): 0, as TensorFlow gives for an average */
-        memset(o, 0, (size_t)y->c * sizeof(float));
-        continue;
-      }
-      float inv = 1.0f / (float)((iy1 - iy0) * (ix1 - ix0));
-      for (int64_t c0 = 0; c0 < y->c; c0 += PB) {
-        int64_t nc = y->c - c0 < PB ? y->c - c0 : PB;
-        float acc[PB];
-        const float *f = x0 + iy0 * x->rs + ix0 * x->ps + c0;
-        for (int64_t c = 0; c < PB; c++) acc[c] = c < nc ? f[c] : 0.0f;
-        for (int64_t iy = iy0; iy < iy1; iy++)
-          for (int64_t ix = iy == iy0 ? ix0 + 1 : ix0; ix < ix1; ix++) {
-            const float *sp = x0 + iy * x->rs + ix * x->ps + c0;
-            if (nc == PB) {
-              if (avg)
-                for (int64_t c = 0; c < PB; c++) acc[c] += sp[c];
-              else
-                for (int64_t c = 0; c < PB; c++) acc[c] = sp[c] > acc[c] ? sp[c] : acc[c];
-            } else {
-              if (avg)
-                for (int64_t c = 0; c < nc; c++) acc[c] += sp[c];
-              else
-                for (int64_t c = 0; c < nc; c++) acc[c] = sp[c] > acc[c] ? sp[c] : acc[c];
-            }
-          }
+BODY pool_pixel(const mm_view *x, const float *x0, int64_t iy0, int64_t iy1, int64_t ix0, int64_t ix1, int64_t C,
+                float *o, int avg) {
+  float inv = 1.0f / (float)((iy1 - iy0) * (ix1 - ix0));
+  for (int64_t c0 = 0; c0 < C; c0 += PB) {
+    int64_t nc = C - c0 < PB ? C - c0 : PB;
+    float acc[PB];
+    const float *f = x0 + iy0 * x->rs + ix0 * x->ps + c0;
+    for (int64_t c = 0; c < PB; c++) acc[c] = c < nc ? f[c] : 0.0f;
+    for (int64_t iy = iy0; iy < iy1; iy++)
+      for (int64_t ix = iy == iy0 ? ix0 + 1 : ix0; ix < ix1; ix++) {
+        const float *sp = x0 + iy * x->rs + ix * x->ps + c0;
         if (avg)
-          for (int64_t c = 0; c < nc; c++) o[c0 + c] = acc[c] * inv;
+          for (int64_t c = 0; c < nc; c++) acc[c] += sp[c];
         else
-          for (int64_t c = 0; c < nc; c++) o[c0 + c] = acc[c];
+          for (int64_t c = 0; c < nc; c++) acc[c] = sp[c] > acc[c] ? sp[c] : acc[c];
       }
-    }
+    for (int64_t c = 0; c < nc; c++) o[c0 + c] = avg ? acc[c] * inv : acc[c];
   }
 }
 
+static void pool_pixel_c(const mm_view *x, const float *x0, int64_t iy0, int64_t iy1, int64_t ix0, int64_t ix1,
+                         int64_t C, float *o, int avg) {
+  pool_pixel(x, x0, iy0, iy1, ix0, ix1, C, o, avg);
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* AVX-512: the 64-channel block in four zmm registers through the window
- * (the same adds / maxes in the same order as pool_rows) */
-__attribute__((target("avx512f"))) static void pool512(const opjob *j, int64_t r0, int64_t r1, int avg) {
-  const mm_view *x = j->x, *y = j->y;
-  for (int64_t r = r0; r < r1; r++) {
-    ROW(y, r, b, oy);
-    int64_t iy0 = oy * j->sh - j->pt, iy1 = iy0 + j->kh;
-    if (iy0 < 0) iy0 = 0;
-    if (iy1 > x->h) iy1 = x->h;
-    for (int64_t ox = 0; ox < y->w; ox++) {
-      int64_t ix0 = ox * j->sw - j->pl, ix1 = ix0 + j->kw;
-      if (ix0 < 0) ix0 = 0;
-      if (ix1 > x->w) ix1 = x->w;
-      float *o = y->p + b * y->is + oy * y->rs + ox * y->ps;
-      const float *x0 = x->p + b * x->is;
-      if (iy1 <= iy0 || ix1 <= ix0) {
-        memset(o, 0, (size_t)y->c * sizeof(float));
-        continue;
-      }
-      __m512 inv = _mm512_set1_ps(1.0f / (float)((iy1 - iy0) * (ix1 - ix0)));
-      for (int64_t c0 = 0; c0 < y->c; c0 += PB) {
-        __mmask16 m[4];
-        for (int q = 0; q < 4; q++) {
-          int64_t n = y->c - c0 - 16 * q;
-          m[q] = n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-        }
-        const float *f = x0 + iy0 * x->rs + ix0 * x->ps + c0;
-        __m512 a0 = _mm512_maskz_loadu_ps(m[0], f), a1 = _mm512_maskz_loadu_ps(m[1], f + 16),
-               a2 = _mm512_maskz_loadu_ps(m[2], f + 32), a3 = _mm512_maskz_loadu_ps(m[3], f + 48);
-        for (int64_t iy = iy0; iy < iy1; iy++)
-          for (int64_t ix = iy == iy0 ? ix0 + 1 : ix0; ix < ix1; ix++) {
-            const float *sp = x0 + iy * x->rs + ix * x->ps + c0;
-            __m512 s0 = _mm512_maskz_loadu_ps(m[0], sp), s1 = _mm512_maskz_loadu_ps(m[1], sp + 16),
-                   s2 = _mm512_maskz_loadu_ps(m[2], sp + 32), s3 = _mm512_maskz_loadu_ps(m[3], sp + 48);
-            if (avg) {
-              a0 = _mm512_add_ps(a0, s0), a1 = _mm512_add_ps(a1, s1), a2 = _mm512_add_ps(a2, s2),
-              a3 = _mm512_add_ps(a3, s3);
-            } else { /* max(s, a): s when s > a, as pool_rows takes it */
-              a0 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s0, a0, _CMP_GT_OQ), a0, s0);
-              a1 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s1, a1, _CMP_GT_OQ), a1, s1);
-              a2 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s2, a2, _CMP_GT_OQ), a2, s2);
-              a3 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s3, a3, _CMP_GT_OQ), a3, s3);
-            }
-          }
-        if (avg) a0 = _mm512_mul_ps(a0, inv), a1 = _mm512_mul_ps(a1, inv), a2 = _mm512_mul_ps(a2, inv), a3 = _mm512_mul_ps(a3, inv);
-        _mm512_mask_storeu_ps(o + c0, m[0], a0);
-        _mm512_mask_storeu_ps(o + c0 + 16, m[1], a1);
-        _mm512_mask_storeu_ps(o + c0 + 32, m[2], a2);
-        _mm512_mask_storeu_ps(o + c0 + 48, m[3], a3);
-      }
+__attribute__((target("avx2"))) static void pool_pixel_avx2(const mm_view *x, const float *x0, int64_t iy0,
+                                                             int64_t iy1, int64_t ix0, int64_t ix1, int64_t C,
+                                                             float *o, int avg) {
+  pool_pixel(x, x0, iy0, iy1, ix0, ix1, C, o, avg);
+}
+
+/* ... AVX-512: the block in four zmm registers (the same adds / maxes in
+ * the same order as pool_pixel) */
+__attribute__((target("avx512f"))) static void pool_pixel_avx512(const mm_view *x, const float *x0, int64_t iy0,
+                                                                  int64_t iy1, int64_t ix0, int64_t ix1, int64_t C,
+                                                                  float *o, int avg) {
+  __m512 inv = _mm512_set1_ps(1.0f / (float)((iy1 - iy0) * (ix1 - ix0)));
+  for (int64_t c0 = 0; c0 < C; c0 += PB) {
+    __mmask16 m[4];
+    for (int q = 0; q < 4; q++) {
+      int64_t n = C - c0 - 16 * q;
+      m[q] = n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
     }
+    const float *f = x0 + iy0 * x->rs + ix0 * x->ps + c0;
+    __m512 a[4];
+    for (int q = 0; q < 4; q++) a[q] = _mm512_maskz_loadu_ps(m[q], f + 16 * q);
+    for (int64_t iy = iy0; iy < iy1; iy++)
+      for (int64_t ix = iy == iy0 ? ix0 + 1 : ix0; ix < ix1; ix++) {
+        const float *sp = x0 + iy * x->rs + ix * x->ps + c0;
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) {
+          __m512 v = _mm512_maskz_loadu_ps(m[q], sp + 16 * q);
+          /* max: v where v > a, as pool_pixel takes it */
+          a[q] = avg ? _mm512_add_ps(a[q], v) : _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, a[q], _CMP_GT_OQ), a[q], v);
+        }
+      }
+    for (int q = 0; q < 4; q++) _mm512_mask_storeu_ps(o + c0 + 16 * q, m[q], avg ? _mm512_mul_ps(a[q], inv) : a[q]);
   }
 }
 #endif
 
-BODY maxpool(void *ctx, int64_t r0, int64_t r1) { pool_rows(ctx, r0, r1, 0); }
-BODY avgpool(void *ctx, int64_t r0, int64_t r1) { pool_rows(ctx, r0, r1, 1); }
+static void pool_rows(const opjob *j, int64_t r0, int64_t r1, int avg) {
+  pool_fn px = pool_pixel_c;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* maxpool_rows / avgpool_rows: pool512 with AVX-512, else the compiled loops */
-static void maxpool_c(void *ctx, int64_t r0, int64_t r1) { maxpool(ctx, r0, r1); }
-__attribute__((target("avx2"))) static void maxpool_avx2(void *ctx, int64_t r0, int64_t r1) { maxpool(ctx, r0, r1); }
-static void avgpool_c(void *ctx, int64_t r0, int64_t r1) { avgpool(ctx, r0, r1); }
-__attribute__((target("avx2"))) static void avgpool_avx2(void *ctx, int64_t r0, int64_t r1) { avgpool(ctx, r0, r1); }
-static void pool_dispatch(void *ctx, int64_t r0, int64_t r1, int avg) {
   int l = mm_isa();
-  if (l == MM_ISA_AVX512)
-    pool512(ctx, r0, r1, avg);
-  else if (l == MM_ISA_AVX2)
-    (avg ? avgpool_avx2 : maxpool_avx2)(ctx, r0, r1);
-  else
-    (avg ? avgpool_c : maxpool_c)(ctx, r0, r1);
+  px = l == MM_ISA_AVX512 ? pool_pixel_avx512 : l == MM_ISA_AVX2 ? pool_pixel_avx2 : pool_pixel_c;
+#endif
+  const mm_view *x = j->x, *y = j->y;
+  for (int64_t r = r0; r < r1; r++) {
+    ROW(y, r, b, oy);
+    int64_t iy0, iy1, ix0, ix1;
+    span(oy, j->sh, j->pt, j->kh, x->h, &iy0, &iy1);
+    for (int64_t ox = 0; ox < y->w; ox++) {
+      span(ox, j->sw, j->pl, j->kw, x->w, &ix0, &ix1);
+      float *o = at(y, b, oy, ox);
+      if (iy1 <= iy0 || ix1 <= ix0)
+        memset(o, 0, (size_t)y->c * sizeof(float));
+      else
+        px(x, x->p + b * x->is, iy0, iy1, ix0, ix1, y->c, o, avg);
+    }
+  }
 }
+
 static void maxpool_rows(void *ctx, int64_t r0, int64_t r1, int tid) {
   (void)tid;
-  pool_dispatch(ctx, r0, r1, 0);
+  pool_rows(ctx, r0, r1, 0);
 }
+
 static void avgpool_rows(void *ctx, int64_t r0, int64_t r1, int tid) {
   (void)tid;
-  pool_dispatch(ctx, r0, r1, 1);
+  pool_rows(ctx, r0, r1, 1);
 }
-#else
-PER_ISA(maxpool)
-PER_ISA(avgpool)
-#endif
 
 void mm_nhwc_maxpool(const mm_view *x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
                      const mm_view *y) {
@@ -339,8 +313,8 @@ static void softmax_rows(void *ctx, int64_t r0, int64_t r1, int tid) {
   for (int64_t r = r0; r < r1; r++) {
     ROW(y, r, b, oy);
     for (int64_t ox = 0; ox < y->w; ox++) {
-      const float *a = x->p + b * x->is + oy * x->rs + ox * x->ps;
-      float *o = y->p + b * y->is + oy * y->rs + ox * y->ps;
+      const float *a = at(x, b, oy, ox);
+      float *o = at(y, b, oy, ox);
       float mx = a[0];
       for (int64_t c = 1; c < y->c; c++) mx = a[c] > mx ? a[c] : mx;
       double s = 0.0;

@@ -30,14 +30,6 @@ function M.is_model(s) return type(s) == "string" and s:match("%.json$") ~= nil 
 
 local function dirname(p) return p:match("^(.*)/[^/]*$") or "." end
 
-local function read(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 local function realpath(p)
   local parts = {}
   for seg in p:gmatch("[^/]+") do
@@ -50,8 +42,10 @@ end
 -- the entry of data/pretrained/manifest.json (written by `make pretrained`) for this model
 local function pretrained_entry(path)
   local top = dirname(dirname(path))
-  local text = read(top .. "/manifest.json")
-  if not text then return nil end
+  local f = io.open(top .. "/manifest.json", "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
   local ok, cj = pcall(require, "cjson")
   if not ok then return nil end
   local okd, man = pcall(cj.decode, text)

@@ -342,8 +342,23 @@ local function p6layers()
       share = e.seconds / total, gflops = e.macs > 0 and 2 * e.macs / e.seconds / 1e9 or nil }
   end
   table.sort(classes, function(a, b) return a.seconds_per_image > b.seconds_per_image end)
+  -- the reference: mm_sgemm (through t:matmul) on square 1024 matrices and on the shape of a
+  -- 3x3 convolution of 64 channels over 56x56 pixels as one GEMM (3136 x 576 . 576 x 64),
+  -- best of 5, CPU time
+  local function sgemm(m, k, n)
+    local a, w = mm.randn(m, k), mm.randn(k, n)
+    a:matmul(w)
+    local best = math.huge
+    for _ = 1, 5 do
+      local c0 = os.clock()
+      a:matmul(w)
+      best = math.min(best, os.clock() - c0)
+    end
+    return 2 * m * k * n / best / 1e9
+  end
   emit { bench = "p6layers", model = opt.model, size = S, batch = B, classes = classes,
-         images_per_cpu_s = opt.reps * B / total }
+         images_per_cpu_s = opt.reps * B / total, sgemm_gflops_1024 = sgemm(1024, 1024, 1024),
+         sgemm_gflops_conv_shape = sgemm(3136, 576, 64) }
 end
 
 -- feature extraction of a folder of JPEG photos: decode + resize + the network's features, in

@@ -143,7 +143,8 @@ function F.encoder(name, o)
   if not known(name) then
     error(("features: unknown encoder '%s' (%s)"):format(tostring(name), KNOWN), 2)
   end
-  check_int(o.size, "size", 16, 4096)
+  -- (a layers model runs at its own size, which may be small; the built-in backbones need 16)
+  check_int(o.size, "size", tfjs.is_model(name) and 1 or 16, 4096)
   check_int(o.seed, "seed", -math.maxinteger, math.maxinteger)
   local e = setmetatable({ name = name, seed = o.seed or 1 }, Encoder)
   if tfjs.is_model(name) then

@@ -857,7 +857,9 @@ int mm_graph_shape(mm_graph *g, int node, int64_t h, int64_t w, int64_t shape[3]
   int rc = mm_graph_finish(g, e);
   if (!rc) rc = check_size(1, h, w, e);
   if (!rc) rc = check_outs(g, 1, &node, e);
-  if (!rc) rc = plan_build(g, 1, h, w, 1, &node, e);
+  /* the current plan knows it when it computes the node for this size */
+  const gplan *p = &g->plan;
+  if (!rc && !(p->valid && p->h == h && p->w == w && p->need[node])) rc = plan_build(g, 1, h, w, 1, &node, e);
   if (rc) return rc;
   shape[0] = g->plan.shape[node].h, shape[1] = g->plan.shape[node].w, shape[2] = g->plan.shape[node].c;
   return MM_OK;

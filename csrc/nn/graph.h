@@ -26,7 +26,8 @@
  * arena, reused when its last reader has run (liveness intervals, largest
  * first, lowest free offset); the branches of a concatenation are written
  * straight into their slice of it. Each thread's arena stays allocated for
- * the next call with the same plan. */
+ * the next call with the same plan. A graph is not for concurrent calls
+ * (the plan and the arenas are its own). */
 #ifndef MM_GRAPH_H
 #define MM_GRAPH_H
 

@@ -29,7 +29,7 @@ DEPS_PKGS := build-essential lua5.4 liblua5.4-dev luarocks lua-busted lua-cjson 
 # peers and fixture generators (bench, tools/)
 EXTRA_PKGS := python3-torch python3-torchvision python3-pil fasttext lua-ldoc
 
-.PHONY: install all deps deps-extra test asan demo paper bench fuzz docs clean rock check-specs
+.PHONY: install all deps deps-extra test test-levels asan demo paper bench fuzz docs clean rock check-specs
 all: $(B)/mmfuse/core.so
 
 $(B)/obj/%.o: csrc/%.c $(wildcard csrc/*/*.h)
@@ -54,9 +54,19 @@ deps:
 deps-extra:
 	@sh tools/deps.sh $(DEPS_PKGS) $(EXTRA_PKGS)
 
-# The whole suite; the last line is "N passed, N failed".
+# The whole suite; the last line is "N passed, N failed". It runs at the best kernel level
+# of this CPU, or at the one MMFUSE_KERNEL names (avx512, avx2, generic: csrc/core/cpu.h).
 test: deps all
 	@MMFUSE_CPATH=./$(B)/?.so sh tools/run_specs.sh
+
+# The suite once per kernel level this CPU runs (generic = OpenBLAS products and portable C,
+# as on a CPU with neither AVX2 nor AVX-512; avx2 as on a Zen 2/3 or older Intel), each
+# closing with its own "N passed, N failed"; stops at the first level that fails.
+test-levels: deps all
+	@for level in $$(MMFUSE_CPATH=./$(B)/?.so sh tools/kernel_levels.sh); do \
+	  echo "== make test, MMFUSE_KERNEL=$$level"; \
+	  MMFUSE_KERNEL=$$level MMFUSE_CPATH=./$(B)/?.so sh tools/run_specs.sh || exit 1; \
+	done
 
 asan: deps $(BA)/mmfuse/core.so
 	@MMFUSE_CPATH=./$(BA)/?.so \

@@ -47,8 +47,10 @@ def main():
         platform.release()))
     print("- OpenBLAS: %s%s" % (blas, ("; " + env) if env else "; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE not set"))
     kern = sh(["lua5.4", "-e", 'package.cpath = (os.getenv("MMFUSE_CPATH") or "./build-bench/?.so") .. ";" .. '
-               'package.cpath; io.write(require("mmfuse.core").gemm_kernel())'])
-    print("- mmfuse GEMM: mm_sgemm, %s kernel (OpenBLAS only where the CPU has neither AVX-512 nor AVX2)" % kern)
+               'package.cpath; local c = require("mmfuse.core").cpu(); '
+               'io.write(("%s (best on this CPU: %s; CPU brand: %s)"):format(c.kernel, c.hw_best, c.brand))'])
+    forced = " - forced by MMFUSE_KERNEL=%s" % os.environ["MMFUSE_KERNEL"] if os.environ.get("MMFUSE_KERNEL") else ""
+    print("- mmfuse kernel level: %s%s (generic = OpenBLAS products, portable C elsewhere)" % (kern, forced))
     print("- peers: PyTorch %s (Debian), fastText %s (Debian), %s" % (tv, ft, sh(["lua5.4", "-v"]).split("  ")[0]))
     print("- load average at the end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
 

@@ -1,6 +1,6 @@
 /* l_tensor.c - the Lua face of mm_tensor: constructors, shape, indexing,
  * arithmetic metamethods, matmul (mm_sgemm), reductions, elementwise maps,
- * printing. Shared helpers of mm_lua.h are implemented here too. */
+ * printing; and the tensor helpers of mm_lua.h (check, push, convert). */
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
@@ -13,10 +13,8 @@
 #include "mm_lua.h"
 
 /* ======================================================================= */
-/* shared helpers                                                          */
+/* tensor helpers of mm_lua.h                                              */
 /* ======================================================================= */
-
-int mm_lua_raise(lua_State *L, const mm_err *e) { return luaL_error(L, "%s", e->msg); }
 
 mm_tensor *mm_lua_testtensor(lua_State *L, int idx) { return luaL_testudata(L, idx, MM_TENSOR_MT); }
 
@@ -73,82 +71,6 @@ const char *mm_lua_shapestr(const mm_tensor *t) {
   char *b = bufs[next];
   next = (next + 1) & 3;
   return mm_shape_str(t, b, sizeof bufs[0]);
-}
-
-void mm_lua_checkfinite(lua_State *L, const mm_tensor *t, const char *fn, const char *name) {
-  for (int64_t i = 0; i < t->numel; i++) {
-    if (!isfinite(t->data[i]))
-      luaL_error(L, "%s: %s contains %s at element %I (shape %s)", fn, name, isnan(t->data[i]) ? "NaN" : "Inf",
-                 (lua_Integer)i + 1, mm_lua_shapestr(t));
-  }
-}
-
-lua_Integer mm_lua_optintfield(lua_State *L, int idx, const char *key, lua_Integer def) {
-  if (lua_isnoneornil(L, idx)) return def;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, key);
-  lua_Integer v = def;
-  if (!lua_isnil(L, -1)) {
-    int ok;
-    v = lua_tointegerx(L, -1, &ok);
-    if (!ok) luaL_error(L, "option '%s' must be an integer, got %s", key, luaL_typename(L, -1));
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-lua_Number mm_lua_optnumfield(lua_State *L, int idx, const char *key, lua_Number def) {
-  if (lua_isnoneornil(L, idx)) return def;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, key);
-  lua_Number v = def;
-  if (!lua_isnil(L, -1)) {
-    int ok;
-    v = lua_tonumberx(L, -1, &ok);
-    if (!ok) luaL_error(L, "option '%s' must be a number, got %s", key, luaL_typename(L, -1));
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-int mm_lua_optboolfield(lua_State *L, int idx, const char *key, int def) {
-  if (lua_isnoneornil(L, idx)) return def;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, key);
-  int v = def;
-  if (!lua_isnil(L, -1)) {
-    if (!lua_isboolean(L, -1)) luaL_error(L, "option '%s' must be a boolean, got %s", key, luaL_typename(L, -1));
-    v = lua_toboolean(L, -1);
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-const char *mm_lua_optstrfield(lua_State *L, int idx, const char *key, const char *def) {
-  if (lua_isnoneornil(L, idx)) return def;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, key);
-  const char *v = def;
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option '%s' must be a string, got %s", key, luaL_typename(L, -1));
-    v = lua_tostring(L, -1); /* anchored by the option table */
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-void mm_lua_setfuncs(lua_State *L, const luaL_Reg *fns) { luaL_setfuncs(L, fns, 0); }
-
-void mm_lua_subtable(lua_State *L, const char *name, const luaL_Reg *fns) {
-  lua_getfield(L, -1, name);
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, name);
-  }
-  luaL_setfuncs(L, fns, 0);
-  lua_pop(L, 1);
 }
 
 /* ---- shapes from Lua ---------------------------------------------------- */
@@ -777,43 +699,17 @@ static int overlaps(const mm_tensor *x, const mm_tensor *y) {
   return x->data < y->data + y->numel && y->data < x->data + x->numel;
 }
 
-static int opt_flag(lua_State *L, int t, const char *k) {
-  int r = lua_getfield(L, t, k);
-  int v = 0;
-  if (r == LUA_TBOOLEAN)
-    v = lua_toboolean(L, -1);
-  else if (r != LUA_TNIL)
-    return luaL_error(L, "addmm: option '%s' must be a boolean, got %s", k, luaL_typename(L, -1));
-  lua_pop(L, 1);
-  return v;
-}
-
-static float opt_num(lua_State *L, int t, const char *k, float dflt) {
-  int r = lua_getfield(L, t, k);
-  float v = dflt;
-  if (r == LUA_TNUMBER)
-    v = (float)lua_tonumber(L, -1);
-  else if (r != LUA_TNIL)
-    return (float)luaL_error(L, "addmm: option '%s' must be a number, got %s", k, luaL_typename(L, -1));
-  lua_pop(L, 1);
-  return v;
-}
-
 /* c:addmm(a, b [, {ta=, tb=, alpha=1, beta=1}]) -> c, in place:
  * c = beta*c + alpha*op(a).op(b), op = transpose when ta / tb */
 static int m_addmm(lua_State *L) {
   mm_tensor *c = mm_lua_checktensor(L, 1, "self");
   mm_tensor *a = mm_lua_checktensor(L, 2, "a");
   mm_tensor *b = mm_lua_checktensor(L, 3, "b");
-  int ta = 0, tb = 0;
-  float alpha = 1.0f, beta = 1.0f;
-  if (!lua_isnoneornil(L, 4)) {
-    luaL_checktype(L, 4, LUA_TTABLE);
-    ta = opt_flag(L, 4, "ta");
-    tb = opt_flag(L, 4, "tb");
-    alpha = opt_num(L, 4, "alpha", 1.0f);
-    beta = opt_num(L, 4, "beta", 1.0f);
-  }
+  int ta, tb;
+  lua_Number alpha, beta;
+  const mm_lua_opt opts[] = {MM_OPT_BOOL("ta", &ta, 0), MM_OPT_BOOL("tb", &tb, 0), MM_OPT_NUM("alpha", &alpha, 1.0),
+                             MM_OPT_NUM("beta", &beta, 1.0), MM_OPT_END};
+  mm_lua_readopts(L, 4, "addmm", opts);
   if (a->ndim != 2 || b->ndim != 2 || c->ndim != 2)
     return luaL_error(L, "addmm: 2-d tensors expected, got self %s, a %s, b %s", mm_lua_shapestr(c),
                       mm_lua_shapestr(a), mm_lua_shapestr(b));
@@ -824,7 +720,7 @@ static int m_addmm(lua_State *L) {
                       mm_lua_shapestr(a), ta ? ", transposed" : "", mm_lua_shapestr(b), tb ? ", transposed" : "");
   }
   if (overlaps(c, a) || overlaps(c, b)) return luaL_error(L, "addmm: self must not share memory with a or b");
-  mm_sgemm(ta, tb, m, n, k, alpha, a->data, a->shape[1], b->data, b->shape[1], beta, c->data, n);
+  mm_sgemm(ta, tb, m, n, k, (float)alpha, a->data, a->shape[1], b->data, b->shape[1], (float)beta, c->data, n);
   lua_settop(L, 1);
   return 1;
 }

@@ -469,18 +469,6 @@ int mm_image_decode(const void *bytes, size_t len, const char *name, int out_w, 
   return MM_OK;
 }
 
-int mm_image_load(const char *path, int out_w, int out_h, int fit, mm_image *img, mm_err *e) {
-  uint8_t *buf;
-  size_t len;
-  img->px = NULL;
-  img->w = img->h = 0;
-  int rc = mm_read_file(path, &buf, &len, e);
-  if (rc) return rc;
-  rc = mm_image_decode(buf, len, path, out_w, out_h, fit, img, e);
-  free(buf);
-  return rc;
-}
-
 int mm_image_load_into(const char *path, int out_w, int out_h, int fit, uint8_t *dst, mm_err *e) {
   uint8_t stack[16384], *data, *heap;
   size_t len;

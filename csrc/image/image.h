@@ -63,8 +63,7 @@ int mm_image_decode_into(const void *bytes, size_t len, const char *name, int ou
  * A zero-byte file is an error (MM_EFORMAT "empty file"). Caller frees. */
 int mm_read_file(const char *path, uint8_t **buf, size_t *len, mm_err *e);
 
-/* mm_read_file + mm_image_decode / mm_image_decode_into, naming `path`. */
-int mm_image_load(const char *path, int out_w, int out_h, int fit, mm_image *img, mm_err *e);
+/* mm_read_file + mm_image_decode_into, naming `path`. */
 int mm_image_load_into(const char *path, int out_w, int out_h, int fit, uint8_t *dst, mm_err *e);
 
 /* Resize RGB8 src (sw x sh) into dst (dw x dh), both HWC (stb_image_resize,

@@ -10,6 +10,8 @@
 #include "mm_lua.h"
 
 #define SCRATCH_MT "mmfuse.TextScratch"
+/* a vocabulary: full userdata holding an mm_vocab * */
+#define VOCAB_MT "mmfuse.Vocab"
 
 /* C resources used while a binding runs; owned by a userdata so a Lua error
  * (bad element, out of memory) in the middle never leaks them. */
@@ -44,13 +46,8 @@ typedef struct vocab_ud {
   mm_vocab *v;
 } vocab_ud;
 
-mm_vocab *mm_lua_testvocab(lua_State *L, int idx) {
-  vocab_ud *u = luaL_testudata(L, idx, MM_VOCAB_MT);
-  return u ? u->v : NULL;
-}
-
-mm_vocab *mm_lua_checkvocab(lua_State *L, int idx) {
-  vocab_ud *u = luaL_testudata(L, idx, MM_VOCAB_MT);
+static mm_vocab *checkvocab(lua_State *L, int idx) {
+  vocab_ud *u = luaL_testudata(L, idx, VOCAB_MT);
   if (!u) luaL_argerror(L, idx, lua_pushfstring(L, "vocabulary expected, got %s", luaL_typename(L, idx)));
   if (!u->v) luaL_argerror(L, idx, "vocabulary was closed");
   return u->v;
@@ -59,7 +56,7 @@ mm_vocab *mm_lua_checkvocab(lua_State *L, int idx) {
 static void push_vocab(lua_State *L, mm_vocab *v) {
   vocab_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->v = v;
-  luaL_setmetatable(L, MM_VOCAB_MT);
+  luaL_setmetatable(L, VOCAB_MT);
 }
 
 /* tokenizer options from the option table at idx (may be none) */
@@ -192,17 +189,17 @@ static int l_vocab_from_words(lua_State *L) {
 
 /* -- vocabulary methods ------------------------------------------------------ */
 static int v_size(lua_State *L) {
-  lua_pushinteger(L, mm_vocab_size(mm_lua_checkvocab(L, 1)));
+  lua_pushinteger(L, mm_vocab_size(checkvocab(L, 1)));
   return 1;
 }
 
 static int v_rows(lua_State *L) {
-  lua_pushinteger(L, mm_vocab_rows(mm_lua_checkvocab(L, 1)));
+  lua_pushinteger(L, mm_vocab_rows(checkvocab(L, 1)));
   return 1;
 }
 
 static int v_words(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   int64_t n = mm_vocab_size(v);
   lua_createtable(L, (int)n, 0);
   for (int64_t i = 0; i < n; i++) {
@@ -215,7 +212,7 @@ static int v_words(lua_State *L) {
 }
 
 static int v_counts(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   int64_t n = mm_vocab_size(v);
   lua_createtable(L, (int)n, 0);
   for (int64_t i = 0; i < n; i++) {
@@ -227,7 +224,7 @@ static int v_counts(lua_State *L) {
 
 /* v:id(word) -> 1-based id, or nil when absent (no unk rule) */
 static int v_id(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   size_t n;
   const char *w = luaL_checklstring(L, 2, &n);
   int64_t id = mm_vocab_find(v, w, n);
@@ -238,7 +235,7 @@ static int v_id(lua_State *L) {
 
 /* v:word(id) -> word of 1-based id */
 static int v_word(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   lua_Integer id = luaL_checkinteger(L, 2);
   size_t n;
   const char *w = mm_vocab_word(v, id - 1, &n);
@@ -249,7 +246,7 @@ static int v_word(lua_State *L) {
 }
 
 static int v_options(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   const mm_vocab_opts *o = mm_vocab_options(v);
   lua_createtable(L, 0, 7);
   lua_pushinteger(L, o->min_count);
@@ -271,7 +268,7 @@ static int v_options(lua_State *L) {
 
 /* v:tokenize(s) with the vocabulary's tokenizer options */
 static int v_tokenize(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   size_t n;
   const char *s = check_text(L, 2, &n);
   scratch *z = push_scratch(L);
@@ -286,7 +283,7 @@ static int v_tokenize(lua_State *L) {
  *   CSR offsets (bag i = ids[offsets[i]+1 .. offsets[i+1]]), missing[i]: true
  *   when bag i is empty. A single string is encoded as a batch of one. */
 static int v_encode(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   const mm_tokenize_opts *to = &mm_vocab_options(v)->tok;
   int single = lua_type(L, 2) == LUA_TSTRING || (lua_type(L, 2) == LUA_TBOOLEAN && !lua_toboolean(L, 2));
   if (single) { /* wrap into {s} */
@@ -352,7 +349,7 @@ static int v_encode(lua_State *L) {
 }
 
 static int v_tostring(lua_State *L) {
-  vocab_ud *u = luaL_checkudata(L, 1, MM_VOCAB_MT);
+  vocab_ud *u = luaL_checkudata(L, 1, VOCAB_MT);
   if (!u->v) {
     lua_pushliteral(L, "Vocab(closed)");
     return 1;
@@ -384,7 +381,7 @@ static int v_tostring(lua_State *L) {
 }
 
 static int v_gc(lua_State *L) {
-  vocab_ud *u = luaL_checkudata(L, 1, MM_VOCAB_MT);
+  vocab_ud *u = luaL_checkudata(L, 1, VOCAB_MT);
   mm_vocab_free(u->v);
   u->v = NULL;
   return 0;
@@ -418,7 +415,7 @@ static int l_probe_vectors(lua_State *L) {
  *   -> tensor, {found=, total=, coverage=, dim=, format=, file_words=, missing={words}} */
 static int l_load_vectors(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  mm_vocab *v = mm_lua_checkvocab(L, 2);
+  mm_vocab *v = checkvocab(L, 2);
   mm_vec_format fmt = check_format(L, 4);
   mm_tensor *out;
   mm_err e = {0};
@@ -474,7 +471,7 @@ void mm_lua_open_text(lua_State *L) {
                                      {"counts", v_counts},     {"id", v_id},           {"word", v_word},
                                      {"options", v_options},   {"tokenize", v_tokenize}, {"encode", v_encode},
                                      {NULL, NULL}};
-  luaL_newmetatable(L, MM_VOCAB_MT);
+  luaL_newmetatable(L, VOCAB_MT);
   lua_newtable(L);
   luaL_setfuncs(L, methods, 0);
   lua_setfield(L, -2, "__index");

@@ -142,6 +142,5 @@ void mm_adam_step(float *p, const float *g, float *m, float *v, int64_t count, f
                   float eps, float wd, int64_t step);
 /* sum of squares of g (for global-norm clipping) */
 double mm_sumsq(const float *g, int64_t count);
-void mm_scale(float *g, int64_t count, float s);
 
 #endif

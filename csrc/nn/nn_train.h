@@ -23,7 +23,7 @@ void mm_optim_step_init(mm_optim_step *s, int adam, float lr, float b1, float b2
 /* One fused pass over count floats of a parameter: bak = p (the weights
  * before the step), the update of p (and m, v; SGD: m is the velocity,
  * unused when momentum == 0), then g = 0. Element for element the same
- * arithmetic as mm_scale + mm_adam_step / mm_sgd_step (no contraction into
+ * arithmetic as g *= scale then mm_adam_step / mm_sgd_step (no contraction into
  * FMA, IEEE sqrt and division: same bits on every code path).
  * p, g, m, v, bak must not overlap. Returns 1 when every updated p is finite. */
 int mm_optim_fused(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m, float *restrict v,

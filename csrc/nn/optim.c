@@ -53,10 +53,6 @@ double mm_sumsq(const float *g, int64_t count) {
   return s;
 }
 
-void mm_scale(float *g, int64_t count, float s) {
-  for (int64_t i = 0; i < count; i++) g[i] *= s;
-}
-
 /* ---- the fused pass of the training loop (nn_train.h) ----------------------------- */
 
 #include <string.h>

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ngram.h"
+#include "hash.h"
 
 /* -- string table: strings in one arena, index by open addressing ---------- */
 typedef struct strtab {
@@ -140,13 +140,6 @@ int mm_counter_add_text(mm_counter *c, const char *s, size_t n, const mm_tokeniz
     if (rc) return rc;
   }
   return MM_OK;
-}
-
-int64_t mm_counter_distinct(const mm_counter *c) { return c->t.n; }
-
-int64_t mm_counter_get(const mm_counter *c, const char *w, size_t n) {
-  int64_t i = st_find(&c->t, w, n, mm_token_hash(w, n));
-  return i < 0 ? 0 : c->t.count[i];
 }
 
 /* -- vocabulary -------------------------------------------------------------- */

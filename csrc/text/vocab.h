@@ -35,9 +35,6 @@ void mm_counter_free(mm_counter *c);
 int mm_counter_add(mm_counter *c, const char *w, size_t n, mm_err *e);
 /* tokenize s (with opts) and count its tokens */
 int mm_counter_add_text(mm_counter *c, const char *s, size_t n, const mm_tokenize_opts *opts, mm_err *e);
-int64_t mm_counter_distinct(const mm_counter *c);
-/* count of a token (0 if never seen) */
-int64_t mm_counter_get(const mm_counter *c, const char *w, size_t n);
 
 /* -- building ---------------------------------------------------------------- */
 typedef struct mm_vocab_opts {
@@ -72,15 +69,5 @@ int64_t mm_vocab_count(const mm_vocab *v, int64_t id);
 int64_t mm_vocab_find(const mm_vocab *v, const char *w, size_t n);
 /* id applying the unk rule: find(), else 0 if unk, else -1 (drop) */
 int64_t mm_vocab_lookup(const mm_vocab *v, const char *w, size_t n);
-
-/* -- from Lua (defined in csrc/lua/l_text.c) ----------------------------------
- * The vocabulary object of mm.text.vocab() is a full userdata with metatable
- * "mmfuse.Vocab" holding an mm_vocab *. mm_lua_checkvocab raises a Lua
- * argument error if the value at idx is not one; the pointer stays valid while
- * that Lua value is alive (keep a reference, e.g. in the model's uservalue). */
-#define MM_VOCAB_MT "mmfuse.Vocab"
-struct lua_State;
-mm_vocab *mm_lua_checkvocab(struct lua_State *L, int idx);
-mm_vocab *mm_lua_testvocab(struct lua_State *L, int idx);
 
 #endif

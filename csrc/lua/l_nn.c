@@ -14,8 +14,6 @@
 
 #include "../nn/cnn_direct.h"
 #include "../nn/nn.h"
-#include "../nn/nn_extra.h"
-#include "../nn/winograd.h"
 #include "mm_lua.h"
 
 /* ======================================================================= */
@@ -343,40 +341,6 @@ static int l_conv2d(lua_State *L) {
   float *col = fscratch(L, mm_conv2d_col_size(&a.s));
   mm_tensor *y = conv_out(L, &a);
   mm_conv2d_forward(&a.s, a.x->data, a.w->data, a.b ? a.b->data : NULL, y->data, col);
-  return 1;
-}
-
-/* conv2d_winograd(x, w, b, {padding=, relu=, transposed=}) -> y: a 3x3,
- * stride-1 convolution by Winograd F(2x2, 3x3). transposed = true uses w
- * [c_in_of_y, c_of_x, 3, 3] transposed and rotated, as the data gradient of
- * a layer with weight w does (padding 2 - the layer's). */
-static int l_conv2d_winograd(lua_State *L) {
-  const char *fn = "conv2d_winograd";
-  mm_tensor *x = targ(L, 1, "x"), *w = targ(L, 2, "weight"), *b = opt_targ(L, 3, "bias");
-  check_opts(L, 4, fn);
-  lua_Integer pad = opt_int(L, 4, fn, "padding", 0);
-  int relu = opt_bool(L, 4, fn, "relu") == 1, flip = opt_bool(L, 4, fn, "transposed") == 1;
-  if (x->ndim != 4) luaL_error(L, "%s: x must be 4-d [N, C, H, W], got shape %s", fn, SH(x));
-  if (w->ndim != 4 || w->shape[2] != 3 || w->shape[3] != 3)
-    luaL_error(L, "%s: weight must be [out, in, 3, 3], got shape %s", fn, SH(w));
-  int64_t cin = flip ? w->shape[0] : w->shape[1], cout = flip ? w->shape[1] : w->shape[0];
-  if (x->shape[1] != cin)
-    luaL_error(L, "%s: x has shape %s (%d channels) but weight %s%s expects %d", fn, SH(x), (int)x->shape[1], SH(w),
-               flip ? " (transposed)" : "", (int)cin);
-  if (pad < 0 || pad > 2) luaL_error(L, "%s: padding must be 0, 1 or 2, got %d", fn, (int)pad);
-  if (b && !(b->ndim == 1 && b->shape[0] == cout))
-    luaL_error(L, "%s: bias has shape %s, expected %d", fn, SH(b), (int)cout);
-  mm_conv2d_shape s;
-  mm_err e;
-  if (mm_conv2d_shape_init(&s, x->shape[0], cin, x->shape[2], x->shape[3], cout, 3, 3, 1, pad, 1, &e)) {
-    mm_err_prefix(&e, "%s: x %s, weight %s: ", fn, SH(x), SH(w));
-    mm_lua_raise(L, &e);
-  }
-  float *scr = fscratch(L, mm_wino_scratch(&s));
-  int64_t sh[4] = {s.n, s.o, s.oh, s.ow};
-  mm_tensor *y = mm_lua_newtensor_uninit(L, 4, sh);
-  mm_wino_forward(&s, x->data, s.c * s.h * s.w, s.h * s.w, w->data, flip, b ? b->data : NULL, relu, y->data,
-                  s.o * s.oh * s.ow, s.oh * s.ow, scr);
   return 1;
 }
 
@@ -1219,7 +1183,6 @@ void mm_lua_open_nn(lua_State *L) {
       {"linear_backward", l_linear_backward},
       {"conv2d", l_conv2d},
       {"conv2d_backward", l_conv2d_backward},
-      {"conv2d_winograd", l_conv2d_winograd},
       {"cnn_forward", l_cnn_forward},
       {"max_pool2d", l_max_pool2d},
       {"max_pool2d_backward", l_max_pool2d_backward},

@@ -3,17 +3,16 @@
  * input patch matrix col[(c/g)*kh*kw, oh*ow] is built once and multiplied by
  * the group's weight matrix [o/g, (c/g)*kh*kw]. A 1x1 kernel with stride 1
  * and no padding skips im2col (the input plane is already the col matrix).
- * The channel-major path at the end (nn_extra.h) serves the model's CNN. */
+ * The channel-major path at the end (conv2d.h) serves the model's CNN. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/gemm.h"
-#include "core/parallel.h"
+#include "../core/gemm.h"
+#include "../core/parallel.h"
 
 #include "cnn_direct.h"
-#include "nn.h"
-#include "nn_extra.h"
+#include "conv2d.h"
 
 int mm_conv2d_shape_init(mm_conv2d_shape *s, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh,
                          int64_t kw, int64_t stride, int64_t pad, int64_t groups, mm_err *e) {
@@ -449,7 +448,7 @@ void mm_conv2d_backward(const mm_conv2d_shape *s, const float *x, const float *w
 }
 
 
-/* ---- channel-major path (nn_extra.h): groups == 1, activations [c, n*h*w].
+/* ---- channel-major path (conv2d.h): groups == 1, activations [c, n*h*w].
  * col = [K, n*oh*ow] with K = c*kh*kw: sample i's im2col in columns
  * [i*ohw, (i+1)*ohw). The GEMM [o, K] . [K, n*ohw] gives the output already
  * channel-major, so no reorder is needed; backward reads grad_out in place.

@@ -1,7 +1,7 @@
 /* embedding_bag.c - mean of embedding rows per bag (CSR offsets). */
 #include <string.h>
 
-#include "nn.h"
+#include "embedding_bag.h"
 
 /* rows of a big table are cache (and TLB) misses: ask for the row PF ids
  * ahead while summing the current one */

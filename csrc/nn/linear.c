@@ -3,7 +3,7 @@
 
 #include "../core/gemm.h"
 #include "../core/parallel.h"
-#include "nn.h"
+#include "linear.h"
 
 /* y^T = W x^T block by block, then y = b + (y^T)^T. The sgemm kernels pack
  * their B operand: in y = x W^T that is W (out x in, all of it, every call),

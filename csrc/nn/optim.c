@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "../core/cpu.h"
-#include "nn.h"
+#include "optim.h"
 
 void mm_sgd_step(float *p, const float *g, float *vel, int64_t count, float lr, float momentum, float wd) {
   if (momentum != 0.0f && vel) {
@@ -53,11 +53,9 @@ double mm_sumsq(const float *g, int64_t count) {
   return s;
 }
 
-/* ---- the fused pass of the training loop (nn_train.h) ----------------------------- */
+/* ---- the fused pass of the training loop (optim.h) ----------------------------- */
 
 #include <string.h>
-
-#include "nn_train.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MM_OPTIM_X86 1
@@ -268,7 +266,7 @@ int mm_optim_fused_mt(const mm_optim_step *s, float *restrict p, float *restrict
   return run_chunks(count, fused_part, &a);
 }
 
-/* ---- finite test (nn_train.h) ------------------------------------------------------ */
+/* ---- finite test (optim.h) ------------------------------------------------------ */
 
 static int all_finite_c(const float *x, int64_t n) {
   uint32_t acc = 0;

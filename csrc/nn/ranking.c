@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../core/gemm.h"
-#include "nn.h"
+#include "ranking.h"
 
 #define COS_EPS 1e-8
 

@@ -59,7 +59,6 @@ weights laid out as PyTorch lays them; labels and ids are 1-based.
 
   mm.nn.linear(x, w, b)                        w [out, in]
   mm.nn.conv2d(x, w, b, {stride=, padding=})   NCHW, im2col + sgemm
-  mm.nn.conv2d_winograd(x, w, b, {padding=, relu=})   3x3 stride 1, Winograd F(2x2, 3x3)
   mm.nn.cnn_forward(x, {{weight=, bias=, pool=}, ...}[, {winograd=}])  CNN inference, global avg
   mm.nn.max_pool2d(x, {kernel=, stride=, padding=})   mm.nn.avg_pool2d(...)
   mm.nn.global_avg_pool(x)                     [N, C, H, W] -> [N, C]

@@ -111,6 +111,8 @@ void mm_lua_subtable(lua_State *L, const char *name, const luaL_Reg *fns);
 
 /* -- area openers (one per l_*.c) ------------------------------------------ */
 void mm_lua_open_tensor(lua_State *L);
+/* mm.Tensor's arithmetic (l_tensor_math.c), registered by mm_lua_open_tensor */
+extern const luaL_Reg mm_lua_tensor_math_meta[], mm_lua_tensor_math_methods[], mm_lua_tensor_math_funcs[];
 void mm_lua_open_nn(lua_State *L);
 void mm_lua_open_text(lua_State *L);
 void mm_lua_open_image(lua_State *L);

@@ -33,3 +33,35 @@ describe("option tables", function()
     assert.same({ { 3, 7 }, { 5, 9 } }, c:totable())
   end)
 end)
+
+describe("nn option tables", function()
+  local x, w = mm.randn(1, 2, 5, 5), mm.randn(3, 2, 3, 3)
+
+  it("conv2d names a misspelt option and the ones it knows", function()
+    assert.equal("conv2d: unknown option 'paddding' (known: stride, padding, groups)",
+      util.errors_with(mm.nn.conv2d, x, w, nil, { paddding = 1 }))
+    util.assert_mentions(util.errors_with(mm.nn.conv2d, x, w, nil, { stride = 1.5 }), "conv2d: option 'stride'",
+      "integer", "fraction")
+  end)
+
+  it("pooling, losses, bags and optimisers read their options strictly", function()
+    util.assert_mentions(util.errors_with(mm.nn.max_pool2d, x, { kernel_size = 2 }), "max_pool2d",
+      "unknown option 'kernel_size'", "known: kernel, stride, padding")
+    util.assert_mentions(util.errors_with(mm.nn.cross_entropy, mm.randn(2, 3), { 1, 2 }, { weights = mm.ones(3) }),
+      "cross_entropy: unknown option 'weights' (known: weight)")
+    util.assert_mentions(util.errors_with(mm.nn.ranking_loss, mm.randn(2, 3), mm.randn(2, 3), { 1, 2 }, { margin = 0 / 0 }),
+      "ranking_loss: option 'margin'", "NaN")
+    util.assert_mentions(util.errors_with(mm.nn.embedding_bag, mm.randn(4, 2), { 1, 2 }, { 0 }, { include_last = true }),
+      "embedding_bag: unknown option 'include_last'", "include_last_offset")
+    local p = mm.zeros(3)
+    util.assert_mentions(util.errors_with(mm.nn.sgd_step, p, mm.ones(3), nil, { lr = 0.1, momentun = 0.9 }),
+      "sgd_step: unknown option 'momentun'", "momentum")
+    util.assert_mentions(util.errors_with(mm.nn.adam_step, p, mm.ones(3), mm.zeros(3), mm.zeros(3), 1, { betas = { 0.9 } }),
+      "adam_step: option 'betas'", "two numbers")
+  end)
+
+  it("cnn_forward checks each block's keys", function()
+    util.assert_mentions(util.errors_with(mm.nn.cnn_forward, mm.randn(1, 3, 8, 8), { { weight = mm.randn(4, 3, 3, 3), pooled = true } }),
+      "cnn_forward: block 1: unknown option 'pooled' (known: weight, bias, pool)")
+  end)
+end)

@@ -65,3 +65,41 @@ describe("nn option tables", function()
       "cnn_forward: block 1: unknown option 'pooled' (known: weight, bias, pool)")
   end)
 end)
+
+describe("image, text and data option tables", function()
+  local png = "spec/fixtures/image/rgb.png"
+
+  it("image functions name unknown options and bad enums", function()
+    assert.equal("load: unknown option 'sise' (known: size, height, width, fit)",
+      util.errors_with(mm.image.load, png, { sise = 8 }))
+    assert.equal('load: option \'fit\' must be "stretch" or "crop", got "zoom"',
+      util.errors_with(mm.image.load, png, { fit = "zoom" }))
+    util.assert_mentions(util.errors_with(mm.image.decode, util.read(png), { names = "x" }), "decode: unknown option 'names'",
+      "name")
+    util.assert_mentions(util.errors_with(mm.image.augment, mm.zeros(3, 4, 4), { flip = true, seeds = 1 }),
+      "augment: unknown option 'seeds'", "seed")
+    -- a tensor has no decoding options; a path has
+    util.assert_mentions(util.errors_with(mm.image.histogram, mm.zeros(3, 4, 4), { size = 4 }),
+      "histogram: unknown option 'size' (known: bins)")
+    assert.equal(8, mm.image.histogram(png, { bins = 2, size = 4 }):numel())
+  end)
+
+  it("text functions read their options strictly, with the core's names", function()
+    util.assert_mentions(util.errors_with(mm.text.tokenize, "a b", { lower = true }), "tokenize: unknown option 'lower'",
+      "lowercase, keep_punct")
+    assert.equal('vocab: option \'unk\' must be "drop" or "unk", got "maybe"',
+      util.errors_with(mm.text.vocab, { "a" }, { unk = "maybe" }))
+    util.assert_mentions(util.errors_with(mm.text.probe_vectors, "x.txt", { format = "bin" }),
+      "probe_vectors: option 'format'", '"word2vec-bin"', '"bin"')
+    -- the default bucket count comes from the core, resolved when n-grams are on
+    assert.equal(2000000, mm.text.vocab({ "a b" }, { ngrams = 2 }):options().buckets)
+    assert.equal(0, mm.text.vocab({ "a b" }):options().buckets)
+  end)
+
+  it("datasets check the image options", function()
+    util.assert_mentions(util.errors_with(mm.data.new, { labels = { "a" }, image = { png }, image_fit = "fill" }),
+      "add_image: option 'fit'", '"stretch" or "crop"', '"fill"')
+    util.assert_mentions(util.errors_with(mm.data.new, { labels = { "a" }, image = { png }, image_size = 0 }),
+      "add_image: option 'size' must be in 1..1024, got 0")
+  end)
+end)

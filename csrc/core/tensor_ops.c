@@ -246,6 +246,12 @@ int mm_tensor_allclose(const mm_tensor *a, const mm_tensor *b, double rtol, doub
   return ok;
 }
 
+int64_t mm_find_nonfinite(const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) return i;
+  return -1;
+}
+
 /* ---- printing ---------------------------------------------------------------- */
 
 void mm_tensor_print_style(const mm_tensor *t, int *width, int *prec, int *sci) {

@@ -85,6 +85,9 @@ void mm_tensor_transpose(const mm_tensor *t, int d1, int d2, mm_tensor *o);
  * the largest absolute difference (NaN when a NaN was met) */
 int mm_tensor_allclose(const mm_tensor *a, const mm_tensor *b, double rtol, double atol, double *worst);
 
+/* the index of the first NaN or infinity of x[0..n), -1 when every value is finite */
+int64_t mm_find_nonfinite(const float *x, int64_t n);
+
 /* ---- printing ---------------------------------------------------------------- */
 /* how mm.Tensor prints t: every element in fixed notation with prec decimals
  * (0 when all are integers) or, for very large or small magnitudes, in

@@ -72,6 +72,8 @@ static void *stbi_zrealloc(void *p, size_t oldsz, size_t newsz) {
 #pragma GCC diagnostic ignored "-Wunused-function"
 #endif
 
+const char *const mm_fit_names[] = {"stretch", "crop", NULL};
+
 static const char *nm(const char *name) { return name ? name : "<bytes>"; }
 
 void mm_image_free(mm_image *img) {

@@ -59,13 +59,9 @@ static void push_vocab(lua_State *L, mm_vocab *v) {
   luaL_setmetatable(L, VOCAB_MT);
 }
 
-/* tokenizer options from the option table at idx (may be none) */
-static mm_tokenize_opts tok_opts(lua_State *L, int idx, mm_tokenize_opts def) {
-  mm_tokenize_opts o = def;
-  o.lowercase = mm_lua_optboolfield(L, idx, "lowercase", o.lowercase);
-  o.keep_punct = mm_lua_optboolfield(L, idx, "keep_punct", o.keep_punct);
-  return o;
-}
+/* the tokenizer's options (in every option table that tokenizes) */
+#define TOKENIZE_OPTS(o) MM_OPT_BOOL("lowercase", &(o)->lowercase, (o)->lowercase), \
+                         MM_OPT_BOOL("keep_punct", &(o)->keep_punct, (o)->keep_punct)
 
 static void push_tokens(lua_State *L, const mm_tokens *t) {
   lua_createtable(L, (int)t->n, 0);
@@ -85,7 +81,9 @@ static const char *check_text(lua_State *L, int idx, size_t *n) {
 static int l_tokenize(lua_State *L) {
   size_t n;
   const char *s = check_text(L, 1, &n);
-  mm_tokenize_opts o = tok_opts(L, 2, mm_tokenize_defaults());
+  mm_tokenize_opts o = mm_tokenize_defaults();
+  const mm_lua_opt opts[] = {TOKENIZE_OPTS(&o), MM_OPT_END};
+  mm_lua_readopts(L, 2, "tokenize", opts);
   scratch *z = push_scratch(L);
   mm_err e = {0};
   if (mm_tokenize_buffer(s, n, &o, &z->toks, &e)) return mm_lua_raise(L, &e);
@@ -129,24 +127,26 @@ static lua_Integer check_list(lua_State *L, int idx, const char *name) {
   return luaL_len(L, idx);
 }
 
-static mm_vocab_opts vocab_opts(lua_State *L, int idx) {
+/* the vocabulary options at idx (the core checks their ranges) */
+static mm_vocab_opts vocab_opts(lua_State *L, int idx, const char *fn) {
   mm_vocab_opts o = mm_vocab_defaults();
-  o.min_count = mm_lua_optintfield(L, idx, "min_count", o.min_count);
-  o.max_size = mm_lua_optintfield(L, idx, "max_size", o.max_size);
-  o.ngrams = mm_lua_optintfield(L, idx, "ngrams", o.ngrams);
-  o.buckets = mm_lua_optintfield(L, idx, "buckets", o.ngrams > 1 ? 2000000 : 0);
-  const char *unk = mm_lua_optstrfield(L, idx, "unk", "unk");
-  if (strcmp(unk, "unk") == 0) o.unk = 1;
-  else if (strcmp(unk, "drop") == 0) o.unk = 0;
-  else luaL_error(L, "option 'unk' must be \"unk\" or \"drop\", got \"%s\"", unk);
-  o.tok = tok_opts(L, idx, o.tok);
+  lua_Integer min_count, max_size, ngrams, buckets;
+  const mm_lua_opt opts[] = {MM_OPT_INT("min_count", &min_count, o.min_count),
+                             MM_OPT_INT("max_size", &max_size, o.max_size),
+                             MM_OPT_INT("ngrams", &ngrams, o.ngrams),
+                             MM_OPT_INT("buckets", &buckets, o.buckets),
+                             MM_OPT_ENUM("unk", &o.unk, o.unk, mm_vocab_unk_names),
+                             TOKENIZE_OPTS(&o.tok),
+                             MM_OPT_END};
+  mm_lua_readopts(L, idx, fn, opts);
+  o.min_count = min_count, o.max_size = max_size, o.ngrams = ngrams, o.buckets = buckets;
   return o;
 }
 
 /* core.text.vocab(texts, opts) -> vocabulary; texts: strings / token lists */
 static int l_vocab(lua_State *L) {
   lua_Integer n = check_list(L, 1, "texts");
-  mm_vocab_opts o = vocab_opts(L, 2);
+  mm_vocab_opts o = vocab_opts(L, 2, "vocab");
   mm_err e = {0};
   scratch *z = push_scratch(L);
   z->cnt = mm_counter_new(&e);
@@ -165,7 +165,7 @@ static int l_vocab(lua_State *L) {
 /* core.text.vocab_from_words(words, opts) -> vocabulary (restore a saved one) */
 static int l_vocab_from_words(lua_State *L) {
   lua_Integer n = check_list(L, 1, "words");
-  mm_vocab_opts o = vocab_opts(L, 2);
+  mm_vocab_opts o = vocab_opts(L, 2, "vocab_from_words");
   scratch *z = push_scratch(L);
   for (lua_Integer i = 1; i <= n; i++) {
     if (lua_geti(L, 1, i) != LUA_TSTRING)
@@ -253,7 +253,7 @@ static int v_options(lua_State *L) {
   lua_setfield(L, -2, "min_count");
   lua_pushinteger(L, o->max_size);
   lua_setfield(L, -2, "max_size");
-  lua_pushstring(L, o->unk ? "unk" : "drop");
+  lua_pushstring(L, mm_vocab_unk_names[o->unk]);
   lua_setfield(L, -2, "unk");
   lua_pushinteger(L, o->ngrams);
   lua_setfield(L, -2, "ngrams");
@@ -364,7 +364,7 @@ static int v_tostring(lua_State *L) {
     lua_pushfstring(L, ", buckets=%d, rows=%d", (int)o->buckets, (int)mm_vocab_rows(u->v));
     luaL_addvalue(&b);
   }
-  lua_pushfstring(L, ", min_count=%d, unknown=%s", (int)o->min_count, o->unk ? "unk" : "drop");
+  lua_pushfstring(L, ", min_count=%d, unknown=%s", (int)o->min_count, mm_vocab_unk_names[o->unk]);
   luaL_addvalue(&b);
   int64_t n = mm_vocab_size(u->v), shown = 0;
   if (n > (o->unk ? 1 : 0)) luaL_addstring(&b, "; top:");
@@ -388,18 +388,18 @@ static int v_gc(lua_State *L) {
 }
 
 /* -- word vectors ------------------------------------------------------------- */
-static mm_vec_format check_format(lua_State *L, int idx) {
-  const char *f = mm_lua_optstrfield(L, idx, "format", "auto");
-  int fmt = mm_vec_format_parse(f);
-  if (fmt < 0)
-    luaL_error(L, "option 'format' must be \"auto\", \"glove\", \"word2vec\", \"word2vec-bin\" or \"vec\", got \"%s\"", f);
+/* the options {format = "auto" | "glove" | ...} at idx */
+static mm_vec_format check_format(lua_State *L, int idx, const char *fn) {
+  int fmt;
+  const mm_lua_opt opts[] = {MM_OPT_ENUM("format", &fmt, MM_VEC_AUTO, mm_vec_format_names), MM_OPT_END};
+  mm_lua_readopts(L, idx, fn, opts);
   return (mm_vec_format)fmt;
 }
 
 /* core.text.probe_vectors(path [, {format=}]) -> {dim=, format=} */
 static int l_probe_vectors(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  mm_vec_format fmt = check_format(L, 2);
+  mm_vec_format fmt = check_format(L, 2, "probe_vectors");
   mm_vec_stats st;
   mm_err e = {0};
   if (mm_vectors_probe(path, fmt, &st, &e)) return mm_lua_raise(L, &e);
@@ -416,7 +416,7 @@ static int l_probe_vectors(lua_State *L) {
 static int l_load_vectors(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   mm_vocab *v = checkvocab(L, 2);
-  mm_vec_format fmt = check_format(L, 4);
+  mm_vec_format fmt = check_format(L, 4, "load_vectors");
   mm_tensor *out;
   mm_err e = {0};
   if (lua_isnoneornil(L, 3)) {

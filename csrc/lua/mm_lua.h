@@ -36,6 +36,11 @@ const char *mm_lua_shapestr(const mm_tensor *t);
 /* Read a shape given either as a table {2,3} or as integers from idx..top. */
 int mm_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 
+/* -- datasets (l_data.c) ----------------------------------------------------- */
+struct mm_dataset;
+/* the dataset userdata at idx (an argument error when it is none or closed) */
+struct mm_dataset *mm_lua_checkdataset(lua_State *L, int idx);
+
 /* -- errors --------------------------------------------------------------- */
 int mm_lua_raise(lua_State *L, const mm_err *e);
 
@@ -116,6 +121,7 @@ extern const luaL_Reg mm_lua_tensor_math_meta[], mm_lua_tensor_math_methods[], m
 void mm_lua_open_nn(lua_State *L);
 void mm_lua_open_text(lua_State *L);
 void mm_lua_open_image(lua_State *L);
+void mm_lua_open_backbone(lua_State *L); /* l_backbone.c: core.image.backbone, opened by mm_lua_open_image */
 void mm_lua_open_io(lua_State *L);
 void mm_lua_open_data(lua_State *L);
 void mm_lua_open_model(lua_State *L);

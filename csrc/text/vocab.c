@@ -148,6 +148,8 @@ struct mm_vocab {
   mm_vocab_opts o;
 };
 
+const char *const mm_vocab_unk_names[] = {"drop", "unk", NULL};
+
 mm_vocab_opts mm_vocab_defaults(void) {
   mm_vocab_opts o;
   memset(&o, 0, sizeof o);
@@ -155,7 +157,7 @@ mm_vocab_opts mm_vocab_defaults(void) {
   o.max_size = 0;
   o.unk = 1;
   o.ngrams = 1;
-  o.buckets = 0;
+  o.buckets = -1;
   o.tok = mm_tokenize_defaults();
   return o;
 }
@@ -164,6 +166,7 @@ mm_vocab_opts mm_vocab_defaults(void) {
 #define MM_MAX_BUCKETS ((int64_t)1 << 31)
 
 static int check_opts(mm_vocab_opts *o, mm_err *e) {
+  if (o->buckets == -1) o->buckets = o->ngrams > 1 ? MM_VOCAB_BUCKETS : 0;
   if (o->min_count < 1) return mm_errorf(e, MM_EINVAL, "vocab: min_count must be >= 1 (got %lld)", (long long)o->min_count);
   if (o->max_size < 0) return mm_errorf(e, MM_EINVAL, "vocab: max_size must be >= 0 (got %lld)", (long long)o->max_size);
   if (o->ngrams < 1 || o->ngrams > MM_MAX_NGRAMS)

@@ -42,14 +42,19 @@ typedef struct mm_vocab_opts {
   int64_t max_size;  /* >= 0; 0 = unlimited (not counting <unk>) */
   int unk;           /* 1 (default): id 0 is <unk>; 0: drop unknown tokens */
   int64_t ngrams;    /* word n-grams up to this n (1 = words only); default 1 */
-  int64_t buckets;   /* hash buckets for n-grams (>= 1 if ngrams > 1); default 2000000
-                        (fastText's default) when ngrams > 1, else 0 */
+  int64_t buckets;   /* hash buckets for n-grams (>= 1 if ngrams > 1); default -1:
+                        MM_VOCAB_BUCKETS when ngrams > 1, else 0 */
   mm_tokenize_opts tok;
 } mm_vocab_opts;
 
+#define MM_VOCAB_BUCKETS 2000000 /* fastText's default bucket count */
+/* the names of unk by value: "drop" (0), "unk" (1); NULL-terminated */
+extern const char *const mm_vocab_unk_names[];
+
 mm_vocab_opts mm_vocab_defaults(void);
 
-/* Build from a counter. Checks opts (EINVAL naming the field). */
+/* Build from a counter. Checks opts (EINVAL naming the field); the
+ * vocabulary keeps them with the default buckets resolved. */
 mm_vocab *mm_vocab_build(const mm_counter *c, const mm_vocab_opts *opts, mm_err *e);
 /* Rebuild from a word list in id order (as saved). If opts->unk, words[0]
  * must be "<unk>". Duplicate or empty words -> EINVAL naming the index. */

@@ -25,7 +25,7 @@
 --     local loss = mm.nn.cross_entropy(mm.nn.linear(p, mm.randn(5, 16)), { 1, 2, 3, 4, 5, 1, 2, 3 })
 -- @module mmfuse.nn
 local core = require "mmfuse.core"
-local C = core.nn or {}
+local C = core.nn
 
 local M = {}
 for k, v in pairs(C) do M[k] = v end

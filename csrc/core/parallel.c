@@ -30,8 +30,12 @@ int mm_set_threads(int64_t n, mm_err *e) {
 }
 
 /* set while this thread runs a range of mm_parallel_for: a kernel called
- * from inside one (mm_sgemm under conv2d's batch split) runs serially */
-static _Thread_local int in_region;
+ * from inside one (mm_sgemm under conv2d's batch split) runs serially.
+ * Static TLS (initial-exec), though the module is dlopen'ed: one int fits in
+ * glibc's reserve for that, every read skips __tls_get_addr, and the module
+ * has no dynamically allocated TLS block, whose tracking by LeakSanitizer
+ * (GCC 12's, with glibc 2.36) crashes at exit in some runs of `make asan`. */
+static _Thread_local int in_region __attribute__((tls_model("initial-exec")));
 
 static void run_range(mm_parallel_fn fn, void *ctx, int64_t n, int nt, int tid) {
   int outer = in_region;

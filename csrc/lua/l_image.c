@@ -100,6 +100,16 @@ static box *push_rgb8(lua_State *L, const void *bytes, size_t len, const char *n
   return px;
 }
 
+/* the bytes of the file at path, in a box pushed on the stack */
+static box *push_file(lua_State *L, const char *path, size_t *len) {
+  box *file = push_box(L);
+  uint8_t *buf;
+  mm_err e;
+  if (mm_read_file(path, &buf, len, &e)) mm_lua_raise(L, &e);
+  file->p = buf;
+  return file;
+}
+
 /* decode bytes (anchored by the caller) into a new 3xHxW tensor on the stack */
 static void push_decoded(lua_State *L, const void *bytes, size_t len, const char *name, int oh, int ow, int fit) {
   box *px = push_rgb8(L, bytes, len, name, &oh, &ow, fit);
@@ -118,13 +128,9 @@ static int l_load(lua_State *L) {
   const mm_lua_opt opts[] = {DECODE_OPTS(&size_type, &hh, &ww, &fit), MM_OPT_END};
   mm_lua_readopts(L, 2, "load", opts);
   decode_size(L, 2, "load", size_type, hh, ww, &oh, &ow);
-  box *file = push_box(L);
-  uint8_t *buf;
   size_t len;
-  mm_err e;
-  if (mm_read_file(path, &buf, &len, &e)) mm_lua_raise(L, &e);
-  file->p = buf;
-  push_decoded(L, buf, len, path, oh, ow, fit);
+  box *file = push_file(L, path, &len);
+  push_decoded(L, file->p, len, path, oh, ow, fit);
   box_free(file);
   return 1;
 }
@@ -154,11 +160,8 @@ static int l_info(lua_State *L) {
   if (is_bytes) {
     if (mm_image_info(s, len, "<bytes>", &w, &h, &c, &e)) mm_lua_raise(L, &e);
   } else {
-    box *file = push_box(L);
-    uint8_t *buf;
-    if (mm_read_file(s, &buf, &len, &e)) mm_lua_raise(L, &e);
-    file->p = buf;
-    if (mm_image_info(buf, len, s, &w, &h, &c, &e)) mm_lua_raise(L, &e);
+    box *file = push_file(L, s, &len);
+    if (mm_image_info(file->p, len, s, &w, &h, &c, &e)) mm_lua_raise(L, &e);
     box_free(file);
     lua_pop(L, 1);
   }
@@ -284,16 +287,13 @@ static int histogram_file(lua_State *L, int size_type, lua_Integer hh, lua_Integ
   const char *path = lua_tostring(L, 1);
   int oh, ow;
   decode_size(L, 2, "histogram", size_type, hh, ww, &oh, &ow);
-  box *file = push_box(L);
-  uint8_t *buf;
   size_t len;
-  mm_err e;
-  if (mm_read_file(path, &buf, &len, &e)) mm_lua_raise(L, &e);
-  file->p = buf;
-  box *px = push_rgb8(L, buf, len, path, &oh, &ow, fit);
+  box *file = push_file(L, path, &len);
+  box *px = push_rgb8(L, file->p, len, path, &oh, &ow, fit);
   box_free(file);
   int64_t nb = (int64_t)hb * sb * vb;
   mm_tensor *y = mm_lua_newtensor(L, 1, &nb);
+  mm_err e;
   if (mm_image_hsv_histogram_rgb8(px->p, (int64_t)oh * ow, hb, sb, vb, y->data, &e)) mm_lua_raise(L, &e);
   box_free(px);
   return 1;

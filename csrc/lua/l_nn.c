@@ -173,23 +173,17 @@ static void last_dim(lua_State *L, const mm_tensor *x, int dimidx, const char *f
   *rows = *cols ? x->numel / *cols : 0;
 }
 
-static int l_softmax(lua_State *L) {
+/* softmax(x[, dim]) / log_softmax(x[, dim]) over the last dimension */
+static int softmax_fw(lua_State *L, int logv) {
   mm_tensor *x = nn_tensor(L, 1, "x");
   int64_t r, c;
-  last_dim(L, x, 2, "softmax", &r, &c);
+  last_dim(L, x, 2, logv ? "log_softmax" : "softmax", &r, &c);
   mm_tensor *y = mm_lua_newtensor_like(L, x);
-  mm_softmax_forward(x->data, y->data, r, c);
+  (logv ? mm_log_softmax_forward : mm_softmax_forward)(x->data, y->data, r, c);
   return 1;
 }
-
-static int l_log_softmax(lua_State *L) {
-  mm_tensor *x = nn_tensor(L, 1, "x");
-  int64_t r, c;
-  last_dim(L, x, 2, "log_softmax", &r, &c);
-  mm_tensor *y = mm_lua_newtensor_like(L, x);
-  mm_log_softmax_forward(x->data, y->data, r, c);
-  return 1;
-}
+static int l_softmax(lua_State *L) { return softmax_fw(L, 0); }
+static int l_log_softmax(lua_State *L) { return softmax_fw(L, 1); }
 
 /* softmax_backward(x, gy) -> gx */
 static int softmax_bw(lua_State *L, int logv) {

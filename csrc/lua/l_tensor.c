@@ -238,21 +238,17 @@ static int l_arange(lua_State *L) {
   return 1;
 }
 
-static int l_rand(lua_State *L) {
+/* a tensor of the shape at 1.. filled from the global generator (mm.seed) */
+static int random_tensor(lua_State *L, void (*fill)(mm_rng *, float *, int64_t)) {
   int64_t shape[MM_MAXDIM];
   int n = mm_lua_checkshape(L, 1, shape);
   mm_tensor *t = mm_lua_newtensor(L, n, shape);
-  mm_rng_fill_uniform(mm_rng_global(), t->data, t->numel);
+  fill(mm_rng_global(), t->data, t->numel);
   return 1;
 }
 
-static int l_randn(lua_State *L) {
-  int64_t shape[MM_MAXDIM];
-  int n = mm_lua_checkshape(L, 1, shape);
-  mm_tensor *t = mm_lua_newtensor(L, n, shape);
-  mm_rng_fill_normal(mm_rng_global(), t->data, t->numel);
-  return 1;
-}
+static int l_rand(lua_State *L) { return random_tensor(L, mm_rng_fill_uniform); }
+static int l_randn(lua_State *L) { return random_tensor(L, mm_rng_fill_normal); }
 
 static int l_istensor(lua_State *L) {
   lua_pushboolean(L, mm_lua_testtensor(L, 1) != NULL);

@@ -55,16 +55,8 @@ static int l_linear_backward(lua_State *L) {
   if (gy->ndim != a.yndim || memcmp(gy->shape, a.yshape, sizeof(int64_t) * (size_t)a.yndim) != 0)
     luaL_error(L, "linear_backward: grad_out has shape %s, expected the output shape (x %s, weight %s)", SH(gy),
                SH(a.x), SH(a.w));
-  int idx[3] = {0, 0, 0};
-  mm_tensor *gx = mm_lua_newtensor_like(L, a.x);
-  idx[0] = lua_gettop(L);
-  mm_tensor *gw = mm_lua_newtensor_like(L, a.w);
-  idx[1] = lua_gettop(L);
-  mm_tensor *gb = NULL;
-  if (a.b) {
-    gb = mm_lua_newtensor_like(L, a.b);
-    idx[2] = lua_gettop(L);
-  }
+  mm_tensor *gx, *gw, *gb;
+  int idx[3] = {nn_grad_like(L, a.x, &gx), nn_grad_like(L, a.w, &gw), nn_grad_like(L, a.b, &gb)};
   mm_linear_backward(a.x->data, a.w->data, gy->data, gx->data, gw->data, gb ? gb->data : NULL, a.n, a.in, a.out);
   return nn_return(L, 3, idx);
 }

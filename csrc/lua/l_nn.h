@@ -27,6 +27,9 @@ mm_tensor *nn_opt_tensor(lua_State *L, int idx, const char *name);
 /* zeroed scratch memory owned by a userdata pushed on the stack */
 void *nn_scratch(lua_State *L, size_t bytes);
 float *nn_fscratch(lua_State *L, int64_t n);
+/* a zeroed tensor shaped like t pushed on the stack (its gradient); returns
+ * its stack index, or 0 (nothing pushed, *g = NULL) when t is NULL */
+int nn_grad_like(lua_State *L, const mm_tensor *t, mm_tensor **g);
 /* push the values at the absolute indices idx[0..n) (0: nil) and return n */
 int nn_return(lua_State *L, int n, const int *idx);
 /* grad_out of a loss: a number (default 1) or a one-element tensor */

@@ -20,6 +20,11 @@ void *nn_scratch(lua_State *L, size_t bytes) {
 
 float *nn_fscratch(lua_State *L, int64_t n) { return nn_scratch(L, (size_t)(n > 0 ? n : 1) * sizeof(float)); }
 
+int nn_grad_like(lua_State *L, const mm_tensor *t, mm_tensor **g) {
+  *g = t ? mm_lua_newtensor_like(L, t) : NULL;
+  return t ? lua_gettop(L) : 0;
+}
+
 int nn_return(lua_State *L, int n, const int *idx) {
   for (int i = 0; i < n; i++) {
     if (idx[i] == 0)

@@ -72,16 +72,8 @@ static int l_conv2d_backward(lua_State *L) {
   mm_tensor *yref = conv_out(L, &a);
   nn_same_shape(L, yref, gy, "conv2d_backward", "the output", "grad_out");
   float *col = nn_fscratch(L, mm_conv2d_col_size(&a.s));
-  int idx[3] = {0, 0, 0};
-  mm_tensor *gx = mm_lua_newtensor_like(L, a.x);
-  idx[0] = lua_gettop(L);
-  mm_tensor *gw = mm_lua_newtensor_like(L, a.w);
-  idx[1] = lua_gettop(L);
-  mm_tensor *gb = NULL;
-  if (a.b) {
-    gb = mm_lua_newtensor_like(L, a.b);
-    idx[2] = lua_gettop(L);
-  }
+  mm_tensor *gx, *gw, *gb;
+  int idx[3] = {nn_grad_like(L, a.x, &gx), nn_grad_like(L, a.w, &gw), nn_grad_like(L, a.b, &gb)};
   mm_conv2d_backward(&a.s, a.x->data, a.w->data, gy->data, gx->data, gw->data, gb ? gb->data : NULL, col);
   return nn_return(L, 3, idx);
 }

@@ -109,11 +109,8 @@ static int l_cosine_similarity_backward(lua_State *L) {
   mm_tensor *gs = nn_tensor(L, 3, "grad_out");
   if (gs->numel != n)
     luaL_error(L, "cosine_similarity_backward: grad_out has shape %s, expected %d (a is %s)", SH(gs), (int)n, SH(a));
-  int idx[2];
-  mm_tensor *ga = mm_lua_newtensor_like(L, a);
-  idx[0] = lua_gettop(L);
-  mm_tensor *gb = mm_lua_newtensor_like(L, b);
-  idx[1] = lua_gettop(L);
+  mm_tensor *ga, *gb;
+  int idx[2] = {nn_grad_like(L, a, &ga), nn_grad_like(L, b, &gb)};
   mm_cosine_backward(a->data, b->data, gs->data, ga->data, gb->data, n, d);
   return nn_return(L, 2, idx);
 }
@@ -184,11 +181,8 @@ static int l_ranking_loss_backward(lua_State *L) {
   rank_args a;
   rank_prep(L, &a, 5, "ranking_loss_backward");
   float g = nn_grad_scalar(L, 4, "ranking_loss_backward");
-  int idx[2];
-  mm_tensor *gv = mm_lua_newtensor_like(L, a.v);
-  idx[0] = lua_gettop(L);
-  mm_tensor *gt = mm_lua_newtensor_like(L, a.t);
-  idx[1] = lua_gettop(L);
+  mm_tensor *gv, *gt;
+  int idx[2] = {nn_grad_like(L, a.v, &gv), nn_grad_like(L, a.t, &gt)};
   double loss;
   mm_ranking_loss(a.v->data, a.t->data, a.labels, a.vmask, a.tmask, a.n, a.d, a.margin, a.hardest, g, &loss, gv->data,
                   gt->data, NULL, rank_scratch(L, &a));
@@ -243,11 +237,8 @@ static int l_margin_ranking_loss_backward(lua_State *L) {
   mr_args a;
   mr_prep(L, &a, 5, "margin_ranking_loss_backward");
   float g = nn_grad_scalar(L, 4, "margin_ranking_loss_backward");
-  int idx[2];
-  mm_tensor *g1 = mm_lua_newtensor_like(L, a.x1);
-  idx[0] = lua_gettop(L);
-  mm_tensor *g2 = mm_lua_newtensor_like(L, a.x2);
-  idx[1] = lua_gettop(L);
+  mm_tensor *g1, *g2;
+  int idx[2] = {nn_grad_like(L, a.x1, &g1), nn_grad_like(L, a.x2, &g2)};
   mm_margin_ranking_loss(a.x1->data, a.x2->data, a.y->data, a.x1->numel, a.margin, g, g1->data, g2->data);
   return nn_return(L, 2, idx);
 }

@@ -140,6 +140,10 @@ void mm_image_prep_chw(const mm_image_prep *p, const float *src, int64_t n, int 
  * S and V in [0, 1] split evenly, 1.0 in the last bin. Bins each in 1..64.
  * out has hb*sb*vb floats. */
 int mm_image_hsv_histogram_rgb8(const uint8_t *rgb, int64_t npix, int hb, int sb, int vb, float *out, mm_err *e);
+/* the bins when none are given: 8 hues x 4 saturations x 4 values */
+#define MM_HSV_BINS_H 8
+#define MM_HSV_BINS_S 4
+#define MM_HSV_BINS_V 4
 /* same from n images float CHW (3 x hw) in [0, 1] into out [n, hb*sb*vb];
  * values are clamped to [0, 1]; NaN is an error (naming the image when n > 1) */
 int mm_image_hsv_histogram_chw(const float *chw, int64_t n, int64_t hw, int hb, int sb, int vb, float *out, mm_err *e);

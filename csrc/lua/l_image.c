@@ -303,7 +303,7 @@ static int histogram_file(lua_State *L, int size_type, lua_Integer hh, lua_Integ
  * -> vector (NxB for a batch) */
 static int l_histogram(lua_State *L) {
   int path = lua_type(L, 1) == LUA_TSTRING;
-  int bins_type, size_type, fit, hb = 8, sb = 4, vb = 4;
+  int bins_type, size_type, fit, hb = MM_HSV_BINS_H, sb = MM_HSV_BINS_S, vb = MM_HSV_BINS_V;
   lua_Integer hh, ww;
   const mm_lua_opt opts[] = {MM_OPT_ANY("bins", &bins_type), DECODE_OPTS(&size_type, &hh, &ww, &fit), MM_OPT_END};
   const mm_lua_opt tensor_opts[] = {MM_OPT_ANY("bins", &bins_type), MM_OPT_END};

@@ -11,10 +11,15 @@ PYTHON   ?= /usr/bin/python3
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
 CSTD     := -std=c11 -D_GNU_SOURCE
 INCS     := -I$(LUA_INC) -Icsrc
-CFLAGS   ?= -O2 -g -fno-math-errno -ftree-vectorize
+# CFLAGS may be replaced (luarocks passes its own); MMFLAGS is always added:
+# sqrtf/expf inline without errno, loops vectorised at -O2
+CFLAGS   ?= -O2 -g
+MMFLAGS  := -fno-math-errno -ftree-vectorize
+# each object's header dependencies, written by the compiler (build/obj/**/*.d)
+DEPFLAGS := -MMD -MP
 LIBS     := -lopenblas -lm -lpthread
 
-# B / BA: build folders (a helper working in parallel may use its own: make B=build-x)
+# B / BA: build folders (a parallel build, e.g. of another kernel level, may use its own: make B=build-x)
 B        ?= build
 BA       ?= build-asan
 SRCS     := $(shell find csrc -name '*.c' | LC_ALL=C sort)
@@ -32,17 +37,17 @@ EXTRA_PKGS := python3-torch python3-torchvision python3-pil fasttext lua-ldoc
 .PHONY: install all deps deps-extra test test-levels asan demo paper bench fuzz docs clean rock check-specs
 all: $(B)/mmfuse/core.so
 
-$(B)/obj/%.o: csrc/%.c $(wildcard csrc/*/*.h)
+$(B)/obj/%.o: csrc/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(CFLAGS) $(WARN) -fPIC $(INCS) -c $< -o $@
+	$(CC) $(CSTD) $(CFLAGS) $(MMFLAGS) $(WARN) $(DEPFLAGS) -fPIC $(INCS) -c $< -o $@
 
 $(B)/mmfuse/core.so: $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(OBJS) $(LIBS)
 
-$(BA)/obj/%.o: csrc/%.c $(wildcard csrc/*/*.h)
+$(BA)/obj/%.o: csrc/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) -O1 -g $(SANFLAGS) $(WARN) -fPIC $(INCS) -c $< -o $@
+	$(CC) $(CSTD) -O1 -g $(MMFLAGS) $(SANFLAGS) $(WARN) $(DEPFLAGS) -fPIC $(INCS) -c $< -o $@
 
 $(BA)/mmfuse/core.so: $(AOBJS)
 	@mkdir -p $(dir $@)
@@ -86,6 +91,7 @@ rock: deps
 clean:
 	rm -rf build build-asan build-fuzz build-*
 
+-include $(OBJS:.o=.d) $(AOBJS:.o=.d)
 -include $(wildcard mk/*.mk)
 
 # used by `luarocks make` (LUADIR/LIBDIR/BINDIR come from the rockspec)

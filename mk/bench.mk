@@ -1,4 +1,4 @@
-# Side-by-side benchmarks (issue 7): mmfuse vs PyTorch eager and fastText, one thread
+# Side-by-side benchmarks: mmfuse vs PyTorch eager and fastText, one thread
 # each, BENCH_REPS repetitions (default 3), medians and ratios in one table.
 #   make bench                    install the peers (Debian), build, run everything (~10 min on 2 cores)
 #   make bench BENCH_ONLY="p1 p4"   a subset (p1 p2 p3 p4 conv mt)

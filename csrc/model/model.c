@@ -21,8 +21,6 @@
 #include "../image/image.h"
 #include "../nn/cnn_direct.h"
 #include "../nn/nn.h"
-#include "../nn/nn_train.h"
-#include "../nn/nn_extra.h"
 #include "../text/ngram.h"
 
 static const char *fusion_names[] = {"text", "image", "early", "late", "joint", "commonspace"};

@@ -45,8 +45,9 @@ Tensors (float32, row-major, contiguous). Indices are 1-based.
   t:sum()  t:sum(2)  t:mean(1)  t:max()  t:min()  t:argmax(2)  t:argmin()
   t:exp()  t:log()  t:tanh()  t:relu()  t:sigmoid()  t:abs()  t:sqrt()  t:pow(2)
   mm.allclose(a, b, 1e-5)   mm.is_tensor(x)   print(t) shows values and shape
-  mm.threads(n)             threads for BLAS and the C core (default 1); the extra
-                            threads are kept between calls (they spin ~0.2 ms, then sleep)
+  mm.threads(n)             threads of the C core and of OpenBLAS, one count for both
+                            (default 1, at most 256); the extra threads are kept between
+                            calls (they spin ~0.2 ms, then sleep)
   mm.gemm_kernel()          kernel level: "avx512", "avx2" or "generic" (OpenBLAS + C);
                             mm.gemm_kernel("avx2") switches every kernel; MMFUSE_KERNEL=avx2
                             at load makes the process behave as an AVX2-only CPU
@@ -58,8 +59,7 @@ mm.nn: functional layers, argument conventions of torch.nn.functional,
 weights laid out as PyTorch lays them; labels and ids are 1-based.
 
   mm.nn.linear(x, w, b)                        w [out, in]
-  mm.nn.conv2d(x, w, b, {stride=, padding=})   NCHW, im2col + sgemm
-  mm.nn.conv2d_winograd(x, w, b, {padding=, relu=})   3x3 stride 1, Winograd F(2x2, 3x3)
+  mm.nn.conv2d(x, w, b, {stride=, padding=, groups=})   NCHW, im2col + sgemm
   mm.nn.cnn_forward(x, {{weight=, bias=, pool=}, ...}[, {winograd=}])  CNN inference, global avg
   mm.nn.max_pool2d(x, {kernel=, stride=, padding=})   mm.nn.avg_pool2d(...)
   mm.nn.global_avg_pool(x)                     [N, C, H, W] -> [N, C]
@@ -72,6 +72,8 @@ weights laid out as PyTorch lays them; labels and ids are 1-based.
 Every op f has f_backward(<same inputs>, grad_out) returning the input
 gradients in order, e.g. gx, gw, gb = mm.nn.linear_backward(x, w, b, gy).
 Bad shapes raise an error naming the op, the argument and the shapes.
+Option tables are checked too: a misspelt key is an error that lists the
+options the op knows, e.g. conv2d: unknown option 'paddding' (known: ...).
 ]]
 
 text.text = [[

@@ -54,11 +54,12 @@ deps:
 deps-extra:
 	@sh tools/deps.sh $(DEPS_PKGS) $(EXTRA_PKGS)
 
-# The whole suite; the last line is "N passed, N failed".
-test: deps all
+# The whole suite; the last line is "N passed, N failed". The pretrained specs need
+# data/pretrained (mk/pretrained.mk: fetched once, then a quick check).
+test: deps all pretrained
 	@MMFUSE_CPATH=./$(B)/?.so sh tools/run_specs.sh
 
-asan: deps $(BA)/mmfuse/core.so
+asan: deps $(BA)/mmfuse/core.so pretrained
 	@MMFUSE_CPATH=./$(BA)/?.so \
 	 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=23 \
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -1,7 +1,7 @@
 /* npm_pin.js - pinned npm tarballs for the Node tools (pretrained.js, make_tfjs_fixtures.js,
- * bench/peers/onnx_install.js): fetch with `npm pack NAME@VERSION` into a cache folder, check the
+ * bench/peers/ort_bench.js): fetch with `npm pack NAME@VERSION` into a cache folder, check the
  * sha256 pinned in tools/npm_sources.txt, read members straight from the .tgz (no unpacking),
- * write files atomically.
+ * install a package with its dependencies into a cache folder.
  *
  * The Python builder (build_emoji32.py) reads the same pin list; one file holds every pin.
  */
@@ -124,11 +124,32 @@ function tarMembers(file, want) {
   return out;
 }
 
-/* write `data` (Buffer or string) to `file` through a temp file in the same folder + rename */
-function writeAtomic(file, data) {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+/* The node_modules folder of package `name` installed (with its dependencies, install scripts
+ * off) from its verified tarball into <root>/<name>-<version>/, e.g. ~/.cache/mmfuse/node/...
+ * Installed once: into a temp folder renamed into place when npm succeeded. */
+function install(cache, root, name) {
+  const p = pin(name);
+  const dir = path.join(root, tarballName(p).replace(/\.tgz$/, ""));
+  const mods = path.join(dir, "node_modules");
+  if (fs.existsSync(path.join(mods, p.name, "package.json"))) return mods;
+  const tgz = tarball(cache, name);
+  fs.mkdirSync(root, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(root, ".install-"));
+  try {
+    process.stderr.write(`installing ${p.spec} into ${dir}\n`);
+    const r = cp.spawnSync("npm", ["install", "--prefix", tmp, "--ignore-scripts", "--no-audit", "--no-fund",
+      "--no-save", "--loglevel=error", "--fetch-retries=2", "--fetch-retry-mintimeout=1000",
+      "--fetch-retry-maxtimeout=4000", tgz], { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
+    if (r.error || r.status !== 0 || !fs.existsSync(path.join(tmp, "node_modules", p.name, "package.json"))) {
+      const why = r.error ? r.error.message : ((r.stderr || "").split("\n").find((l) => /^npm (error|ERR!) code /.test(l)) || "").trim();
+      throw new PinError(`npm install of ${p.spec} (and its dependencies) failed: ${why || "exit " + r.status}`);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return mods;
 }
 
-module.exports = { PinError, die, readPins, pin, sha256File, tarball, tarballName, tarMembers, writeAtomic };
+module.exports = { PinError, die, readPins, pin, sha256File, tarball, tarballName, tarMembers, install };

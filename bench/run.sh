@@ -73,12 +73,16 @@ while [ "$i" -le "$REPS" ]; do
     run p4-mmfuse-t2 $MM p4 --reps 3 --threads 2
   fi
   if want p6; then
-    # threads: torch.set_num_threads / intraOpNumThreads, and OMP_NUM_THREADS to match
+    # threads: torch.set_num_threads / intraOpNumThreads, and OMP_NUM_THREADS to match.
+    # $KEEP: glibc malloc keeps freed blocks instead of unmapping them; PyTorch allocates every
+    # activation afresh, and without it spends most of its time in page faults on this VM
+    # (MobileNetV2 b16: about 5 images/s instead of 40-75). Both peers run with it.
+    KEEP=GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295
     for m in inception_v3 resnet18 mobilenet_v2; do
       for t in 1 2; do
         for b in 16 1; do
-          run "p6-$m-b$b-t$t-ort" env OMP_NUM_THREADS=$t node bench/peers/ort_bench.js "$W" $m --batch $b --threads $t
-          run "p6-$m-b$b-t$t-torch" env OMP_NUM_THREADS=$t $PY bench/peers/backbone_bench.py "$W" run $m \
+          run "p6-$m-b$b-t$t-ort" env OMP_NUM_THREADS=$t $KEEP node bench/peers/ort_bench.js "$W" $m --batch $b --threads $t
+          run "p6-$m-b$b-t$t-torch" env OMP_NUM_THREADS=$t $KEEP $PY bench/peers/backbone_bench.py "$W" run $m \
             --batch $b --threads $t
         done
       done

@@ -1,6 +1,7 @@
 # Side-by-side benchmarks (issue 7): mmfuse vs PyTorch eager and fastText, one thread
 # each, BENCH_REPS repetitions (default 3), medians and ratios in one table.
-#   make bench                    install the peers (Debian), build, run everything (~10 min on 2 cores)
+#   make bench                    install the peers (Debian), build, run everything (~10 min on 2 cores
+#                                 without p6; p6 adds ~15 min with 3 repetitions)
 #   make bench BENCH_ONLY="p1 p4"   a subset (p1 p2 p3 p4 conv mt p6)
 #   make bench-p6-peers           P6's peers only: ONNX Runtime and PyTorch on the image backbones
 # Inputs come from data/bench64 (built with `make bench-data` when missing); results land in

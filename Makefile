@@ -61,19 +61,20 @@ deps-extra:
 
 # The whole suite; the last line is "N passed, N failed". It runs at the best kernel level
 # of this CPU, or at the one MMFUSE_KERNEL names (avx512, avx2, generic: csrc/core/cpu.h).
-test: deps all
+# The pretrained specs need data/pretrained (mk/pretrained.mk: fetched once, then a quick check).
+test: deps all pretrained
 	@MMFUSE_CPATH=./$(B)/?.so sh tools/run_specs.sh
 
 # The suite once per kernel level this CPU runs (generic = OpenBLAS products and portable C,
 # as on a CPU with neither AVX2 nor AVX-512; avx2 as on a Zen 2/3 or older Intel), each
 # closing with its own "N passed, N failed"; stops at the first level that fails.
-test-levels: deps all
+test-levels: deps all pretrained
 	@for level in $$(MMFUSE_CPATH=./$(B)/?.so sh tools/kernel_levels.sh); do \
 	  echo "== make test, MMFUSE_KERNEL=$$level"; \
 	  MMFUSE_KERNEL=$$level MMFUSE_CPATH=./$(B)/?.so sh tools/run_specs.sh || exit 1; \
 	done
 
-asan: deps $(BA)/mmfuse/core.so
+asan: deps $(BA)/mmfuse/core.so pretrained
 	@MMFUSE_CPATH=./$(BA)/?.so \
 	 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=23 \
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -17,6 +17,14 @@ function util.write(path, s)
   f:close()
 end
 
+--- Fail (an error, never a skip) unless `path` exists: the data `make pretrained` writes is not
+-- committed, and `make test` makes it first.
+function util.need_pretrained(path)
+  local f = io.open(path, "rb")
+  if not f then error(path .. " is missing: run `make pretrained` (make test does it first)", 0) end
+  f:close()
+end
+
 --- Call fn(...), which must fail; returns its error message.
 function util.errors_with(fn, ...)
   local ok, err = pcall(fn, ...)

@@ -773,41 +773,13 @@ static int bind(const mm_model *M, mm_dataset *ds, ws *w, int train, mm_err *e) 
 
 /* ---- forward / backward ---------------------------------------------------------- */
 
-/* softmax cross entropy over rows with ok[b]; class weights cw (nullable);
- * probs always filled; glog (nullable) = d(loss)/d(logits); returns the loss. */
+/* softmax cross entropy over the rows with ok[b] (nn/loss.c); probs always
+ * filled; glog (nullable) = d(loss)/d(logits); returns the loss. */
 static double softmax_ce(const float *logits, const int64_t *y, const uint8_t *ok, const float *cw, int64_t n,
                          int64_t C, float *probs, float *glog) {
-  double wsum = 0, loss = 0;
-  for (int64_t b = 0; b < n; b++) {
-    const float *x = logits + b * C;
-    float *p = probs + b * C;
-    float mx = x[0];
-    for (int64_t c = 1; c < C; c++)
-      if (x[c] > mx) mx = x[c];
-    double s = 0;
-    for (int64_t c = 0; c < C; c++) s += exp((double)x[c] - mx);
-    double ls = log(s);
-    for (int64_t c = 0; c < C; c++) p[c] = (float)exp((double)x[c] - mx - ls);
-    if (ok[b]) {
-      double wy = cw ? cw[y[b]] : 1.0;
-      wsum += wy;
-      loss += wy * -((double)x[y[b]] - mx - ls);
-    }
-  }
-  if (glog) {
-    for (int64_t b = 0; b < n; b++) {
-      float *g = glog + b * C;
-      if (!ok[b] || wsum <= 0) {
-        memset(g, 0, (size_t)C * sizeof *g);
-        continue;
-      }
-      double f = (cw ? cw[y[b]] : 1.0) / wsum;
-      const float *p = probs + b * C;
-      for (int64_t c = 0; c < C; c++) g[c] = (float)(f * p[c]);
-      g[y[b]] -= (float)f;
-    }
-  }
-  return wsum > 0 ? loss / wsum : 0.0;
+  double loss = mm_cross_entropy_masked_forward(logits, y, ok, cw, n, C, probs);
+  if (glog) mm_cross_entropy_masked_backward(probs, y, ok, cw, n, C, 1.0f, glog);
+  return loss;
 }
 
 static void gather_text(const mm_model *M, const mm_dataset *ds, modws *m, const int64_t *rows, int64_t n) {

@@ -27,11 +27,7 @@ local out = assert(arg[1], "usage: lua5.4 tools/model_bits.lua OUTDIR")
 assert(os.execute("mkdir -p '" .. out .. "'"))
 local only = arg[2] -- optional: one case name
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local function write(path, s) assert(assert(io.open(path, "wb")):write(s)):close() end
 
 local function floats(t)
   local parts = {}

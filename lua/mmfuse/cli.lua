@@ -489,7 +489,9 @@ local COMMON_DATA = {
   { name = "label-col", metavar = "COL", help = "label column (default: label, group or class)" },
 }
 
-local FUSIONS = { "text", "image", "early", "late", "joint", "commonspace" }
+-- the names and defaults of the model's settings (csrc/model/config.h)
+local SETTINGS = require("mmfuse.core").fusion
+local FUSIONS, DEFAULTS = SETTINGS.names, SETTINGS.defaults
 local MODALITIES_HELP = "modality to remove (text, image or a feature name; repeat or comma-separate)"
 
 local function with(list, extra)
@@ -519,22 +521,23 @@ command {
   args = { "MANIFEST" },
   usage = "mmfuse train MANIFEST --fusion F --out model.mmf [options]",
   options = with(COMMON_DATA, {
-    { name = "fusion", required = true, choices = FUSIONS, metavar = "F",
-      help = "text | image | early | late | joint | commonspace" },
+    { name = "fusion", required = true, choices = FUSIONS, metavar = "F", help = table.concat(FUSIONS, " | ") },
     { name = "out", short = "o", required = true, metavar = "FILE", help = "where to save the model (.mmf)" },
-    { name = "pool", choices = { "max", "mean", "sum" }, metavar = "P", help = "joint/commonspace pooling (default max)" },
+    { name = "pool", choices = SETTINGS.pools, metavar = "P",
+      help = ("joint/commonspace pooling: %s (default %s)"):format(table.concat(SETTINGS.pools, " | "), DEFAULTS.pool) },
     { name = "image-encoder", choices = { "cnn", "histogram" }, metavar = "E",
       help = "cnn | histogram (default cnn; with --image-features: features)" },
     { name = "image-features", metavar = "FILE", help = "a .npy with one image feature row per manifest row" },
-    { name = "epochs", type = "int", min = 1, default = 10, metavar = "N", help = "training epochs (default 10)" },
+    { name = "epochs", type = "int", min = 1, default = DEFAULTS.fit.epochs, metavar = "N",
+      help = ("training epochs (default %d)"):format(DEFAULTS.fit.epochs) },
     { name = "seed", type = "int", default = 1, metavar = "N", help = "random seed (default 1)" },
-    { name = "dim", type = "int", min = 1, metavar = "N", help = "common dimension d (default: the model's)" },
-    { name = "lr", type = "number", positive = true, metavar = "X", help = "learning rate (default: the model's)" },
-    { name = "batch", type = "int", min = 1, metavar = "N", help = "minibatch size (default: the model's)" },
-    { name = "ngrams", type = "int", min = 1, metavar = "N", help = "word n-grams in the text bag" },
-    { name = "buckets", type = "int", min = 1, metavar = "N", help = "hash buckets for the n-grams" },
-    { name = "lambda", type = "number", min = 0, metavar = "X", help = "weight of the common-space ranking loss" },
-    { name = "margin", type = "number", min = 0, metavar = "X", help = "margin of the ranking loss" },
+    { name = "dim", type = "int", min = 1, metavar = "N", help = ("common dimension d (default %d)"):format(DEFAULTS.dim) },
+    { name = "lr", type = "number", positive = true, metavar = "X", help = ("learning rate (default %g)"):format(DEFAULTS.fit.lr) },
+    { name = "batch", type = "int", min = 1, metavar = "N", help = ("minibatch size (default %d)"):format(DEFAULTS.fit.batch) },
+    { name = "ngrams", type = "int", min = 1, metavar = "N", help = ("word n-grams in the text bag (default %d)"):format(DEFAULTS.ngrams) },
+    { name = "buckets", type = "int", min = 1, metavar = "N", help = ("hash buckets for the n-grams (default %d)"):format(DEFAULTS.buckets) },
+    { name = "lambda", type = "number", min = 0, metavar = "X", help = ("weight of the common-space ranking loss (default %g)"):format(DEFAULTS.lambda) },
+    { name = "margin", type = "number", min = 0, metavar = "X", help = ("margin of the ranking loss (default %g)"):format(DEFAULTS.margin) },
     { name = "image-size", type = "int", min = 1, metavar = "N", help = "image side in pixels (default 32)" },
     { name = "patience", type = "int", min = 1, metavar = "N", help = "with a valid part: stop after N epochs without progress" },
     { name = "split", default = "none", metavar = "S",

@@ -187,7 +187,7 @@ text.evaluate = [[
   r.per_class["Animals & Nature"].f1   r.confusion[true][predicted]
   print(r)                                      a small table
 Grids of models x seeds x conditions: require "mmfuse.experiment" (or
-`mmfuse experiment config.lua`); examples/paper.lua reproduces the paper.
+`mmfuse experiment config.lua`); examples/paper.lua is the paper's config.
 ]]
 
 text.save = [[

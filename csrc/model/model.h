@@ -21,6 +21,9 @@
  *           (a < b: anchors u_b, positives/negatives u_a).
  * Everything random (init, shuffling, modality dropout, augmentation) draws from
  * the model's own rng, so one seed gives bit-identical runs.
+ *
+ * The names, defaults and checks of every setting are config.h's; the files
+ * behind this API, one concept each, are listed in model_internal.h.
  */
 #ifndef MM_MODEL_H
 #define MM_MODEL_H
@@ -38,7 +41,7 @@
 
 /* Adam / momentum state of a sparse table, packed by first use: the k-th row
  * the optimiser touches gets slot k, its m at m + k * 2 * rowlen and its v
- * right after (model.h, mm_param). Shared by the Hogwild threads' copies of
+ * right after (mm_param below). Shared by the Hogwild threads' copies of
  * the parameter (slots are handed out under a spin lock, read with acquire). */
 typedef struct mm_rowstate {
   uint32_t *slot; /* [rows]: slot + 1, 0 = no state yet (m = v = 0) */
@@ -118,9 +121,9 @@ typedef struct mm_model {
   int opt_dirty;   /* gradients / optimiser state may be non-zero (mm_model_seed must clear them) */
   uint64_t wgen;   /* bumped by everything that may write weights (mm_model_weights_changed): caches of
                     * derived weights (the CNN's packed kernels) compare it */
-  void *wscache;   /* batch workspace kept between calls (model.c), grown on demand */
+  void *wscache;   /* batch workspace kept between calls (workspace.c), grown on demand */
   int ws_busy;     /* wscache is in use (a progress callback may predict on the same model) */
-  void *hog;       /* per-thread state of Hogwild text training (model.c), kept between epochs */
+  void *hog;       /* per-thread state of Hogwild text training (hogwild.c), kept between epochs */
   int nhog;
   int in_use; /* > 0 while a training epoch runs (a Lua callback must not free it) */
 } mm_model;

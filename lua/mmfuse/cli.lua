@@ -372,12 +372,7 @@ local function load_data(path, opts, need_label, extra)
 end
 
 -- The configuration of a (built) model, as plain data.
-local function model_config(model)
-  if type(model.config) == "function" then return model:config() end
-  local core = package.loaded["mmfuse.core"]
-  if core and core.model and core.model.config and model._c then return core.model.config(model._c) end
-  return model.options
-end
+local function model_config(model) return model:config() end
 
 local function load_model(path)
   need_file(path, "model file")

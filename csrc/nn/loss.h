@@ -21,5 +21,13 @@ int mm_cross_entropy_forward(const float *logits, const int64_t *labels, const f
 /* needs the probs of the forward */
 void mm_cross_entropy_backward(const float *probs, const int64_t *labels, const float *weight, int64_t n,
                                int64_t c, float gloss, float *gx);
+/* the same over the rows with mask[i] != 0 (mask NULL: every row); the other
+ * rows get probs but no loss and a zero gradient. Returns the loss, 0 when the
+ * kept rows' weights sum to 0 (nothing to learn from: gx is then all zero);
+ * probs (nullable in the forward) receives the softmax of every row. */
+double mm_cross_entropy_masked_forward(const float *logits, const int64_t *labels, const uint8_t *mask,
+                                       const float *weight, int64_t n, int64_t c, float *probs);
+void mm_cross_entropy_masked_backward(const float *probs, const int64_t *labels, const uint8_t *mask,
+                                      const float *weight, int64_t n, int64_t c, float gloss, float *gx);
 
 #endif

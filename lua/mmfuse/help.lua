@@ -11,6 +11,10 @@
 
 local help = {}
 
+-- the names and defaults of the model's settings (csrc/model/config.h)
+local SETTINGS = require("mmfuse.core").fusion
+local D = SETTINGS.defaults
+
 --- Topic names, in the order `mm.help()` lists them.
 -- @table topics
 help.topics = { "tensor", "nn", "text", "image", "data", "model", "fusion", "evaluate", "save", "cli" }
@@ -22,7 +26,7 @@ local summary = {
   image = "decode, resize, normalise, augment, colour histograms",
   data = "datasets from TSV/CSV/JSONL manifests, splits, dropping a modality",
   model = "mm.model{...}, model:fit, model:predict",
-  fusion = "text, image, early, late, joint, commonspace: what each does",
+  fusion = table.concat(SETTINGS.names, ", ") .. ": what each does",
   evaluate = "model:evaluate, metrics, the missing-modality ablation",
   save = "model:save(path), mm.load(path): the .mmf file",
   cli = "the mmfuse command: train, eval, predict, experiment, info",
@@ -134,9 +138,9 @@ that modality is missing for the row; every model copes with that.
 text.model = [[
 Models: mm.model{...} builds one; model:fit trains it (the loop is in C).
 
-  model = mm.model{ fusion = "commonspace", pool = "max", dim = 64,
+  model = mm.model{ fusion = "commonspace", pool = "max", dim = 32,
                     classes = train.classes,
-                    text = { ngrams = 2, buckets = 100000 },
+                    text = { ngrams = 2, buckets = 20000 },
                     image = { encoder = "cnn" } }       -- or "histogram"
   history = model:fit(train, { valid = valid, epochs = 20, batch = 32,
                                lr = 1e-3, seed = 1 })
@@ -150,7 +154,14 @@ weight_decay, clip, lr_decay, class_weights = "balanced", on_epoch(stats).
 Model options: missing = "learned" | "zeros", lambda, margin, hardest,
 dropout = { text = p, image = p } (modality dropout while training).
 One seed and one thread give bit-identical results.
-]]
+]] .. ([[
+Defaults (mm.settings.defaults, from the C core): fusion %s, pool %s, dim %d,
+missing %s, lambda %g, margin %g; text ngrams %d, buckets %d, min_count %d;
+cnn channels %s, kernel %d; histogram bins %s; fit epochs %d, batch %d,
+optimizer %s, lr %g.
+]]):format(D.fusion, D.pool, D.dim, D.missing, D.lambda, D.margin, D.ngrams, D.buckets, D.min_count,
+  table.concat(D.cnn.channels, "-"), D.cnn.kernel, table.concat(D.histogram.bins, "x"), D.fit.epochs, D.fit.batch,
+  D.fit.optimizer, D.fit.lr)
 
 text.fusion = [[
 fusion = ... in mm.model{}:
@@ -178,7 +189,7 @@ text.evaluate = [[
   r.per_class["Animals & Nature"].f1   r.confusion[true][predicted]
   print(r)                                      a small table
 Grids of models x seeds x conditions: require "mmfuse.experiment" (or
-`mmfuse experiment config.lua`); examples/paper.lua reproduces the paper.
+`mmfuse experiment config.lua`); examples/paper.lua is the paper's config.
 ]]
 
 text.save = [[

@@ -9,7 +9,7 @@ local C = core.fusion
 local G = require "gradcheck"
 local util = require "util"
 
-local MEAN, STD = 0.5, 0.25 -- the CNN encoder's input normalisation (csrc/model/model.c)
+local MEAN, STD = 0.5, 0.25 -- the CNN encoder's input normalisation (csrc/model/encode_cnn.c)
 
 -- n images of size px (all present) and their NCHW model input
 local function images(n, px, seed)

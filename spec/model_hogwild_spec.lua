@@ -1,5 +1,5 @@
 -- Hogwild text training (mm.threads(n) > 1, text-only models) and the model's cached
--- batch workspace (csrc/model/model.c). One thread must stay the sequential,
+-- batch workspace (csrc/model/hogwild.c, workspace.c). One thread must stay the sequential,
 -- bit-reproducible path.
 local mm = require "mmfuse"
 local util = require "util"

@@ -46,9 +46,8 @@ static int model_gc(lua_State *L) {
   return 0;
 }
 
-/* an optional name field parsed against a table of names (config.h) */
-static int optname(lua_State *L, int idx, const char *key, const mm_names *t, int def, const char *where) {
-  const char *s = mm_lua_optstrfield(L, idx, key, NULL);
+/* a name read by mm_lua_readopts (NULL: not given) parsed against a table of names (config.h) */
+static int parse_name(lua_State *L, const char *s, const mm_names *t, int def, const char *where) {
   if (!s) return def;
   mm_err e = {0};
   int v = mm_names_parse(t, s, where, &e);
@@ -56,45 +55,54 @@ static int optname(lua_State *L, int idx, const char *key, const mm_names *t, in
   return v;
 }
 
+/* a list of 1..max integers at field key of the table at idx into out; returns the count (0: absent) */
+static int int_list(lua_State *L, int idx, const char *key, int max, int64_t *out, const char *what, const char *name) {
+  lua_getfield(L, idx, key);
+  int n = (int)lua_rawlen(L, -1);
+  if (n < 1 || n > max) luaL_error(L, "model: %s of '%s' must list 1..%d integers, got %d", what, name, max, n);
+  for (int b = 0; b < n; b++) {
+    int ok = 0;
+    lua_rawgeti(L, -1, b + 1);
+    out[b] = (int64_t)lua_tointegerx(L, -1, &ok);
+    if (!ok) luaL_error(L, "model: %s of '%s': entry %d must be an integer", what, name, b + 1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
 static void parse_modality(lua_State *L, int idx, mm_modcfg *c) {
   mm_modcfg_init(c);
-  const char *name = mm_lua_optstrfield(L, idx, "name", NULL);
+  const char *name, *enc;
+  lua_Integer in_dim, height, width, kernel;
+  lua_Number drop;
+  int augment, tch, tbins;
+  const mm_lua_opt opts[] = {MM_OPT_STR("name", &name, NULL),          MM_OPT_STR("encoder", &enc, NULL),
+                             MM_OPT_INT("in_dim", &in_dim, 0),         MM_OPT_INT("height", &height, 0),
+                             MM_OPT_INT("width", &width, 0),           MM_OPT_INT("kernel", &kernel, c->ksize),
+                             MM_OPT_BOOL("augment", &augment, 0),      MM_OPT_NUM("dropout", &drop, 0),
+                             MM_OPT_ANY("channels", &tch),             MM_OPT_ANY("bins", &tbins),
+                             MM_OPT_END};
+  mm_lua_readopts(L, idx, "model: modality", opts);
   if (!name || strlen(name) >= MM_MODNAME) luaL_error(L, "model: every modality needs a name (< %d bytes)", MM_MODNAME);
   strcpy(c->name, name);
   char where[MM_MODNAME + 32];
   snprintf(where, sizeof where, "model: modality '%s': ", name);
-  c->enc = optname(L, idx, "encoder", &mm_encoder_names, MM_ENC_AUTO, where);
-  c->in_dim = mm_lua_optintfield(L, idx, "in_dim", 0);
-  c->img_h = mm_lua_optintfield(L, idx, "height", 0);
-  c->img_w = mm_lua_optintfield(L, idx, "width", 0);
-  c->ksize = mm_lua_optintfield(L, idx, "kernel", c->ksize);
-  c->augment = mm_lua_optboolfield(L, idx, "augment", 0);
-  c->drop = (float)mm_lua_optnumfield(L, idx, "dropout", 0);
-  lua_getfield(L, idx, "channels");
-  if (lua_istable(L, -1)) {
-    int nb = (int)lua_rawlen(L, -1);
-    if (nb < 1 || nb > MM_MAXBLOCKS) luaL_error(L, "model: channels of '%s' must list 1..%d blocks", name, MM_MAXBLOCKS);
-    c->nblocks = nb;
-    for (int b = 0; b < nb; b++) {
-      lua_rawgeti(L, -1, b + 1);
-      c->ch[b] = lua_tointeger(L, -1);
-      lua_pop(L, 1);
-    }
-  } else if (!lua_isnil(L, -1))
+  c->enc = parse_name(L, enc, &mm_encoder_names, MM_ENC_AUTO, where);
+  c->in_dim = in_dim, c->img_h = height, c->img_w = width, c->ksize = kernel;
+  c->augment = augment;
+  c->drop = (float)drop;
+  if (tch == LUA_TTABLE)
+    c->nblocks = int_list(L, idx, "channels", MM_MAXBLOCKS, c->ch, "channels", name);
+  else if (tch != LUA_TNIL)
     luaL_error(L, "model: channels of '%s' must be a table of integers", name);
-  lua_pop(L, 1);
-  lua_getfield(L, idx, "bins");
-  if (lua_istable(L, -1)) {
-    int v[3];
-    for (int b = 0; b < 3; b++) {
-      lua_rawgeti(L, -1, b + 1);
-      v[b] = (int)lua_tointeger(L, -1);
-      lua_pop(L, 1);
-    }
-    c->hb = v[0], c->sb = v[1], c->vb = v[2];
-  } else if (!lua_isnil(L, -1))
+  if (tbins == LUA_TTABLE) {
+    int64_t v[3];
+    if (int_list(L, idx, "bins", 3, v, "bins", name) != 3)
+      luaL_error(L, "model: bins of '%s' must be a table {hue, saturation, value}", name);
+    c->hb = (int)v[0], c->sb = (int)v[1], c->vb = (int)v[2];
+  } else if (tbins != LUA_TNIL)
     luaL_error(L, "model: bins of '%s' must be a table {hue, saturation, value}", name);
-  lua_pop(L, 1);
 }
 
 /* new(cfg): the settings not given keep their defaults (mm_model_init) */
@@ -107,23 +115,36 @@ static int l_new(lua_State *L) {
   if (!M) return luaL_error(L, "model: out of memory");
   u->M = M;
   mm_model_init(M);
-  M->fusion = optname(L, 1, "fusion", &mm_fusion_names, M->fusion, "model: ");
-  M->pool = optname(L, 1, "pool", &mm_pool_names, M->pool, "model: ");
-  int missing = optname(L, 1, "missing", &mm_missing_names, M->missing_zeros ? MM_MISSING_ZEROS : MM_MISSING_LEARNED,
-                        "model: ");
-  M->missing_zeros = missing == MM_MISSING_ZEROS;
-  M->dim = mm_lua_optintfield(L, 1, "dim", M->dim);
-  M->nclasses = mm_lua_optintfield(L, 1, "nclasses", 0);
-  M->lambda = (float)mm_lua_optnumfield(L, 1, "lambda", M->lambda);
-  M->margin = (float)mm_lua_optnumfield(L, 1, "margin", M->margin);
-  M->hardest = mm_lua_optboolfield(L, 1, "hardest", M->hardest);
-  M->ngrams = (int)mm_lua_optintfield(L, 1, "ngrams", M->ngrams);
-  M->buckets = mm_lua_optintfield(L, 1, "buckets", M->buckets);
-  M->min_count = mm_lua_optintfield(L, 1, "min_count", M->min_count);
-  M->max_vocab = mm_lua_optintfield(L, 1, "max_vocab", M->max_vocab);
-  M->unk = mm_lua_optboolfield(L, 1, "unk", M->unk);
-  M->lowercase = mm_lua_optboolfield(L, 1, "lowercase", M->lowercase);
-  M->keep_punct = mm_lua_optboolfield(L, 1, "keep_punct", M->keep_punct);
+  const char *fusion, *pool, *missing;
+  lua_Integer dim, nclasses, ngrams, buckets, min_count, max_vocab;
+  lua_Number lambda, margin;
+  int hardest, unk, lowercase, keep_punct, tmods;
+  const mm_lua_opt opts[] = {MM_OPT_STR("fusion", &fusion, NULL),
+                             MM_OPT_STR("pool", &pool, NULL),
+                             MM_OPT_STR("missing", &missing, NULL),
+                             MM_OPT_INT("dim", &dim, M->dim),
+                             MM_OPT_INT("nclasses", &nclasses, 0),
+                             MM_OPT_NUM("lambda", &lambda, M->lambda),
+                             MM_OPT_NUM("margin", &margin, M->margin),
+                             MM_OPT_BOOL("hardest", &hardest, M->hardest),
+                             MM_OPT_INT("ngrams", &ngrams, M->ngrams),
+                             MM_OPT_INT("buckets", &buckets, M->buckets),
+                             MM_OPT_INT("min_count", &min_count, M->min_count),
+                             MM_OPT_INT("max_vocab", &max_vocab, M->max_vocab),
+                             MM_OPT_BOOL("unk", &unk, M->unk),
+                             MM_OPT_BOOL("lowercase", &lowercase, M->lowercase),
+                             MM_OPT_BOOL("keep_punct", &keep_punct, M->keep_punct),
+                             MM_OPT_ANY("modalities", &tmods),
+                             MM_OPT_END};
+  mm_lua_readopts(L, 1, "model", opts);
+  M->fusion = parse_name(L, fusion, &mm_fusion_names, M->fusion, "model: ");
+  M->pool = parse_name(L, pool, &mm_pool_names, M->pool, "model: ");
+  M->missing_zeros = parse_name(L, missing, &mm_missing_names,
+                                M->missing_zeros ? MM_MISSING_ZEROS : MM_MISSING_LEARNED, "model: ") == MM_MISSING_ZEROS;
+  M->dim = dim, M->nclasses = nclasses;
+  M->lambda = (float)lambda, M->margin = (float)margin, M->hardest = hardest;
+  M->ngrams = (int)ngrams, M->buckets = buckets, M->min_count = min_count, M->max_vocab = max_vocab;
+  M->unk = unk, M->lowercase = lowercase, M->keep_punct = keep_punct;
   lua_getfield(L, 1, "modalities");
   if (!lua_istable(L, -1)) return luaL_error(L, "model: 'modalities' must be a table");
   int nm = (int)lua_rawlen(L, -1);
@@ -283,15 +304,28 @@ static int l_train_epoch(lua_State *L) {
   mm_dataset *ds = mm_lua_checkdataset(L, 2);
   mm_train_opts o;
   mm_train_opts_init(&o);
-  o.batch = mm_lua_optintfield(L, 3, "batch", o.batch);
-  o.optimizer = optname(L, 3, "optimizer", &mm_optimizer_names, o.optimizer, "fit: ");
-  o.lr = (float)mm_lua_optnumfield(L, 3, "lr", o.lr);
-  o.momentum = (float)mm_lua_optnumfield(L, 3, "momentum", o.momentum);
-  o.wd = (float)mm_lua_optnumfield(L, 3, "weight_decay", o.wd);
-  o.b1 = (float)mm_lua_optnumfield(L, 3, "beta1", o.b1);
-  o.b2 = (float)mm_lua_optnumfield(L, 3, "beta2", o.b2);
-  o.eps = (float)mm_lua_optnumfield(L, 3, "eps", o.eps);
-  o.clip = (float)mm_lua_optnumfield(L, 3, "clip", o.clip);
+  const char *optimizer;
+  lua_Integer batch;
+  lua_Number lr, momentum, wd, b1, b2, eps, clip, interval;
+  int tcw, tcb;
+  const mm_lua_opt opts[] = {MM_OPT_INT("batch", &batch, o.batch),
+                             MM_OPT_STR("optimizer", &optimizer, NULL),
+                             MM_OPT_NUM("lr", &lr, o.lr),
+                             MM_OPT_NUM("momentum", &momentum, o.momentum),
+                             MM_OPT_NUM("weight_decay", &wd, o.wd),
+                             MM_OPT_NUM("beta1", &b1, o.b1),
+                             MM_OPT_NUM("beta2", &b2, o.b2),
+                             MM_OPT_NUM("eps", &eps, o.eps),
+                             MM_OPT_NUM("clip", &clip, o.clip),
+                             MM_OPT_NUM("progress_interval", &interval, o.progress_interval),
+                             MM_OPT_ANY("class_weights", &tcw),
+                             MM_OPT_ANY("on_batch", &tcb),
+                             MM_OPT_END};
+  mm_lua_readopts(L, 3, "fit", opts);
+  o.batch = batch;
+  o.optimizer = parse_name(L, optimizer, &mm_optimizer_names, o.optimizer, "fit: ");
+  o.lr = (float)lr, o.momentum = (float)momentum, o.wd = (float)wd;
+  o.b1 = (float)b1, o.b2 = (float)b2, o.eps = (float)eps, o.clip = (float)clip;
   float *cw = NULL;
   lua_getfield(L, 3, "class_weights");
   if (lua_istable(L, -1)) {
@@ -313,7 +347,7 @@ static int l_train_epoch(lua_State *L) {
     pc.fi = lua_gettop(L);
     o.progress = call_progress;
     o.progress_ud = &pc;
-    o.progress_interval = mm_lua_optnumfield(L, 3, "progress_interval", o.progress_interval);
+    o.progress_interval = interval;
   } else if (!lua_isnil(L, -1))
     return luaL_error(L, "fit: on_batch must be a function");
   mm_epoch_stats st;

@@ -100,14 +100,6 @@ typedef struct mm_lua_opt {
 
 unsigned mm_lua_readopts(lua_State *L, int idx, const char *fn, const mm_lua_opt *opts);
 
-/* One field of an option table at idx (may be none/nil), with the type checks
- * of mm_lua_readopts but no check for unknown keys: for l_model.c, whose
- * tables come from the Lua face (lua/mmfuse/model.lua) with keys it sets. */
-lua_Integer mm_lua_optintfield(lua_State *L, int idx, const char *key, lua_Integer def);
-lua_Number mm_lua_optnumfield(lua_State *L, int idx, const char *key, lua_Number def);
-int mm_lua_optboolfield(lua_State *L, int idx, const char *key, int def);
-const char *mm_lua_optstrfield(lua_State *L, int idx, const char *key, const char *def);
-
 /* -- registration ----------------------------------------------------------- */
 /* set the functions of `fns` into the table at the top of the stack */
 void mm_lua_setfuncs(lua_State *L, const luaL_Reg *fns);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../image/image.h"
 #include "model.h"
 
 static const char *const fusion_names[] = {"text", "image", "early", "late", "joint", "commonspace"};
@@ -42,7 +43,7 @@ const mm_defaults mm_model_defaults = {
     .cnn_blocks = 3,
     .cnn_channels = {16, 32, 64},
     .cnn_kernel = 3,
-    .hist_bins = {8, 4, 4},
+    .hist_bins = {MM_HSV_BINS_H, MM_HSV_BINS_S, MM_HSV_BINS_V},
     .epochs = 10,
     .batch = 32,
     .optimizer = MM_OPT_ADAM,

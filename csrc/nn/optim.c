@@ -76,7 +76,7 @@ void mm_optim_step_init(mm_optim_step *s, int adam, float lr, float b1, float b2
   s->inv_sbc2 = (float)(1.0 / sqrt(bc2));
 }
 
-/* 1 when no x[i] has an all-ones exponent (see all_finite in model.c) */
+/* 1 when no x[i] has an all-ones exponent (the step's finite test: csrc/model/update.c) */
 static uint32_t nonfinite_bits(float x) {
   uint32_t u;
   memcpy(&u, &x, sizeof u);
@@ -210,7 +210,7 @@ static void chunk_span(int64_t b, int64_t e, int64_t count, int64_t *lo, int64_t
 
 /* fn(ctx, lo, hi) over floats [lo, hi) of count, split by chunks over the
  * threads when split_chunks says so, each thread under the caller's MXCSR
- * (the flush-to-zero / denormals-are-zero of model.c); 1 when every call
+ * (the flush-to-zero / denormals-are-zero of csrc/model/train.c); 1 when every call
  * returned 1. Every chunk runs even after one failed: the fused pass must
  * leave every weight with its backup. */
 typedef int (*chunk_fn)(void *ctx, int64_t lo, int64_t hi);

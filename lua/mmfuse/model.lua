@@ -639,8 +639,17 @@ function M.load(path)
       if type(m) ~= "table" then error("a modality entry is not a table") end
       if m.encoder == "auto" then error("modality '" .. tostring(m.name) .. "' has no resolved encoder") end
     end
+    -- out_dim is derived from the other settings: checked against the built model, not set
+    local out_dims = {}
+    for i, m in ipairs(cfg.modalities) do out_dims[i], m.out_dim = m.out_dim, nil end
     self._c = C.new(cfg)
     C.build_resolved(self._c, vocab, budget)
+    for i, m in ipairs(C.config(self._c).modalities) do
+      if out_dims[i] ~= nil and out_dims[i] ~= m.out_dim then
+        error(("modality '%s': the file's out_dim %s is not the %d its encoder gives"):format(m.name,
+          tostring(math.tointeger(out_dims[i]) or out_dims[i]), m.out_dim))
+      end
+    end
   end)
   if not okc then fail(path, tostring(err):gsub("^[^:]*:%d+: ", ""), 2) end
   if count ~= #C.params(self._c) then

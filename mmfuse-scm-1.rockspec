@@ -1,8 +1,11 @@
 rockspec_format = "3.0"
 package = "mmfuse"
 version = "scm-1"
+-- `luarocks make` (how this rock is built and installed: from a checkout, see
+-- README) builds the directory it runs in and never fetches source.url; "."
+-- is that checkout, whatever its path.
 source = {
-   url = "git+file:///work/main",
+   url = "git+file://.",
 }
 description = {
    summary = "Multimodal (text + image) classification of social-media posts, with a C core",
@@ -26,6 +29,9 @@ external_dependencies = {
 build = {
    type = "make",
    build_target = "all",
+   -- luarocks' CFLAGS (-O2 -fPIC) replace the Makefile's default -O2 -g; the
+   -- flags the code relies on (MMFLAGS: -fno-math-errno -ftree-vectorize) are
+   -- added by the Makefile to any CFLAGS
    build_variables = {
       CFLAGS = "$(CFLAGS)",
       LUA_INC = "$(LUA_INCDIR)",

@@ -14,7 +14,7 @@ ci-extra: tsan
 # a forked child starting threads is what die_after_fork=0 allows).
 tsan: build-tsan/pool_stress
 	@TSAN_OPTIONS="die_after_fork=0 halt_on_error=1" build-tsan/pool_stress
-build-tsan/pool_stress: tools/pool_stress.c csrc/core/parallel.c csrc/core/parallel.h
+build-tsan/pool_stress: tools/pool_stress.c csrc/core/parallel.c csrc/core/parallel.h csrc/core/error.c csrc/core/error.h
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Icsrc -o $@ tools/pool_stress.c csrc/core/parallel.c \
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Icsrc -o $@ tools/pool_stress.c csrc/core/parallel.c csrc/core/error.c \
 	  -lopenblas -lpthread

@@ -1,4 +1,4 @@
-# Real data (issue 5). See data/emoji32/README.md.
+# The embedded dataset. See data/emoji32/README.md.
 #   make data         rebuild data/emoji32 in a temp dir from the pinned npm tarballs
 #                     (sha256-checked) and fail unless it is byte-identical to the committed copy
 #   make data-update  regenerate data/emoji32/manifest.tsv and images/ in place

@@ -15,9 +15,11 @@ FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize
 FUZZ_NAMES   := $(basename $(notdir $(wildcard fuzz/fuzz_*.c)))
 FOBJS        := $(SRCS:csrc/%.c=build-fuzz/obj/%.o)
 
-build-fuzz/obj/%.o: csrc/%.c $(wildcard csrc/*/*.h)
+build-fuzz/obj/%.o: csrc/%.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -fPIC -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -fPIC -c $< -o $@
+
+-include $(FOBJS:.o=.d)
 
 build-fuzz/%: fuzz/%.c fuzz/fuzz_lua.h $(FOBJS)
 	@mkdir -p $(dir $@)

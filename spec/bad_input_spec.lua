@@ -363,7 +363,7 @@ describe("API misuse from Lua", function()
     fails({ "fit: lr must be a number > 0" }, m.fit, m, ds, { lr = 0 / 0 })
     fails({ "fit: seed must be an integer" }, m.fit, m, ds, { seed = 1.5 })
     fails({ "batch must be in 1..2^20" }, m.fit, m, ds, { batch = 0, epochs = 1 })
-    fails({ "optimizer must be 'adam' or 'sgd'", "rmsprop" }, m.fit, m, ds, { optimizer = "rmsprop", epochs = 1 })
+    fails({ "unknown optimizer 'rmsprop' (sgd, adam)" }, m.fit, m, ds, { optimizer = "rmsprop", epochs = 1 })
     fails({ "lr_decay must be a number" }, m.fit, m, ds, { lr_decay = "fast", epochs = 1 })
     local other = mm.data.new { labels = { "x", "y", "z" }, text = { "a", "b", "c" } }
     fails({ "fit: class 1 of the data is 'x', of the model 'class1'" }, m.fit, m, other)
@@ -456,12 +456,28 @@ describe("a forged model configuration", function()
   it("cannot make mm.load reserve more than the file stores", function()
     local err, forged = load_forged(function(h)
       local cfg = cjson.decode(h.__metadata__.config)
-      cfg.dim = 60000 -- with the buckets below: 3.6e12 floats asked for
-      cfg.modalities[1].buckets = 60000000
+      cfg.dim = 60000 -- with the buckets below: 3.6e8 floats asked for
+      cfg.buckets = 6000
       h.__metadata__.config = cjson.encode(cfg)
     end)
     assert.matches("needs more than the 66 floats the file stores", err)
     assert.matches(forged:gsub("%p", "%%%0"), err)
+  end)
+
+  it("cannot carry settings the model does not know, nor an out_dim its encoder does not give", function()
+    local err, forged = load_forged(function(h)
+      local cfg = cjson.decode(h.__metadata__.config)
+      cfg.modalities[1].buckets = 600
+      h.__metadata__.config = cjson.encode(cfg)
+    end)
+    assert.matches("unknown option 'buckets'", err)
+    assert.matches(forged:gsub("%p", "%%%0"), err)
+    err = load_forged(function(h)
+      local cfg = cjson.decode(h.__metadata__.config)
+      cfg.modalities[1].out_dim = cfg.modalities[1].out_dim + 1
+      h.__metadata__.config = cjson.encode(cfg)
+    end)
+    assert.matches("out_dim %d+ is not the %d+ its encoder gives", err)
   end)
 
   it("cannot list a class twice (found by fuzz_model: it loaded, then could not predict)", function()

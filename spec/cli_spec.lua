@@ -499,7 +499,7 @@ describe("mmfuse experiment", function()
     end
     assert.truthy(out:find("**C1 ", 1, true))
     assert.truthy(err:find(("[%d/%d]"):format(#cfg.models * #cfg.seeds, #cfg.models * #cfg.seeds), 1, true), err)
-    local res = cjson.decode(slurp(json_path))
+    local res = cjson.decode(slurp(json_path)).tasks[1]
     -- one run per model x seed x (conditions + validation)
     assert.are.equal(#cfg.models * #cfg.seeds * (#cfg.conditions + 1), #res.runs)
     for _, r in ipairs(res.runs) do
@@ -512,6 +512,41 @@ describe("mmfuse experiment", function()
     assert.are.equal(0, code, err)
     assert.truthy(out:find("config ok: 3 models x 2 seeds x 3 conditions; 18 train, 9 valid, 9 test rows", 1, true), out)
     assert.are.equal("", err)
+  end)
+
+  it("runs a config's variant, narrowed from the command line", function()
+    local p = tmp("variants.lua")
+    spit(p, ([[return { data = { manifest = %q, text = "text", image = "image", split = "fold:0:1" },
+      tasks = { { name = "colour", label = "label" }, { name = "again", label = "label", fit = { epochs = 1 } } },
+      models = { "text", "joint-max", "commonspace" }, seeds = { 1, 2, 3 }, fit = { epochs = 3 },
+      variants = { quick = { seeds = { 4 }, fit = { batch = 4 } } } }]]):format(os.getenv("PWD") .. "/" .. MANIFEST))
+    local code, out, err = run { "experiment", p, "--variant", "quick", "--check" }
+    assert.are.equal(0, code, err)
+    assert.truthy(out:find("config ok (colour): 3 models x 1 seeds x 3 conditions", 1, true), out)
+    assert.truthy(out:find("config ok (again): 3 models x 1 seeds", 1, true), out)
+    local dir = tmp("variant-out")
+    code, out, err = run { "experiment", p, "--variant", "quick", "--tasks", "again", "--models", "joint-max",
+      "--epochs", "2", "--out", dir }
+    assert.are.equal(0, code, err)
+    assert.truthy(out:find("quick variant: 1 seed(s), up to 2 epochs", 1, true), out)
+    assert.truthy(out:find("\n| joint-max |", 1, true), out)
+    assert.is_nil(out:find("\n| text |", 1, true), out)
+    local res = cjson.decode(slurp(dir .. "/results.json"))
+    assert.are.equal(1, #res.tasks)
+    assert.are.equal("again", res.tasks[1].task)
+    assert.are.same({ 4 }, res.tasks[1].seeds)
+    assert.truthy(slurp(dir .. "/report.html"):find("<svg", 1, true))
+    assert.truthy(slurp(dir .. "/results.md"):find("| joint-max |", 1, true))
+    for _, c in ipairs {
+      { { "--variant", "nope" }, "no variant 'nope' %(the config has: quick%)" },
+      { { "--tasks", "colour,nope" }, "no task 'nope' %(the config has: again, colour%)" },
+      { { "--models", "late" }, "no model 'late'" },
+    } do
+      local args = { "experiment", p, "--check" }
+      for _, a in ipairs(c[1]) do args[#args + 1] = a end
+      code, _, err = run(args)
+      assert_fails(code, 1, err, c[2])
+    end
   end)
 end)
 

@@ -1,5 +1,5 @@
 -- Hogwild text training (mm.threads(n) > 1, text-only models) and the model's cached
--- batch workspace (csrc/model/model.c). One thread must stay the sequential,
+-- batch workspace (csrc/model/hogwild.c, workspace.c). One thread must stay the sequential,
 -- bit-reproducible path.
 local mm = require "mmfuse"
 local util = require "util"
@@ -86,16 +86,25 @@ describe("Hogwild text training", function()
     end
   end)
 
+  -- bit-exact with mmfuse's kernels (fixed order of every sum whatever the threads); at the
+  -- generic level OpenBLAS may thread a product itself, so there the predictions are compared
+  -- (within 1e-5, the bound used for trained models in threads_spec)
   it("other fusions ignore the thread count for training (sequential path)", function()
     local fo = { epochs = 2, lr = 0.05, batch = 8, seed = 4 }
     local function joint()
       local m = mm.model { fusion = "joint", classes = ds.classes, dim = 6, text = { buckets = 100 } }
       m:fit(train, fo)
-      return saved(m)
+      local _, p = m:predict(train)
+      return saved(m), p
     end
-    local one = joint()
+    local one, p1 = joint()
     mm.threads(2)
-    assert.are.equal(one, joint())
+    local two, p2 = joint()
+    if util.own_kernels() then
+      assert.are.equal(one, two)
+    else
+      util.assert_same_or_close(p2, p1, false, 1e-5, "2 threads: predictions")
+    end
   end)
 end)
 

@@ -1,4 +1,4 @@
--- The training loop's sparse tables and fused optimiser pass (csrc/model/model.c,
+-- The training loop's sparse tables and fused optimiser pass (csrc/model/params.c, update.c,
 -- csrc/nn/optim.c): compact gradient rows, the packed Adam state of the
 -- embedding rows, its reset on a new fit, and the rollback of a failed step.
 local mm = require "mmfuse"

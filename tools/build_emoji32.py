@@ -28,6 +28,7 @@ from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(HERE, "npm_sources.txt")
+USES = ("emoji32", "bench", "pretrained", "fixtures", "peers")   # the last three: the Node tools
 
 CAPTION_SEED = "mmfuse-emoji32-v1"   # changing it changes every caption
 VENDOR = "twitter"                   # the committed set
@@ -53,8 +54,8 @@ def read_sources():
             if not line:
                 continue
             parts = line.split()
-            if len(parts) != 3 or parts[2] not in ("emoji32", "bench") or "@" not in parts[0][1:]:
-                die("%s:%d: expected 'name@version sha256 emoji32|bench'" % (SOURCES, n))
+            if len(parts) != 3 or parts[2] not in USES or "@" not in parts[0][1:]:
+                die("%s:%d: expected 'name@version sha256 %s'" % (SOURCES, n, "|".join(USES)))
             out.append(tuple(parts))
     return out
 

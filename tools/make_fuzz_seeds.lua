@@ -1,4 +1,5 @@
--- Write the seed corpora of fuzz/fuzz_model.c, fuzz/fuzz_safetensors.c, fuzz/fuzz_manifest.c and fuzz/fuzz_tfjs.c
+-- Write the seed corpora of fuzz/fuzz_model.c, fuzz/fuzz_safetensors.c, fuzz/fuzz_manifest.c,
+-- fuzz/fuzz_weights.c and fuzz/fuzz_tfjs.c
 -- (fuzz/corpus/<target>/). Run from the checkout after `make`:
 --   lua5.4 tools/make_fuzz_seeds.lua [./build/?.so]
 -- The model seed is a tiny trained text model (about 1 KB); its JSON key order may differ
@@ -20,7 +21,8 @@ local function slurp(p)
   return s
 end
 
-os.execute("mkdir -p fuzz/corpus/fuzz_model fuzz/corpus/fuzz_safetensors fuzz/corpus/fuzz_manifest")
+os.execute("mkdir -p fuzz/corpus/fuzz_model fuzz/corpus/fuzz_safetensors fuzz/corpus/fuzz_manifest "
+  .. "fuzz/corpus/fuzz_weights")
 local ds = mm.data.new { labels = { "a", "b", "a", "b" }, text = { "cat face", "dog", "cat", "dog face" } }
 local m = mm.model { fusion = "text", classes = ds.classes, dim = 2, text = { buckets = 4, ngrams = 1 } }
 m:fit(ds, { epochs = 1, seed = 1 })
@@ -58,4 +60,19 @@ for _, name in ipairs { "sequential_small", "every_layer" } do
   spit("fuzz/corpus/fuzz_tfjs/" .. name .. ".in", json .. "\0" .. table.concat(bytes))
 end
 
+-- fuzz_weights: a record per parameter of its model (text.embedding 3x4, f.proj.weight 4x5,
+-- f.proj.bias 4, classifier.weight 3x4, classifier.bias 3), then the data section
+do
+  local recs, data, off = {}, {}, 0
+  for i, sh in ipairs { { 3, 4 }, { 4, 5 }, { 4 }, { 3, 4 }, { 3 } } do
+    local cnt = sh[1] * (sh[2] or 1)
+    recs[i] = string.pack("<BBi2i2i2i2i4b", 7, #sh, sh[1], sh[2] or 0, 0, 0, off, cnt)
+    for j = 0, cnt - 1 do data[#data + 1] = string.pack("<f", 0.01 * i * (j - 3)) end
+    off = off + 4 * cnt
+  end
+  local r, d = table.concat(recs), table.concat(data)
+  spit("fuzz/corpus/fuzz_weights/valid", r .. d)
+  spit("fuzz/corpus/fuzz_weights/truncated", r .. d:sub(1, -5))
+  spit("fuzz/corpus/fuzz_weights/dtype", "\5" .. r:sub(2) .. d)
+end
 print("wrote the fuzz seeds")

@@ -13,9 +13,6 @@
 
 #include "core/parallel.h"
 
-static atomic_int thread_count = 2;
-int mm_threads(void) { return atomic_load(&thread_count); }
-
 typedef struct {
   atomic_int *hits;
   int64_t n;
@@ -53,11 +50,11 @@ static void *caller(void *arg) {
 int main(void) {
   long fails = 0;
   for (int t = 1; t <= 6; t++) {
-    atomic_store(&thread_count, t);
+    mm_set_threads(t, NULL);
     for (int i = 0; i < 2000; i++) fails += !one_call(1 + i % 37);
   }
   printf("pool_stress: 1-6 threads, 12000 calls: %ld failed\n", fails);
-  atomic_store(&thread_count, 2);
+  mm_set_threads(2, NULL);
   pthread_t a, b;
   void *ra = NULL, *rb = NULL;
   if (pthread_create(&a, NULL, caller, (void *)1) || pthread_create(&b, NULL, caller, (void *)2)) return 2;

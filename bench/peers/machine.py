@@ -2,6 +2,8 @@
 """Print the machine the benchmarks ran on (Markdown bullet list): CPU, cores, memory,
 OpenBLAS build and the kernel it picked, peer versions, load average."""
 import ctypes
+import glob
+import json
 import os
 import platform
 import subprocess
@@ -42,14 +44,21 @@ def main():
     except ImportError:
         tv = "not installed"
     ft = sh(["dpkg-query", "-W", "-f=${Version}", "fasttext"])
+    ort = "not installed"
+    for d in sorted(glob.glob(os.path.expanduser("~/.cache/mmfuse/node/onnxruntime-node-*/node_modules/onnxruntime-node/package.json"))):
+        with open(d) as f:
+            ort = "%s (onnxruntime-node, npm, its bundled CPU library)" % json.load(f)["version"]
     print("- CPU: %s (family %s model %s), %d logical CPUs, %s; %.1f GiB RAM; kernel %s" % (
         cpu, fam.get("cpu family"), fam.get("model"), os.cpu_count(), "/".join(avx) or "no AVX2", mem,
         platform.release()))
     print("- OpenBLAS: %s%s" % (blas, ("; " + env) if env else "; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE not set"))
     kern = sh(["lua5.4", "-e", 'package.cpath = (os.getenv("MMFUSE_CPATH") or "./build-bench/?.so") .. ";" .. '
-               'package.cpath; io.write(require("mmfuse.core").gemm_kernel())'])
-    print("- mmfuse GEMM: mm_sgemm, %s kernel (OpenBLAS only where the CPU has neither AVX-512 nor AVX2)" % kern)
-    print("- peers: PyTorch %s (Debian), fastText %s (Debian), %s" % (tv, ft, sh(["lua5.4", "-v"]).split("  ")[0]))
+               'package.cpath; local c = require("mmfuse.core").cpu(); '
+               'io.write(("%s (best on this CPU: %s; CPU brand: %s)"):format(c.kernel, c.hw_best, c.brand))'])
+    forced = " - forced by MMFUSE_KERNEL=%s" % os.environ["MMFUSE_KERNEL"] if os.environ.get("MMFUSE_KERNEL") else ""
+    print("- mmfuse kernel level: %s%s (generic = OpenBLAS products, portable C elsewhere)" % (kern, forced))
+    print("- peers: PyTorch %s (Debian), fastText %s (Debian), ONNX Runtime %s, %s" % (
+        tv, ft, ort, sh(["lua5.4", "-v"]).split("  ")[0]))
     print("- load average at the end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
 
 

@@ -128,6 +128,30 @@ def main():
             sp = b / a if unit == "s/epoch" else a / b
             rows.append("| %s, 2 threads vs 1 (mmfuse) | %s | %.4g | %.4g | %.2fx | - | report | - | %s |" % (
                 name, unit, a, b, sp, spread((tag, fn), (base, fn))))
+    # P6: image backbones at inference; the anchor is ONNX Runtime, PyTorch is shown beside it.
+    # Rows appear for every configuration a peer ran; the mmfuse column fills in from
+    # "p6-<model>-b<B>-t<T>-mmfuse" runs (same JSON fields: images_per_s, rss_kb).
+    ips = lambda d: statistics.median(d["images_per_s"])
+    ipc = lambda d: statistics.median(d["images_per_cpu_s"])
+    for m, px in (("inception_v3", 299), ("resnet18", 224), ("mobilenet_v2", 224)):
+        for t in (1, 2):
+            for b in (16, 1):
+                tag = "p6-%s-b%d-t%d-" % (m, b, t)
+                mm_, ort, pt = med(tag + "mmfuse", ips), med(tag + "ort", ips), med(tag + "torch", ips)
+                if ort is None and pt is None:
+                    continue
+                ok = None if mm_ is None or ort is None else mm_ / ort >= 1.0
+                row("P6 %s %d px, b%d, %d thread%s, vs ONNX Runtime" % (m, px, b, t, "s" if t > 1 else ""),
+                    "images/s", mm_, ort, mm_ / ort if mm_ and ort else None, ">= 1.0x", ok,
+                    spread((tag + "mmfuse", ips), (tag + "ort", ips)) if mm_ else spread((tag + "ort", ips)),
+                    cpu_ratio(tag + "mmfuse", tag + "ort", ipc, True) if mm_ else None)
+                row("  the same, vs PyTorch 1.13 eager", "images/s", mm_, pt, mm_ / pt if mm_ and pt else None,
+                    "-", None, spread((tag + "torch", ips)))
+        tag = "p6-%s-b16-t1-" % m
+        a, o, p_ = med(tag + "mmfuse", rss), med(tag + "ort", rss), med(tag + "torch", rss)
+        if o is not None:
+            row("P6 peak RSS, %s b16 1 thread, vs ONNX Runtime (PyTorch: %s MB)" % (m, "-" if p_ is None else "%.0f" % p_),
+                "MB", a, o, a / o if a else None, "<= 1.0x", None if a is None else a / o <= 1.0, "-")
     nrep = max((len(v) for v in runs.values()), default=0)
     print("| benchmark | unit | mmfuse | peer | ratio | CPU-time ratio | target | met | spread |")
     print("|---|---|---|---|---|---|---|---|---|")

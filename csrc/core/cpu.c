@@ -40,6 +40,13 @@ int mm_cpu_has(const char *f) {
   return 0;
 }
 
+int mm_isa_bmi2(void) {
+  static int has = -1; /* the CPU's answer, read once */
+  int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
+  if (h < 0) __atomic_store_n(&has, h = mm_cpu_has("bmi2"), __ATOMIC_RELAXED);
+  return h && mm_isa() >= MM_ISA_AVX2;
+}
+
 int mm_isa_hw(void) {
   static int best = -1;
   int b = __atomic_load_n(&best, __ATOMIC_RELAXED);

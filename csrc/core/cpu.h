@@ -42,6 +42,10 @@ int mm_isa_set(int level, mm_err *e);
  * ceiling are then the CPU's best). */
 int mm_isa_from_env(mm_err *e);
 
+/* 1 when the level in use is MM_ISA_AVX2 or above and the CPU has BMI2 (the
+ * AVX2 level's optional extra: the PNG inflater's BMI2 loop dispatches on it) */
+int mm_isa_bmi2(void);
+
 /* "GenuineIntel", "AuthenticAMD", ... ("unknown" off x86) */
 const char *mm_cpu_vendor(void);
 /* the brand string, e.g. "AMD EPYC 9R45 ..." ("unknown" when the CPU has none) */

@@ -31,10 +31,3 @@ int mm_err_prefix(mm_err *e, const char *fmt, ...) {
   e->msg[hl + ol] = '\0';
   return e->code;
 }
-
-void mm_err_clear(mm_err *e) {
-  if (e) {
-    e->code = MM_OK;
-    e->msg[0] = '\0';
-  }
-}

@@ -36,6 +36,4 @@ int mm_err_prefix(mm_err *e, const char *fmt, ...)
 #endif
     ;
 
-void mm_err_clear(mm_err *e);
-
 #endif

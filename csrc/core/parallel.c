@@ -14,14 +14,27 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#define MM_PAR_MAX 256
+#define MM_PAR_MAX MM_THREADS_MAX
+
+/* relaxed: a count read while another thread sets it is either value */
+static atomic_int thread_count = 1;
+
+int mm_threads(void) { return atomic_load_explicit(&thread_count, memory_order_relaxed); }
+
+int mm_set_threads(int64_t n, mm_err *e) {
+  if (n < 1 || n > MM_THREADS_MAX)
+    return mm_errorf(e, MM_EINVAL, "thread count must be in 1..%d, got %lld", MM_THREADS_MAX, (long long)n);
+  atomic_store_explicit(&thread_count, (int)n, memory_order_relaxed);
+  openblas_set_num_threads((int)n);
+  return MM_OK;
+}
 
 /* set while this thread runs a range of mm_parallel_for: a kernel called
  * from inside one (mm_sgemm under conv2d's batch split) runs serially.
- * initial-exec: the module's only thread-local lives in the static TLS block
- * glibc reserves for modules loaded later, not in a block __tls_get_addr
- * allocates on the heap (LeakSanitizer, scanning such a 16-byte block at
- * exit, can read a heap chunk header as its bounds and crash) */
+ * Static TLS (initial-exec), though the module is dlopen'ed: one int fits in
+ * glibc's reserve for that, every read skips __tls_get_addr, and the module
+ * has no dynamically allocated TLS block, whose tracking by LeakSanitizer
+ * (GCC 12's, with glibc 2.36) crashes at exit in some runs of `make asan`. */
 static _Thread_local int in_region __attribute__((tls_model("initial-exec")));
 
 static void run_range(mm_parallel_fn fn, void *ctx, int64_t n, int nt, int tid) {

@@ -1,4 +1,7 @@
-/* parallel.h - a tiny pthread fork/join helper for the kernels.
+/* parallel.h - the thread count, and a tiny pthread fork/join helper for the
+ * kernels.
+ * mm_set_threads(n) sets how many threads mmfuse's kernels use (1 at load)
+ * and OpenBLAS's thread count with it (one knob for both).
  * mm_parallel_for(n, fn, ctx) splits [0, n) into mm_parallel_threads(n)
  * contiguous, static ranges (thread tid gets [tid*n/nt, (tid+1)*n/nt)) and
  * runs fn(ctx, begin, end, tid) on each, the caller's thread taking tid 0,
@@ -16,8 +19,15 @@
 
 #include <stdint.h>
 
-/* the mmfuse thread count set by mm.threads(n) (defined in lua/l_core.c) */
+#include "error.h"
+
+#define MM_THREADS_MAX 256
+
+/* the thread count (1 until mm_set_threads changes it) */
 int mm_threads(void);
+/* set the thread count to n (1..MM_THREADS_MAX, else MM_EINVAL and no
+ * change) and OpenBLAS's to the same n */
+int mm_set_threads(int64_t n, mm_err *e);
 
 typedef void (*mm_parallel_fn)(void *ctx, int64_t begin, int64_t end, int tid);
 

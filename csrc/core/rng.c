@@ -74,3 +74,11 @@ void mm_rng_shuffle(mm_rng *r, int64_t *a, int64_t n) {
 static mm_rng global_rng = {{0x9E3779B97F4A7C15ULL, 0xBF58476D1CE4E5B9ULL, 0x94D049BB133111EBULL, 1}, 0, 0.0};
 
 mm_rng *mm_rng_global(void) { return &global_rng; }
+
+void mm_rng_fill_uniform(mm_rng *r, float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] = mm_rng_uniform(r);
+}
+
+void mm_rng_fill_normal(mm_rng *r, float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] = (float)mm_rng_normal(r);
+}

@@ -25,6 +25,9 @@ double mm_rng_double(mm_rng *r);
 double mm_rng_normal(mm_rng *r);
 /* uniform integer in [0, n), unbiased; n > 0 */
 uint64_t mm_rng_below(mm_rng *r, uint64_t n);
+/* x[0..n) = mm_rng_uniform / (float)mm_rng_normal draws, in order */
+void mm_rng_fill_uniform(mm_rng *r, float *x, int64_t n);
+void mm_rng_fill_normal(mm_rng *r, float *x, int64_t n);
 /* Fisher-Yates shuffle of an int64 array */
 void mm_rng_shuffle(mm_rng *r, int64_t *a, int64_t n);
 

@@ -80,5 +80,3 @@ int mm_same_shape(const mm_tensor *a, const mm_tensor *b) {
     if (a->shape[i] != b->shape[i]) return 0;
   return 1;
 }
-
-int64_t mm_rows(const mm_tensor *t) { return t->ndim == 0 ? 1 : t->shape[0]; }

@@ -43,7 +43,4 @@ const char *mm_shape_str(const mm_tensor *t, char *buf, size_t n);
 
 int mm_same_shape(const mm_tensor *a, const mm_tensor *b);
 
-/* number of rows of a tensor seen as a matrix (shape[0], or 1 for a scalar) */
-int64_t mm_rows(const mm_tensor *t);
-
 #endif

@@ -17,6 +17,8 @@
 
 #include "../core/tensor.h"
 #include "../nn/graph.h"
+#include "../core/tensor_ops.h"
+#include "../nn/nn.h"
 
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 2 };
 enum { ARCH_RESNET18 = 1, ARCH_MOBILENET_V2 = 2 };
@@ -219,6 +221,32 @@ float *mm_backbone_param_data(mm_backbone *b, int i) {
   return b->data + b->params[i].off;
 }
 const float *mm_backbone_param_peek(const mm_backbone *b, int i) { return b->data + b->params[i].off; }
+
+/* MM_ENUM naming parameter i and the element when x[0..numel) is not all finite */
+static int check_finite(const mm_backbone *b, int i, const float *x, mm_err *e) {
+  int64_t bad = mm_find_nonfinite(x, b->params[i].numel);
+  if (bad < 0) return MM_OK;
+  return mm_errorf(e, MM_ENUM, "%s: parameter '%s' contains %s at element %lld", mm_backbone_arch(b),
+                   b->params[i].name, isnan(x[bad]) ? "NaN" : "Inf", (long long)bad + 1);
+}
+
+int mm_backbone_set(mm_backbone *b, int i, const float *src, mm_err *e) {
+  if (check_finite(b, i, src, e)) return MM_ENUM;
+  memcpy(b->data + b->params[i].off, src, (size_t)b->params[i].numel * sizeof(float));
+  b->dirty = 1; /* the graph is rebuilt from the parameters before the next forward */
+  return MM_OK;
+}
+
+int mm_backbone_set_raw(mm_backbone *b, int i, const void *data, size_t len, int64_t off, mm_err *e) {
+  int64_t n = b->params[i].numel;
+  if (off < 0 || (uint64_t)off > len || (uint64_t)(len - (size_t)off) < (uint64_t)n * 4)
+    return mm_errorf(e, MM_EINVAL, "%s: parameter '%s' needs %lld bytes at offset %lld, the data has %zu",
+                     mm_backbone_arch(b), b->params[i].name, (long long)n * 4, (long long)off, len);
+  float *p = b->data + b->params[i].off;
+  memcpy(p, (const char *)data + off, (size_t)n * 4); /* the bytes may be unaligned */
+  b->dirty = 1;
+  return check_finite(b, i, p, e);
+}
 
 int mm_backbone_param_shape(const mm_backbone *b, int i, int64_t *shape) {
   for (int d = 0; d < b->params[i].ndim; d++) shape[d] = b->params[i].shape[d];

@@ -15,6 +15,7 @@
 #ifndef MM_BACKBONE_H
 #define MM_BACKBONE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../core/error.h"
@@ -38,6 +39,13 @@ int64_t mm_backbone_param_numel(const mm_backbone *b, int i);
 float *mm_backbone_param_data(mm_backbone *b, int i);
 /* the same for reading only */
 const float *mm_backbone_param_peek(const mm_backbone *b, int i);
+/* parameter i = src (numel floats; MM_ENUM naming the first NaN or Inf,
+ * the parameter then unchanged) */
+int mm_backbone_set(mm_backbone *b, int i, const float *src, mm_err *e);
+/* the same from little-endian float32 bytes at offset off of data[0..len)
+ * (MM_EINVAL when they do not hold the parameter; MM_ENUM, the parameter
+ * then holding the bytes) */
+int mm_backbone_set_raw(mm_backbone *b, int i, const void *data, size_t len, int64_t off, mm_err *e);
 /* index of a parameter by name, -1 if none */
 int mm_backbone_find(const mm_backbone *b, const char *name);
 int64_t mm_backbone_total_params(const mm_backbone *b);

@@ -72,6 +72,8 @@ static void *stbi_zrealloc(void *p, size_t oldsz, size_t newsz) {
 #pragma GCC diagnostic ignored "-Wunused-function"
 #endif
 
+const char *const mm_fit_names[] = {"stretch", "crop", NULL};
+
 static const char *nm(const char *name) { return name ? name : "<bytes>"; }
 
 void mm_image_free(mm_image *img) {
@@ -467,18 +469,6 @@ int mm_image_decode(const void *bytes, size_t len, const char *name, int out_w, 
   img->w = out_w;
   img->h = out_h;
   return MM_OK;
-}
-
-int mm_image_load(const char *path, int out_w, int out_h, int fit, mm_image *img, mm_err *e) {
-  uint8_t *buf;
-  size_t len;
-  img->px = NULL;
-  img->w = img->h = 0;
-  int rc = mm_read_file(path, &buf, &len, e);
-  if (rc) return rc;
-  rc = mm_image_decode(buf, len, path, out_w, out_h, fit, img, e);
-  free(buf);
-  return rc;
 }
 
 int mm_image_load_into(const char *path, int out_w, int out_h, int fit, uint8_t *dst, mm_err *e) {

@@ -56,7 +56,7 @@ int mm_image_hsv_histogram_rgb8(const uint8_t *rgb, int64_t npix, int hb, int sb
 
 static inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 
-int mm_image_hsv_histogram_chw(const float *chw, int64_t hw, int hb, int sb, int vb, float *out, mm_err *e) {
+static int histogram_chw(const float *chw, int64_t hw, int hb, int sb, int vb, float *out, mm_err *e) {
   int rc = check_bins(hb, sb, vb, hw, e);
   if (rc) return rc;
   for (int64_t i = 0; i < 3 * hw; i++)
@@ -68,5 +68,14 @@ int mm_image_hsv_histogram_chw(const float *chw, int64_t hw, int hb, int sb, int
   for (int64_t i = 0; i < hw; i++)
     out[hsv_bin(clamp01(chw[i]), clamp01(chw[hw + i]), clamp01(chw[2 * hw + i]), hb, sb, vb)] += 1.0f;
   l1(out, nb, hw);
+  return MM_OK;
+}
+
+int mm_image_hsv_histogram_chw(const float *chw, int64_t n, int64_t hw, int hb, int sb, int vb, float *out, mm_err *e) {
+  int64_t nb = (int64_t)hb * sb * vb;
+  for (int64_t k = 0; k < n; k++) {
+    int rc = histogram_chw(chw + k * 3 * hw, hw, hb, sb, vb, out + k * nb, e);
+    if (rc) return n > 1 ? mm_err_prefix(e, "image %lld: ", (long long)k + 1) : rc;
+  }
   return MM_OK;
 }

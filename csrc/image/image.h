@@ -43,6 +43,8 @@ void mm_image_free(mm_image *img); /* frees px, zeroes the struct; NULL-safe */
  *  MM_FIT_CROP:    scale so the image covers out_w x out_h (shorter side
  *                  fits), then take the centre (torchvision Resize+CenterCrop). */
 enum { MM_FIT_STRETCH = 0, MM_FIT_CROP = 1 };
+/* their names, by value ("stretch", "crop"), NULL-terminated */
+extern const char *const mm_fit_names[];
 
 /* Read width/height/channel count from the header only (no pixel decode).
  * Fails (MM_EFORMAT) on unknown formats and sides outside 1..MAX_SIDE. */
@@ -63,9 +65,18 @@ int mm_image_decode_into(const void *bytes, size_t len, const char *name, int ou
  * A zero-byte file is an error (MM_EFORMAT "empty file"). Caller frees. */
 int mm_read_file(const char *path, uint8_t **buf, size_t *len, mm_err *e);
 
-/* mm_read_file + mm_image_decode / mm_image_decode_into, naming `path`. */
-int mm_image_load(const char *path, int out_w, int out_h, int fit, mm_image *img, mm_err *e);
+/* mm_read_file + mm_image_decode_into, naming `path`. */
 int mm_image_load_into(const char *path, int out_w, int out_h, int fit, uint8_t *dst, mm_err *e);
+
+/* n images into pix (n slots of out_h*out_w*3 bytes, as a dataset keeps
+ * them), decoded over mm_parallel_for's threads (decode_many.c). src[i] is a
+ * path, or with bytes != 0 the encoded image of len[i] bytes; NULL: no image
+ * (its slot is left as it is). Each thread decodes a contiguous range of
+ * rows in order and stops at its first failure, so the failure reported is
+ * the first failing row, as one thread would find it: *row receives its
+ * index and e its message (naming the file, or "<bytes>"). */
+int mm_image_decode_many(const char *const *src, const size_t *len, int64_t n, int bytes, int out_w, int out_h,
+                         int fit, uint8_t *pix, int64_t *row, mm_err *e);
 
 /* Resize RGB8 src (sw x sh) into dst (dw x dh), both HWC (stb_image_resize,
  * linear colour space, its default filters). */
@@ -74,9 +85,10 @@ int mm_image_resize_rgb8(const uint8_t *src, int sw, int sh, uint8_t *dst, int d
 /* RGB8 HWC (h x w) -> float CHW in [0, 1] (x / 255). dst has 3*h*w floats. */
 void mm_image_to_chw(const uint8_t *src, int w, int h, float *dst);
 
-/* In place: x[c, :] = (x[c, :] - mean[c]) / std[c] for c < channels.
+/* In place, for n images CHW one after the other:
+ * x[c, :] = (x[c, :] - mean[c]) / std[c] for c < channels.
  * Fails (MM_EINVAL) if a std is not > 0 or a value is not finite. */
-int mm_image_normalize(float *chw, int channels, int64_t hw, const float *mean, const float *std, mm_err *e);
+int mm_image_normalize(float *x, int64_t n, int channels, int64_t hw, const float *mean, const float *std, mm_err *e);
 
 /* ImageNet statistics (torchvision's): mean {0.485,0.456,0.406}, std {0.229,0.224,0.225} */
 extern const float mm_imagenet_mean[3];
@@ -115,10 +127,11 @@ void mm_image_prep_rgb8_affine(const mm_image_prep *p, float scale[3], float shi
 /* src: RGB8 HWC (in_h x in_w); dst: 3 x out_h x out_w floats (a batch slot). */
 void mm_image_prep_rgb8(const mm_image_prep *p, const uint8_t *src, int in_h, int in_w, mm_rng *rng, float *dst);
 
-/* src: float CHW (channels x in_h x in_w) already in [0,1] or normalised
- * (mean/std applied again if given); dst: channels x out_h x out_w. */
-void mm_image_prep_chw(const mm_image_prep *p, const float *src, int channels, int in_h, int in_w, mm_rng *rng,
-                       float *dst);
+/* src: n images float CHW (channels x in_h x in_w) already in [0,1] or
+ * normalised (mean/std applied again if given); dst: n x channels x out_h x
+ * out_w. The images draw from rng in order. */
+void mm_image_prep_chw(const mm_image_prep *p, const float *src, int64_t n, int channels, int in_h, int in_w,
+                       mm_rng *rng, float *dst);
 
 /* ---- hand-crafted features: HSV colour histogram ---------------------------------
  * Joint histogram over (hue, saturation, value) with hb x sb x vb bins,
@@ -127,7 +140,12 @@ void mm_image_prep_chw(const mm_image_prep *p, const float *src, int channels, i
  * S and V in [0, 1] split evenly, 1.0 in the last bin. Bins each in 1..64.
  * out has hb*sb*vb floats. */
 int mm_image_hsv_histogram_rgb8(const uint8_t *rgb, int64_t npix, int hb, int sb, int vb, float *out, mm_err *e);
-/* same from float CHW (3 x hw) in [0, 1]; values are clamped to [0, 1]; NaN is an error */
-int mm_image_hsv_histogram_chw(const float *chw, int64_t hw, int hb, int sb, int vb, float *out, mm_err *e);
+/* the bins when none are given: 8 hues x 4 saturations x 4 values */
+#define MM_HSV_BINS_H 8
+#define MM_HSV_BINS_S 4
+#define MM_HSV_BINS_V 4
+/* same from n images float CHW (3 x hw) in [0, 1] into out [n, hb*sb*vb];
+ * values are clamped to [0, 1]; NaN is an error (naming the image when n > 1) */
+int mm_image_hsv_histogram_chw(const float *chw, int64_t n, int64_t hw, int hb, int sb, int vb, float *out, mm_err *e);
 
 #endif

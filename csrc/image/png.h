@@ -8,7 +8,7 @@
  * or truncated (its 4-byte Adler-32 trailer must be there; like stb, we do not
  * check its value), a size other than the image's)
  * it declines (MM_PNG_DECLINE) without touching errors, and the caller runs
- * the general stb path, which reports the problem as before. The zlib stream
+ * the general stb path, which reports the problem. The zlib stream
  * is inflated by our own table-driven decoder (no stdio, no global state).
  */
 #ifndef MM_PNG_H

@@ -13,7 +13,7 @@ void mm_image_to_chw(const uint8_t *src, int w, int h, float *dst) {
     for (int c = 0; c < 3; c++) dst[c * hw + i] = src[i * 3 + c] * (1.0f / 255.0f);
 }
 
-int mm_image_normalize(float *chw, int channels, int64_t hw, const float *mean, const float *std, mm_err *e) {
+int mm_image_normalize(float *x, int64_t n, int channels, int64_t hw, const float *mean, const float *std, mm_err *e) {
   for (int c = 0; c < channels; c++) {
     if (!(std[c] > 0) || !isfinite(std[c]))
       return mm_errorf(e, MM_EINVAL, "normalize: std[%d] = %g must be a finite number > 0", c + 1, (double)std[c]);
@@ -22,8 +22,10 @@ int mm_image_normalize(float *chw, int channels, int64_t hw, const float *mean, 
   }
   for (int c = 0; c < channels; c++) {
     float m = mean[c], inv = 1.0f / std[c];
-    float *p = chw + c * hw;
-    for (int64_t i = 0; i < hw; i++) p[i] = (p[i] - m) * inv;
+    for (int64_t k = 0; k < n; k++) {
+      float *p = x + (k * channels + c) * hw;
+      for (int64_t i = 0; i < hw; i++) p[i] = (p[i] - m) * inv;
+    }
   }
   return MM_OK;
 }
@@ -105,8 +107,8 @@ void mm_image_prep_rgb8(const mm_image_prep *p, const uint8_t *src, int in_h, in
   }
 }
 
-void mm_image_prep_chw(const mm_image_prep *p, const float *src, int channels, int in_h, int in_w, mm_rng *rng,
-                       float *dst) {
+static void prep_chw(const mm_image_prep *p, const float *src, int channels, int in_h, int in_w, mm_rng *rng,
+                     float *dst) {
   int y0, x0, flip;
   draw_window(p, in_h, in_w, rng, &y0, &x0, &flip);
   int64_t ohw = (int64_t)p->out_h * p->out_w, ihw = (int64_t)in_h * in_w;
@@ -132,4 +134,10 @@ void mm_image_prep_chw(const mm_image_prep *p, const float *src, int channels, i
       }
     }
   }
+}
+
+void mm_image_prep_chw(const mm_image_prep *p, const float *src, int64_t n, int channels, int in_h, int in_w,
+                       mm_rng *rng, float *dst) {
+  int64_t in = (int64_t)channels * in_h * in_w, out = (int64_t)channels * p->out_h * p->out_w;
+  for (int64_t k = 0; k < n; k++) prep_chw(p, src + k * in, channels, in_h, in_w, rng, dst + k * out);
 }

@@ -7,12 +7,11 @@
 
 #include "../core/cpu.h"
 #include "../core/gemm.h"
+#include "../core/parallel.h"
 #include "../core/rng.h"
 #include "mm_lua.h"
 
 #define MM_VERSION "0.1.0"
-
-static int threads_count = 1;
 
 /* mm.seed(n): reseed the global generator (rand, randn, dropout defaults) */
 static int l_seed(lua_State *L) {
@@ -21,20 +20,18 @@ static int l_seed(lua_State *L) {
   return 0;
 }
 
-/* mm.threads([n]) -> previous count; sets the BLAS and mmfuse thread count */
+/* mm.threads([n]) -> previous count; sets the thread count of mmfuse's
+ * kernels and of OpenBLAS (core/parallel.h) */
 static int l_threads(lua_State *L) {
-  int prev = threads_count;
+  int prev = mm_threads();
   if (!lua_isnoneornil(L, 1)) {
     lua_Integer n = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, n >= 1 && n <= 256, 1, "thread count must be in 1..256");
-    threads_count = (int)n;
-    openblas_set_num_threads(threads_count);
+    mm_err e = {0};
+    if (mm_set_threads(n, &e)) return luaL_argerror(L, 1, e.msg);
   }
   lua_pushinteger(L, prev);
   return 1;
 }
-
-int mm_threads(void) { return threads_count; }
 
 /* mm.clock() -> seconds of a monotonic wall clock (for timing and ETAs) */
 static int l_clock(lua_State *L) {
@@ -92,7 +89,7 @@ static int l_cpu(lua_State *L) {
 int luaopen_mmfuse_core(lua_State *L) {
   mm_err e = {0};
   if (mm_isa_from_env(&e) != MM_OK) return luaL_error(L, "mmfuse: %s", e.msg);
-  openblas_set_num_threads(threads_count);
+  if (mm_set_threads(mm_threads(), &e) != MM_OK) return mm_lua_raise(L, &e); /* OpenBLAS follows */
   lua_newtable(L);
   lua_pushliteral(L, MM_VERSION);
   lua_setfield(L, -2, "version");

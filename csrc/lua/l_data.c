@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/parallel.h"
 #include "../image/image.h"
 #include "../model/dataset.h"
 #include "mm_lua.h"
@@ -14,8 +13,6 @@
 typedef struct lds {
   mm_dataset *ds;
 } lds;
-
-mm_dataset *mm_lua_checkdataset(lua_State *L, int idx);
 
 mm_dataset *mm_lua_checkdataset(lua_State *L, int idx) {
   lds *u = luaL_checkudata(L, idx, DS_MT);
@@ -134,107 +131,46 @@ static int l_add_dense(lua_State *L) {
   return 0;
 }
 
-/* images decoded over mm_threads(): each thread takes a contiguous range of
- * rows in order and stops at its first failure, so the error reported (the
- * lowest thread's) is the first failing row, as one thread would find it */
-typedef struct {
-  const char *s; /* NULL: absent */
-  size_t len;
-} img_src;
-
-typedef struct { /* a thread's first failure */
-  int rc;
-  int64_t row;
-  mm_err e;
-} img_fail;
-
-typedef struct {
-  const img_src *src;
-  int bytes, fitm;
-  int64_t size, per;
-  uint8_t *pix;
-  img_fail *fail; /* one per thread */
-} img_job;
-
-static void img_range(void *ctx, int64_t i0, int64_t i1, int tid) {
-  img_job *j = ctx;
-  img_fail *f = &j->fail[tid];
-  for (int64_t i = i0; i < i1; i++) {
-    const img_src *in = &j->src[i];
-    if (!in->s) continue;
-    uint8_t *dst = j->pix + i * j->per;
-    int sz = (int)j->size;
-    f->rc = j->bytes ? mm_image_decode_into(in->s, in->len, "<bytes>", sz, sz, j->fitm, dst, &f->e)
-                     : mm_image_load_into(in->s, sz, sz, j->fitm, dst, &f->e);
-    if (f->rc) {
-      f->row = i;
-      return;
-    }
-  }
-}
-
-/* add_image(ds, name, entries, {size=, bytes=false, fit="stretch"|"crop", where=}) ;
+/* add_image(ds, name, entries, {size=32, bytes=false, fit="stretch"|"crop", where="image"}) ;
  * entries: path (or bytes) string, or false/nil/"" = absent. Errors name the
- * file and the row (`where` prefixes them, e.g. the manifest). */
+ * file and the row (`where` prefixes them, e.g. the manifest). The images
+ * are decoded over mm.threads() (image/decode_many.c). */
 static int l_add_image(lua_State *L) {
   mm_dataset *ds = mm_lua_checkdataset(L, 1);
   const char *name = luaL_checkstring(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
-  lua_Integer size = mm_lua_optintfield(L, 4, "size", 32);
-  int bytes = mm_lua_optboolfield(L, 4, "bytes", 0);
-  const char *fit = mm_lua_optstrfield(L, 4, "fit", "stretch");
-  const char *where = mm_lua_optstrfield(L, 4, "where", "image");
-  if (size < 1 || size > 1024) return luaL_error(L, "dataset: image size must be in 1..1024 (got %d)", (int)size);
-  int fitm = strcmp(fit, "crop") == 0 ? MM_FIT_CROP : MM_FIT_STRETCH;
+  lua_Integer size;
+  int bytes, fit;
+  const char *where;
+  const mm_lua_opt opts[] = {MM_OPT_INT_IN("size", &size, 32, 1, 1024), MM_OPT_BOOL("bytes", &bytes, 0),
+                             MM_OPT_ENUM("fit", &fit, MM_FIT_STRETCH, mm_fit_names),
+                             MM_OPT_STR("where", &where, "image"), MM_OPT_END};
+  mm_lua_readopts(L, 4, "dataset: add_image", opts);
   int64_t n = ds->n, per = size * size * 3;
-  int nt = mm_parallel_threads(n);
-  uint8_t *pix = calloc((size_t)(n * per) + 1, 1);
-  uint8_t *mask = calloc((size_t)(n ? n : 1), 1);
-  img_src *src = calloc((size_t)(n ? n : 1), sizeof *src);
-  img_fail *fail = calloc((size_t)nt, sizeof *fail);
-#define FREE_ALL() (free(pix), free(mask), free(src), free(fail))
-  if (!pix || !mask || !src || !fail) {
-    FREE_ALL();
-    return luaL_error(L, "dataset: out of memory for %d images", (int)n);
-  }
-  /* the strings stay in the entries table (argument 3) while the threads read
-   * them; rows past the first entry of a wrong type are not decoded (a row
-   * before it that fails to decode is still the error reported, as before) */
-  int64_t nd = n;
+  size_t rows = (size_t)(n ? n : 1);
+  uint8_t *pix = calloc((size_t)(n * per) + 1, 1), *mask = calloc(rows, 1);
+  const char **src = calloc(rows, sizeof *src);
+  size_t *len = calloc(rows, sizeof *len);
+  mm_err e = {0};
+  int64_t row = -1, nd = n;
   const char *badtype = NULL;
-  for (int64_t i = 0; i < n; i++) {
-    lua_rawgeti(L, 3, i + 1);
-    size_t l = 0;
-    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &l) : NULL;
-    if (!s && !lua_isnil(L, -1) && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1))) {
-      badtype = luaL_typename(L, -1);
-      nd = i;
-      lua_pop(L, 1);
-      break;
-    }
-    if (s && l > 0) {
-      src[i] = (img_src){s, l};
-      mask[i] = 1;
-    }
+  int rc = pix && mask && src && len ? MM_OK : mm_errorf(&e, MM_ENOMEM, "dataset: out of memory for %d images", (int)n);
+  /* the strings stay in the entries table (argument 3) while the threads
+   * read them; rows past the first entry of a wrong type are not decoded (a
+   * row before it that fails to decode is the error reported) */
+  for (int64_t i = 0; !rc && i < n && !badtype; i++) {
+    int t = lua_rawgeti(L, 3, i + 1);
+    src[i] = t == LUA_TSTRING ? lua_tolstring(L, -1, &len[i]) : NULL;
+    if (!src[i] && t != LUA_TNIL && !(t == LUA_TBOOLEAN && !lua_toboolean(L, -1))) badtype = luaL_typename(L, -1), nd = i;
+    if (src[i] && len[i] == 0) src[i] = NULL;
+    mask[i] = src[i] != NULL;
     lua_pop(L, 1);
   }
-  img_job j = {src, bytes, fitm, size, per, pix, fail};
-  mm_parallel_for(nd, img_range, &j);
-  mm_err e = {0};
-  int rc = 0;
-  for (int t = 0; t < nt && !rc; t++)
-    if (fail[t].rc) {
-      rc = fail[t].rc;
-      e = fail[t].e;
-      mm_err_prefix(&e, "%s: row %d: ", where, (int)fail[t].row + 1);
-    }
-  if (!rc && badtype) {
-    FREE_ALL();
-    return luaL_error(L, "%s: image of row %d must be a string, got %s", where, (int)nd + 1, badtype);
-  }
+  if (!rc) rc = mm_image_decode_many(src, len, nd, bytes, (int)size, (int)size, fit, pix, &row, &e);
+  if (rc && row >= 0) mm_err_prefix(&e, "%s: row %d: ", where, (int)row + 1);
+  if (!rc && badtype) rc = mm_errorf(&e, MM_EINVAL, "%s: image of row %d must be a string, got %s", where, (int)nd + 1, badtype);
   if (!rc) rc = mm_dataset_add_image(ds, name, pix, 3, size, size, mask, &e);
-  FREE_ALL();
-#undef FREE_ALL
+  free(pix), free(mask), free(src), free(len);
   if (rc) return mm_lua_raise(L, &e);
   return 0;
 }

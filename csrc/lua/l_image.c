@@ -1,12 +1,9 @@
 /* l_image.c - Lua binding for the image area: core.image.{load, decode, info,
- * normalize, augment, histogram, batch}. Tensors are float CHW (or NCHW). */
-#include <math.h>
+ * normalize, augment, histogram, batch} (the backbones: l_backbone.c).
+ * Tensors are float CHW (or NCHW). */
 #include <stdlib.h>
 #include <string.h>
 
-#include <stdio.h>
-
-#include "../image/backbone.h"
 #include "../image/image.h"
 #include "../image/png.h"
 #include "mm_lua.h"
@@ -38,54 +35,52 @@ static void box_free(box *b) {
 
 /* ---- options ---------------------------------------------------------------------- */
 
-static int check_side(lua_State *L, lua_Integer v, const char *what) {
+/* the options of decoding: size = n | {h, w} (or height = and width =), fit */
+#define DECODE_OPTS(size_type, hh, ww, fit)                                                                          \
+  MM_OPT_ANY("size", size_type), MM_OPT_INT("height", hh, 0), MM_OPT_INT("width", ww, 0),                            \
+      MM_OPT_ENUM("fit", fit, MM_FIT_STRETCH, mm_fit_names)
+
+static int check_side(lua_State *L, const char *fn, lua_Integer v, const char *what) {
   if (v < 1 || v > MM_IMAGE_MAX_SIDE)
-    luaL_error(L, "option '%s' must be in 1..%d, got %d", what, MM_IMAGE_MAX_SIDE, (int)v);
+    luaL_error(L, "%s: option '%s' must be in 1..%d, got %d", fn, what, MM_IMAGE_MAX_SIDE, (int)v);
   return (int)v;
 }
 
-/* opts.size = n | {h, w}; or opts.height / opts.width. Returns 0 if none given. */
-static int opt_size(lua_State *L, int idx, const char *key, int *h, int *w) {
+/* option `key` (of Lua type ktype, LUA_TNIL when absent) of the table at idx:
+ * n or {h, w} -> *h, *w (0 when absent) */
+static void read_hw(lua_State *L, int idx, const char *fn, const char *key, int ktype, int *h, int *w) {
   *h = *w = 0;
-  if (lua_isnoneornil(L, idx)) return 0;
-  luaL_checktype(L, idx, LUA_TTABLE);
+  if (ktype == LUA_TNIL) return;
   lua_getfield(L, idx, key);
-  int t = lua_type(L, -1);
-  if (t == LUA_TNUMBER) {
+  if (ktype == LUA_TNUMBER) {
     int ok;
     lua_Integer v = lua_tointegerx(L, -1, &ok);
-    if (!ok) luaL_error(L, "option '%s' must be an integer", key);
-    *h = *w = check_side(L, v, key);
-  } else if (t == LUA_TTABLE) {
-    if (luaL_len(L, -1) != 2) luaL_error(L, "option '%s' must be a number or a table {height, width}", key);
+    if (!ok) luaL_error(L, "%s: option '%s' must be an integer", fn, key);
+    *h = *w = check_side(L, fn, v, key);
+  } else if (ktype == LUA_TTABLE) {
+    if (luaL_len(L, -1) != 2) luaL_error(L, "%s: option '%s' must be a number or a table {height, width}", fn, key);
     lua_geti(L, -1, 1);
     lua_geti(L, -2, 2);
     int ok1, ok2;
     lua_Integer hh = lua_tointegerx(L, -2, &ok1), ww = lua_tointegerx(L, -1, &ok2);
-    if (!ok1 || !ok2) luaL_error(L, "option '%s' must hold two integers {height, width}", key);
-    *h = check_side(L, hh, key);
-    *w = check_side(L, ww, key);
+    if (!ok1 || !ok2) luaL_error(L, "%s: option '%s' must hold two integers {height, width}", fn, key);
+    *h = check_side(L, fn, hh, key);
+    *w = check_side(L, fn, ww, key);
     lua_pop(L, 2);
-  } else if (t != LUA_TNIL) {
-    luaL_error(L, "option '%s' must be a number or a table {height, width}, got %s", key, luaL_typename(L, -1));
+  } else {
+    luaL_error(L, "%s: option '%s' must be a number or a table {height, width}, got %s", fn, key, luaL_typename(L, -1));
   }
   lua_pop(L, 1);
-  if (*h == 0 && strcmp(key, "size") == 0) {
-    lua_Integer hh = mm_lua_optintfield(L, idx, "height", 0), ww = mm_lua_optintfield(L, idx, "width", 0);
-    if ((hh != 0) != (ww != 0)) luaL_error(L, "give both options 'height' and 'width', or 'size'");
-    if (hh) {
-      *h = check_side(L, hh, "height");
-      *w = check_side(L, ww, "width");
-    }
-  }
-  return *h > 0;
 }
 
-static int opt_fit(lua_State *L, int idx) {
-  const char *f = mm_lua_optstrfield(L, idx, "fit", "stretch");
-  if (strcmp(f, "stretch") == 0) return MM_FIT_STRETCH;
-  if (strcmp(f, "crop") == 0) return MM_FIT_CROP;
-  return luaL_error(L, "option 'fit' must be \"stretch\" or \"crop\", got \"%s\"", f);
+/* the output size of DECODE_OPTS: size, else height and width (both), else 0 x 0 */
+static void decode_size(lua_State *L, int idx, const char *fn, int size_type, lua_Integer hh, lua_Integer ww, int *h,
+                        int *w) {
+  read_hw(L, idx, fn, "size", size_type, h, w);
+  if (*h || (!hh && !ww)) return;
+  if (!hh || !ww) luaL_error(L, "%s: give both options 'height' and 'width', or 'size'", fn);
+  *h = check_side(L, fn, hh, "height");
+  *w = check_side(L, fn, ww, "width");
 }
 
 /* decode bytes (anchored by the caller) to RGB8 at *oh x *ow (<= 0: the
@@ -105,6 +100,16 @@ static box *push_rgb8(lua_State *L, const void *bytes, size_t len, const char *n
   return px;
 }
 
+/* the bytes of the file at path, in a box pushed on the stack */
+static box *push_file(lua_State *L, const char *path, size_t *len) {
+  box *file = push_box(L);
+  uint8_t *buf;
+  mm_err e;
+  if (mm_read_file(path, &buf, len, &e)) mm_lua_raise(L, &e);
+  file->p = buf;
+  return file;
+}
+
 /* decode bytes (anchored by the caller) into a new 3xHxW tensor on the stack */
 static void push_decoded(lua_State *L, const void *bytes, size_t len, const char *name, int oh, int ow, int fit) {
   box *px = push_rgb8(L, bytes, len, name, &oh, &ow, fit);
@@ -115,31 +120,32 @@ static void push_decoded(lua_State *L, const void *bytes, size_t len, const char
   lua_remove(L, -2);
 }
 
-/* image.load(path [, {size=, fit=}]) -> 3xHxW tensor in [0, 1] */
+/* image.load(path [, {size=, height=, width=, fit=}]) -> 3xHxW tensor in [0, 1] */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  int oh, ow;
-  opt_size(L, 2, "size", &oh, &ow);
-  int fit = opt_fit(L, 2);
-  box *file = push_box(L);
-  uint8_t *buf;
+  int size_type, fit, oh, ow;
+  lua_Integer hh, ww;
+  const mm_lua_opt opts[] = {DECODE_OPTS(&size_type, &hh, &ww, &fit), MM_OPT_END};
+  mm_lua_readopts(L, 2, "load", opts);
+  decode_size(L, 2, "load", size_type, hh, ww, &oh, &ow);
   size_t len;
-  mm_err e;
-  if (mm_read_file(path, &buf, &len, &e)) mm_lua_raise(L, &e);
-  file->p = buf;
-  push_decoded(L, buf, len, path, oh, ow, fit);
+  box *file = push_file(L, path, &len);
+  push_decoded(L, file->p, len, path, oh, ow, fit);
   box_free(file);
   return 1;
 }
 
-/* image.decode(bytes [, {size=, fit=, name=}]) -> 3xHxW tensor in [0, 1] */
+/* image.decode(bytes [, {size=, height=, width=, fit=, name=}]) -> 3xHxW tensor in [0, 1] */
 static int l_decode(lua_State *L) {
   size_t len;
   const char *bytes = luaL_checklstring(L, 1, &len);
-  int oh, ow;
-  opt_size(L, 2, "size", &oh, &ow);
-  int fit = opt_fit(L, 2);
-  const char *name = mm_lua_optstrfield(L, 2, "name", "<bytes>");
+  int size_type, fit, oh, ow;
+  lua_Integer hh, ww;
+  const char *name;
+  const mm_lua_opt opts[] = {DECODE_OPTS(&size_type, &hh, &ww, &fit), MM_OPT_STR("name", &name, "<bytes>"),
+                             MM_OPT_END};
+  mm_lua_readopts(L, 2, "decode", opts);
+  decode_size(L, 2, "decode", size_type, hh, ww, &oh, &ow);
   push_decoded(L, bytes, len, name, oh, ow, fit);
   return 1;
 }
@@ -154,11 +160,8 @@ static int l_info(lua_State *L) {
   if (is_bytes) {
     if (mm_image_info(s, len, "<bytes>", &w, &h, &c, &e)) mm_lua_raise(L, &e);
   } else {
-    box *file = push_box(L);
-    uint8_t *buf;
-    if (mm_read_file(s, &buf, &len, &e)) mm_lua_raise(L, &e);
-    file->p = buf;
-    if (mm_image_info(buf, len, s, &w, &h, &c, &e)) mm_lua_raise(L, &e);
+    box *file = push_file(L, s, &len);
+    if (mm_image_info(file->p, len, s, &w, &h, &c, &e)) mm_lua_raise(L, &e);
     box_free(file);
     lua_pop(L, 1);
   }
@@ -221,8 +224,7 @@ static int l_normalize(lua_State *L) {
   mm_tensor *y = mm_lua_newtensor_like(L, t);
   memcpy(y->data, t->data, (size_t)t->numel * sizeof(float));
   mm_err e;
-  for (int64_t i = 0; i < n; i++)
-    if (mm_image_normalize(y->data + i * c * h * w, (int)c, h * w, mean, std, &e)) mm_lua_raise(L, &e);
+  if (mm_image_normalize(y->data, n, (int)c, h * w, mean, std, &e)) mm_lua_raise(L, &e);
   return 1;
 }
 
@@ -234,124 +236,93 @@ static int l_normalize(lua_State *L) {
 static int l_augment(lua_State *L) {
   int64_t n, c, h, w;
   mm_tensor *t = check_image(L, 1, "augment", &n, &c, &h, &w);
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  int crop_type, center;
+  lua_Integer pad, seed;
   mm_image_prep p;
   memset(&p, 0, sizeof p);
-  if (!opt_size(L, 2, "crop", &p.out_h, &p.out_w)) {
-    p.out_h = (int)h;
-    p.out_w = (int)w;
-  }
-  lua_Integer pad = mm_lua_optintfield(L, 2, "pad", 0);
-  if (pad < 0 || pad > MM_IMAGE_MAX_SIDE) luaL_error(L, "augment: option 'pad' must be in 0..%d", MM_IMAGE_MAX_SIDE);
+  const mm_lua_opt opts[] = {MM_OPT_ANY("crop", &crop_type), MM_OPT_INT_IN("pad", &pad, 0, 0, MM_IMAGE_MAX_SIDE),
+                             MM_OPT_BOOL("flip", &p.flip, 0), MM_OPT_BOOL("center", &center, 0),
+                             MM_OPT_INT("seed", &seed, 0), MM_OPT_END};
+  unsigned given = mm_lua_readopts(L, 2, "augment", opts);
+  read_hw(L, 2, "augment", "crop", crop_type, &p.out_h, &p.out_w);
+  if (!p.out_h) p.out_h = (int)h, p.out_w = (int)w;
   p.pad = (int)pad;
-  p.flip = mm_lua_optboolfield(L, 2, "flip", 0);
-  p.random_crop = !mm_lua_optboolfield(L, 2, "center", 0);
+  p.random_crop = !center;
   mm_rng local, *rng = mm_rng_global();
-  lua_Integer seed = 0;
-  if (!lua_isnoneornil(L, 2)) {
-    lua_getfield(L, 2, "seed");
-    if (!lua_isnil(L, -1)) {
-      int ok;
-      seed = lua_tointegerx(L, -1, &ok);
-      if (!ok) luaL_error(L, "augment: option 'seed' must be an integer");
-      mm_rng_seed(&local, (uint64_t)seed);
-      rng = &local;
-    }
-    lua_pop(L, 1);
-  }
+  if (MM_OPT_GIVEN(given, 4)) mm_rng_seed(rng = &local, (uint64_t)seed);
   mm_err e;
   if (mm_image_prep_check(&p, (int)h, (int)w, &e)) luaL_error(L, "augment: %s", e.msg);
-  int64_t shape[4];
-  int nd = t->ndim;
-  if (nd == 3) {
-    shape[0] = c;
-    shape[1] = p.out_h;
-    shape[2] = p.out_w;
-  } else {
-    shape[0] = n;
-    shape[1] = c;
-    shape[2] = p.out_h;
-    shape[3] = p.out_w;
-  }
-  mm_tensor *y = mm_lua_newtensor(L, nd, shape);
-  int64_t ihw = h * w, ohw = (int64_t)p.out_h * p.out_w;
-  for (int64_t i = 0; i < n; i++)
-    mm_image_prep_chw(&p, t->data + i * c * ihw, (int)c, (int)h, (int)w, rng, y->data + i * c * ohw);
+  int64_t shape[4] = {n, c, p.out_h, p.out_w};
+  mm_tensor *y = t->ndim == 3 ? mm_lua_newtensor(L, 3, shape + 1) : mm_lua_newtensor(L, 4, shape);
+  mm_image_prep_chw(&p, t->data, n, (int)c, (int)h, (int)w, rng, y->data);
   return 1;
 }
 
-/* bins = n (all three) or {h, s, v}; default {8, 4, 4} */
-static void opt_bins(lua_State *L, int idx, int *hb, int *sb, int *vb) {
-  *hb = 8;
-  *sb = 4;
-  *vb = 4;
-  if (lua_isnoneornil(L, idx)) return;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, "bins");
+/* the bins option at the top of the stack: n (all three) or {h, s, v}, each in 1..64 */
+static void read_bins(lua_State *L, int *hb, int *sb, int *vb) {
+  int *dst[3] = {hb, sb, vb};
   if (lua_type(L, -1) == LUA_TNUMBER) {
     int ok;
     lua_Integer v = lua_tointegerx(L, -1, &ok);
     if (!ok || v < 1 || v > 64) luaL_error(L, "histogram: option 'bins' must be an integer in 1..64");
     *hb = *sb = *vb = (int)v;
-  } else if (lua_istable(L, -1)) {
-    if (luaL_len(L, -1) != 3) luaL_error(L, "histogram: option 'bins' must be a number or {hue, sat, value}");
-    int *dst[3] = {hb, sb, vb};
-    for (int i = 0; i < 3; i++) {
-      lua_geti(L, -1, i + 1);
-      int ok;
-      lua_Integer v = lua_tointegerx(L, -1, &ok);
-      if (!ok || v < 1 || v > 64) luaL_error(L, "histogram: bins[%d] must be an integer in 1..64", i + 1);
-      *dst[i] = (int)v;
-      lua_pop(L, 1);
-    }
-  } else if (!lua_isnil(L, -1)) {
-    luaL_error(L, "histogram: option 'bins' must be a number or {hue, sat, value}, got %s", luaL_typename(L, -1));
+    return;
   }
-  lua_pop(L, 1);
+  if (!lua_istable(L, -1) || luaL_len(L, -1) != 3)
+    luaL_error(L, "histogram: option 'bins' must be a number or {hue, sat, value}, got %s", luaL_typename(L, -1));
+  for (int i = 0; i < 3; i++) {
+    lua_geti(L, -1, i + 1);
+    int ok;
+    lua_Integer v = lua_tointegerx(L, -1, &ok);
+    if (!ok || v < 1 || v > 64) luaL_error(L, "histogram: bins[%d] must be an integer in 1..64", i + 1);
+    *dst[i] = (int)v;
+    lua_pop(L, 1);
+  }
 }
 
-/* image.histogram(t_or_path [, {bins=, size=}]) -> vector (NxB for a batch) */
-static int l_histogram(lua_State *L) {
-  int hb, sb, vb;
-  opt_bins(L, 2, &hb, &sb, &vb);
+/* the histogram of the image file at 1 (RGB8 straight from the decoder), bins
+ * hb x sb x vb, decoded as the options at 2 say */
+static int histogram_file(lua_State *L, int size_type, lua_Integer hh, lua_Integer ww, int fit, int hb, int sb,
+                          int vb) {
+  const char *path = lua_tostring(L, 1);
+  int oh, ow;
+  decode_size(L, 2, "histogram", size_type, hh, ww, &oh, &ow);
+  size_t len;
+  box *file = push_file(L, path, &len);
+  box *px = push_rgb8(L, file->p, len, path, &oh, &ow, fit);
+  box_free(file);
   int64_t nb = (int64_t)hb * sb * vb;
+  mm_tensor *y = mm_lua_newtensor(L, 1, &nb);
   mm_err e;
-  if (lua_type(L, 1) == LUA_TSTRING) {
-    const char *path = lua_tostring(L, 1);
-    int oh, ow;
-    opt_size(L, 2, "size", &oh, &ow);
-    int fit = opt_fit(L, 2);
-    box *file = push_box(L);
-    uint8_t *buf;
-    size_t len;
-    if (mm_read_file(path, &buf, &len, &e)) mm_lua_raise(L, &e);
-    file->p = buf;
-    box *px = push_rgb8(L, buf, len, path, &oh, &ow, fit);
-    box_free(file);
-    int64_t shape[1] = {nb};
-    mm_tensor *y = mm_lua_newtensor(L, 1, shape);
-    if (mm_image_hsv_histogram_rgb8(px->p, (int64_t)oh * ow, hb, sb, vb, y->data, &e)) mm_lua_raise(L, &e);
-    box_free(px);
-    return 1;
+  if (mm_image_hsv_histogram_rgb8(px->p, (int64_t)oh * ow, hb, sb, vb, y->data, &e)) mm_lua_raise(L, &e);
+  box_free(px);
+  return 1;
+}
+
+/* image.histogram(t_or_path [, {bins=, and for a path size=, height=, width=, fit=}])
+ * -> vector (NxB for a batch) */
+static int l_histogram(lua_State *L) {
+  int path = lua_type(L, 1) == LUA_TSTRING;
+  int bins_type, size_type, fit, hb = MM_HSV_BINS_H, sb = MM_HSV_BINS_S, vb = MM_HSV_BINS_V;
+  lua_Integer hh, ww;
+  const mm_lua_opt opts[] = {MM_OPT_ANY("bins", &bins_type), DECODE_OPTS(&size_type, &hh, &ww, &fit), MM_OPT_END};
+  const mm_lua_opt tensor_opts[] = {MM_OPT_ANY("bins", &bins_type), MM_OPT_END};
+  mm_lua_readopts(L, 2, "histogram", path ? opts : tensor_opts);
+  if (bins_type != LUA_TNIL) {
+    lua_getfield(L, 2, "bins");
+    read_bins(L, &hb, &sb, &vb);
+    lua_pop(L, 1);
   }
+  if (path) return histogram_file(L, size_type, hh, ww, fit, hb, sb, vb);
   if (!mm_lua_testtensor(L, 1))
     luaL_argerror(L, 1, lua_pushfstring(L, "histogram: tensor or path expected, got %s", luaL_typename(L, 1)));
-  int64_t n, c, h, w;
+  int64_t n, c, h, w, nb = (int64_t)hb * sb * vb;
   mm_tensor *t = check_image(L, 1, "histogram", &n, &c, &h, &w);
   if (c != 3) luaL_error(L, "histogram: image must have 3 channels (RGB), got shape %s", mm_lua_shapestr(t));
-  mm_tensor *y;
-  if (t->ndim == 3) {
-    int64_t shape[1] = {nb};
-    y = mm_lua_newtensor(L, 1, shape);
-  } else {
-    int64_t shape[2] = {n, nb};
-    y = mm_lua_newtensor(L, 2, shape);
-  }
-  for (int64_t i = 0; i < n; i++)
-    if (mm_image_hsv_histogram_chw(t->data + i * 3 * h * w, h * w, hb, sb, vb, y->data + i * nb, &e)) {
-      if (n > 1) mm_err_prefix(&e, "image %lld: ", (long long)i + 1);
-      mm_lua_raise(L, &e);
-    }
+  int64_t shape[2] = {n, nb};
+  mm_tensor *y = t->ndim == 3 ? mm_lua_newtensor(L, 1, shape + 1) : mm_lua_newtensor(L, 2, shape);
+  mm_err e;
+  if (mm_image_hsv_histogram_chw(t->data, n, h * w, hb, sb, vb, y->data, &e)) mm_lua_raise(L, &e);
   return 1;
 }
 
@@ -390,8 +361,6 @@ static void push_floats(lua_State *L, const float *v, int n) {
     lua_rawseti(L, -2, i + 1);
   }
 }
-
-static void mm_lua_open_backbone(lua_State *L);
 
 /* core.image._decode_rgb8(bytes [, path]) -> RGB8 string, w, h  |  nil, message
  * path: "general" = stb only (decode.c's general path), "fast" = the PNG fast
@@ -464,190 +433,3 @@ void mm_lua_open_image(lua_State *L) {
   lua_pop(L, 1);
 }
 
-/* ---- backbones: core.image.backbone(arch) -> object ---------------------------------- */
-
-#define BACKBONE_MT "mmfuse.Backbone"
-typedef struct {
-  mm_backbone *b;
-} backbone_ud;
-
-/* (mm_lua_checkfinite formats with %lld, which lua_pushfstring lacks) */
-static void check_finite(lua_State *L, const mm_tensor *t, const char *fn, const char *name) {
-  for (int64_t i = 0; i < t->numel; i++)
-    if (!isfinite(t->data[i]))
-      luaL_error(L, "%s: %s contains %s at element %I (shape %s)", fn, name, isnan(t->data[i]) ? "NaN" : "Inf",
-                 (lua_Integer)i + 1, mm_lua_shapestr(t));
-}
-
-static mm_backbone *check_backbone(lua_State *L, int idx) {
-  backbone_ud *u = luaL_checkudata(L, idx, BACKBONE_MT);
-  if (!u->b) luaL_error(L, "backbone was closed");
-  return u->b;
-}
-
-static int bb_gc(lua_State *L) {
-  backbone_ud *u = luaL_checkudata(L, 1, BACKBONE_MT);
-  mm_backbone_free(u->b);
-  u->b = NULL;
-  return 0;
-}
-
-static int l_backbone(lua_State *L) {
-  const char *arch = luaL_checkstring(L, 1);
-  backbone_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
-  u->b = NULL;
-  luaL_setmetatable(L, BACKBONE_MT);
-  mm_err e;
-  if (mm_backbone_new(arch, &u->b, &e)) mm_lua_raise(L, &e);
-  return 1;
-}
-
-static int check_param(lua_State *L, mm_backbone *b, int idx) {
-  const char *name = luaL_checkstring(L, idx);
-  int i = mm_backbone_find(b, name);
-  if (i < 0) luaL_error(L, "%s: no parameter named '%s'", mm_backbone_arch(b), name);
-  return i;
-}
-
-/* b:params() -> { {name = , shape = {..}}, ... } in state_dict order */
-static int bb_params(lua_State *L) {
-  mm_backbone *b = check_backbone(L, 1);
-  int n = mm_backbone_nparams(b);
-  lua_createtable(L, n, 0);
-  for (int i = 0; i < n; i++) {
-    int64_t shape[4];
-    int nd = mm_backbone_param_shape(b, i, shape);
-    lua_createtable(L, 0, 2);
-    lua_pushstring(L, mm_backbone_param_name(b, i));
-    lua_setfield(L, -2, "name");
-    lua_createtable(L, nd, 0);
-    for (int d = 0; d < nd; d++) {
-      lua_pushinteger(L, shape[d]);
-      lua_rawseti(L, -2, d + 1);
-    }
-    lua_setfield(L, -2, "shape");
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
-}
-
-/* b:set(name, tensor): the tensor must have the parameter's shape */
-static int bb_set(lua_State *L) {
-  mm_backbone *b = check_backbone(L, 1);
-  int i = check_param(L, b, 2);
-  mm_tensor *t = mm_lua_checktensor(L, 3, "value");
-  int64_t shape[4];
-  int nd = mm_backbone_param_shape(b, i, shape);
-  int same = t->ndim == nd;
-  for (int d = 0; same && d < nd; d++) same = t->shape[d] == shape[d];
-  if (!same) {
-    char want[96];
-    int k = 0;
-    for (int d = 0; d < nd; d++) k += snprintf(want + k, sizeof want - (size_t)k, d ? "x%lld" : "%lld", (long long)shape[d]);
-    luaL_error(L, "%s: parameter '%s' has shape %s, got %s", mm_backbone_arch(b), mm_backbone_param_name(b, i), want,
-               mm_lua_shapestr(t));
-  }
-  check_finite(L, t, mm_backbone_arch(b), mm_backbone_param_name(b, i));
-  memcpy(mm_backbone_param_data(b, i), t->data, (size_t)t->numel * sizeof(float));
-  return 0;
-}
-
-/* b:set_raw(name, bytes, offset): float32 little-endian from bytes[offset+1 ..] (0-based offset) */
-static int bb_set_raw(lua_State *L) {
-  mm_backbone *b = check_backbone(L, 1);
-  int i = check_param(L, b, 2);
-  size_t len;
-  const char *s = luaL_checklstring(L, 3, &len);
-  lua_Integer off = luaL_checkinteger(L, 4);
-  int64_t n = mm_backbone_param_numel(b, i);
-  if (off < 0 || (uint64_t)off > len || (uint64_t)(len - (size_t)off) < (uint64_t)n * 4)
-    luaL_error(L, "%s: parameter '%s' needs %I bytes at offset %I, the data has %I", mm_backbone_arch(b),
-               mm_backbone_param_name(b, i), (lua_Integer)n * 4, (lua_Integer)off, (lua_Integer)len);
-  float *d = mm_backbone_param_data(b, i);
-  memcpy(d, s + off, (size_t)n * 4);
-  for (int64_t j = 0; j < n; j++)
-    if (!isfinite(d[j]))
-      luaL_error(L, "%s: parameter '%s' contains a non-finite value at element %I", mm_backbone_arch(b),
-                 mm_backbone_param_name(b, i), (lua_Integer)j + 1);
-  return 0;
-}
-
-/* b:get(name) -> tensor copy */
-static int bb_get(lua_State *L) {
-  mm_backbone *b = check_backbone(L, 1);
-  int i = check_param(L, b, 2);
-  int64_t shape[4];
-  int nd = mm_backbone_param_shape(b, i, shape);
-  mm_tensor *t = mm_lua_newtensor(L, nd, shape);
-  memcpy(t->data, mm_backbone_param_peek(b, i), (size_t)t->numel * sizeof(float));
-  return 1;
-}
-
-/* b:forward(x) -> N x dim (x: Nx3xHxW or 3xHxW, normalised) */
-static int bb_forward(lua_State *L) {
-  mm_backbone *b = check_backbone(L, 1);
-  mm_tensor *x = mm_lua_checktensor(L, 2, "x");
-  int64_t n, c, h, w;
-  if (x->ndim == 3) {
-    n = 1;
-    c = x->shape[0];
-    h = x->shape[1];
-    w = x->shape[2];
-  } else if (x->ndim == 4) {
-    n = x->shape[0];
-    c = x->shape[1];
-    h = x->shape[2];
-    w = x->shape[3];
-  } else {
-    return luaL_error(L, "%s: forward: x must be Nx3xHxW or 3xHxW, got shape %s", mm_backbone_arch(b),
-                      mm_lua_shapestr(x));
-  }
-  if (c != 3)
-    luaL_error(L, "%s: forward: x must have 3 channels, got shape %s", mm_backbone_arch(b), mm_lua_shapestr(x));
-  check_finite(L, x, mm_backbone_arch(b), "x");
-  int64_t shape[2] = {n, mm_backbone_dim(b)};
-  mm_tensor *y = mm_lua_newtensor(L, 2, shape);
-  mm_err e;
-  if (mm_backbone_forward(b, x->data, n, h, w, y->data, &e)) mm_lua_raise(L, &e);
-  return 1;
-}
-
-static int bb_dim(lua_State *L) {
-  lua_pushinteger(L, mm_backbone_dim(check_backbone(L, 1)));
-  return 1;
-}
-
-static int bb_arch(lua_State *L) {
-  lua_pushstring(L, mm_backbone_arch(check_backbone(L, 1)));
-  return 1;
-}
-
-static int bb_tostring(lua_State *L) {
-  backbone_ud *u = luaL_checkudata(L, 1, BACKBONE_MT);
-  if (!u->b) {
-    lua_pushliteral(L, "backbone (closed)");
-    return 1;
-  }
-  lua_pushfstring(L, "%s backbone: %d tensors, %I parameters, output %I", mm_backbone_arch(u->b),
-                  mm_backbone_nparams(u->b), (lua_Integer)mm_backbone_total_params(u->b),
-                  (lua_Integer)mm_backbone_dim(u->b));
-  return 1;
-}
-
-static void mm_lua_open_backbone(lua_State *L) {
-  static const luaL_Reg methods[] = {{"params", bb_params}, {"set", bb_set},   {"set_raw", bb_set_raw},
-                                     {"get", bb_get},       {"forward", bb_forward}, {"dim", bb_dim},
-                                     {"arch", bb_arch},     {NULL, NULL}};
-  luaL_newmetatable(L, BACKBONE_MT);
-  lua_pushcfunction(L, bb_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, bb_gc);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, bb_tostring);
-  lua_setfield(L, -2, "__tostring");
-  luaL_newlib(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-  static const luaL_Reg fns[] = {{"backbone", l_backbone}, {NULL, NULL}};
-  mm_lua_subtable(L, "image", fns);
-}

@@ -1,36 +1,37 @@
-/* l_model.c - Lua binding of the fusion models (csrc/model/model.h): core.model.
+/* l_model.c - Lua binding of the fusion models (csrc/model/model.h):
+ * core.fusion, with the names and defaults of every setting (model/config.h)
+ * as core.fusion.names, .encoders, .pools, .optimizers, .missing, .defaults.
  * The Lua face (lua/mmfuse/model.lua) holds the user-facing options, the
  * epoch loop with early stopping, metrics tables and the file header JSON;
- * everything per sample runs here in C. */
-#include <math.h>
+ * everything per sample runs in C. Model files: l_model_file.c; parameters,
+ * snapshots and gradients: l_model_params.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
-#include "../io/safetensors.h"
 #include "../model/metrics.h"
-#include "../model/model.h"
-#include "../text/vectors.h"
-#include "../text/vocab.h"
-#include "mm_lua.h"
+#include "l_model.h"
 
-#define MODEL_MT "mmfuse.Model"
-#define SNAP_MT "mmfuse.Snapshot"
-#define BLOB_MT "mmfuse.ModelFile"
+#define MODEL_MT MM_MODEL_MT
 
-mm_dataset *mm_lua_checkdataset(lua_State *L, int idx);
+/* t[k] = v for the table on top of the stack */
+#define SETI(k, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, (k)))
+#define SETN(k, v) (lua_pushnumber(L, (v)), lua_setfield(L, -2, (k)))
+#define SETB(k, v) (lua_pushboolean(L, (v)), lua_setfield(L, -2, (k)))
+#define SETS(k, v) (lua_pushstring(L, (v)), lua_setfield(L, -2, (k)))
 
-typedef struct lmodel {
-  mm_model *M;
-} lmodel;
 
-static mm_model *checkmodel(lua_State *L, int idx) {
+typedef mm_lua_model lmodel;
+
+mm_model *mm_lua_checkmodel(lua_State *L, int idx) {
   lmodel *u = luaL_checkudata(L, idx, MODEL_MT);
   if (!u->M) luaL_argerror(L, idx, "model is closed");
   return u->M;
 }
+#define checkmodel mm_lua_checkmodel
 
 static int model_gc(lua_State *L) {
   lmodel *u = luaL_checkudata(L, 1, MODEL_MT);
@@ -44,65 +45,66 @@ static int model_gc(lua_State *L) {
   return 0;
 }
 
-static int lookup(const char *s, const char *const *names, int n) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(s, names[i]) == 0) return i;
-  return -1;
+/* a name read by mm_lua_readopts (NULL: not given) parsed against a table of names (config.h) */
+static int parse_name(lua_State *L, const char *s, const mm_names *t, int def, const char *where) {
+  if (!s) return def;
+  mm_err e = {0};
+  int v = mm_names_parse(t, s, where, &e);
+  if (v < 0) mm_lua_raise(L, &e);
+  return v;
 }
 
-static const char *const FUSIONS[] = {"text", "image", "early", "late", "joint", "commonspace"};
-static const char *const ENCS[] = {"auto", "text", "cnn", "histogram", "features"};
-static const char *const POOLS[] = {"max", "mean", "sum"};
+/* a list of 1..max integers at field key of the table at idx into out; returns the count (0: absent) */
+static int int_list(lua_State *L, int idx, const char *key, int max, int64_t *out, const char *what, const char *name) {
+  lua_getfield(L, idx, key);
+  int n = (int)lua_rawlen(L, -1);
+  if (n < 1 || n > max) luaL_error(L, "model: %s of '%s' must list 1..%d integers, got %d", what, name, max, n);
+  for (int b = 0; b < n; b++) {
+    int ok = 0;
+    lua_rawgeti(L, -1, b + 1);
+    out[b] = (int64_t)lua_tointegerx(L, -1, &ok);
+    if (!ok) luaL_error(L, "model: %s of '%s': entry %d must be an integer", what, name, b + 1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return n;
+}
 
 static void parse_modality(lua_State *L, int idx, mm_modcfg *c) {
-  memset(c, 0, sizeof *c);
-  const char *name = mm_lua_optstrfield(L, idx, "name", NULL);
+  mm_modcfg_init(c);
+  const char *name, *enc;
+  lua_Integer in_dim, height, width, kernel;
+  lua_Number drop;
+  int augment, tch, tbins;
+  const mm_lua_opt opts[] = {MM_OPT_STR("name", &name, NULL),          MM_OPT_STR("encoder", &enc, NULL),
+                             MM_OPT_INT("in_dim", &in_dim, 0),         MM_OPT_INT("height", &height, 0),
+                             MM_OPT_INT("width", &width, 0),           MM_OPT_INT("kernel", &kernel, c->ksize),
+                             MM_OPT_BOOL("augment", &augment, 0),      MM_OPT_NUM("dropout", &drop, 0),
+                             MM_OPT_ANY("channels", &tch),             MM_OPT_ANY("bins", &tbins),
+                             MM_OPT_END};
+  mm_lua_readopts(L, idx, "model: modality", opts);
   if (!name || strlen(name) >= MM_MODNAME) luaL_error(L, "model: every modality needs a name (< %d bytes)", MM_MODNAME);
   strcpy(c->name, name);
-  const char *enc = mm_lua_optstrfield(L, idx, "encoder", "auto");
-  c->enc = lookup(enc, ENCS, 5);
-  if (c->enc < 0) luaL_error(L, "model: unknown encoder '%s' for '%s' (auto, text, cnn, histogram, features)", enc, name);
-  c->in_dim = mm_lua_optintfield(L, idx, "in_dim", 0);
-  c->img_h = mm_lua_optintfield(L, idx, "height", 0);
-  c->img_w = mm_lua_optintfield(L, idx, "width", 0);
-  c->ksize = mm_lua_optintfield(L, idx, "kernel", 3);
-  c->augment = mm_lua_optboolfield(L, idx, "augment", 0);
-  c->drop = (float)mm_lua_optnumfield(L, idx, "dropout", 0);
-  lua_getfield(L, idx, "channels");
-  if (lua_istable(L, -1)) {
-    int nb = (int)lua_rawlen(L, -1);
-    if (nb < 1 || nb > MM_MAXBLOCKS) luaL_error(L, "model: channels of '%s' must list 1..%d blocks", name, MM_MAXBLOCKS);
-    c->nblocks = nb;
-    for (int b = 0; b < nb; b++) {
-      lua_rawgeti(L, -1, b + 1);
-      c->ch[b] = lua_tointeger(L, -1);
-      lua_pop(L, 1);
-    }
-  } else if (!lua_isnil(L, -1))
+  char where[MM_MODNAME + 32];
+  snprintf(where, sizeof where, "model: modality '%s': ", name);
+  c->enc = parse_name(L, enc, &mm_encoder_names, MM_ENC_AUTO, where);
+  c->in_dim = in_dim, c->img_h = height, c->img_w = width, c->ksize = kernel;
+  c->augment = augment;
+  c->drop = (float)drop;
+  if (tch == LUA_TTABLE)
+    c->nblocks = int_list(L, idx, "channels", MM_MAXBLOCKS, c->ch, "channels", name);
+  else if (tch != LUA_TNIL)
     luaL_error(L, "model: channels of '%s' must be a table of integers", name);
-  lua_pop(L, 1);
-  if (c->enc == MM_ENC_CNN && c->nblocks == 0) {
-    c->nblocks = 3;
-    c->ch[0] = 16, c->ch[1] = 32, c->ch[2] = 64;
-  }
-  lua_getfield(L, idx, "bins");
-  if (lua_istable(L, -1)) {
-    int v[3];
-    for (int b = 0; b < 3; b++) {
-      lua_rawgeti(L, -1, b + 1);
-      v[b] = (int)lua_tointeger(L, -1);
-      lua_pop(L, 1);
-    }
-    c->hb = v[0], c->sb = v[1], c->vb = v[2];
-    if (c->enc == MM_ENC_HIST && (c->hb < 1 || c->sb < 1 || c->vb < 1))
-      luaL_error(L, "model: histogram bins of '%s' must each be in 1..64", name);
-  } else if (!lua_isnil(L, -1))
+  if (tbins == LUA_TTABLE) {
+    int64_t v[3];
+    if (int_list(L, idx, "bins", 3, v, "bins", name) != 3)
+      luaL_error(L, "model: bins of '%s' must be a table {hue, saturation, value}", name);
+    c->hb = (int)v[0], c->sb = (int)v[1], c->vb = (int)v[2];
+  } else if (tbins != LUA_TNIL)
     luaL_error(L, "model: bins of '%s' must be a table {hue, saturation, value}", name);
-  lua_pop(L, 1);
-  if (c->enc == MM_ENC_HIST && c->hb == 0) c->hb = 8, c->sb = 4, c->vb = 4;
 }
 
-/* new(cfg) */
+/* new(cfg): the settings not given keep their defaults (mm_model_init) */
 static int l_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lmodel *u = lua_newuserdatauv(L, sizeof *u, 0);
@@ -112,34 +114,36 @@ static int l_new(lua_State *L) {
   if (!M) return luaL_error(L, "model: out of memory");
   u->M = M;
   mm_model_init(M);
-  const char *f = mm_lua_optstrfield(L, 1, "fusion", "joint");
-  M->fusion = lookup(f, FUSIONS, 6);
-  if (M->fusion < 0) return luaL_error(L, "model: unknown fusion '%s' (text, image, early, late, joint, commonspace)", f);
-  const char *p = mm_lua_optstrfield(L, 1, "pool", "max");
-  M->pool = lookup(p, POOLS, 3);
-  if (M->pool < 0) return luaL_error(L, "model: unknown pool '%s' (max, mean, sum)", p);
-  M->dim = mm_lua_optintfield(L, 1, "dim", 64);
-  M->nclasses = mm_lua_optintfield(L, 1, "nclasses", 0);
-  const char *miss = mm_lua_optstrfield(L, 1, "missing", "learned");
-  if (strcmp(miss, "learned") && strcmp(miss, "zeros"))
-    return luaL_error(L, "model: missing must be 'learned' or 'zeros' (got '%s')", miss);
-  M->missing_zeros = strcmp(miss, "zeros") == 0 || M->fusion == MM_FUSION_TEXT || M->fusion == MM_FUSION_IMAGE;
-  M->lambda = (float)mm_lua_optnumfield(L, 1, "lambda", 1.0);
-  M->margin = (float)mm_lua_optnumfield(L, 1, "margin", 0.2);
-  M->hardest = mm_lua_optboolfield(L, 1, "hardest", 0);
-  M->ngrams = (int)mm_lua_optintfield(L, 1, "ngrams", 2);
-  M->buckets = mm_lua_optintfield(L, 1, "buckets", 100000);
-  M->min_count = mm_lua_optintfield(L, 1, "min_count", 1);
-  M->max_vocab = mm_lua_optintfield(L, 1, "max_vocab", 0);
-  M->unk = mm_lua_optboolfield(L, 1, "unk", 0);
-  M->lowercase = mm_lua_optboolfield(L, 1, "lowercase", 1);
-  M->keep_punct = mm_lua_optboolfield(L, 1, "keep_punct", 0);
-  if (M->min_count < 1) return luaL_error(L, "model: text.min_count must be >= 1");
-  if (M->max_vocab < 0) return luaL_error(L, "model: text.max_vocab must be >= 0");
-  if (M->ngrams > 1 && M->buckets < 1) return luaL_error(L, "model: text.buckets must be >= 1 when ngrams > 1");
-  if (M->ngrams < 1 || M->ngrams > 8) return luaL_error(L, "model: text.ngrams must be in 1..8 (got %d)", M->ngrams);
-  if (M->buckets < 0 || M->buckets > ((int64_t)1 << 26))
-    return luaL_error(L, "model: text.buckets must be in 0..67108864");
+  const char *fusion, *pool, *missing;
+  lua_Integer dim, nclasses, ngrams, buckets, min_count, max_vocab;
+  lua_Number lambda, margin;
+  int hardest, unk, lowercase, keep_punct, tmods;
+  const mm_lua_opt opts[] = {MM_OPT_STR("fusion", &fusion, NULL),
+                             MM_OPT_STR("pool", &pool, NULL),
+                             MM_OPT_STR("missing", &missing, NULL),
+                             MM_OPT_INT("dim", &dim, M->dim),
+                             MM_OPT_INT("nclasses", &nclasses, 0),
+                             MM_OPT_NUM("lambda", &lambda, M->lambda),
+                             MM_OPT_NUM("margin", &margin, M->margin),
+                             MM_OPT_BOOL("hardest", &hardest, M->hardest),
+                             MM_OPT_INT("ngrams", &ngrams, M->ngrams),
+                             MM_OPT_INT("buckets", &buckets, M->buckets),
+                             MM_OPT_INT("min_count", &min_count, M->min_count),
+                             MM_OPT_INT("max_vocab", &max_vocab, M->max_vocab),
+                             MM_OPT_BOOL("unk", &unk, M->unk),
+                             MM_OPT_BOOL("lowercase", &lowercase, M->lowercase),
+                             MM_OPT_BOOL("keep_punct", &keep_punct, M->keep_punct),
+                             MM_OPT_ANY("modalities", &tmods),
+                             MM_OPT_END};
+  mm_lua_readopts(L, 1, "model", opts);
+  M->fusion = parse_name(L, fusion, &mm_fusion_names, M->fusion, "model: ");
+  M->pool = parse_name(L, pool, &mm_pool_names, M->pool, "model: ");
+  M->missing_zeros = parse_name(L, missing, &mm_missing_names,
+                                M->missing_zeros ? MM_MISSING_ZEROS : MM_MISSING_LEARNED, "model: ") == MM_MISSING_ZEROS;
+  M->dim = dim, M->nclasses = nclasses;
+  M->lambda = (float)lambda, M->margin = (float)margin, M->hardest = hardest;
+  M->ngrams = (int)ngrams, M->buckets = buckets, M->min_count = min_count, M->max_vocab = max_vocab;
+  M->unk = unk, M->lowercase = lowercase, M->keep_punct = keep_punct;
   lua_getfield(L, 1, "modalities");
   if (!lua_istable(L, -1)) return luaL_error(L, "model: 'modalities' must be a table");
   int nm = (int)lua_rawlen(L, -1);
@@ -157,81 +161,58 @@ static int l_new(lua_State *L) {
   return 1;
 }
 
+void mm_lua_push_ints(lua_State *L, const int64_t *v, int n) {
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushinteger(L, v[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+/* the model-wide settings of M into a new table (the keys of model:config()) */
+static void push_settings(lua_State *L, const mm_model *M) {
+  lua_newtable(L);
+  SETS("fusion", mm_fusion_name(M->fusion));
+  SETS("pool", mm_pool_name(M->pool));
+  SETI("dim", M->dim);
+  if (M->nclasses) SETI("nclasses", M->nclasses);
+  SETS("missing", mm_names_get(&mm_missing_names, M->missing_zeros ? MM_MISSING_ZEROS : MM_MISSING_LEARNED));
+  SETN("lambda", M->lambda);
+  SETN("margin", M->margin);
+  SETB("hardest", M->hardest);
+  SETI("ngrams", M->ngrams);
+  SETI("buckets", M->buckets);
+  SETI("min_count", M->min_count);
+  SETI("max_vocab", M->max_vocab);
+  SETB("unk", M->unk);
+  SETB("lowercase", M->lowercase);
+  SETB("keep_punct", M->keep_punct);
+}
+
 static int l_config(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
-  lua_newtable(L);
-  lua_pushstring(L, mm_fusion_name(M->fusion));
-  lua_setfield(L, -2, "fusion");
-  lua_pushstring(L, mm_pool_name(M->pool));
-  lua_setfield(L, -2, "pool");
-  lua_pushinteger(L, M->dim);
-  lua_setfield(L, -2, "dim");
-  lua_pushinteger(L, M->nclasses);
-  lua_setfield(L, -2, "nclasses");
-  lua_pushstring(L, M->missing_zeros ? "zeros" : "learned");
-  lua_setfield(L, -2, "missing");
-  lua_pushnumber(L, M->lambda);
-  lua_setfield(L, -2, "lambda");
-  lua_pushnumber(L, M->margin);
-  lua_setfield(L, -2, "margin");
-  lua_pushboolean(L, M->hardest);
-  lua_setfield(L, -2, "hardest");
-  lua_pushinteger(L, M->ngrams);
-  lua_setfield(L, -2, "ngrams");
-  lua_pushinteger(L, M->buckets);
-  lua_setfield(L, -2, "buckets");
-  lua_pushinteger(L, M->min_count);
-  lua_setfield(L, -2, "min_count");
-  lua_pushinteger(L, M->max_vocab);
-  lua_setfield(L, -2, "max_vocab");
-  lua_pushboolean(L, M->unk);
-  lua_setfield(L, -2, "unk");
-  lua_pushboolean(L, M->lowercase);
-  lua_setfield(L, -2, "lowercase");
-  lua_pushboolean(L, M->keep_punct);
-  lua_setfield(L, -2, "keep_punct");
-  lua_pushboolean(L, M->built);
-  lua_setfield(L, -2, "built");
+  push_settings(L, M);
+  SETB("built", M->built);
   lua_createtable(L, M->k, 0);
   for (int i = 0; i < M->k; i++) {
     const mm_modcfg *c = &M->mod[i];
     lua_newtable(L);
-    lua_pushstring(L, c->name);
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, mm_enc_name(c->enc));
-    lua_setfield(L, -2, "encoder");
-    lua_pushnumber(L, c->drop);
-    lua_setfield(L, -2, "dropout");
-    lua_pushinteger(L, c->out_dim);
-    lua_setfield(L, -2, "out_dim");
-    if (c->enc == MM_ENC_FEAT || c->enc == MM_ENC_TEXT) {
-      lua_pushinteger(L, c->in_dim);
-      lua_setfield(L, -2, "in_dim");
-    }
+    SETS("name", c->name);
+    SETS("encoder", mm_enc_name(c->enc));
+    SETN("dropout", c->drop);
+    SETI("out_dim", c->out_dim);
+    if (c->enc == MM_ENC_FEAT || c->enc == MM_ENC_TEXT) SETI("in_dim", c->in_dim);
     if (c->enc == MM_ENC_CNN) {
-      lua_pushinteger(L, c->img_h);
-      lua_setfield(L, -2, "height");
-      lua_pushinteger(L, c->img_w);
-      lua_setfield(L, -2, "width");
-      lua_pushinteger(L, c->ksize);
-      lua_setfield(L, -2, "kernel");
-      lua_pushboolean(L, c->augment);
-      lua_setfield(L, -2, "augment");
-      lua_createtable(L, c->nblocks, 0);
-      for (int b = 0; b < c->nblocks; b++) {
-        lua_pushinteger(L, c->ch[b]);
-        lua_rawseti(L, -2, b + 1);
-      }
+      SETI("height", c->img_h);
+      SETI("width", c->img_w);
+      SETI("kernel", c->ksize);
+      SETB("augment", c->augment);
+      mm_lua_push_ints(L, c->ch, c->nblocks);
       lua_setfield(L, -2, "channels");
     }
     if (c->enc == MM_ENC_HIST) {
-      lua_createtable(L, 3, 0);
-      lua_pushinteger(L, c->hb);
-      lua_rawseti(L, -2, 1);
-      lua_pushinteger(L, c->sb);
-      lua_rawseti(L, -2, 2);
-      lua_pushinteger(L, c->vb);
-      lua_rawseti(L, -2, 3);
+      int64_t bins[3] = {c->hb, c->sb, c->vb};
+      mm_lua_push_ints(L, bins, 3);
       lua_setfield(L, -2, "bins");
     }
     lua_rawseti(L, -2, i + 1);
@@ -245,8 +226,6 @@ static int l_build(lua_State *L) {
   mm_dataset *ds = mm_lua_checkdataset(L, 2);
   lua_Integer seed = luaL_optinteger(L, 3, 1);
   mm_err e = {0};
-  if (ds->nclasses != M->nclasses)
-    return luaL_error(L, "model: the data has %d classes, the model %d", (int)ds->nclasses, (int)M->nclasses);
   if (mm_model_build_from(M, ds, (uint64_t)seed, &e)) return mm_lua_raise(L, &e);
 #ifdef __GLIBC__
   /* the model's big tables are new mappings; give back the free pages the
@@ -304,18 +283,12 @@ static int call_progress(void *ud, const mm_progress *p) {
   lua_State *L = c->L;
   lua_pushvalue(L, c->fi);
   lua_createtable(L, 0, 6);
-  lua_pushinteger(L, p->batch);
-  lua_setfield(L, -2, "batch");
-  lua_pushinteger(L, p->batches);
-  lua_setfield(L, -2, "batches");
-  lua_pushinteger(L, p->samples);
-  lua_setfield(L, -2, "samples");
-  lua_pushnumber(L, p->loss);
-  lua_setfield(L, -2, "loss");
-  lua_pushnumber(L, p->accuracy);
-  lua_setfield(L, -2, "accuracy");
-  lua_pushnumber(L, p->seconds);
-  lua_setfield(L, -2, "seconds");
+  SETI("batch", p->batch);
+  SETI("batches", p->batches);
+  SETI("samples", p->samples);
+  SETN("loss", p->loss);
+  SETN("accuracy", p->accuracy);
+  SETN("seconds", p->seconds);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
     c->err = 1;
     return 1;
@@ -329,38 +302,40 @@ static int l_train_epoch(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
   mm_dataset *ds = mm_lua_checkdataset(L, 2);
   mm_train_opts o;
-  memset(&o, 0, sizeof o);
-  o.batch = mm_lua_optintfield(L, 3, "batch", 32);
-  const char *opt = mm_lua_optstrfield(L, 3, "optimizer", "adam");
-  if (strcmp(opt, "adam") == 0)
-    o.optimizer = MM_OPT_ADAM;
-  else if (strcmp(opt, "sgd") == 0)
-    o.optimizer = MM_OPT_SGD;
-  else
-    return luaL_error(L, "fit: optimizer must be 'adam' or 'sgd' (got '%s')", opt);
-  o.lr = (float)mm_lua_optnumfield(L, 3, "lr", 1e-3);
-  o.momentum = (float)mm_lua_optnumfield(L, 3, "momentum", 0.0);
-  o.wd = (float)mm_lua_optnumfield(L, 3, "weight_decay", 0.0);
-  o.b1 = (float)mm_lua_optnumfield(L, 3, "beta1", 0.9);
-  o.b2 = (float)mm_lua_optnumfield(L, 3, "beta2", 0.999);
-  o.eps = (float)mm_lua_optnumfield(L, 3, "eps", 1e-8);
-  o.clip = (float)mm_lua_optnumfield(L, 3, "clip", 0.0);
-  if (!(o.momentum >= 0 && o.momentum < 1)) return luaL_error(L, "fit: momentum must be in [0, 1)");
-  if (!(o.wd >= 0)) return luaL_error(L, "fit: weight_decay must be >= 0");
-  if (!(o.clip >= 0)) return luaL_error(L, "fit: clip must be >= 0");
+  mm_train_opts_init(&o);
+  const char *optimizer;
+  lua_Integer batch;
+  lua_Number lr, momentum, wd, b1, b2, eps, clip, interval;
+  int tcw, tcb;
+  const mm_lua_opt opts[] = {MM_OPT_INT("batch", &batch, o.batch),
+                             MM_OPT_STR("optimizer", &optimizer, NULL),
+                             MM_OPT_NUM("lr", &lr, o.lr),
+                             MM_OPT_NUM("momentum", &momentum, o.momentum),
+                             MM_OPT_NUM("weight_decay", &wd, o.wd),
+                             MM_OPT_NUM("beta1", &b1, o.b1),
+                             MM_OPT_NUM("beta2", &b2, o.b2),
+                             MM_OPT_NUM("eps", &eps, o.eps),
+                             MM_OPT_NUM("clip", &clip, o.clip),
+                             MM_OPT_NUM("progress_interval", &interval, o.progress_interval),
+                             MM_OPT_ANY("class_weights", &tcw),
+                             MM_OPT_ANY("on_batch", &tcb),
+                             MM_OPT_END};
+  mm_lua_readopts(L, 3, "fit", opts);
+  o.batch = batch;
+  o.optimizer = parse_name(L, optimizer, &mm_optimizer_names, o.optimizer, "fit: ");
+  o.lr = (float)lr, o.momentum = (float)momentum, o.wd = (float)wd;
+  o.b1 = (float)b1, o.b2 = (float)b2, o.eps = (float)eps, o.clip = (float)clip;
   float *cw = NULL;
   lua_getfield(L, 3, "class_weights");
   if (lua_istable(L, -1)) {
     if ((int64_t)lua_rawlen(L, -1) != M->nclasses)
       return luaL_error(L, "fit: class_weights must have %d entries (got %d)", (int)M->nclasses,
                         (int)lua_rawlen(L, -1));
-    cw = lua_newuserdatauv(L, (size_t)M->nclasses * sizeof *cw, 0); /* GC-owned */
+    cw = lua_newuserdatauv(L, (size_t)M->nclasses * sizeof *cw, 0); /* GC-owned; checked by the core */
     for (int64_t c = 0; c < M->nclasses; c++) {
       lua_rawgeti(L, -2, c + 1);
-      double v = lua_tonumber(L, -1);
+      cw[c] = (float)lua_tonumber(L, -1);
       lua_pop(L, 1);
-      if (!(v >= 0) || !isfinite(v)) return luaL_error(L, "fit: class weight %d must be a finite number >= 0", (int)c + 1);
-      cw[c] = (float)v;
     }
   } else if (!lua_isnil(L, -1))
     return luaL_error(L, "fit: class_weights must be a table");
@@ -371,7 +346,7 @@ static int l_train_epoch(lua_State *L) {
     pc.fi = lua_gettop(L);
     o.progress = call_progress;
     o.progress_ud = &pc;
-    o.progress_interval = mm_lua_optnumfield(L, 3, "progress_interval", 0.2);
+    o.progress_interval = interval;
   } else if (!lua_isnil(L, -1))
     return luaL_error(L, "fit: on_batch must be a function");
   mm_epoch_stats st;
@@ -386,20 +361,12 @@ static int l_train_epoch(lua_State *L) {
     return mm_lua_raise(L, &e);
   }
   lua_createtable(L, 0, 5);
-  lua_pushnumber(L, st.loss);
-  lua_setfield(L, -2, "loss");
-  lua_pushnumber(L, st.accuracy);
-  lua_setfield(L, -2, "train_accuracy");
-  lua_pushnumber(L, st.seconds);
-  lua_setfield(L, -2, "seconds");
-  lua_pushinteger(L, st.batches);
-  lua_setfield(L, -2, "batches");
-  lua_pushinteger(L, st.samples);
-  lua_setfield(L, -2, "samples");
-  if (st.stopped) {
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, "stopped");
-  }
+  SETN("loss", st.loss);
+  SETN("train_accuracy", st.accuracy);
+  SETN("seconds", st.seconds);
+  SETI("batches", st.batches);
+  SETI("samples", st.samples);
+  if (st.stopped) SETB("stopped", 1);
   return 1;
 }
 
@@ -425,24 +392,17 @@ static void push_darr(lua_State *L, const double *a, int64_t n) {
 static int l_evaluate(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
   mm_dataset *ds = mm_lua_checkdataset(L, 2);
-  if (ds->nclasses != M->nclasses)
-    return luaL_error(L, "evaluate: the data has %d classes, the model %d", (int)ds->nclasses, (int)M->nclasses);
   int64_t shape[2] = {ds->n, M->nclasses};
   mm_tensor *t = mm_lua_newtensor(L, 2, shape);
   mm_err e = {0};
-  if (mm_model_predict(M, ds, t->data, &e)) return mm_lua_raise(L, &e);
   mm_metrics m;
-  if (mm_metrics_compute(t->data, ds->labels, ds->n, M->nclasses, &m)) return luaL_error(L, "evaluate: out of memory");
+  if (mm_model_evaluate(M, ds, t->data, &m, &e)) return mm_lua_raise(L, &e);
   int64_t C = M->nclasses;
   lua_createtable(L, 0, 10);
-  lua_pushinteger(L, m.n);
-  lua_setfield(L, -2, "n");
-  lua_pushnumber(L, m.accuracy);
-  lua_setfield(L, -2, "accuracy");
-  lua_pushnumber(L, m.macro_f1);
-  lua_setfield(L, -2, "macro_f1");
-  lua_pushnumber(L, m.log_loss);
-  lua_setfield(L, -2, "log_loss");
+  SETI("n", m.n);
+  SETN("accuracy", m.accuracy);
+  SETN("macro_f1", m.macro_f1);
+  SETN("log_loss", m.log_loss);
   push_darr(L, m.precision, C);
   lua_setfield(L, -2, "precision");
   push_darr(L, m.recall, C);
@@ -470,290 +430,6 @@ static int l_evaluate(lua_State *L) {
   return 2;
 }
 
-typedef struct lsnap {
-  float *w;
-} lsnap;
-
-static int snap_gc(lua_State *L) {
-  lsnap *s = luaL_checkudata(L, 1, SNAP_MT);
-  free(s->w);
-  s->w = NULL;
-  return 0;
-}
-
-static int l_snapshot(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  lsnap *s = lua_newuserdatauv(L, sizeof *s, 1);
-  s->w = NULL;
-  luaL_setmetatable(L, SNAP_MT);
-  mm_err e = {0};
-  s->w = mm_model_snapshot(M, &e);
-  if (!s->w) return mm_lua_raise(L, &e);
-  lua_pushvalue(L, 1); /* remember the model it belongs to */
-  lua_setiuservalue(L, -2, 1);
-  return 1;
-}
-
-static int l_restore(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  lsnap *s = luaL_checkudata(L, 2, SNAP_MT);
-  lua_getiuservalue(L, 2, 1);
-  if (!lua_rawequal(L, -1, 1) || !s->w) return luaL_argerror(L, 2, "snapshot of another model");
-  mm_model_restore(M, s->w);
-  return 0;
-}
-
-static void push_shape(lua_State *L, const mm_param *p) {
-  lua_createtable(L, p->ndim, 0);
-  for (int d = 0; d < p->ndim; d++) {
-    lua_pushinteger(L, p->shape[d]);
-    lua_rawseti(L, -2, d + 1);
-  }
-}
-
-static int l_params(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  lua_createtable(L, M->nparams, 0);
-  for (int i = 0; i < M->nparams; i++) {
-    const mm_param *p = &M->params[i];
-    lua_createtable(L, 0, 3);
-    lua_pushstring(L, p->name);
-    lua_setfield(L, -2, "name");
-    push_shape(L, p);
-    lua_setfield(L, -2, "shape");
-    lua_pushinteger(L, p->count);
-    lua_setfield(L, -2, "count");
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
-}
-
-/* the parameter named by argument idx, or a Lua error naming it */
-static mm_param *check_param(lua_State *L, mm_model *M, int idx) {
-  const char *name = luaL_checkstring(L, idx);
-  for (int i = 0; i < M->nparams; i++)
-    if (strcmp(M->params[i].name, name) == 0) return &M->params[i];
-  luaL_error(L, "model: no parameter '%s'", name);
-  return NULL;
-}
-
-/* param(M, name) -> tensor copy */
-static int l_param(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  mm_param *p = check_param(L, M, 2);
-  mm_tensor *t = mm_lua_newtensor(L, p->ndim, p->shape);
-  memcpy(t->data, p->w, (size_t)p->count * sizeof(float));
-  return 1;
-}
-
-/* set_param(M, name, tensor) */
-static int l_set_param(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  mm_param *p = check_param(L, M, 2);
-  mm_tensor *t = mm_lua_totensor(L, 3, "value");
-  if (t->numel != p->count) return luaL_error(L, "model: %s needs %d values, got %s", p->name, (int)p->count,
-                                              mm_lua_shapestr(t));
-  memcpy(p->w, t->data, (size_t)p->count * sizeof(float));
-  mm_model_weights_changed(M);
-  return 0;
-}
-
-static int l_vocab(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  int64_t n = M->voc ? mm_vocab_size(M->voc) : 0;
-  lua_createtable(L, (int)n, 0);
-  for (int64_t i = 0; i < n; i++) {
-    size_t len;
-    const char *w = mm_vocab_word(M->voc, i, &len);
-    lua_pushlstring(L, w, len);
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
-}
-
-/* save(M, path, header_json): the header lists the parameters in model order */
-static int l_save(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  const char *path = luaL_checkstring(L, 2);
-  size_t hlen;
-  const char *header = luaL_checklstring(L, 3, &hlen);
-  if (!M->built) return luaL_error(L, "save: the model is not trained yet");
-  const void **chunks = malloc((size_t)M->nparams * sizeof *chunks);
-  size_t *lens = malloc((size_t)M->nparams * sizeof *lens);
-  if (!chunks || !lens) {
-    free(chunks);
-    free(lens);
-    return luaL_error(L, "save: out of memory");
-  }
-  for (int i = 0; i < M->nparams; i++) chunks[i] = M->params[i].w, lens[i] = (size_t)M->params[i].count * 4;
-  mm_err e = {0};
-  int rc = mm_st_write(path, header, hlen, chunks, lens, M->nparams, &e);
-  free(chunks);
-  free(lens);
-  if (rc) return mm_lua_raise(L, &e);
-  return 0;
-}
-
-typedef struct lblob {
-  mm_st_file f;
-} lblob;
-
-static int blob_gc(lua_State *L) {
-  lblob *b = luaL_checkudata(L, 1, BLOB_MT);
-  mm_st_free(&b->f);
-  return 0;
-}
-
-/* read(path) -> header string, file userdata, data bytes */
-static int l_read(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  lblob *b = lua_newuserdatauv(L, sizeof *b, 0);
-  memset(b, 0, sizeof *b);
-  luaL_setmetatable(L, BLOB_MT);
-  mm_err e = {0};
-  if (mm_st_read(path, &b->f, &e)) return mm_lua_raise(L, &e);
-  lua_pushlstring(L, b->f.header, b->f.hlen);
-  lua_insert(L, -2);
-  lua_pushinteger(L, (lua_Integer)b->f.dlen);
-  return 3;
-}
-
-static int geti(lua_State *L, int t, int i, lua_Integer *out) {
-  lua_rawgeti(L, t, i);
-  int ok = lua_isinteger(L, -1);
-  if (ok) *out = lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  return ok;
-}
-
-/* load_weights(M, file, tensors, where): tensors[name] = {dtype=, shape=, data_offsets=} */
-static int l_load_weights(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  lblob *b = luaL_checkudata(L, 2, BLOB_MT);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  const char *where = luaL_checkstring(L, 4);
-  if (!M->built) return luaL_error(L, "%s: model not built", where);
-  int64_t total = 0;
-  for (int i = 0; i < M->nparams; i++) {
-    mm_param *p = &M->params[i];
-    lua_getfield(L, 3, p->name);
-    if (!lua_istable(L, -1)) return luaL_error(L, "%s: tensor '%s' is missing", where, p->name);
-    int t = lua_gettop(L);
-    lua_getfield(L, t, "dtype");
-    const char *dt = lua_tostring(L, -1);
-    if (!dt || strcmp(dt, "F32") != 0)
-      return luaL_error(L, "%s: tensor '%s' has dtype %s, expected F32", where, p->name, dt ? dt : "(none)");
-    lua_pop(L, 1);
-    lua_getfield(L, t, "shape");
-    if (!lua_istable(L, -1) || (int)lua_rawlen(L, -1) != p->ndim)
-      return luaL_error(L, "%s: tensor '%s' must have %d dimensions", where, p->name, p->ndim);
-    for (int d = 0; d < p->ndim; d++) {
-      lua_Integer v;
-      if (!geti(L, lua_gettop(L), d + 1, &v) || v != p->shape[d])
-        return luaL_error(L, "%s: tensor '%s' dimension %d must be %d", where, p->name, d + 1, (int)p->shape[d]);
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, t, "data_offsets");
-    lua_Integer a, z;
-    if (!lua_istable(L, -1) || lua_rawlen(L, -1) != 2 || !geti(L, lua_gettop(L), 1, &a) ||
-        !geti(L, lua_gettop(L), 2, &z))
-      return luaL_error(L, "%s: tensor '%s' needs data_offsets {begin, end}", where, p->name);
-    lua_pop(L, 1);
-    if (a < 0 || z < a || (uint64_t)z > b->f.dlen || (z - a) != p->count * 4)
-      return luaL_error(L, "%s: tensor '%s' has data_offsets [%d, %d] (needs %d bytes inside %d data bytes)", where,
-                        p->name, (int)a, (int)z, (int)(p->count * 4), (int)b->f.dlen);
-    total += z - a;
-    lua_pop(L, 1);
-  }
-  if ((uint64_t)total != b->f.dlen)
-    return luaL_error(L, "%s: the tensors cover %d bytes but the file holds %d data bytes", where, (int)total,
-                      (int)b->f.dlen);
-  /* checks passed: copy, then reject non-finite weights */
-  mm_model_weights_changed(M);
-  for (int i = 0; i < M->nparams; i++) {
-    mm_param *p = &M->params[i];
-    lua_getfield(L, 3, p->name);
-    lua_getfield(L, -1, "data_offsets");
-    lua_Integer a = 0;
-    geti(L, lua_gettop(L), 1, &a);
-    lua_pop(L, 2);
-    memcpy(p->w, b->f.data + a, (size_t)p->count * 4);
-    for (int64_t j = 0; j < p->count; j++)
-      if (!isfinite(p->w[j]))
-        return luaL_error(L, "%s: tensor '%s' holds a non-finite value at element %d", where, p->name, (int)j + 1);
-  }
-  return 0;
-}
-
-/* load_vectors(M, path, format) -> found, total, dim, file_words: pretrained word
- * vectors into the rows of the text embedding (d must equal dim). */
-static int l_load_vectors(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  const char *path = luaL_checkstring(L, 2);
-  const char *fmt = luaL_optstring(L, 3, "auto");
-  int f = mm_vec_format_parse(fmt);
-  if (f < 0) return luaL_error(L, "text.vectors_format: unknown format '%s'", fmt);
-  int ti = -1;
-  for (int i = 0; i < M->k; i++)
-    if (M->mod[i].enc == MM_ENC_TEXT) ti = i;
-  if (!M->built || ti < 0) return luaL_error(L, "text.vectors: the model has no text encoder");
-  mm_param *emb = &M->params[M->mod[ti].p_emb];
-  mm_err e = {0};
-  mm_vec_stats st;
-  if (mm_vectors_probe(path, (mm_vec_format)f, &st, &e)) return mm_lua_raise(L, &e);
-  if (st.dim != M->dim)
-    return luaL_error(L, "%s: vectors have %d dimensions, the model's dim is %d (set dim = %d)", path, (int)st.dim,
-                      (int)M->dim, (int)st.dim);
-  if (!M->voc) return luaL_error(L, "text.vectors: the model has no vocabulary");
-  int64_t V = mm_vocab_size(M->voc);
-  uint8_t *found = calloc((size_t)(V ? V : 1), 1);
-  if (!found) return luaL_error(L, "text.vectors: out of memory");
-  mm_tensor out = {0};
-  int64_t shape[2] = {V ? V : 1, M->dim};
-  int rc = mm_tensor_alloc(&out, 2, shape, &e);
-  if (!rc) rc = mm_vectors_load(path, (mm_vec_format)f, M->voc, &out, found, &st, &e);
-  if (!rc) {
-    mm_model_weights_changed(M);
-    for (int64_t i = 0; i < V; i++)
-      if (found[i]) memcpy(emb->w + i * M->dim, out.data + i * M->dim, (size_t)M->dim * sizeof(float));
-  }
-  mm_tensor_free(&out);
-  free(found);
-  if (rc) return mm_lua_raise(L, &e);
-  lua_pushinteger(L, st.found);
-  lua_pushinteger(L, st.total);
-  lua_pushinteger(L, st.dim);
-  return 3;
-}
-
-/* loss_grad(M, ds) -> loss (gradients stay in the model; read them with grad) */
-static int l_loss_grad(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  mm_dataset *ds = mm_lua_checkdataset(L, 2);
-  double loss = 0;
-  mm_err e = {0};
-  if (mm_model_loss_grad(M, ds, &loss, &e)) return mm_lua_raise(L, &e);
-  lua_pushnumber(L, loss);
-  return 1;
-}
-
-/* grad(M, name) -> tensor copy of the accumulated gradient */
-static int l_grad(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  mm_param *p = check_param(L, M, 2);
-  mm_tensor *t = mm_lua_newtensor(L, p->ndim, p->shape);
-  memcpy(t->data, p->g, (size_t)p->count * sizeof(float));
-  return 1;
-}
-
-/* freeze(M, name, bool) */
-static int l_freeze(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  mm_param *p = check_param(L, M, 2);
-  p->frozen = lua_toboolean(L, 3);
-  return 0;
-}
-
 static int l_built(lua_State *L) {
   lua_pushboolean(L, checkmodel(L, 1)->built);
   return 1;
@@ -764,23 +440,52 @@ static int l_nparams(lua_State *L) {
   return 1;
 }
 
+static void push_names(lua_State *L, const mm_names *t) {
+  lua_createtable(L, t->count, 0);
+  for (int i = 0; i < t->count; i++) {
+    lua_pushstring(L, t->names[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+/* core.fusion.defaults: the settings of a model fresh from mm_model_init
+ * (the keys of model:config()), the encoders' (cnn, histogram) and fit's
+ * (mm_model_defaults, config.h) */
+static void push_defaults(lua_State *L) {
+  const mm_defaults *d = &mm_model_defaults;
+  mm_model M;
+  mm_model_init(&M);
+  push_settings(L, &M);
+  lua_newtable(L);
+  mm_lua_push_ints(L, d->cnn_channels, d->cnn_blocks);
+  lua_setfield(L, -2, "channels");
+  SETI("kernel", d->cnn_kernel);
+  lua_setfield(L, -2, "cnn");
+  lua_newtable(L);
+  int64_t bins[3] = {d->hist_bins[0], d->hist_bins[1], d->hist_bins[2]};
+  mm_lua_push_ints(L, bins, 3);
+  lua_setfield(L, -2, "bins");
+  lua_setfield(L, -2, "histogram");
+  lua_newtable(L);
+  SETI("epochs", d->epochs);
+  SETI("batch", d->batch);
+  SETS("optimizer", mm_names_get(&mm_optimizer_names, d->optimizer));
+  SETN("lr", d->lr);
+  SETN("momentum", d->momentum);
+  SETN("weight_decay", d->weight_decay);
+  SETN("beta1", d->beta1);
+  SETN("beta2", d->beta2);
+  SETN("eps", d->eps);
+  SETN("clip", d->clip);
+  SETN("progress_interval", d->progress_interval);
+  lua_setfield(L, -2, "fit");
+}
+
 void mm_lua_open_model(lua_State *L) {
   if (luaL_newmetatable(L, MODEL_MT)) {
     lua_pushcfunction(L, model_gc);
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, model_gc);
-    lua_setfield(L, -2, "__close");
-  }
-  lua_pop(L, 1);
-  if (luaL_newmetatable(L, SNAP_MT)) {
-    lua_pushcfunction(L, snap_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_pop(L, 1);
-  if (luaL_newmetatable(L, BLOB_MT)) {
-    lua_pushcfunction(L, blob_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, blob_gc);
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
@@ -792,21 +497,22 @@ void mm_lua_open_model(lua_State *L) {
                                  {"train_epoch", l_train_epoch},
                                  {"predict", l_predict},
                                  {"evaluate", l_evaluate},
-                                 {"snapshot", l_snapshot},
-                                 {"restore", l_restore},
-                                 {"params", l_params},
-                                 {"param", l_param},
-                                 {"set_param", l_set_param},
-                                 {"vocab", l_vocab},
-                                 {"save", l_save},
-                                 {"read", l_read},
-                                 {"load_weights", l_load_weights},
                                  {"built", l_built},
-                                 {"load_vectors", l_load_vectors},
-                                 {"freeze", l_freeze},
-                                 {"loss_grad", l_loss_grad},
-                                 {"grad", l_grad},
                                  {"nparams", l_nparams},
                                  {NULL, NULL}};
   mm_lua_subtable(L, "fusion", fns); /* core.fusion: mm.model is the Lua constructor */
+  /* the names and defaults of the settings (model/config.h), for the Lua face */
+  lua_getfield(L, -1, "fusion");
+  mm_lua_open_model_file(L);
+  mm_lua_open_model_params(L);
+  const mm_names *tables[] = {&mm_fusion_names, &mm_encoder_names, &mm_pool_names, &mm_optimizer_names,
+                              &mm_missing_names};
+  const char *keys[] = {"names", "encoders", "pools", "optimizers", "missing"};
+  for (int i = 0; i < 5; i++) {
+    push_names(L, tables[i]);
+    lua_setfield(L, -2, keys[i]);
+  }
+  push_defaults(L);
+  lua_setfield(L, -2, "defaults");
+  lua_pop(L, 1);
 }

@@ -1,22 +1,17 @@
-/* l_tensor.c - the Lua face of mm_tensor: constructors, shape, indexing,
- * arithmetic metamethods, matmul (mm_sgemm), reductions, elementwise maps,
- * printing. Shared helpers of mm_lua.h are implemented here too. */
-#include <cblas.h>
-#include <float.h>
+/* l_tensor.c - the Lua face of mm_tensor: the tensor helpers of mm_lua.h
+ * (check, push, convert from nested tables), constructors, shape, indexing,
+ * copies, printing. The arithmetic is in l_tensor_math.c. */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "../core/gemm.h"
 #include "../core/rng.h"
+#include "../core/tensor_ops.h"
 #include "mm_lua.h"
 
 /* ======================================================================= */
-/* shared helpers                                                          */
+/* tensor helpers of mm_lua.h                                              */
 /* ======================================================================= */
-
-int mm_lua_raise(lua_State *L, const mm_err *e) { return luaL_error(L, "%s", e->msg); }
 
 mm_tensor *mm_lua_testtensor(lua_State *L, int idx) { return luaL_testudata(L, idx, MM_TENSOR_MT); }
 
@@ -75,111 +70,34 @@ const char *mm_lua_shapestr(const mm_tensor *t) {
   return mm_shape_str(t, b, sizeof bufs[0]);
 }
 
-void mm_lua_checkfinite(lua_State *L, const mm_tensor *t, const char *fn, const char *name) {
-  for (int64_t i = 0; i < t->numel; i++) {
-    if (!isfinite(t->data[i]))
-      luaL_error(L, "%s: %s contains %s at element %I (shape %s)", fn, name, isnan(t->data[i]) ? "NaN" : "Inf",
-                 (lua_Integer)i + 1, mm_lua_shapestr(t));
-  }
-}
-
-lua_Integer mm_lua_optintfield(lua_State *L, int idx, const char *key, lua_Integer def) {
-  if (lua_isnoneornil(L, idx)) return def;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, key);
-  lua_Integer v = def;
-  if (!lua_isnil(L, -1)) {
-    int ok;
-    v = lua_tointegerx(L, -1, &ok);
-    if (!ok) luaL_error(L, "option '%s' must be an integer, got %s", key, luaL_typename(L, -1));
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-lua_Number mm_lua_optnumfield(lua_State *L, int idx, const char *key, lua_Number def) {
-  if (lua_isnoneornil(L, idx)) return def;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, key);
-  lua_Number v = def;
-  if (!lua_isnil(L, -1)) {
-    int ok;
-    v = lua_tonumberx(L, -1, &ok);
-    if (!ok) luaL_error(L, "option '%s' must be a number, got %s", key, luaL_typename(L, -1));
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-int mm_lua_optboolfield(lua_State *L, int idx, const char *key, int def) {
-  if (lua_isnoneornil(L, idx)) return def;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, key);
-  int v = def;
-  if (!lua_isnil(L, -1)) {
-    if (!lua_isboolean(L, -1)) luaL_error(L, "option '%s' must be a boolean, got %s", key, luaL_typename(L, -1));
-    v = lua_toboolean(L, -1);
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-const char *mm_lua_optstrfield(lua_State *L, int idx, const char *key, const char *def) {
-  if (lua_isnoneornil(L, idx)) return def;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_getfield(L, idx, key);
-  const char *v = def;
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option '%s' must be a string, got %s", key, luaL_typename(L, -1));
-    v = lua_tostring(L, -1); /* anchored by the option table */
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-void mm_lua_setfuncs(lua_State *L, const luaL_Reg *fns) { luaL_setfuncs(L, fns, 0); }
-
-void mm_lua_subtable(lua_State *L, const char *name, const luaL_Reg *fns) {
-  lua_getfield(L, -1, name);
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, name);
-  }
-  luaL_setfuncs(L, fns, 0);
-  lua_pop(L, 1);
-}
-
 /* ---- shapes from Lua ---------------------------------------------------- */
 
-static int64_t check_dim(lua_State *L, int arg, lua_Integer v) {
-  if (v < 0) luaL_argerror(L, arg, lua_pushfstring(L, "negative size %d", (int)v));
-  return (int64_t)v;
-}
-
-int mm_lua_checkshape(lua_State *L, int idx, int64_t *shape) {
-  int top = lua_gettop(L);
-  if (lua_istable(L, idx) && !mm_lua_testtensor(L, idx)) {
-    int n = (int)luaL_len(L, idx);
-    if (n > MM_MAXDIM) luaL_argerror(L, idx, lua_pushfstring(L, "shape has %d dimensions (at most %d)", n, MM_MAXDIM));
-    for (int i = 0; i < n; i++) {
-      lua_geti(L, idx, i + 1);
+/* a shape at idx: a table {2, 3} or integers idx..top; sizes below min
+ * (0: none negative) are argument errors */
+static int read_shape(lua_State *L, int idx, int64_t *shape, lua_Integer min) {
+  int top = lua_gettop(L), n = 0;
+  int table = lua_istable(L, idx) && !mm_lua_testtensor(L, idx);
+  int count = table ? (int)luaL_len(L, idx) : top - idx + 1;
+  if (count > MM_MAXDIM)
+    luaL_argerror(L, idx, lua_pushfstring(L, "shape has %d dimensions (at most %d)", count, MM_MAXDIM));
+  for (; n < count; n++) {
+    lua_Integer v;
+    if (table) {
       int ok;
-      lua_Integer v = lua_tointegerx(L, -1, &ok);
-      if (!ok) luaL_argerror(L, idx, lua_pushfstring(L, "shape entry %d is not an integer", i + 1));
-      shape[i] = check_dim(L, idx, v);
+      lua_geti(L, idx, n + 1);
+      v = lua_tointegerx(L, -1, &ok);
+      if (!ok) luaL_argerror(L, idx, lua_pushfstring(L, "shape entry %d is not an integer", n + 1));
       lua_pop(L, 1);
+    } else {
+      v = luaL_checkinteger(L, idx + n);
     }
-    return n;
-  }
-  int n = 0;
-  for (int i = idx; i <= top; i++) {
-    if (n >= MM_MAXDIM) luaL_argerror(L, i, "too many dimensions");
-    shape[n++] = check_dim(L, i, luaL_checkinteger(L, i));
+    if (v < min) luaL_argerror(L, table ? idx : idx + n, lua_pushfstring(L, "negative size %I", v));
+    shape[n] = v;
   }
   return n;
 }
+
+int mm_lua_checkshape(lua_State *L, int idx, int64_t *shape) { return read_shape(L, idx, shape, 0); }
 
 /* ---- nested tables -> tensor --------------------------------------------- */
 
@@ -286,8 +204,7 @@ static int l_zeros(lua_State *L) {
 static int l_ones(lua_State *L) {
   int64_t shape[MM_MAXDIM];
   int n = mm_lua_checkshape(L, 1, shape);
-  mm_tensor *t = mm_lua_newtensor(L, n, shape);
-  for (int64_t i = 0; i < t->numel; i++) t->data[i] = 1.0f;
+  mm_tensor_fill(mm_lua_newtensor(L, n, shape), 1.0f);
   return 1;
 }
 
@@ -297,8 +214,7 @@ static int l_full(lua_State *L) {
   float v = (float)luaL_checknumber(L, 2);
   int64_t shape[MM_MAXDIM];
   int n = mm_lua_checkshape(L, 1, shape);
-  mm_tensor *t = mm_lua_newtensor(L, n, shape);
-  for (int64_t i = 0; i < t->numel; i++) t->data[i] = v;
+  mm_tensor_fill(mm_lua_newtensor(L, n, shape), v);
   return 1;
 }
 
@@ -318,28 +234,21 @@ static int l_arange(lua_State *L) {
   if (cnt < 0) cnt = 0;
   luaL_argcheck(L, cnt <= (double)MM_MAXNUMEL, 1, "range too large");
   int64_t n = (int64_t)cnt;
-  mm_tensor *t = mm_lua_newtensor(L, 1, &n);
-  for (int64_t i = 0; i < n; i++) t->data[i] = (float)(a + step * (double)i);
+  mm_tensor_arange(mm_lua_newtensor(L, 1, &n), a, step);
   return 1;
 }
 
-static int l_rand(lua_State *L) {
+/* a tensor of the shape at 1.. filled from the global generator (mm.seed) */
+static int random_tensor(lua_State *L, void (*fill)(mm_rng *, float *, int64_t)) {
   int64_t shape[MM_MAXDIM];
   int n = mm_lua_checkshape(L, 1, shape);
   mm_tensor *t = mm_lua_newtensor(L, n, shape);
-  mm_rng *r = mm_rng_global();
-  for (int64_t i = 0; i < t->numel; i++) t->data[i] = mm_rng_uniform(r);
+  fill(mm_rng_global(), t->data, t->numel);
   return 1;
 }
 
-static int l_randn(lua_State *L) {
-  int64_t shape[MM_MAXDIM];
-  int n = mm_lua_checkshape(L, 1, shape);
-  mm_tensor *t = mm_lua_newtensor(L, n, shape);
-  mm_rng *r = mm_rng_global();
-  for (int64_t i = 0; i < t->numel; i++) t->data[i] = (float)mm_rng_normal(r);
-  return 1;
-}
+static int l_rand(lua_State *L) { return random_tensor(L, mm_rng_fill_uniform); }
+static int l_randn(lua_State *L) { return random_tensor(L, mm_rng_fill_normal); }
 
 static int l_istensor(lua_State *L) {
   lua_pushboolean(L, mm_lua_testtensor(L, 1) != NULL);
@@ -451,8 +360,6 @@ static lua_Integer check_row(lua_State *L, const mm_tensor *t, lua_Integer i, co
   return r;
 }
 
-static const luaL_Reg tensor_methods[];
-
 /* t[i] (number for 1-d, a copy of row i otherwise), t[{i,j}], t.method */
 static int t_index(lua_State *L) {
   mm_tensor *t = mm_lua_checktensor(L, 1, "self");
@@ -558,44 +465,9 @@ static int m_clone(lua_State *L) {
 static int m_reshape(lua_State *L) {
   mm_tensor *t = mm_lua_checktensor(L, 1, "self");
   int64_t shape[MM_MAXDIM];
-  int n = 0, infer = -1;
-  int top = lua_gettop(L);
-  if (top == 2 && lua_istable(L, 2)) {
-    n = (int)luaL_len(L, 2);
-    luaL_argcheck(L, n <= MM_MAXDIM, 2, "too many dimensions");
-    for (int i = 0; i < n; i++) {
-      lua_geti(L, 2, i + 1);
-      int ok;
-      shape[i] = lua_tointegerx(L, -1, &ok);
-      if (!ok) return luaL_argerror(L, 2, lua_pushfstring(L, "shape entry %d is not an integer", i + 1));
-      lua_pop(L, 1);
-    }
-  } else {
-    n = top - 1;
-    luaL_argcheck(L, n <= MM_MAXDIM, 2, "too many dimensions");
-    for (int i = 0; i < n; i++) shape[i] = luaL_checkinteger(L, i + 2);
-  }
-  int64_t known = 1;
-  for (int i = 0; i < n; i++) {
-    if (shape[i] == -1) {
-      if (infer >= 0) return luaL_error(L, "reshape: only one dimension can be -1");
-      infer = i;
-    } else if (shape[i] < 0) {
-      return luaL_error(L, "reshape: negative size %d in dimension %d", (int)shape[i], i + 1);
-    } else {
-      known *= shape[i];
-      if (known > MM_MAXNUMEL) return luaL_error(L, "reshape: shape too large");
-    }
-  }
-  if (infer >= 0) {
-    if (known == 0 || t->numel % known)
-      return luaL_error(L, "reshape: cannot infer -1 for %d elements (shape %s)", (int)t->numel, mm_lua_shapestr(t));
-    shape[infer] = t->numel / known;
-    known *= shape[infer];
-  }
-  if (known != t->numel)
-    return luaL_error(L, "reshape: shape %s has %d elements, the requested shape has %d", mm_lua_shapestr(t),
-                      (int)t->numel, (int)known);
+  int n = read_shape(L, 2, shape, LUA_MININTEGER); /* -1 and negative sizes: mm_tensor_reshape_check */
+  mm_err e;
+  if (mm_tensor_reshape_check(t, n, shape, &e)) return mm_lua_raise(L, &e);
   mm_tensor *o = mm_lua_newtensor(L, n, shape);
   memcpy(o->data, t->data, (size_t)t->numel * sizeof(float));
   return 1;
@@ -615,24 +487,7 @@ static int m_transpose(lua_State *L) {
   shape[d1 - 1] = t->shape[d2 - 1];
   shape[d2 - 1] = t->shape[d1 - 1];
   mm_tensor *o = mm_lua_newtensor(L, t->ndim, shape);
-  int nd = t->ndim;
-  int64_t sstride[MM_MAXDIM], idx[MM_MAXDIM] = {0};
-  sstride[nd - 1] = 1;
-  for (int d = nd - 2; d >= 0; d--) sstride[d] = sstride[d + 1] * t->shape[d + 1];
-  /* source stride for each output dimension */
-  int64_t ostr[MM_MAXDIM];
-  for (int d = 0; d < nd; d++) ostr[d] = sstride[d];
-  ostr[d1 - 1] = sstride[d2 - 1];
-  ostr[d2 - 1] = sstride[d1 - 1];
-  for (int64_t i = 0; i < o->numel; i++) {
-    int64_t off = 0;
-    for (int d = 0; d < nd; d++) off += idx[d] * ostr[d];
-    o->data[i] = t->data[off];
-    for (int d = nd - 1; d >= 0; d--) {
-      if (++idx[d] < shape[d]) break;
-      idx[d] = 0;
-    }
-  }
+  mm_tensor_transpose(t, (int)d1 - 1, (int)d2 - 1, o);
   return 1;
 }
 
@@ -659,320 +514,9 @@ static int m_rows(lua_State *L) {
 
 static int m_fill(lua_State *L) {
   mm_tensor *t = mm_lua_checktensor(L, 1, "self");
-  float v = (float)luaL_checknumber(L, 2);
-  for (int64_t i = 0; i < t->numel; i++) t->data[i] = v;
+  mm_tensor_fill(t, (float)luaL_checknumber(L, 2));
   lua_settop(L, 1);
   return 1;
-}
-
-/* ======================================================================= */
-/* arithmetic                                                              */
-/* ======================================================================= */
-
-enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV };
-static const char *op_names[] = {"+", "-", "*", "/"};
-
-static inline float apply(int op, float a, float b) {
-  switch (op) {
-    case OP_ADD: return a + b;
-    case OP_SUB: return a - b;
-    case OP_MUL: return a * b;
-    default: return a / b;
-  }
-}
-
-static int arith(lua_State *L, int op) {
-  mm_tensor *a = mm_lua_testtensor(L, 1), *b = mm_lua_testtensor(L, 2);
-  if (a && !b) {
-    if (lua_type(L, 2) != LUA_TNUMBER)
-      return luaL_error(L, "'%s': tensor %s %s is not supported", op_names[op], op_names[op], luaL_typename(L, 2));
-    float s = (float)lua_tonumber(L, 2);
-    mm_tensor *o = mm_lua_newtensor_like(L, a);
-    for (int64_t i = 0; i < a->numel; i++) o->data[i] = apply(op, a->data[i], s);
-    return 1;
-  }
-  if (b && !a) {
-    if (lua_type(L, 1) != LUA_TNUMBER)
-      return luaL_error(L, "'%s': %s %s tensor is not supported", op_names[op], luaL_typename(L, 1), op_names[op]);
-    float s = (float)lua_tonumber(L, 1);
-    mm_tensor *o = mm_lua_newtensor_like(L, b);
-    for (int64_t i = 0; i < b->numel; i++) o->data[i] = apply(op, s, b->data[i]);
-    return 1;
-  }
-  if (!a->data || !b->data) return luaL_error(L, "'%s': tensor was freed", op_names[op]);
-  if (mm_same_shape(a, b)) {
-    mm_tensor *o = mm_lua_newtensor_like(L, a);
-    for (int64_t i = 0; i < a->numel; i++) o->data[i] = apply(op, a->data[i], b->data[i]);
-    return 1;
-  }
-  /* row-vector broadcast: [.., m] op [m] or [1, m] (either side) */
-  const mm_tensor *big = a, *vec = b;
-  int swapped = 0;
-  int64_t last = a->ndim ? a->shape[a->ndim - 1] : 1;
-  int vec_ok = (b->ndim == 1 || (b->ndim == 2 && b->shape[0] == 1)) && b->numel == last && a->ndim >= 1;
-  if (!vec_ok) {
-    last = b->ndim ? b->shape[b->ndim - 1] : 1;
-    vec_ok = (a->ndim == 1 || (a->ndim == 2 && a->shape[0] == 1)) && a->numel == last && b->ndim >= 1;
-    big = b;
-    vec = a;
-    swapped = 1;
-  }
-  if (!vec_ok || last == 0)
-    return luaL_error(L, "'%s': shapes %s and %s do not match (same shape, a scalar, or a row vector of the last dimension)",
-                      op_names[op], mm_lua_shapestr(a), mm_lua_shapestr(b));
-  mm_tensor *o = mm_lua_newtensor_like(L, big);
-  int64_t rows = big->numel / last;
-  for (int64_t r = 0; r < rows; r++) {
-    const float *x = big->data + r * last;
-    float *y = o->data + r * last;
-    for (int64_t j = 0; j < last; j++) y[j] = swapped ? apply(op, vec->data[j], x[j]) : apply(op, x[j], vec->data[j]);
-  }
-  return 1;
-}
-
-static int t_add(lua_State *L) { return arith(L, OP_ADD); }
-static int t_sub(lua_State *L) { return arith(L, OP_SUB); }
-static int t_mul(lua_State *L) { return arith(L, OP_MUL); }
-static int t_div(lua_State *L) { return arith(L, OP_DIV); }
-
-static int t_unm(lua_State *L) {
-  mm_tensor *a = mm_lua_checktensor(L, 1, "self");
-  mm_tensor *o = mm_lua_newtensor_like(L, a);
-  for (int64_t i = 0; i < a->numel; i++) o->data[i] = -a->data[i];
-  return 1;
-}
-
-static int t_eq(lua_State *L) {
-  mm_tensor *a = mm_lua_testtensor(L, 1), *b = mm_lua_testtensor(L, 2);
-  int eq = a && b && a->data && b->data && mm_same_shape(a, b) &&
-           memcmp(a->data, b->data, (size_t)a->numel * sizeof(float)) == 0;
-  lua_pushboolean(L, eq);
-  return 1;
-}
-
-/* t:matmul(u): [n,k]x[k,m], [n,k]x[k], [k]x[k,m], [k]x[k] */
-static int m_matmul(lua_State *L) {
-  mm_tensor *a = mm_lua_checktensor(L, 1, "self");
-  mm_tensor *b = mm_lua_totensor(L, 2, "other");
-  if (a->ndim < 1 || a->ndim > 2 || b->ndim < 1 || b->ndim > 2)
-    return luaL_error(L, "matmul: 1-d or 2-d tensors expected, got shapes %s and %s", mm_lua_shapestr(a),
-                      mm_lua_shapestr(b));
-  int64_t n = a->ndim == 2 ? a->shape[0] : 1, k = a->shape[a->ndim - 1];
-  int64_t kb = b->shape[0], m = b->ndim == 2 ? b->shape[1] : 1;
-  if (k != kb)
-    return luaL_error(L, "matmul: inner sizes differ: %s x %s (%d vs %d)", mm_lua_shapestr(a), mm_lua_shapestr(b),
-                      (int)k, (int)kb);
-  if (n > INT32_MAX || k > INT32_MAX || m > INT32_MAX) return luaL_error(L, "matmul: sizes too large for BLAS");
-  int64_t shape[2];
-  int nd = 0;
-  if (a->ndim == 2) shape[nd++] = n;
-  if (b->ndim == 2) shape[nd++] = m;
-  mm_tensor *o = mm_lua_newtensor_uninit(L, nd, shape);
-  mm_sgemm(0, 0, n, m, k, 1.0f, a->data, k, b->data, m, 0.0f, o->data, m); /* writes every element (zeros if k = 0) */
-  return 1;
-}
-
-static int overlaps(const mm_tensor *x, const mm_tensor *y) {
-  if (!x->numel || !y->numel) return 0;
-  return x->data < y->data + y->numel && y->data < x->data + x->numel;
-}
-
-static int opt_flag(lua_State *L, int t, const char *k) {
-  int r = lua_getfield(L, t, k);
-  int v = 0;
-  if (r == LUA_TBOOLEAN)
-    v = lua_toboolean(L, -1);
-  else if (r != LUA_TNIL)
-    return luaL_error(L, "addmm: option '%s' must be a boolean, got %s", k, luaL_typename(L, -1));
-  lua_pop(L, 1);
-  return v;
-}
-
-static float opt_num(lua_State *L, int t, const char *k, float dflt) {
-  int r = lua_getfield(L, t, k);
-  float v = dflt;
-  if (r == LUA_TNUMBER)
-    v = (float)lua_tonumber(L, -1);
-  else if (r != LUA_TNIL)
-    return (float)luaL_error(L, "addmm: option '%s' must be a number, got %s", k, luaL_typename(L, -1));
-  lua_pop(L, 1);
-  return v;
-}
-
-/* c:addmm(a, b [, {ta=, tb=, alpha=1, beta=1}]) -> c, in place:
- * c = beta*c + alpha*op(a).op(b), op = transpose when ta / tb */
-static int m_addmm(lua_State *L) {
-  mm_tensor *c = mm_lua_checktensor(L, 1, "self");
-  mm_tensor *a = mm_lua_checktensor(L, 2, "a");
-  mm_tensor *b = mm_lua_checktensor(L, 3, "b");
-  int ta = 0, tb = 0;
-  float alpha = 1.0f, beta = 1.0f;
-  if (!lua_isnoneornil(L, 4)) {
-    luaL_checktype(L, 4, LUA_TTABLE);
-    ta = opt_flag(L, 4, "ta");
-    tb = opt_flag(L, 4, "tb");
-    alpha = opt_num(L, 4, "alpha", 1.0f);
-    beta = opt_num(L, 4, "beta", 1.0f);
-  }
-  if (a->ndim != 2 || b->ndim != 2 || c->ndim != 2)
-    return luaL_error(L, "addmm: 2-d tensors expected, got self %s, a %s, b %s", mm_lua_shapestr(c),
-                      mm_lua_shapestr(a), mm_lua_shapestr(b));
-  int64_t m = ta ? a->shape[1] : a->shape[0], k = ta ? a->shape[0] : a->shape[1];
-  int64_t kb = tb ? b->shape[1] : b->shape[0], n = tb ? b->shape[0] : b->shape[1];
-  if (k != kb || c->shape[0] != m || c->shape[1] != n) {
-    return luaL_error(L, "addmm: shapes do not fit: self %s = op(a %s%s) x op(b %s%s)", mm_lua_shapestr(c),
-                      mm_lua_shapestr(a), ta ? ", transposed" : "", mm_lua_shapestr(b), tb ? ", transposed" : "");
-  }
-  if (overlaps(c, a) || overlaps(c, b)) return luaL_error(L, "addmm: self must not share memory with a or b");
-  mm_sgemm(ta, tb, m, n, k, alpha, a->data, a->shape[1], b->data, b->shape[1], beta, c->data, n);
-  lua_settop(L, 1);
-  return 1;
-}
-
-/* ======================================================================= */
-/* reductions                                                              */
-/* ======================================================================= */
-
-enum { R_SUM, R_MEAN, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN };
-
-/* reduce over dimension d (0-based): view as [outer, n, inner] */
-static int reduce(lua_State *L, int kind, const char *name) {
-  mm_tensor *t = mm_lua_checktensor(L, 1, "self");
-  if (lua_isnoneornil(L, 2)) {
-    if (t->numel == 0 && kind != R_SUM)
-      return luaL_error(L, "%s: tensor of shape %s is empty", name, mm_lua_shapestr(t));
-    double acc = 0;
-    int64_t best = 0;
-    for (int64_t i = 0; i < t->numel; i++) {
-      float v = t->data[i];
-      switch (kind) {
-        case R_SUM: case R_MEAN: acc += v; break;
-        case R_MAX: case R_ARGMAX: if (v > t->data[best] || (isnan(v) && !isnan(t->data[best]))) best = i; break;
-        default: if (v < t->data[best] || (isnan(v) && !isnan(t->data[best]))) best = i; break;
-      }
-    }
-    switch (kind) {
-      case R_SUM: lua_pushnumber(L, (float)acc); return 1;
-      case R_MEAN: lua_pushnumber(L, (float)(acc / (double)t->numel)); return 1;
-      case R_MAX: case R_MIN:
-        lua_pushnumber(L, t->data[best]);
-        lua_pushinteger(L, best + 1);
-        return 2;
-      default: lua_pushinteger(L, best + 1); return 1;
-    }
-  }
-  lua_Integer d = luaL_checkinteger(L, 2);
-  if (d < 0) d += t->ndim + 1;
-  if (d < 1 || d > t->ndim)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "dimension %d out of range for shape %s", (int)luaL_checkinteger(L, 2),
-                                               mm_lua_shapestr(t)));
-  int dd = (int)d - 1;
-  int64_t n = t->shape[dd], outer = 1, inner = 1;
-  for (int i = 0; i < dd; i++) outer *= t->shape[i];
-  for (int i = dd + 1; i < t->ndim; i++) inner *= t->shape[i];
-  if (n == 0 && kind != R_SUM) return luaL_error(L, "%s: dimension %d of shape %s is empty", name, (int)d, mm_lua_shapestr(t));
-  int64_t shape[MM_MAXDIM];
-  int nd = 0;
-  for (int i = 0; i < t->ndim; i++)
-    if (i != dd) shape[nd++] = t->shape[i];
-  mm_tensor *o = mm_lua_newtensor(L, nd, shape);
-  mm_tensor *ix = NULL;
-  if (kind == R_MAX || kind == R_MIN) ix = mm_lua_newtensor(L, nd, shape);
-  for (int64_t a = 0; a < outer; a++) {
-    for (int64_t c = 0; c < inner; c++) {
-      const float *p = t->data + a * n * inner + c;
-      double acc = 0;
-      int64_t best = 0;
-      for (int64_t j = 0; j < n; j++) {
-        float v = p[j * inner];
-        if (kind == R_SUM || kind == R_MEAN) acc += v;
-        else if (kind == R_MAX || kind == R_ARGMAX) { if (v > p[best * inner] || (isnan(v) && !isnan(p[best * inner]))) best = j; }
-        else if (v < p[best * inner] || (isnan(v) && !isnan(p[best * inner]))) best = j;
-      }
-      float *out = o->data + a * inner + c;
-      switch (kind) {
-        case R_SUM: *out = (float)acc; break;
-        case R_MEAN: *out = (float)(acc / (double)n); break;
-        case R_MAX: case R_MIN: *out = p[best * inner]; ix->data[a * inner + c] = (float)(best + 1); break;
-        default: *out = (float)(best + 1); break;
-      }
-    }
-  }
-  return ix ? 2 : 1;
-}
-
-static int m_sum(lua_State *L) { return reduce(L, R_SUM, "sum"); }
-static int m_mean(lua_State *L) { return reduce(L, R_MEAN, "mean"); }
-static int m_max(lua_State *L) { return reduce(L, R_MAX, "max"); }
-static int m_min(lua_State *L) { return reduce(L, R_MIN, "min"); }
-static int m_argmax(lua_State *L) { return reduce(L, R_ARGMAX, "argmax"); }
-static int m_argmin(lua_State *L) { return reduce(L, R_ARGMIN, "argmin"); }
-
-/* ======================================================================= */
-/* elementwise maps                                                        */
-/* ======================================================================= */
-
-#define MAP(fname, expr)                                            \
-  static int fname(lua_State *L) {                                  \
-    mm_tensor *t = mm_lua_checktensor(L, 1, "self");                \
-    mm_tensor *o = mm_lua_newtensor_like(L, t);                     \
-    for (int64_t i = 0; i < t->numel; i++) {                        \
-      float x = t->data[i];                                         \
-      o->data[i] = (expr);                                          \
-    }                                                               \
-    return 1;                                                       \
-  }
-
-MAP(m_exp, expf(x))
-MAP(m_log, logf(x))
-MAP(m_tanh, tanhf(x))
-MAP(m_relu, x > 0.0f ? x : 0.0f)
-MAP(m_sigmoid, x >= 0.0f ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x)))
-MAP(m_abs, fabsf(x))
-MAP(m_sqrt, sqrtf(x))
-
-static int m_pow(lua_State *L) {
-  mm_tensor *t = mm_lua_checktensor(L, 1, "self");
-  float p = (float)luaL_checknumber(L, 2);
-  mm_tensor *o = mm_lua_newtensor_like(L, t);
-  for (int64_t i = 0; i < t->numel; i++) o->data[i] = powf(t->data[i], p);
-  return 1;
-}
-
-/* mm.allclose(a, b[, tol]) : |a - b| <= tol + tol*|b| elementwise (tol default 1e-5);
- * second result: the largest absolute difference */
-static int l_allclose(lua_State *L) {
-  mm_tensor *a = mm_lua_totensor(L, 1, "a");
-  mm_tensor *b = mm_lua_totensor(L, 2, "b");
-  double tol = luaL_optnumber(L, 3, 1e-5);
-  double atol = luaL_optnumber(L, 4, tol);
-  if (!mm_same_shape(a, b) && a->numel != b->numel) {
-    lua_pushboolean(L, 0);
-    lua_pushfstring(L, "shapes differ: %s vs %s", mm_lua_shapestr(a), mm_lua_shapestr(b));
-    return 2;
-  }
-  if (!mm_same_shape(a, b)) {
-    lua_pushboolean(L, 0);
-    lua_pushfstring(L, "shapes differ: %s vs %s", mm_lua_shapestr(a), mm_lua_shapestr(b));
-    return 2;
-  }
-  double worst = 0;
-  int ok = 1;
-  for (int64_t i = 0; i < a->numel; i++) {
-    double x = a->data[i], y = b->data[i];
-    double diff = fabs(x - y);
-    if (isnan(x) || isnan(y)) {
-      ok = 0;
-      worst = NAN;
-      continue;
-    }
-    if (x == y) continue; /* equal infinities */
-    if (!(diff <= atol + tol * fabs(y))) ok = 0;
-    if (diff > worst) worst = diff;
-  }
-  lua_pushboolean(L, ok);
-  lua_pushnumber(L, worst);
-  return 2;
 }
 
 /* ======================================================================= */
@@ -1024,25 +568,8 @@ static int t_tostring(lua_State *L) {
   mm_tensor *t = mm_lua_checktensor(L, 1, "self");
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  double amax = 0, amin = INFINITY;
-  int allint = 1, nonfinite = 0;
-  for (int64_t i = 0; i < t->numel; i++) {
-    float v = t->data[i];
-    if (!isfinite(v)) { nonfinite = 1; continue; }
-    double a = fabs(v);
-    if (a > amax) amax = a;
-    if (a > 0 && a < amin) amin = a;
-    if (v != floorf(v)) allint = 0;
-  }
-  int sci = (amax >= 1e6) || (amin < 1e-4 && amin > 0 && !allint);
-  int prec = allint ? 0 : 4;
-  int width;
-  if (sci) width = 11;
-  else {
-    int intdigits = amax >= 1 ? (int)floor(log10(amax)) + 1 : 1;
-    width = intdigits + (prec ? prec + 1 : 0) + 1;
-    if (nonfinite && width < 4) width = 4;
-  }
+  int width, prec, sci;
+  mm_tensor_print_style(t, &width, &prec, &sci);
   if (t->ndim == 0) {
     fmt_num(&b, t->data[0], 0, prec, sci);
   } else {
@@ -1062,31 +589,27 @@ static int t_close(lua_State *L) { return tensor_gc(L); }
 /* ======================================================================= */
 
 static const luaL_Reg tensor_methods[] = {
-    {"shape", m_shape},       {"size", m_size},           {"numel", m_numel},     {"dim", m_dim},
-    {"get", m_get},           {"set", m_set},             {"totable", m_totable}, {"item", m_item},
-    {"clone", m_clone},       {"reshape", m_reshape},     {"view", m_reshape},    {"transpose", m_transpose},
-    {"rows", m_rows},         {"fill", m_fill},           {"matmul", m_matmul},   {"addmm", m_addmm},     {"sum", m_sum},
-    {"mean", m_mean},         {"max", m_max},             {"min", m_min},         {"argmax", m_argmax},
-    {"argmin", m_argmin},     {"exp", m_exp},             {"log", m_log},         {"tanh", m_tanh},
-    {"relu", m_relu},         {"sigmoid", m_sigmoid},     {"abs", m_abs},         {"sqrt", m_sqrt},
-    {"pow", m_pow},           {NULL, NULL}};
+    {"shape", m_shape},     {"size", m_size},       {"numel", m_numel},         {"dim", m_dim},
+    {"get", m_get},         {"set", m_set},         {"totable", m_totable},     {"item", m_item},
+    {"clone", m_clone},     {"reshape", m_reshape}, {"view", m_reshape},        {"transpose", m_transpose},
+    {"rows", m_rows},       {"fill", m_fill},       {NULL, NULL}};
 
-static const luaL_Reg tensor_meta[] = {{"__gc", tensor_gc},     {"__close", t_close}, {"__index", t_index},
-                                       {"__newindex", t_newindex}, {"__len", t_len},   {"__add", t_add},
-                                       {"__sub", t_sub},         {"__mul", t_mul},     {"__div", t_div},
-                                       {"__unm", t_unm},         {"__eq", t_eq},       {"__tostring", t_tostring},
+static const luaL_Reg tensor_meta[] = {{"__gc", tensor_gc},         {"__close", t_close},
+                                       {"__index", t_index},        {"__newindex", t_newindex},
+                                       {"__len", t_len},            {"__tostring", t_tostring},
                                        {NULL, NULL}};
 
-static const luaL_Reg tensor_funcs[] = {{"tensor", l_tensor}, {"zeros", l_zeros},   {"ones", l_ones},
+static const luaL_Reg tensor_funcs[] = {{"tensor", l_tensor}, {"zeros", l_zeros}, {"ones", l_ones},
                                         {"full", l_full},     {"arange", l_arange}, {"rand", l_rand},
-                                        {"randn", l_randn},   {"is_tensor", l_istensor}, {"allclose", l_allclose},
-                                        {NULL, NULL}};
+                                        {"randn", l_randn},   {"is_tensor", l_istensor}, {NULL, NULL}};
 
 void mm_lua_open_tensor(lua_State *L) {
   luaL_newmetatable(L, MM_TENSOR_MT);
   luaL_setfuncs(L, tensor_meta, 0);
+  luaL_setfuncs(L, mm_lua_tensor_math_meta, 0);
   lua_newtable(L);
   luaL_setfuncs(L, tensor_methods, 0);
+  luaL_setfuncs(L, mm_lua_tensor_math_methods, 0);
   lua_setfield(L, -2, "__methods");
   lua_pushliteral(L, "mmfuse.Tensor");
   lua_setfield(L, -2, "__name");
@@ -1095,4 +618,5 @@ void mm_lua_open_tensor(lua_State *L) {
   lua_setfield(L, -3, "Tensor");
   lua_pop(L, 1);
   luaL_setfuncs(L, tensor_funcs, 0);
+  luaL_setfuncs(L, mm_lua_tensor_math_funcs, 0);
 }

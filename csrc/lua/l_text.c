@@ -10,6 +10,8 @@
 #include "mm_lua.h"
 
 #define SCRATCH_MT "mmfuse.TextScratch"
+/* a vocabulary: full userdata holding an mm_vocab * */
+#define VOCAB_MT "mmfuse.Vocab"
 
 /* C resources used while a binding runs; owned by a userdata so a Lua error
  * (bad element, out of memory) in the middle never leaks them. */
@@ -44,13 +46,8 @@ typedef struct vocab_ud {
   mm_vocab *v;
 } vocab_ud;
 
-mm_vocab *mm_lua_testvocab(lua_State *L, int idx) {
-  vocab_ud *u = luaL_testudata(L, idx, MM_VOCAB_MT);
-  return u ? u->v : NULL;
-}
-
-mm_vocab *mm_lua_checkvocab(lua_State *L, int idx) {
-  vocab_ud *u = luaL_testudata(L, idx, MM_VOCAB_MT);
+static mm_vocab *checkvocab(lua_State *L, int idx) {
+  vocab_ud *u = luaL_testudata(L, idx, VOCAB_MT);
   if (!u) luaL_argerror(L, idx, lua_pushfstring(L, "vocabulary expected, got %s", luaL_typename(L, idx)));
   if (!u->v) luaL_argerror(L, idx, "vocabulary was closed");
   return u->v;
@@ -59,16 +56,12 @@ mm_vocab *mm_lua_checkvocab(lua_State *L, int idx) {
 static void push_vocab(lua_State *L, mm_vocab *v) {
   vocab_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->v = v;
-  luaL_setmetatable(L, MM_VOCAB_MT);
+  luaL_setmetatable(L, VOCAB_MT);
 }
 
-/* tokenizer options from the option table at idx (may be none) */
-static mm_tokenize_opts tok_opts(lua_State *L, int idx, mm_tokenize_opts def) {
-  mm_tokenize_opts o = def;
-  o.lowercase = mm_lua_optboolfield(L, idx, "lowercase", o.lowercase);
-  o.keep_punct = mm_lua_optboolfield(L, idx, "keep_punct", o.keep_punct);
-  return o;
-}
+/* the tokenizer's options (in every option table that tokenizes) */
+#define TOKENIZE_OPTS(o) MM_OPT_BOOL("lowercase", &(o)->lowercase, (o)->lowercase), \
+                         MM_OPT_BOOL("keep_punct", &(o)->keep_punct, (o)->keep_punct)
 
 static void push_tokens(lua_State *L, const mm_tokens *t) {
   lua_createtable(L, (int)t->n, 0);
@@ -88,7 +81,9 @@ static const char *check_text(lua_State *L, int idx, size_t *n) {
 static int l_tokenize(lua_State *L) {
   size_t n;
   const char *s = check_text(L, 1, &n);
-  mm_tokenize_opts o = tok_opts(L, 2, mm_tokenize_defaults());
+  mm_tokenize_opts o = mm_tokenize_defaults();
+  const mm_lua_opt opts[] = {TOKENIZE_OPTS(&o), MM_OPT_END};
+  mm_lua_readopts(L, 2, "tokenize", opts);
   scratch *z = push_scratch(L);
   mm_err e = {0};
   if (mm_tokenize_buffer(s, n, &o, &z->toks, &e)) return mm_lua_raise(L, &e);
@@ -132,24 +127,26 @@ static lua_Integer check_list(lua_State *L, int idx, const char *name) {
   return luaL_len(L, idx);
 }
 
-static mm_vocab_opts vocab_opts(lua_State *L, int idx) {
+/* the vocabulary options at idx (the core checks their ranges) */
+static mm_vocab_opts vocab_opts(lua_State *L, int idx, const char *fn) {
   mm_vocab_opts o = mm_vocab_defaults();
-  o.min_count = mm_lua_optintfield(L, idx, "min_count", o.min_count);
-  o.max_size = mm_lua_optintfield(L, idx, "max_size", o.max_size);
-  o.ngrams = mm_lua_optintfield(L, idx, "ngrams", o.ngrams);
-  o.buckets = mm_lua_optintfield(L, idx, "buckets", o.ngrams > 1 ? 2000000 : 0);
-  const char *unk = mm_lua_optstrfield(L, idx, "unk", "unk");
-  if (strcmp(unk, "unk") == 0) o.unk = 1;
-  else if (strcmp(unk, "drop") == 0) o.unk = 0;
-  else luaL_error(L, "option 'unk' must be \"unk\" or \"drop\", got \"%s\"", unk);
-  o.tok = tok_opts(L, idx, o.tok);
+  lua_Integer min_count, max_size, ngrams, buckets;
+  const mm_lua_opt opts[] = {MM_OPT_INT("min_count", &min_count, o.min_count),
+                             MM_OPT_INT("max_size", &max_size, o.max_size),
+                             MM_OPT_INT("ngrams", &ngrams, o.ngrams),
+                             MM_OPT_INT("buckets", &buckets, o.buckets),
+                             MM_OPT_ENUM("unk", &o.unk, o.unk, mm_vocab_unk_names),
+                             TOKENIZE_OPTS(&o.tok),
+                             MM_OPT_END};
+  mm_lua_readopts(L, idx, fn, opts);
+  o.min_count = min_count, o.max_size = max_size, o.ngrams = ngrams, o.buckets = buckets;
   return o;
 }
 
 /* core.text.vocab(texts, opts) -> vocabulary; texts: strings / token lists */
 static int l_vocab(lua_State *L) {
   lua_Integer n = check_list(L, 1, "texts");
-  mm_vocab_opts o = vocab_opts(L, 2);
+  mm_vocab_opts o = vocab_opts(L, 2, "vocab");
   mm_err e = {0};
   scratch *z = push_scratch(L);
   z->cnt = mm_counter_new(&e);
@@ -168,7 +165,7 @@ static int l_vocab(lua_State *L) {
 /* core.text.vocab_from_words(words, opts) -> vocabulary (restore a saved one) */
 static int l_vocab_from_words(lua_State *L) {
   lua_Integer n = check_list(L, 1, "words");
-  mm_vocab_opts o = vocab_opts(L, 2);
+  mm_vocab_opts o = vocab_opts(L, 2, "vocab_from_words");
   scratch *z = push_scratch(L);
   for (lua_Integer i = 1; i <= n; i++) {
     if (lua_geti(L, 1, i) != LUA_TSTRING)
@@ -192,17 +189,17 @@ static int l_vocab_from_words(lua_State *L) {
 
 /* -- vocabulary methods ------------------------------------------------------ */
 static int v_size(lua_State *L) {
-  lua_pushinteger(L, mm_vocab_size(mm_lua_checkvocab(L, 1)));
+  lua_pushinteger(L, mm_vocab_size(checkvocab(L, 1)));
   return 1;
 }
 
 static int v_rows(lua_State *L) {
-  lua_pushinteger(L, mm_vocab_rows(mm_lua_checkvocab(L, 1)));
+  lua_pushinteger(L, mm_vocab_rows(checkvocab(L, 1)));
   return 1;
 }
 
 static int v_words(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   int64_t n = mm_vocab_size(v);
   lua_createtable(L, (int)n, 0);
   for (int64_t i = 0; i < n; i++) {
@@ -215,7 +212,7 @@ static int v_words(lua_State *L) {
 }
 
 static int v_counts(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   int64_t n = mm_vocab_size(v);
   lua_createtable(L, (int)n, 0);
   for (int64_t i = 0; i < n; i++) {
@@ -227,7 +224,7 @@ static int v_counts(lua_State *L) {
 
 /* v:id(word) -> 1-based id, or nil when absent (no unk rule) */
 static int v_id(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   size_t n;
   const char *w = luaL_checklstring(L, 2, &n);
   int64_t id = mm_vocab_find(v, w, n);
@@ -238,7 +235,7 @@ static int v_id(lua_State *L) {
 
 /* v:word(id) -> word of 1-based id */
 static int v_word(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   lua_Integer id = luaL_checkinteger(L, 2);
   size_t n;
   const char *w = mm_vocab_word(v, id - 1, &n);
@@ -249,14 +246,14 @@ static int v_word(lua_State *L) {
 }
 
 static int v_options(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   const mm_vocab_opts *o = mm_vocab_options(v);
   lua_createtable(L, 0, 7);
   lua_pushinteger(L, o->min_count);
   lua_setfield(L, -2, "min_count");
   lua_pushinteger(L, o->max_size);
   lua_setfield(L, -2, "max_size");
-  lua_pushstring(L, o->unk ? "unk" : "drop");
+  lua_pushstring(L, mm_vocab_unk_names[o->unk]);
   lua_setfield(L, -2, "unk");
   lua_pushinteger(L, o->ngrams);
   lua_setfield(L, -2, "ngrams");
@@ -271,7 +268,7 @@ static int v_options(lua_State *L) {
 
 /* v:tokenize(s) with the vocabulary's tokenizer options */
 static int v_tokenize(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   size_t n;
   const char *s = check_text(L, 2, &n);
   scratch *z = push_scratch(L);
@@ -286,7 +283,7 @@ static int v_tokenize(lua_State *L) {
  *   CSR offsets (bag i = ids[offsets[i]+1 .. offsets[i+1]]), missing[i]: true
  *   when bag i is empty. A single string is encoded as a batch of one. */
 static int v_encode(lua_State *L) {
-  mm_vocab *v = mm_lua_checkvocab(L, 1);
+  mm_vocab *v = checkvocab(L, 1);
   const mm_tokenize_opts *to = &mm_vocab_options(v)->tok;
   int single = lua_type(L, 2) == LUA_TSTRING || (lua_type(L, 2) == LUA_TBOOLEAN && !lua_toboolean(L, 2));
   if (single) { /* wrap into {s} */
@@ -352,7 +349,7 @@ static int v_encode(lua_State *L) {
 }
 
 static int v_tostring(lua_State *L) {
-  vocab_ud *u = luaL_checkudata(L, 1, MM_VOCAB_MT);
+  vocab_ud *u = luaL_checkudata(L, 1, VOCAB_MT);
   if (!u->v) {
     lua_pushliteral(L, "Vocab(closed)");
     return 1;
@@ -367,7 +364,7 @@ static int v_tostring(lua_State *L) {
     lua_pushfstring(L, ", buckets=%d, rows=%d", (int)o->buckets, (int)mm_vocab_rows(u->v));
     luaL_addvalue(&b);
   }
-  lua_pushfstring(L, ", min_count=%d, unknown=%s", (int)o->min_count, o->unk ? "unk" : "drop");
+  lua_pushfstring(L, ", min_count=%d, unknown=%s", (int)o->min_count, mm_vocab_unk_names[o->unk]);
   luaL_addvalue(&b);
   int64_t n = mm_vocab_size(u->v), shown = 0;
   if (n > (o->unk ? 1 : 0)) luaL_addstring(&b, "; top:");
@@ -384,25 +381,25 @@ static int v_tostring(lua_State *L) {
 }
 
 static int v_gc(lua_State *L) {
-  vocab_ud *u = luaL_checkudata(L, 1, MM_VOCAB_MT);
+  vocab_ud *u = luaL_checkudata(L, 1, VOCAB_MT);
   mm_vocab_free(u->v);
   u->v = NULL;
   return 0;
 }
 
 /* -- word vectors ------------------------------------------------------------- */
-static mm_vec_format check_format(lua_State *L, int idx) {
-  const char *f = mm_lua_optstrfield(L, idx, "format", "auto");
-  int fmt = mm_vec_format_parse(f);
-  if (fmt < 0)
-    luaL_error(L, "option 'format' must be \"auto\", \"glove\", \"word2vec\", \"word2vec-bin\" or \"vec\", got \"%s\"", f);
+/* the options {format = "auto" | "glove" | ...} at idx */
+static mm_vec_format check_format(lua_State *L, int idx, const char *fn) {
+  int fmt;
+  const mm_lua_opt opts[] = {MM_OPT_ENUM("format", &fmt, MM_VEC_AUTO, mm_vec_format_names), MM_OPT_END};
+  mm_lua_readopts(L, idx, fn, opts);
   return (mm_vec_format)fmt;
 }
 
 /* core.text.probe_vectors(path [, {format=}]) -> {dim=, format=} */
 static int l_probe_vectors(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  mm_vec_format fmt = check_format(L, 2);
+  mm_vec_format fmt = check_format(L, 2, "probe_vectors");
   mm_vec_stats st;
   mm_err e = {0};
   if (mm_vectors_probe(path, fmt, &st, &e)) return mm_lua_raise(L, &e);
@@ -418,8 +415,8 @@ static int l_probe_vectors(lua_State *L) {
  *   -> tensor, {found=, total=, coverage=, dim=, format=, file_words=, missing={words}} */
 static int l_load_vectors(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  mm_vocab *v = mm_lua_checkvocab(L, 2);
-  mm_vec_format fmt = check_format(L, 4);
+  mm_vocab *v = checkvocab(L, 2);
+  mm_vec_format fmt = check_format(L, 4, "load_vectors");
   mm_tensor *out;
   mm_err e = {0};
   if (lua_isnoneornil(L, 3)) {
@@ -474,7 +471,7 @@ void mm_lua_open_text(lua_State *L) {
                                      {"counts", v_counts},     {"id", v_id},           {"word", v_word},
                                      {"options", v_options},   {"tokenize", v_tokenize}, {"encode", v_encode},
                                      {NULL, NULL}};
-  luaL_newmetatable(L, MM_VOCAB_MT);
+  luaL_newmetatable(L, VOCAB_MT);
   lua_newtable(L);
   luaL_setfuncs(L, methods, 0);
   lua_setfield(L, -2, "__index");

@@ -36,18 +36,71 @@ const char *mm_lua_shapestr(const mm_tensor *t);
 /* Read a shape given either as a table {2,3} or as integers from idx..top. */
 int mm_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 
+/* -- datasets (l_data.c) ----------------------------------------------------- */
+struct mm_dataset;
+/* the dataset userdata at idx (an argument error when it is none or closed) */
+struct mm_dataset *mm_lua_checkdataset(lua_State *L, int idx);
+
 /* -- errors --------------------------------------------------------------- */
 int mm_lua_raise(lua_State *L, const mm_err *e);
-/* raise if any element is NaN or +-Inf: "<fn>: <name> contains NaN at index i" */
-void mm_lua_checkfinite(lua_State *L, const mm_tensor *t, const char *fn, const char *name);
 
-/* -- option tables (argument idx may be nil/none) ------------------------- */
-lua_Integer mm_lua_optintfield(lua_State *L, int idx, const char *key, lua_Integer def);
-lua_Number mm_lua_optnumfield(lua_State *L, int idx, const char *key, lua_Number def);
-int mm_lua_optboolfield(lua_State *L, int idx, const char *key, int def);
-/* the returned string stays valid while the option table is alive */
-const char *mm_lua_optstrfield(lua_State *L, int idx, const char *key, const char *def);
+/* -- option tables ----------------------------------------------------------
+ * Every option table of the binding is read by one call of mm_lua_readopts,
+ * against a declarative array that names each option once: its key, type,
+ * default and (for numbers) range. For example conv2d:
+ *
+ *   lua_Integer stride, pad, groups;
+ *   const mm_lua_opt opts[] = {MM_OPT_INT("stride", &stride, 1), MM_OPT_INT("padding", &pad, 0),
+ *                              MM_OPT_INT("groups", &groups, 1), MM_OPT_END};
+ *   mm_lua_readopts(L, 4, "conv2d", opts);
+ *
+ * mm_lua_readopts writes every option's default to its `out`, then, when the
+ * argument at idx is a table, reads every key of it:
+ *   - not a table (and not none/nil):
+ *       "conv2d: options (argument #4) must be a table, got number"
+ *   - a key that is not in the array:
+ *       "conv2d: unknown option 'paddding' (known: stride, padding, groups)"
+ *   - a value of the wrong type (integers: a number with an integer value;
+ *     numbers: NaN is refused too):
+ *       "conv2d: option 'stride' must be an integer, got string"
+ *   - out of range (INT_IN / NUM_IN):
+ *       "histogram: option 'bins' must be in 1..64, got 0"
+ *   - an enum string not in its names:
+ *       "load: option 'fit' must be "stretch" or "crop", got "fill""
+ * It returns a bit mask of the options given (bit i: opts[i] was in the
+ * table; the first 32 options), for options whose absence means something
+ * other than a default value. fn prefixes every message (NULL: none).
+ * Strings stay valid while the option table is alive. MM_LUA_ANY accepts any
+ * value and only reports its Lua type (LUA_TNIL when absent) for the caller
+ * to read with lua_getfield: tensors, lists, "a number or a table". */
+typedef enum { MM_LUA_INT, MM_LUA_NUM, MM_LUA_BOOL, MM_LUA_STR, MM_LUA_ENUM, MM_LUA_ANY } mm_lua_opttype;
 
+typedef struct mm_lua_opt {
+  const char *key;
+  mm_lua_opttype type;
+  void *out;                /* INT: lua_Integer *, NUM: lua_Number *, BOOL / ENUM / ANY: int *, STR: const char ** */
+  lua_Number def;           /* INT / NUM / BOOL / ENUM (an index into names) default */
+  const char *sdef;         /* STR default (may be NULL) */
+  lua_Number lo, hi;        /* INT / NUM: allowed range, inclusive; none when lo > hi */
+  const char *const *names; /* ENUM: the accepted strings, NULL-terminated; *out = the index */
+} mm_lua_opt;
+
+#define MM_OPT_INT(key, out, def) {(key), MM_LUA_INT, (out), (def), NULL, 1, 0, NULL}
+#define MM_OPT_INT_IN(key, out, def, lo, hi) {(key), MM_LUA_INT, (out), (def), NULL, (lo), (hi), NULL}
+#define MM_OPT_NUM(key, out, def) {(key), MM_LUA_NUM, (out), (def), NULL, 1, 0, NULL}
+#define MM_OPT_NUM_IN(key, out, def, lo, hi) {(key), MM_LUA_NUM, (out), (def), NULL, (lo), (hi), NULL}
+/* a BOOL default of -1 tells "not given" from false */
+#define MM_OPT_BOOL(key, out, def) {(key), MM_LUA_BOOL, (out), (def), NULL, 1, 0, NULL}
+#define MM_OPT_STR(key, out, def) {(key), MM_LUA_STR, (out), 0, (def), 1, 0, NULL}
+#define MM_OPT_ENUM(key, out, def, names) {(key), MM_LUA_ENUM, (out), (def), NULL, 1, 0, (names)}
+#define MM_OPT_ANY(key, out) {(key), MM_LUA_ANY, (out), 0, NULL, 1, 0, NULL}
+#define MM_OPT_END {NULL, MM_LUA_ANY, NULL, 0, NULL, 1, 0, NULL}
+/* bit of opts[i] in mm_lua_readopts' result */
+#define MM_OPT_GIVEN(mask, i) (((mask) >> (i)) & 1u)
+
+unsigned mm_lua_readopts(lua_State *L, int idx, const char *fn, const mm_lua_opt *opts);
+
+/* -- registration ----------------------------------------------------------- */
 /* set the functions of `fns` into the table at the top of the stack */
 void mm_lua_setfuncs(lua_State *L, const luaL_Reg *fns);
 /* create core[name] = {} filled with fns (leaves stack balanced) */
@@ -55,10 +108,13 @@ void mm_lua_subtable(lua_State *L, const char *name, const luaL_Reg *fns);
 
 /* -- area openers (one per l_*.c) ------------------------------------------ */
 void mm_lua_open_tensor(lua_State *L);
+/* mm.Tensor's arithmetic (l_tensor_math.c), registered by mm_lua_open_tensor */
+extern const luaL_Reg mm_lua_tensor_math_meta[], mm_lua_tensor_math_methods[], mm_lua_tensor_math_funcs[];
 void mm_lua_open_nn(lua_State *L);
 void mm_lua_open_text(lua_State *L);
 void mm_lua_open_image(lua_State *L);
 void mm_lua_open_tfjs(lua_State *L);
+void mm_lua_open_backbone(lua_State *L); /* l_backbone.c: core.image.backbone, opened by mm_lua_open_image */
 void mm_lua_open_io(lua_State *L);
 void mm_lua_open_data(lua_State *L);
 void mm_lua_open_model(lua_State *L);

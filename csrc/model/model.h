@@ -21,6 +21,9 @@
  *           (a < b: anchors u_b, positives/negatives u_a).
  * Everything random (init, shuffling, modality dropout, augmentation) draws from
  * the model's own rng, so one seed gives bit-identical runs.
+ *
+ * The names, defaults and checks of every setting are config.h's; the files
+ * behind this API, one concept each, are listed in model_internal.h.
  */
 #ifndef MM_MODEL_H
 #define MM_MODEL_H
@@ -29,19 +32,16 @@
 
 #include "../core/error.h"
 #include "../core/rng.h"
-#include "dataset.h"
+#include "../text/vectors.h"
 #include "../text/vocab.h"
+#include "config.h"
+#include "dataset.h"
 
-enum { MM_FUSION_TEXT = 0, MM_FUSION_IMAGE, MM_FUSION_EARLY, MM_FUSION_LATE, MM_FUSION_JOINT, MM_FUSION_COMMON };
-enum { MM_ENC_AUTO = 0, MM_ENC_TEXT, MM_ENC_CNN, MM_ENC_HIST, MM_ENC_FEAT };
-enum { MM_OPT_SGD = 0, MM_OPT_ADAM = 1 };
-
-#define MM_MAXBLOCKS 8
 #define MM_PNAME 64
 
 /* Adam / momentum state of a sparse table, packed by first use: the k-th row
  * the optimiser touches gets slot k, its m at m + k * 2 * rowlen and its v
- * right after (model.h, mm_param). Shared by the Hogwild threads' copies of
+ * right after (mm_param below). Shared by the Hogwild threads' copies of
  * the parameter (slots are handed out under a spin lock, read with acquire). */
 typedef struct mm_rowstate {
   uint32_t *slot; /* [rows]: slot + 1, 0 = no state yet (m = v = 0) */
@@ -121,9 +121,9 @@ typedef struct mm_model {
   int opt_dirty;   /* gradients / optimiser state may be non-zero (mm_model_seed must clear them) */
   uint64_t wgen;   /* bumped by everything that may write weights (mm_model_weights_changed): caches of
                     * derived weights (the CNN's packed kernels) compare it */
-  void *wscache;   /* batch workspace kept between calls (model.c), grown on demand */
+  void *wscache;   /* batch workspace kept between calls (workspace.c), grown on demand */
   int ws_busy;     /* wscache is in use (a progress callback may predict on the same model) */
-  void *hog;       /* per-thread state of Hogwild text training (model.c), kept between epochs */
+  void *hog;       /* per-thread state of Hogwild text training (hogwild.c), kept between epochs */
   int nhog;
   int in_use; /* > 0 while a training epoch runs (a Lua callback must not free it) */
 } mm_model;
@@ -154,11 +154,20 @@ typedef struct mm_epoch_stats {
   int stopped;
 } mm_epoch_stats;
 
-/* Configuration: zero the struct with mm_model_init, fill it, add modalities. */
+/* ---- configuration (config.c) ----
+ * mm_model_init sets every default (mm_model_defaults); fill what differs,
+ * add the modalities (each from mm_modcfg_init), then mm_model_check (the
+ * builds call it too). */
 void mm_model_init(mm_model *M);
+void mm_modcfg_init(mm_modcfg *c); /* zeros + the encoders' defaults (CNN blocks, kernel, histogram bins) */
 int mm_model_add_modality(mm_model *M, const mm_modcfg *c, mm_err *e);
-/* Check the configuration (fusion vs modalities etc.). */
-int mm_model_check(const mm_model *M, mm_err *e);
+/* Check the configuration (fusion vs modalities, ranges) and settle what
+ * follows from it: a unimodal model replaces a missing modality by zeros. */
+int mm_model_check(mm_model *M, mm_err *e);
+void mm_train_opts_init(mm_train_opts *o); /* the training defaults, no callback */
+int mm_train_opts_check(const mm_train_opts *o, int64_t nclasses, mm_err *e);
+
+/* ---- building (build.c) ---- */
 /* Resolve encoders against a dataset, build the vocabulary from it, allocate
  * and initialise parameters from `seed`. */
 int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err *e);
@@ -167,25 +176,51 @@ int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err
 int mm_model_build_resolved(mm_model *M, char **words, int64_t nwords, mm_err *e);
 void mm_model_free(mm_model *M); /* frees what the model owns (not M itself) */
 
+/* ---- parameters (params.c) ---- */
 int64_t mm_model_param_count(const mm_model *M);
-
-/* Training */
+int mm_model_find_param(const mm_model *M, const char *name); /* index, or -1 */
 void mm_model_seed(mm_model *M, uint64_t seed); /* seeds the rng, resets optimiser state */
+/* Snapshot of all weights (early stopping); returns malloc'd floats. */
+float *mm_model_snapshot(const mm_model *M, mm_err *e);
+void mm_model_restore(mm_model *M, const float *snap);
+/* to be called after writing weights from outside csrc/model */
+void mm_model_weights_changed(mm_model *M);
+
+/* ---- weights in and out (weights.c) ---- */
+/* Overwrite parameter i with n floats (n must be its count). */
+int mm_model_set_param(mm_model *M, int i, const float *x, int64_t n, mm_err *e);
+/* Write the model file: header (the caller's JSON, listing the parameters in
+ * model order) + every parameter's floats, atomically (io/safetensors.h). */
+int mm_model_save(const mm_model *M, const char *path, const char *header, size_t hlen, mm_err *e);
+/* One tensor entry of a model file's header, as the caller parsed it. */
+#define MM_WEIGHT_MAXDIM 8
+typedef struct mm_weight_entry {
+  const char *dtype;  /* NULL when absent */
+  int ndim;           /* -1: no list of dimensions */
+  int64_t shape[MM_WEIGHT_MAXDIM]; /* -1: a dimension that is not an integer */
+  int has_offsets;    /* data_offsets = {begin, end} of integers */
+  int64_t begin, end; /* byte range in the data section */
+} mm_weight_entry;
+/* Fill a built model from a model file's data section: entries[i] describes
+ * parameter i (NULL: the file has no tensor of that name). Checks every dtype,
+ * shape and byte range and that the tensors cover the data exactly before
+ * copying anything, then rejects a non-finite weight. Messages start with
+ * "where: " (the file). */
+int mm_model_load_weights(mm_model *M, const mm_weight_entry *const *entries, const uint8_t *data, uint64_t dlen,
+                          const char *where, mm_err *e);
+/* Pretrained word vectors (text/vectors.h; format a name, NULL = auto) into
+ * the rows of the text embedding; d must equal the model's dim. */
+int mm_model_load_vectors(mm_model *M, const char *path, const char *format, mm_vec_stats *st, mm_err *e);
+
+/* ---- training and running (train.c, run.c) ---- */
 int mm_model_train_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm_epoch_stats *st, mm_err *e);
 /* Loss and parameter gradients (left in params[i].g) of one batch made of every
  * row of ds, in training mode (for gradient checks). */
 int mm_model_loss_grad(mm_model *M, mm_dataset *ds, double *loss, mm_err *e);
 /* probs [ds->n, nclasses] */
 int mm_model_predict(mm_model *M, mm_dataset *ds, float *probs, mm_err *e);
-
-/* Snapshot of all weights (early stopping); returns malloc'd floats. */
-float *mm_model_snapshot(const mm_model *M, mm_err *e);
-/* to be called after writing weights from outside model.c (set_param, load_weights) */
-void mm_model_weights_changed(mm_model *M);
-void mm_model_restore(mm_model *M, const float *snap);
-
-const char *mm_fusion_name(int f);
-const char *mm_enc_name(int enc);
-const char *mm_pool_name(int p);
+/* the prediction and its metrics against ds's labels (free m with mm_metrics_free) */
+struct mm_metrics;
+int mm_model_evaluate(mm_model *M, mm_dataset *ds, float *probs, struct mm_metrics *m, mm_err *e);
 
 #endif

@@ -1,7 +1,7 @@
 /* activation.c - elementwise activations (y may alias x). */
 #include <math.h>
 
-#include "nn.h"
+#include "activation.h"
 
 void mm_relu_forward(const float *x, float *y, int64_t count) {
   for (int64_t i = 0; i < count; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;

@@ -1,7 +1,7 @@
 /* batchnorm.c - batch normalisation in inference form (running statistics). */
 #include <math.h>
 
-#include "nn.h"
+#include "batchnorm.h"
 
 void mm_batchnorm_infer(const float *x, float *y, int64_t n, int64_t c, int64_t hw, const float *mean,
                         const float *var, const float *gamma, const float *beta, float eps) {

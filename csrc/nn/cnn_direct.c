@@ -1,4 +1,9 @@
-/* cnn_direct.c - direct-convolution CNN inference (see cnn_direct.h). */
+/* cnn_direct.c - direct-convolution CNN inference (see cnn_direct.h).
+ * A hand-tuned kernel, kept in one file of about 1,000 lines (more than the
+ * ~600 of the others) on purpose: the plan, the register tiles of each
+ * instruction set, the Winograd transforms and the per-image driver inline
+ * into each other (always_inline tiles with constant sizes), which they
+ * would stop doing across files. */
 #include "cnn_direct.h"
 
 #include "../core/cpu.h"

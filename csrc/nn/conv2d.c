@@ -3,17 +3,18 @@
  * input patch matrix col[(c/g)*kh*kw, oh*ow] is built once and multiplied by
  * the group's weight matrix [o/g, (c/g)*kh*kw]. A 1x1 kernel with stride 1
  * and no padding skips im2col (the input plane is already the col matrix).
- * The channel-major path at the end (nn_extra.h) serves the model's CNN. */
+ * The patch matrices are built by im2col.c; the channel-major path
+ * (conv2d.h) that the model's CNN trains with is conv2d_cn.c. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/gemm.h"
-#include "core/parallel.h"
+#include "../core/gemm.h"
+#include "../core/parallel.h"
 
 #include "cnn_direct.h"
-#include "nn.h"
-#include "nn_extra.h"
+#include "conv2d.h"
+#include "im2col.h"
 
 int mm_conv2d_shape_init(mm_conv2d_shape *s, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh,
                          int64_t kw, int64_t stride, int64_t pad, int64_t groups, mm_err *e) {
@@ -60,144 +61,12 @@ int64_t mm_conv2d_col_size(const mm_conv2d_shape *s) {
   return (s->c / s->groups) * s->kh * s->kw * s->oh * s->ow;
 }
 
-/* output columns ox whose input column ix = ox*sw - pw + kj lies in [0, w) */
-static void valid_range(int64_t kj, int64_t sw, int64_t pw, int64_t w, int64_t ow, int64_t *lo, int64_t *hi) {
-  int64_t off = kj - pw; /* ix = ox*sw + off */
-  int64_t a = off >= 0 ? 0 : (-off + sw - 1) / sw;
-  int64_t b = (w - 1 - off) >= 0 ? (w - 1 - off) / sw + 1 : 0;
-  if (b > ow) b = ow;
-  if (a > b) a = b;
-  *lo = a;
-  *hi = b;
-}
-
-/* ---- stride 1, "same" padding (oh == h, ow == w): output position q of a
- * plane reads input position q + (ki - ph)*w + (kj - pw), so a col row is one
- * shifted copy of the plane, with the positions whose input falls outside
- * (whole rows at the top or bottom, columns at the sides) set to zero. */
-static int same1(const mm_conv2d_shape *s) {
-  return s->sh == 1 && s->sw == 1 && s->oh == s->h && s->ow == s->w;
-}
-
-/* zero the positions of np consecutive h x w planes d whose shifted input
- * (dy, dx) lies outside the plane */
-static void zero_outside(float *d, int64_t np, int64_t h, int64_t w, int64_t dy, int64_t dx) {
-  int64_t ylo = dy < 0 ? -dy : 0, yhi = dy > 0 ? h - dy : h, xlo = dx < 0 ? -dx : 0, xhi = dx > 0 ? w - dx : w;
-  if (ylo > h) ylo = h;
-  if (yhi < ylo) yhi = ylo;
-  if (xlo > w) xlo = w;
-  if (xhi < xlo) xhi = xlo;
-  int64_t hw = h * w;
-  if (ylo > 0 || yhi < h)
-    for (int64_t p = 0; p < np; p++) {
-      float *dp = d + p * hw;
-      for (int64_t q = 0; q < ylo * w; q++) dp[q] = 0.0f;
-      for (int64_t q = yhi * w; q < hw; q++) dp[q] = 0.0f;
-    }
-  /* columns outer: a strided loop, not one tiny memset call per row */
-  for (int64_t x = 0; x < w; x++) {
-    if (x == xlo && xhi > xlo) x = xhi;
-    if (x >= w) break;
-    for (int64_t r = 0; r < np * h; r++) d[r * w + x] = 0.0f;
-  }
-}
-
-/* [*q0, *q1): the plane positions q whose q + sft lies in [0, hw) */
-static void shift_range(int64_t sft, int64_t hw, int64_t *q0, int64_t *q1) {
-  *q0 = sft < 0 ? -sft : 0;
-  *q1 = sft > 0 ? hw - sft : hw;
-  if (*q0 > hw) *q0 = hw;
-  if (*q1 < *q0) *q1 = *q0;
-}
-
-static void im2col_same(const mm_conv2d_shape *s, const float *x, int64_t cst, int64_t cg, float *col, int64_t ld) {
-  int64_t h = s->h, w = s->w, hw = h * w;
-  for (int64_t ci = 0; ci < cg; ci++)
-    for (int64_t ki = 0; ki < s->kh; ki++)
-      for (int64_t kj = 0; kj < s->kw; kj++) {
-        float *d = col + ((ci * s->kh + ki) * s->kw + kj) * ld;
-        int64_t dy = ki - s->ph, dx = kj - s->pw, sft = dy * w + dx, q0, q1;
-        shift_range(sft, hw, &q0, &q1);
-        memcpy(d + q0, x + ci * cst + q0 + sft, (size_t)(q1 - q0) * sizeof(float));
-        zero_outside(d, 1, h, w, dy, dx);
-      }
-}
-
-static void add_to(float *restrict d, const float *restrict a, int64_t n) {
-  for (int64_t i = 0; i < n; i++) d[i] += a[i];
-}
-
-/* col[(ci, ki, kj), :] with row stride ld; input channel ci at x + ci*cst */
-static void im2col_ld(const mm_conv2d_shape *s, const float *x, int64_t cst, int64_t cg, float *col, int64_t ld) {
-  if (same1(s)) {
-    im2col_same(s, x, cst, cg, col, ld);
-    return;
-  }
-  int64_t oh = s->oh, ow = s->ow;
-  for (int64_t ci = 0; ci < cg; ci++) {
-    const float *xp = x + ci * cst;
-    for (int64_t ki = 0; ki < s->kh; ki++) {
-      for (int64_t kj = 0; kj < s->kw; kj++) {
-        float *row = col + ((ci * s->kh + ki) * s->kw + kj) * ld;
-        int64_t lo, hi;
-        valid_range(kj, s->sw, s->pw, s->w, ow, &lo, &hi);
-        int64_t off = kj - s->pw;
-        for (int64_t oy = 0; oy < oh; oy++) {
-          float *dst = row + oy * ow;
-          int64_t iy = oy * s->sh - s->ph + ki;
-          if (iy < 0 || iy >= s->h) {
-            memset(dst, 0, (size_t)ow * sizeof(float));
-            continue;
-          }
-          const float *src = xp + iy * s->w;
-          for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
-          if (s->sw == 1) {
-            if (hi > lo) memcpy(dst + lo, src + lo + off, (size_t)(hi - lo) * sizeof(float));
-          } else {
-            for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * s->sw + off];
-          }
-          for (int64_t ox = hi; ox < ow; ox++) dst[ox] = 0.0f;
-        }
-      }
-    }
-  }
-}
-
-/* gx += col scattered back (gx must be zeroed by the caller); input channel
- * ci at gx + ci*cst */
-static void col2im_ld(const mm_conv2d_shape *s, const float *col, int64_t cst, int64_t cg, float *gx, int64_t ld) {
-  int64_t oh = s->oh, ow = s->ow;
-  for (int64_t ci = 0; ci < cg; ci++) {
-    float *gp = gx + ci * cst;
-    for (int64_t ki = 0; ki < s->kh; ki++) {
-      for (int64_t kj = 0; kj < s->kw; kj++) {
-        const float *row = col + ((ci * s->kh + ki) * s->kw + kj) * ld;
-        int64_t lo, hi;
-        valid_range(kj, s->sw, s->pw, s->w, ow, &lo, &hi);
-        int64_t off = kj - s->pw;
-        for (int64_t oy = 0; oy < oh; oy++) {
-          int64_t iy = oy * s->sh - s->ph + ki;
-          if (iy < 0 || iy >= s->h) continue;
-          const float *src = row + oy * ow;
-          float *dst = gp + iy * s->w;
-          if (s->sw == 1) {
-            float *d1 = dst + off;
-            for (int64_t ox = lo; ox < hi; ox++) d1[ox] += src[ox];
-          } else {
-            for (int64_t ox = lo; ox < hi; ox++) dst[ox * s->sw + off] += src[ox];
-          }
-        }
-      }
-    }
-  }
-}
-
 static void im2col(const mm_conv2d_shape *s, const float *x, int64_t cg, float *col) {
-  im2col_ld(s, x, s->h * s->w, cg, col, s->oh * s->ow);
+  mm_im2col(s, x, s->h * s->w, cg, col, s->oh * s->ow);
 }
 
 static void col2im(const mm_conv2d_shape *s, const float *col, int64_t cg, float *gx) {
-  col2im_ld(s, col, s->h * s->w, cg, gx, s->oh * s->ow);
+  mm_col2im(s, col, s->h * s->w, cg, gx, s->oh * s->ow);
 }
 
 /* ---- depthwise: one input channel per group (c == groups), o/groups outputs
@@ -206,7 +75,7 @@ static int depthwise(const mm_conv2d_shape *s) { return s->groups > 1 && s->c ==
 
 /* valid output rows oy whose input row iy = oy*sh - ph + ki lies in [0, h) */
 static void valid_rows(const mm_conv2d_shape *s, int64_t ki, int64_t *lo, int64_t *hi) {
-  valid_range(ki, s->sh, s->ph, s->h, s->oh, lo, hi);
+  mm_valid_range(ki, s->sh, s->ph, s->h, s->oh, lo, hi);
 }
 
 static void dw_forward(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y, int64_t i0,
@@ -224,7 +93,7 @@ static void dw_forward(const mm_conv2d_shape *s, const float *x, const float *w,
         valid_rows(s, ki, &ylo, &yhi);
         for (int64_t kj = 0; kj < s->kw; kj++) {
           int64_t lo, hi, off = kj - s->pw;
-          valid_range(kj, s->sw, s->pw, s->w, ow, &lo, &hi);
+          mm_valid_range(kj, s->sw, s->pw, s->w, ow, &lo, &hi);
           float wv = wp[ki * s->kw + kj];
           for (int64_t oy = ylo; oy < yhi; oy++) {
             const float *xr = xp + (oy * s->sh - s->ph + ki) * s->w + off;
@@ -259,7 +128,7 @@ static void dw_backward(const mm_conv2d_shape *s, const float *x, const float *w
         valid_rows(s, ki, &ylo, &yhi);
         for (int64_t kj = 0; kj < s->kw; kj++) {
           int64_t lo, hi, off = kj - s->pw;
-          valid_range(kj, s->sw, s->pw, s->w, ow, &lo, &hi);
+          mm_valid_range(kj, s->sw, s->pw, s->w, ow, &lo, &hi);
           float wv = wp[ki * s->kw + kj];
           float acc = 0.0f;
           for (int64_t oy = ylo; oy < yhi; oy++) {
@@ -446,198 +315,4 @@ void mm_conv2d_backward(const mm_conv2d_shape *s, const float *x, const float *w
       for (int64_t q = 0; q < j.gws; q++) gw[q] += part[q];
     }
   free(j.scratch);
-}
-
-
-/* ---- channel-major path (nn_extra.h): groups == 1, activations [c, n*h*w].
- * col = [K, n*oh*ow] with K = c*kh*kw: sample i's im2col in columns
- * [i*ohw, (i+1)*ohw). The GEMM [o, K] . [K, n*ohw] gives the output already
- * channel-major, so no reorder is needed; backward reads grad_out in place.
- * The forward and the input gradient run it a chunk of samples (about
- * CN_COLS columns) at a time, so that the chunk's im2col is still in cache
- * (measured: faster than one GEMM over the whole batch, and than one per
- * sample); bias, ReLU and the max pool are applied to each chunk right after.
- * Threads split the columns (forward, input gradient) or the output channels
- * (weight and bias gradients); mm_sgemm sums every element over k in the same
- * order whatever the split, so every thread count gives the same bits. */
-typedef struct {
-  const mm_conv2d_shape *s;
-  const float *x, *w, *b, *gy;
-  float *y, *col, *gx, *gw, *gb, *scratch;
-  int x_nchw, relu;
-  const mm_pool2d_shape *ps; /* forward: max pool after the conv (NULL: none) */
-  float *py;
-  int32_t *parg;
-} cn_job;
-
-int64_t mm_conv2d_cn_col_size(const mm_conv2d_shape *s) { return s->c * s->kh * s->kw * s->n * s->oh * s->ow; }
-
-/* samples [i0, i1) of the whole-batch im2col. Channel-major input with
- * stride 1 and same padding: a col row (ci, ki, kj) over the batch is one
- * shifted copy of channel ci's n planes (positions that cross a plane's
- * border are set to zero afterwards), so one copy serves all the samples. */
-static void cn_im2col(const cn_job *j, int64_t i0, int64_t i1, float *col, int64_t ld, int64_t ibase) {
-  const mm_conv2d_shape *s = j->s;
-  int64_t hw = s->h * s->w, ohw = s->oh * s->ow, nohw = s->n * ohw, cb = ibase * ohw;
-  /* sample i goes to the columns [(i - ibase)*ohw, ...) of col (row stride ld) */
-  if (!j->x_nchw && same1(s)) {
-    int64_t lo = i0 * hw, hi = i1 * hw;
-    for (int64_t ci = 0; ci < s->c; ci++)
-      for (int64_t ki = 0; ki < s->kh; ki++)
-        for (int64_t kj = 0; kj < s->kw; kj++) {
-          float *d = col + ((ci * s->kh + ki) * s->kw + kj) * ld;
-          int64_t dy = ki - s->ph, dx = kj - s->pw, sft = dy * s->w + dx, q0, q1;
-          shift_range(sft, nohw, &q0, &q1);
-          if (q0 < lo) q0 = lo;
-          if (q1 > hi) q1 = hi;
-          if (q1 > q0) memcpy(d + (q0 - cb), j->x + ci * nohw + q0 + sft, (size_t)(q1 - q0) * sizeof(float));
-          zero_outside(d + (lo - cb), i1 - i0, s->h, s->w, dy, dx);
-        }
-    return;
-  }
-  int64_t xs = j->x_nchw ? s->c * hw : hw, cst = j->x_nchw ? hw : s->n * hw;
-  for (int64_t i = i0; i < i1; i++) im2col_ld(s, j->x + i * xs, cst, s->c, col + (i - ibase) * ohw, ld);
-}
-
-/* samples per GEMM: enough columns for the kernel, few enough that the
- * chunk's im2col is still in cache when the GEMM reads it */
-#ifndef CN_COLS
-#define CN_COLS 1024
-#endif
-static int64_t cn_chunk(const mm_conv2d_shape *s) {
-  int64_t ohw = s->oh * s->ow, cs = ohw >= CN_COLS ? 1 : (CN_COLS + ohw - 1) / ohw;
-  return cs < s->n ? cs : s->n > 0 ? s->n : 1;
-}
-
-/* col: the whole batch's im2col (ld n*ohw), or with tcol a chunk's own
- * (ld = its columns) */
-static void cnf_chunk(const cn_job *j, int64_t i0, int64_t i1, float *tcol) {
-  const mm_conv2d_shape *s = j->s;
-  int64_t k = s->c * s->kh * s->kw, ohw = s->oh * s->ow, nohw = s->n * ohw, c0 = i0 * ohw, nc = (i1 - i0) * ohw;
-  if (tcol) {
-    cn_im2col(j, i0, i1, tcol, nc, i0);
-    mm_sgemm(0, 0, s->o, nc, k, 1.0f, j->w, k, tcol, nc, 0.0f, j->y + c0, nohw);
-  } else {
-    cn_im2col(j, i0, i1, j->col, nohw, 0);
-    mm_sgemm(0, 0, s->o, nc, k, 1.0f, j->w, k, j->col + c0, nohw, 0.0f, j->y + c0, nohw);
-  }
-  for (int64_t oc = 0; oc < s->o; oc++) {
-    float bv = j->b ? j->b[oc] : 0.0f, *yr = j->y + oc * nohw + c0;
-    if (j->relu)
-      for (int64_t q = 0; q < nc; q++) {
-        float v = yr[q] + bv;
-        yr[q] = v > 0.0f ? v : 0.0f;
-      }
-    else if (j->b)
-      for (int64_t q = 0; q < nc; q++) yr[q] += bv;
-  }
-  if (j->ps) { /* pool the chunk while it is in cache: channel oc's planes of samples [i0, i1) */
-    mm_pool2d_shape sub = *j->ps;
-    int64_t pohw = sub.oh * sub.ow;
-    sub.n = i1 - i0;
-    sub.c = 1;
-    for (int64_t oc = 0; oc < s->o; oc++) {
-      int64_t at = oc * s->n + i0;
-      mm_max_pool2d_forward(&sub, j->y + at * ohw, j->py + at * pohw, j->parg ? j->parg + at * pohw : NULL);
-    }
-  }
-}
-
-static void cnf_range(void *ctx, int64_t i0, int64_t i1, int tid) {
-  const cn_job *j = ctx;
-  const mm_conv2d_shape *s = j->s;
-  int64_t cs = cn_chunk(s);
-  float *tcol = j->scratch ? j->scratch + (int64_t)tid * s->c * s->kh * s->kw * cs * s->oh * s->ow : NULL;
-  for (int64_t c = i0; c < i1; c += cs) cnf_chunk(j, c, i1 - c < cs ? i1 : c + cs, tcol);
-}
-
-int mm_conv2d_cn_forward(const mm_conv2d_shape *s, const float *x, int x_nchw, const float *w, const float *b,
-                         float *y, float *col, int relu, const mm_pool2d_shape *ps, float *py, int32_t *parg) {
-  cn_job j = {.s = s, .x = x, .w = w, .b = b, .y = y, .col = col, .x_nchw = x_nchw, .relu = relu,
-              .ps = ps, .py = py, .parg = parg};
-  if (!col) { /* a chunk's im2col per thread */
-    int64_t per = s->c * s->kh * s->kw * cn_chunk(s) * s->oh * s->ow;
-    j.scratch = malloc((size_t)mm_parallel_threads(s->n) * (size_t)per * sizeof(float));
-    if (!j.scratch) return MM_ENOMEM;
-  }
-  mm_parallel_for(s->n, cnf_range, &j);
-  free(j.scratch);
-  return MM_OK;
-}
-
-static void cn_im2col_range(void *ctx, int64_t i0, int64_t i1, int tid) {
-  const cn_job *j = ctx;
-  cn_im2col(j, i0, i1, j->col, j->s->n * j->s->oh * j->s->ow, 0);
-}
-
-/* bias gradient (row sums of grad_out, 16 float lanes then double per row)
- * and weight gradient for output channels [o0, o1) */
-static void cnw_range(void *ctx, int64_t o0, int64_t o1, int tid) {
-  const cn_job *j = ctx;
-  const mm_conv2d_shape *s = j->s;
-  int64_t k = s->c * s->kh * s->kw, nohw = s->n * s->oh * s->ow;
-  if (j->gb)
-    for (int64_t oc = o0; oc < o1; oc++) {
-      const float *g = j->gy + oc * nohw;
-      float lane[16] = {0};
-      int64_t q = 0;
-      for (; q + 16 <= nohw; q += 16)
-        for (int l = 0; l < 16; l++) lane[l] += g[q + l];
-      double acc = 0.0;
-      for (int l = 0; l < 16; l++) acc += lane[l];
-      for (; q < nohw; q++) acc += g[q];
-      j->gb[oc] += (float)acc;
-    }
-  if (j->gw)
-    mm_sgemm(0, 1, o1 - o0, k, nohw, 1.0f, j->gy + o0 * nohw, nohw, j->col, nohw, 1.0f, j->gw + o0 * k, k);
-}
-
-/* stride 1, same padding, sample i: gx = the centre tap's col row, plus every
- * other tap's row shifted (its positions outside the plane zeroed first);
- * clipped to the sample's own plane, so a plane border is never crossed.
- * Each input position sums the centre, then the other taps in (ki, kj) order. */
-static void col2im_cn_same(const cn_job *j, int64_t i) {
-  const mm_conv2d_shape *s = j->s;
-  int64_t hw = s->h * s->w, nohw = s->n * hw, lo = i * hw, hi = lo + hw;
-  for (int64_t ci = 0; ci < s->c; ci++) {
-    float *gp = j->gx + ci * nohw;
-    float *base = j->col + ci * s->kh * s->kw * nohw;
-    memcpy(gp + lo, base + (s->ph * s->kw + s->pw) * nohw + lo, (size_t)hw * sizeof(float));
-    for (int64_t ki = 0; ki < s->kh; ki++)
-      for (int64_t kj = 0; kj < s->kw; kj++) {
-        if (ki == s->ph && kj == s->pw) continue;
-        float *r = base + (ki * s->kw + kj) * nohw;
-        int64_t dy = ki - s->ph, dx = kj - s->pw, sft = dy * s->w + dx;
-        zero_outside(r + lo, 1, s->h, s->w, dy, dx);
-        /* gp[p] += r[p - sft] for p and p - sft both in [lo, hi) */
-        int64_t p0 = lo + (sft > 0 ? sft : 0), p1 = hi + (sft < 0 ? sft : 0);
-        if (p1 > p0) add_to(gp + p0, r + p0 - sft, p1 - p0);
-      }
-  }
-}
-
-/* input gradient for samples [i0, i1), a chunk at a time: col columns <-
- * W^T . grad_out, then scattered into gx (channel-major) */
-static void cnx_range(void *ctx, int64_t i0, int64_t i1, int tid) {
-  const cn_job *j = ctx;
-  const mm_conv2d_shape *s = j->s;
-  int64_t k = s->c * s->kh * s->kw, hw = s->h * s->w, ohw = s->oh * s->ow, nohw = s->n * ohw, cs = cn_chunk(s);
-  for (int64_t a = i0; a < i1; a += cs) {
-    int64_t b = i1 - a < cs ? i1 : a + cs, c0 = a * ohw;
-    mm_sgemm(1, 0, k, (b - a) * ohw, s->o, 1.0f, j->w, k, j->gy + c0, nohw, 0.0f, j->col + c0, nohw);
-    if (same1(s)) {
-      for (int64_t i = a; i < b; i++) col2im_cn_same(j, i);
-      continue;
-    }
-    for (int64_t ci = 0; ci < s->c; ci++) memset(j->gx + (ci * s->n + a) * hw, 0, (size_t)((b - a) * hw) * sizeof(float));
-    for (int64_t i = a; i < b; i++) col2im_ld(s, j->col + i * ohw, s->n * hw, s->c, j->gx + i * hw, nohw);
-  }
-}
-
-void mm_conv2d_cn_backward(const mm_conv2d_shape *s, const float *x, int x_nchw, const float *w, const float *gy,
-                           float *gx, float *gw, float *gb, float *col, int col_has_x) {
-  cn_job j = {.s = s, .x = x, .w = w, .gy = gy, .gx = gx, .gw = gw, .gb = gb, .col = col, .x_nchw = x_nchw};
-  if (gw && !col_has_x) mm_parallel_for(s->n, cn_im2col_range, &j);
-  if (gw || gb) mm_parallel_for(s->o, cnw_range, &j);
-  if (gx) mm_parallel_for(s->n, cnx_range, &j);
 }

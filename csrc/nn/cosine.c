@@ -1,7 +1,7 @@
 /* cosine.c - row-wise cosine similarity, s = a.b / max(|a||b|, eps). */
 #include <math.h>
 
-#include "nn.h"
+#include "cosine.h"
 
 #define COS_EPS 1e-8
 

@@ -1,5 +1,5 @@
 /* dropout.c - inverted dropout: kept units are scaled by 1/(1-p). */
-#include "nn.h"
+#include "dropout.h"
 
 void mm_dropout_forward(const float *x, float *y, float *mask, int64_t count, float p, mm_rng *rng) {
   if (p <= 0.0f) {

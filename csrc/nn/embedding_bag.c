@@ -1,7 +1,7 @@
 /* embedding_bag.c - mean of embedding rows per bag (CSR offsets). */
 #include <string.h>
 
-#include "nn.h"
+#include "embedding_bag.h"
 
 /* rows of a big table are cache (and TLB) misses: ask for the row PF ids
  * ahead while summing the current one */
@@ -42,4 +42,31 @@ void mm_embedding_bag_backward(const int64_t *ids, const int64_t *offsets, int64
       for (int64_t j = 0; j < dim; j++) wr[j] += s * g[j];
     }
   }
+}
+
+int mm_embedding_bag_csr(const int64_t *offsets, int64_t no, int64_t nids, int include_last, int64_t *csr,
+                         int64_t *nbags, mm_err *e) {
+  if (no < 1) return mm_errorf(e, MM_EINVAL, "offsets is empty (ids has %lld entries)", (long long)nids);
+  int64_t base = offsets[0];
+  if (base != 0 && base != 1)
+    return mm_errorf(e, MM_EINVAL,
+                     "offsets[1] = %lld: the first bag must start at 0 (0-based counts) or 1 (1-based positions)",
+                     (long long)base);
+  int last_ends = include_last >= 0 ? include_last : (no >= 2 && offsets[no - 1] - base == nids);
+  if (last_ends && no < 2)
+    return mm_errorf(e, MM_EINVAL, "include_last_offset needs at least 2 offsets, got %lld", (long long)no);
+  *nbags = last_ends ? no - 1 : no;
+  for (int64_t i = 0; i < no; i++) csr[i] = offsets[i] - base;
+  if (!last_ends) csr[no] = nids;
+  for (int64_t i = 0; i <= *nbags; i++) {
+    int64_t o = csr[i];
+    if (o < 0 || o > nids)
+      return mm_errorf(e, MM_EINVAL, "offsets[%lld] = %lld is out of range %lld..%lld (ids has %lld entries)",
+                       (long long)i + 1, (long long)(o + base), (long long)base, (long long)(nids + base),
+                       (long long)nids);
+    if (i > 0 && o < csr[i - 1])
+      return mm_errorf(e, MM_EINVAL, "offsets must be non-decreasing: offsets[%lld] = %lld < offsets[%lld] = %lld",
+                       (long long)i + 1, (long long)(o + base), (long long)i, (long long)(csr[i - 1] + base));
+  }
+  return MM_OK;
 }

@@ -1,8 +1,7 @@
 /* fusion.c - masked pooling of k modality vectors per sample. */
 #include <string.h>
 
-#include "nn.h"
-#include "nn_train.h"
+#include "fusion.h"
 
 void mm_pool_row_add(int mode, int first, int32_t i, const float *restrict x, float *restrict y, int32_t *restrict ar,
                      int64_t d) {

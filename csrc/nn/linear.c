@@ -3,13 +3,14 @@
 
 #include "../core/gemm.h"
 #include "../core/parallel.h"
-#include "nn.h"
+#include "linear.h"
 
 /* y^T = W x^T block by block, then y = b + (y^T)^T. The sgemm kernels pack
  * their B operand: in y = x W^T that is W (out x in, all of it, every call),
  * here only the n x in rows of x. Used when out >= 2n (a small batch through
- * a wide layer: P1's 32 x 512 -> 128 projection, 2x faster). The tile lives
- * on the stack (no allocation in kernels). */
+ * a wide layer, e.g. 32 rows of 512 features projected to 128, where packing
+ * W would cost more than the product). The tile lives on the stack (no
+ * allocation in kernels). */
 #define LIN_TILE 4096
 /* samples per block, and rows of w per block for them */
 static int64_t lin_nb(int64_t n) { return n < 64 ? n : 64; }

@@ -1,5 +1,7 @@
 /* loss.c - negative log-likelihood and cross entropy, mean over the batch
- * (with class weights: sum_i w[y_i] l_i / sum_i w[y_i], as PyTorch). */
+ * (with class weights: sum_i w[y_i] l_i / sum_i w[y_i], as PyTorch). The
+ * masked cross entropy is the one implementation; the unmasked pair is it
+ * with every row kept. */
 #include <math.h>
 #include <string.h>
 
@@ -48,9 +50,12 @@ void mm_nll_loss_backward(const int64_t *labels, const float *weight, int64_t n,
   }
 }
 
-int mm_cross_entropy_forward(const float *logits, const int64_t *labels, const float *weight, int64_t n, int64_t c,
-                             float *probs, double *loss, mm_err *e) {
-  double s = 0.0;
+/* One pass per row: the max (NaN wins, so a NaN logit gives a NaN loss), the
+ * log-sum-exp in double, the probabilities, and the weighted loss of the rows
+ * the mask keeps. */
+double mm_cross_entropy_masked_forward(const float *logits, const int64_t *labels, const uint8_t *mask,
+                                       const float *weight, int64_t n, int64_t c, float *probs) {
+  double s = 0.0, ws = 0.0;
   for (int64_t i = 0; i < n; i++) {
     const float *x = logits + i * c;
     float m = -INFINITY;
@@ -63,10 +68,37 @@ int mm_cross_entropy_forward(const float *logits, const int64_t *labels, const f
       float *p = probs + i * c;
       for (int64_t j = 0; j < c; j++) p[j] = (float)exp((double)x[j] - m - lz);
     }
+    if (mask && !mask[i]) continue;
     double w = weight ? weight[labels[i]] : 1.0;
+    ws += w;
     s -= w * ((double)x[labels[i]] - m - lz);
   }
-  double l = s / weight_sum(labels, weight, n);
+  return ws > 0 ? s / ws : 0.0;
+}
+
+void mm_cross_entropy_masked_backward(const float *probs, const int64_t *labels, const uint8_t *mask,
+                                      const float *weight, int64_t n, int64_t c, float gloss, float *gx) {
+  if (!gx) return;
+  double ws = 0.0;
+  for (int64_t i = 0; i < n; i++)
+    if (!mask || mask[i]) ws += weight ? weight[labels[i]] : 1.0;
+  for (int64_t i = 0; i < n; i++) {
+    float *g = gx + i * c;
+    if ((mask && !mask[i]) || ws <= 0) {
+      memset(g, 0, (size_t)c * sizeof *g);
+      continue;
+    }
+    double k = (weight ? weight[labels[i]] : 1.0) / ws * gloss;
+    const float *p = probs + i * c;
+    for (int64_t j = 0; j < c; j++) g[j] = (float)(k * p[j]);
+    g[labels[i]] -= (float)k;
+  }
+}
+
+int mm_cross_entropy_forward(const float *logits, const int64_t *labels, const float *weight, int64_t n, int64_t c,
+                             float *probs, double *loss, mm_err *e) {
+  double ws = weight_sum(labels, weight, n);
+  double l = ws > 0 ? mm_cross_entropy_masked_forward(logits, labels, NULL, weight, n, c, probs) : NAN;
   *loss = l;
   if (!isfinite(l)) return not_finite(e, "cross_entropy", "logits", logits, n, c, l);
   return MM_OK;
@@ -74,14 +106,5 @@ int mm_cross_entropy_forward(const float *logits, const int64_t *labels, const f
 
 void mm_cross_entropy_backward(const float *probs, const int64_t *labels, const float *weight, int64_t n,
                                int64_t c, float gloss, float *gx) {
-  if (!gx) return;
-  double ws = weight_sum(labels, weight, n);
-  for (int64_t i = 0; i < n; i++) {
-    double w = weight ? weight[labels[i]] : 1.0;
-    float k = (float)(w / ws * gloss);
-    const float *p = probs + i * c;
-    float *g = gx + i * c;
-    for (int64_t j = 0; j < c; j++) g[j] = k * p[j];
-    g[labels[i]] -= k;
-  }
+  mm_cross_entropy_masked_backward(probs, labels, NULL, weight, n, c, gloss, gx);
 }

@@ -1,6 +1,5 @@
 /* margin.c - margin ranking loss on scalar scores (torch's margin_ranking_loss). */
-#include "nn.h"
-#include "nn_extra.h"
+#include "margin.h"
 
 double mm_margin_ranking_loss(const float *x1, const float *x2, const float *y, int64_t n, float margin, float gloss,
                               float *g1, float *g2) {

@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "../core/cpu.h"
-#include "nn.h"
+#include "optim.h"
 
 void mm_sgd_step(float *p, const float *g, float *vel, int64_t count, float lr, float momentum, float wd) {
   if (momentum != 0.0f && vel) {
@@ -53,15 +53,9 @@ double mm_sumsq(const float *g, int64_t count) {
   return s;
 }
 
-void mm_scale(float *g, int64_t count, float s) {
-  for (int64_t i = 0; i < count; i++) g[i] *= s;
-}
-
-/* ---- the fused pass of the training loop (nn_train.h) ----------------------------- */
+/* ---- the fused pass of the training loop (optim.h) ----------------------------- */
 
 #include <string.h>
-
-#include "nn_train.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MM_OPTIM_X86 1
@@ -82,7 +76,7 @@ void mm_optim_step_init(mm_optim_step *s, int adam, float lr, float b1, float b2
   s->inv_sbc2 = (float)(1.0 / sqrt(bc2));
 }
 
-/* 1 when no x[i] has an all-ones exponent (see all_finite in model.c) */
+/* 1 when no x[i] has an all-ones exponent (the step's finite test: csrc/model/update.c) */
 static uint32_t nonfinite_bits(float x) {
   uint32_t u;
   memcpy(&u, &x, sizeof u);
@@ -123,8 +117,7 @@ __attribute__((target("avx512f"))) static int adam_fused_512(const mm_optim_step
   __m512i acc = _mm512_setzero_si512();
   const __m512 zero = _mm512_setzero_ps();
   /* bak is only read back after a failed step: big aligned blocks of it go
-   * out with streaming stores (no read-for-ownership, no cache pollution;
-   * measured: 47 -> 34 us for the 65k weights of P1's projection) */
+   * out with streaming stores (no read-for-ownership, no cache pollution) */
   const int stream = count >= 1024 && ((uintptr_t)bak & 63) == 0;
   for (int64_t i = 0; i < count; i += 16) {
     __mmask16 k = count - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (count - i)) - 1u);
@@ -217,7 +210,7 @@ static void chunk_span(int64_t b, int64_t e, int64_t count, int64_t *lo, int64_t
 
 /* fn(ctx, lo, hi) over floats [lo, hi) of count, split by chunks over the
  * threads when split_chunks says so, each thread under the caller's MXCSR
- * (the flush-to-zero / denormals-are-zero of model.c); 1 when every call
+ * (the flush-to-zero / denormals-are-zero of csrc/model/train.c); 1 when every call
  * returned 1. Every chunk runs even after one failed: the fused pass must
  * leave every weight with its backup. */
 typedef int (*chunk_fn)(void *ctx, int64_t lo, int64_t hi);
@@ -272,7 +265,7 @@ int mm_optim_fused_mt(const mm_optim_step *s, float *restrict p, float *restrict
   return run_chunks(count, fused_part, &a);
 }
 
-/* ---- finite test (nn_train.h) ------------------------------------------------------ */
+/* ---- finite test (optim.h) ------------------------------------------------------ */
 
 static int all_finite_c(const float *x, int64_t n) {
   uint32_t acc = 0;

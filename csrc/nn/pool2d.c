@@ -4,9 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/parallel.h"
-#include "nn.h"
-#include "nn_extra.h"
+#include "../core/parallel.h"
+#include "pool2d.h"
 
 int mm_pool2d_shape_init(mm_pool2d_shape *s, int64_t n, int64_t c, int64_t h, int64_t w, int64_t k,
                          int64_t stride, int64_t pad, mm_err *e) {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../core/gemm.h"
-#include "nn.h"
+#include "ranking.h"
 
 #define COS_EPS 1e-8
 
@@ -146,31 +146,39 @@ static void side_grad(int ta, const float *A, const float *other, const float *o
     }
 }
 
-/* buf: matrix_bytes(n, d, masked) bytes, 8-byte aligned */
-static void ranking_matrix(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
-                           const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
-                           double *loss, float *gv, float *gt, int64_t *anchors, void *scratch) {
-  size_t nn = (size_t)(n * n), nd = (size_t)(n * d);
-  int masked = vmask || tmask;
-  size_t total_f = 3 * nn + (masked ? 2 * nd : 0);
-  double *buf = scratch;
-  double *nv = buf, *nt = nv + n, *rr = nt + n, *cc = rr + n;
-  float *C = (float *)(void *)(cc + n), *K = C + nn, *A = K + nn;
-  float *vm = A + nn, *tm = masked ? vm + nd : NULL;
-  uint8_t *anc = (uint8_t *)(C + total_f);
-  const float *V = v, *T = t;
-  if (masked) {
-    /* rows that never take part are zeroed, so NaN/Inf there cannot leak through 0 * x */
-    for (int64_t i = 0; i < n; i++) {
-      int tv = !tmask || tmask[i], vv = tv && (!vmask || vmask[i]);
-      if (vv) memcpy(vm + i * d, v + i * d, (size_t)d * sizeof(float));
-      else memset(vm + i * d, 0, (size_t)d * sizeof(float));
-      if (tv) memcpy(tm + i * d, t + i * d, (size_t)d * sizeof(float));
-      else memset(tm + i * d, 0, (size_t)d * sizeof(float));
-    }
-    V = vm;
-    T = tm;
+/* the matrix form's work: norms and r / c in doubles, the n x n matrices C
+ * (cosines), K (pair weights), A (den, then K / den), the anchor flags */
+typedef struct {
+  int64_t n, d;
+  const int64_t *labels;
+  const uint8_t *vmask, *tmask;
+  double *nv, *nt, *rr, *cc;
+  float *C, *K, *A;
+  uint8_t *anc;
+} rmat;
+
+/* j is a negative of anchor i: another label, its text present */
+static inline int negative(const rmat *m, int64_t i, int64_t j) {
+  return j != i && m->labels[j] != m->labels[i] && !(m->tmask && !m->tmask[j]);
+}
+
+/* copies of v and t whose rows that never take part are zeroed, so NaN/Inf
+ * there cannot leak through 0 * x */
+static void masked_rows(const rmat *m, const float *v, const float *t, float *vm, float *tm) {
+  int64_t d = m->d;
+  for (int64_t i = 0; i < m->n; i++) {
+    int tv = !m->tmask || m->tmask[i], vv = tv && (!m->vmask || m->vmask[i]);
+    if (vv) memcpy(vm + i * d, v + i * d, (size_t)d * sizeof(float));
+    else memset(vm + i * d, 0, (size_t)d * sizeof(float));
+    if (tv) memcpy(tm + i * d, t + i * d, (size_t)d * sizeof(float));
+    else memset(tm + i * d, 0, (size_t)d * sizeof(float));
   }
+}
+
+/* the row norms, the anchors with at least one negative (their count), and
+ * when there are any C = the cosines and A = their denominators */
+static int64_t cosines(rmat *m, const float *V, const float *T) {
+  int64_t n = m->n, d = m->d, na_used = 0;
   for (int64_t i = 0; i < n; i++) {
     double sv = 0, st = 0;
     const float *vi = V + i * d, *ti = T + i * d;
@@ -178,100 +186,128 @@ static void ranking_matrix(const float *v, const float *t, const int64_t *labels
       sv += (double)vi[j] * vi[j];
       st += (double)ti[j] * ti[j];
     }
-    nv[i] = sqrt(sv);
-    nt[i] = sqrt(st);
+    m->nv[i] = sqrt(sv);
+    m->nt[i] = sqrt(st);
   }
-  /* anchors with at least one negative */
-  int64_t na_used = 0;
   for (int64_t i = 0; i < n; i++) {
-    anc[i] = 0;
-    if ((vmask && !vmask[i]) || (tmask && !tmask[i])) continue;
-    for (int64_t j = 0; j < n; j++) {
-      if (j == i || labels[j] == labels[i] || (tmask && !tmask[j])) continue;
-      anc[i] = 1;
-      na_used++;
-      break;
-    }
+    m->anc[i] = 0;
+    if ((m->vmask && !m->vmask[i]) || (m->tmask && !m->tmask[i])) continue;
+    for (int64_t j = 0; j < n; j++)
+      if (negative(m, i, j)) {
+        m->anc[i] = 1;
+        na_used++;
+        break;
+      }
   }
-  if (anchors) *anchors = na_used;
-  if (loss) *loss = 0.0;
-  if (na_used == 0) return;
-  mm_sgemm(0, 1, n, n, d, 1.0f, V, d, T, d, 0.0f, C, n);
+  if (na_used == 0) return 0;
+  mm_sgemm(0, 1, n, n, d, 1.0f, V, d, T, d, 0.0f, m->C, n);
   for (int64_t i = 0; i < n; i++) {
-    const double nvi = nv[i];
-    float *restrict ai = A + i * n, *restrict ci = C + i * n;
+    const double nvi = m->nv[i];
+    float *restrict ai = m->A + i * n, *restrict ci = m->C + i * n;
     for (int64_t j = 0; j < n; j++) {
-      double den = nvi * nt[j];
+      double den = nvi * m->nt[j];
       den = den < COS_EPS ? COS_EPS : den;
       ai[j] = (float)den; /* A holds den for now */
       ci[j] = (float)((double)ci[j] / den);
     }
   }
-  memset(K, 0, nn * sizeof(float));
+  return na_used;
+}
+
+/* anchor i's hinge terms: returns its loss and, with want_grad, puts the
+ * weights base / (its negatives) of its active pairs in row i of K */
+static double anchor_hinge(rmat *m, int64_t i, float margin, int hardest, double base, int want_grad) {
+  int64_t n = m->n;
+  const float *ci = m->C + i * n;
+  float *ki = m->K + i * n;
+  double cpos = ci[i];
+  int64_t nneg = 0, best = -1, active = 0;
+  double sum = 0.0, bestl = -INFINITY;
+  for (int64_t j = 0; j < n; j++) {
+    if (!negative(m, i, j)) continue;
+    double l = margin - cpos + (double)ci[j];
+    nneg++;
+    if (!(l <= 0)) {
+      sum += l; /* NaN propagates into the loss */
+      active++;
+    }
+    if (l > bestl || (isnan(l) && !isnan(bestl))) {
+      bestl = l;
+      best = j;
+    }
+  }
+  if (hardest) {
+    if (bestl <= 0) return 0.0;
+    if (want_grad) {
+      ki[best] += (float)base;
+      ki[i] -= (float)base;
+    }
+    return bestl;
+  }
+  if (want_grad && active) {
+    double w = base / (double)nneg;
+    for (int64_t j = 0; j < n; j++) {
+      if (!negative(m, i, j)) continue;
+      if (margin - cpos + (double)ci[j] <= 0) continue;
+      ki[j] = (float)w;
+    }
+    ki[i] = (float)(-w * (double)active);
+  }
+  return sum / (double)nneg;
+}
+
+/* A = K / den; r (rows, for v) and c (columns, for t) of K*C/|.|^2 where den
+ * is not clamped */
+static void pair_weights(rmat *m) {
+  int64_t n = m->n;
+  memset(m->rr, 0, 2 * (size_t)n * sizeof(double));
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < n; j++) {
+      float k = m->K[i * n + j];
+      double den = m->A[i * n + j];
+      if (k == 0.0f) {
+        m->A[i * n + j] = 0.0f;
+        continue;
+      }
+      m->A[i * n + j] = (float)(k / den);
+      if (m->nv[i] * m->nt[j] >= COS_EPS) {
+        double kc = (double)k * m->C[i * n + j];
+        m->rr[i] += kc / (m->nv[i] * m->nv[i]);
+        m->cc[j] += kc / (m->nt[j] * m->nt[j]);
+      }
+    }
+}
+
+/* scratch: matrix_bytes(n, d, masked) bytes, 8-byte aligned */
+static void ranking_matrix(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,
+                           const uint8_t *tmask, int64_t n, int64_t d, float margin, int hardest, float gloss,
+                           double *loss, float *gv, float *gt, int64_t *anchors, void *scratch) {
+  size_t nn = (size_t)(n * n), nd = (size_t)(n * d);
+  int masked = vmask || tmask;
+  double *buf = scratch;
+  rmat m = {n, d, labels, vmask, tmask, buf, buf + n, buf + 2 * n, buf + 3 * n, NULL, NULL, NULL, NULL};
+  m.C = (float *)(void *)(buf + 4 * n), m.K = m.C + nn, m.A = m.K + nn;
+  m.anc = (uint8_t *)(m.C + 3 * nn + (masked ? 2 * nd : 0));
+  const float *V = v, *T = t;
+  if (masked) {
+    float *vm = m.A + nn, *tm = vm + nd;
+    masked_rows(&m, v, t, vm, tm);
+    V = vm, T = tm;
+  }
+  int64_t na_used = cosines(&m, V, T);
+  if (anchors) *anchors = na_used;
+  if (loss) *loss = 0.0;
+  if (na_used == 0) return;
+  memset(m.K, 0, nn * sizeof(float));
   int want_grad = gv || gt;
   double total = 0.0, base = (double)gloss / (double)na_used;
-  for (int64_t i = 0; i < n; i++) {
-    if (!anc[i]) continue;
-    const float *ci = C + i * n;
-    double cpos = ci[i];
-    int64_t nneg = 0, best = -1, active = 0;
-    double sum = 0.0, bestl = -INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-      if (j == i || labels[j] == labels[i] || (tmask && !tmask[j])) continue;
-      double l = margin - cpos + (double)ci[j];
-      nneg++;
-      if (!(l <= 0)) {
-        sum += l; /* NaN propagates into the loss */
-        active++;
-      }
-      if (l > bestl || (isnan(l) && !isnan(bestl))) {
-        bestl = l;
-        best = j;
-      }
-    }
-    if (hardest) {
-      if (!(bestl <= 0)) {
-        total += bestl;
-        if (want_grad) {
-          K[i * n + best] += (float)base;
-          K[i * n + i] -= (float)base;
-        }
-      }
-    } else {
-      total += sum / (double)nneg;
-      if (want_grad && active) {
-        double w = base / (double)nneg;
-        for (int64_t j = 0; j < n; j++) {
-          if (j == i || labels[j] == labels[i] || (tmask && !tmask[j])) continue;
-          if (margin - cpos + (double)ci[j] <= 0) continue;
-          K[i * n + j] = (float)w;
-        }
-        K[i * n + i] = (float)(-w * (double)active);
-      }
-    }
-  }
+  for (int64_t i = 0; i < n; i++)
+    if (m.anc[i]) total += anchor_hinge(&m, i, margin, hardest, base, want_grad);
   if (loss) *loss = total / (double)na_used;
-  if (want_grad) {
-    /* A = K / den; r (rows, for v) and c (columns, for t) of K*C/|.|^2 where den is not clamped */
-    memset(rr, 0, 2 * (size_t)n * sizeof(double));
-    for (int64_t i = 0; i < n; i++)
-      for (int64_t j = 0; j < n; j++) {
-        float k = K[i * n + j];
-        double den = A[i * n + j];
-        if (k == 0.0f) {
-          A[i * n + j] = 0.0f;
-          continue;
-        }
-        A[i * n + j] = (float)(k / den);
-        if (nv[i] * nt[j] >= COS_EPS) {
-          double kc = (double)k * C[i * n + j];
-          rr[i] += kc / (nv[i] * nv[i]);
-          cc[j] += kc / (nt[j] * nt[j]);
-        }
-      }
-    if (gv) side_grad(0, A, T, V, rr, n, d, gv);
-    if (gt) side_grad(1, A, V, T, cc, n, d, gt);
-  }
+  if (!want_grad) return;
+  pair_weights(&m);
+  if (gv) side_grad(0, m.A, T, V, m.rr, n, d, gv);
+  if (gt) side_grad(1, m.A, V, T, m.cc, n, d, gt);
 }
 
 void mm_ranking_loss(const float *v, const float *t, const int64_t *labels, const uint8_t *vmask,

@@ -1,7 +1,7 @@
 /* softmax.c - softmax and log-softmax over the last dimension (max-shifted). */
 #include <math.h>
 
-#include "nn.h"
+#include "softmax.h"
 
 static float row_max(const float *x, int64_t cols) {
   float m = -INFINITY;

@@ -1,23 +1,10 @@
-/* ngram.c - token hashing, hashed word n-grams, CSR bags. */
+/* ngram.c - texts to bags of word and hashed n-gram ids (CSR); see ngram.h. */
 #include "ngram.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-uint32_t mm_token_hash(const char *w, size_t n) {
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (uint32_t)(unsigned char)w[i];
-    h *= 16777619u;
-  }
-  return h;
-}
-
-uint64_t mm_ngram_hash(const uint32_t *hashes, int64_t k) {
-  uint64_t h = hashes[0];
-  for (int64_t j = 1; j < k; j++) h = h * 116049371ull + hashes[j];
-  return h;
-}
+#include "hash.h"
 
 void mm_csr_init(mm_csr *c) { memset(c, 0, sizeof *c); }
 

@@ -1,10 +1,9 @@
-/* ngram.h - fastText-style hashed word n-grams and batch encoding to CSR bags.
+/* ngram.h - texts to bags of ids: the words of a vocabulary and their
+ * fastText-style hashed word n-grams, in CSR form.
  *
- * Token hash: 32-bit FNV-1a over the token's UTF-8 bytes (as fastText).
- * N-gram hash for tokens t_i .. t_{i+k-1} (k = 2..N):
- *     h = hash(t_i); for j in i+1 .. i+k-1: h = h * 116049371 + hash(t_j)
- * in uint64 arithmetic (wrap-around), and the n-gram's id is
- *     size(vocab) + (h mod B).
+ * The id of the n-gram t_i .. t_{i+k-1} (k = 2..N) is
+ *     size(vocab) + (mm_ngram_hash(hashes of t_i .. t_{i+k-1}) mod B)
+ * (hash.h), B the vocabulary's bucket count.
  * Every token takes part in n-grams, also one that is out of the vocabulary
  * (as fastText does).
  *
@@ -21,10 +20,6 @@
 #include "../core/error.h"
 #include "tokenize.h"
 #include "vocab.h"
-
-uint32_t mm_token_hash(const char *w, size_t n);
-/* hash of the n-gram of k token hashes */
-uint64_t mm_ngram_hash(const uint32_t *hashes, int64_t k);
 
 /* Bags of n texts in CSR form: the ids of bag i are ids[offsets[i] ..
  * offsets[i+1]); offsets has n + 1 entries, offsets[0] = 0. missing[i] = 1

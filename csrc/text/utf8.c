@@ -72,6 +72,75 @@ size_t mm_utf8_encode(uint32_t cp, unsigned char *o) {
 /* upper at even code points, lower = upper + 1 */
 static int even_upper(uint32_t c, uint32_t a, uint32_t b) { return c >= a && c <= b && ((c - a) % 2 == 0); }
 
+/* Latin Extended-B (U+0180..U+024F): the regular parts */
+static uint32_t fold_latin_b(uint32_t c) {
+  switch (c) {
+  case 0x1C4: case 0x1C5: return 0x1C6;
+  case 0x1C7: case 0x1C8: return 0x1C9;
+  case 0x1CA: case 0x1CB: return 0x1CC;
+  case 0x1F1: case 0x1F2: return 0x1F3;
+  case 0x181: return 0x253;
+  case 0x186: return 0x254;
+  case 0x189: return 0x256;
+  case 0x18A: return 0x257;
+  case 0x18E: return 0x1DD;
+  case 0x18F: return 0x259;
+  case 0x190: return 0x25B;
+  case 0x193: return 0x260;
+  case 0x194: return 0x263;
+  case 0x196: return 0x269;
+  case 0x197: return 0x268;
+  case 0x19C: return 0x26F;
+  case 0x19D: return 0x272;
+  case 0x19F: return 0x275;
+  case 0x1A9: return 0x283;
+  case 0x1AE: return 0x288;
+  case 0x1B1: return 0x28A;
+  case 0x1B2: return 0x28B;
+  case 0x1B7: return 0x292;
+  case 0x1F6: return 0x195;
+  case 0x1F7: return 0x1BF;
+  case 0x220: return 0x19E;
+  default: break;
+  }
+  if (c >= 0x1CD && c <= 0x1DC) return (c % 2 == 1) ? c + 1 : c;
+  if (even_upper(c, 0x182, 0x185) || even_upper(c, 0x1A0, 0x1A5) || even_upper(c, 0x1DE, 0x1EF) ||
+      even_upper(c, 0x1F4, 0x1F5) || even_upper(c, 0x1F8, 0x21F) || even_upper(c, 0x222, 0x233) ||
+      even_upper(c, 0x246, 0x24F))
+    return c + 1;
+  if (c == 0x187 || c == 0x18B || c == 0x191 || c == 0x198 || c == 0x1A7 || c == 0x1AC || c == 0x1AF ||
+      c == 0x1B3 || c == 0x1B5 || c == 0x1B8 || c == 0x1BC)
+    return c + 1;
+  return c;
+}
+
+/* Greek and Coptic (U+0370..U+03FF) */
+static uint32_t fold_greek(uint32_t c) {
+  if (c == 0x386) return 0x3AC;
+  if (c >= 0x388 && c <= 0x38A) return c + 37;
+  if (c == 0x38C) return 0x3CC;
+  if (c == 0x38E || c == 0x38F) return c + 63;
+  if ((c >= 0x391 && c <= 0x3A1) || (c >= 0x3A3 && c <= 0x3AB)) return c + 32;
+  if (c == 0x3C2) return 0x3C3; /* final sigma */
+  if (even_upper(c, 0x3D8, 0x3EF)) return c + 1;
+  if (c == 0x3F4) return 0x3B8;
+  if (c == 0x3F7 || c == 0x3FA) return c + 1;
+  return c;
+}
+
+/* Greek Extended (U+1F00..U+1FFF): the regular capitals */
+static uint32_t fold_greek_ext(uint32_t c) {
+  uint32_t lo = c & 0xF;
+  uint32_t row = c & 0xFFF0;
+  if (lo >= 8 && (row == 0x1F00 || row == 0x1F10 || row == 0x1F20 || row == 0x1F30 || row == 0x1F40 ||
+                  row == 0x1F60)) {
+    if ((row == 0x1F10 || row == 0x1F40) && lo >= 0xE) return c;
+    return c - 8;
+  }
+  if (row == 0x1F50 && lo >= 8 && (lo % 2 == 1)) return c - 8;
+  return c;
+}
+
 uint32_t mm_utf8_fold(uint32_t c) {
   if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
   if (c < 0x100) return (c >= 0xC0 && c <= 0xDE && c != 0xD7) ? c + 32 : c;
@@ -83,58 +152,8 @@ uint32_t mm_utf8_fold(uint32_t c) {
     if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c % 2 == 1) ? c + 1 : c;
     return c;
   }
-  if (c < 0x250) { /* Latin Extended-B: the regular parts */
-    switch (c) {
-    case 0x1C4: case 0x1C5: return 0x1C6;
-    case 0x1C7: case 0x1C8: return 0x1C9;
-    case 0x1CA: case 0x1CB: return 0x1CC;
-    case 0x1F1: case 0x1F2: return 0x1F3;
-    case 0x181: return 0x253;
-    case 0x186: return 0x254;
-    case 0x189: return 0x256;
-    case 0x18A: return 0x257;
-    case 0x18E: return 0x1DD;
-    case 0x18F: return 0x259;
-    case 0x190: return 0x25B;
-    case 0x193: return 0x260;
-    case 0x194: return 0x263;
-    case 0x196: return 0x269;
-    case 0x197: return 0x268;
-    case 0x19C: return 0x26F;
-    case 0x19D: return 0x272;
-    case 0x19F: return 0x275;
-    case 0x1A9: return 0x283;
-    case 0x1AE: return 0x288;
-    case 0x1B1: return 0x28A;
-    case 0x1B2: return 0x28B;
-    case 0x1B7: return 0x292;
-    case 0x1F6: return 0x195;
-    case 0x1F7: return 0x1BF;
-    case 0x220: return 0x19E;
-    default: break;
-    }
-    if (c >= 0x1CD && c <= 0x1DC) return (c % 2 == 1) ? c + 1 : c;
-    if (even_upper(c, 0x182, 0x185) || even_upper(c, 0x1A0, 0x1A5) || even_upper(c, 0x1DE, 0x1EF) ||
-        even_upper(c, 0x1F4, 0x1F5) || even_upper(c, 0x1F8, 0x21F) || even_upper(c, 0x222, 0x233) ||
-        even_upper(c, 0x246, 0x24F))
-      return c + 1;
-    if (c == 0x187 || c == 0x18B || c == 0x191 || c == 0x198 || c == 0x1A7 || c == 0x1AC || c == 0x1AF ||
-        c == 0x1B3 || c == 0x1B5 || c == 0x1B8 || c == 0x1BC)
-      return c + 1;
-    return c;
-  }
-  if (c >= 0x370 && c < 0x400) { /* Greek */
-    if (c == 0x386) return 0x3AC;
-    if (c >= 0x388 && c <= 0x38A) return c + 37;
-    if (c == 0x38C) return 0x3CC;
-    if (c == 0x38E || c == 0x38F) return c + 63;
-    if ((c >= 0x391 && c <= 0x3A1) || (c >= 0x3A3 && c <= 0x3AB)) return c + 32;
-    if (c == 0x3C2) return 0x3C3; /* final sigma */
-    if (even_upper(c, 0x3D8, 0x3EF)) return c + 1;
-    if (c == 0x3F4) return 0x3B8;
-    if (c == 0x3F7 || c == 0x3FA) return c + 1;
-    return c;
-  }
+  if (c < 0x250) return fold_latin_b(c);
+  if (c >= 0x370 && c < 0x400) return fold_greek(c);
   if (c >= 0x400 && c < 0x530) { /* Cyrillic + supplement */
     if (c <= 0x40F) return c + 0x50;
     if (c <= 0x42F) return c + 0x20;
@@ -149,17 +168,7 @@ uint32_t mm_utf8_fold(uint32_t c) {
     if (even_upper(c, 0x1E00, 0x1E95) || even_upper(c, 0x1EA0, 0x1EFF)) return c + 1;
     return c;
   }
-  if (c >= 0x1F00 && c <= 0x1FFF) { /* Greek Extended: the regular capitals */
-    uint32_t lo = c & 0xF;
-    uint32_t row = c & 0xFFF0;
-    if (lo >= 8 && (row == 0x1F00 || row == 0x1F10 || row == 0x1F20 || row == 0x1F30 || row == 0x1F40 ||
-                    row == 0x1F60)) {
-      if ((row == 0x1F10 || row == 0x1F40) && lo >= 0xE) return c;
-      return c - 8;
-    }
-    if (row == 0x1F50 && lo >= 8 && (lo % 2 == 1)) return c - 8;
-    return c;
-  }
+  if (c >= 0x1F00 && c <= 0x1FFF) return fold_greek_ext(c);
   if (c >= 0xFF21 && c <= 0xFF3A) return c + 32; /* fullwidth Latin */
   return c;
 }

@@ -13,16 +13,16 @@
 #define MAX_WORD (64 * 1024)
 #define MAX_LINE ((size_t)16 * 1024 * 1024)
 
-static const char *FORMAT_NAMES[] = {"auto", "glove", "word2vec", "word2vec-bin", "vec"};
+const char *const mm_vec_format_names[] = {"auto", "glove", "word2vec", "word2vec-bin", "vec", NULL};
 
 int mm_vec_format_parse(const char *name) {
-  for (int i = 0; i < 5; i++)
-    if (strcmp(name, FORMAT_NAMES[i]) == 0) return i;
+  for (int i = 0; mm_vec_format_names[i]; i++)
+    if (strcmp(name, mm_vec_format_names[i]) == 0) return i;
   return -1;
 }
 
 const char *mm_vec_format_name(mm_vec_format f) {
-  return (f >= MM_VEC_AUTO && f <= MM_VEC_VEC) ? FORMAT_NAMES[f] : "?";
+  return (f >= MM_VEC_AUTO && f <= MM_VEC_VEC) ? mm_vec_format_names[f] : "?";
 }
 
 typedef struct reader {

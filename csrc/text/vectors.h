@@ -40,7 +40,10 @@
 
 typedef enum { MM_VEC_AUTO = 0, MM_VEC_GLOVE, MM_VEC_W2V_TEXT, MM_VEC_W2V_BIN, MM_VEC_VEC } mm_vec_format;
 
-/* parse "auto" | "glove" | "word2vec" | "word2vec-bin" | "vec"; -1 if unknown */
+/* the formats' names, by value: "auto", "glove", "word2vec", "word2vec-bin",
+ * "vec"; NULL-terminated */
+extern const char *const mm_vec_format_names[];
+/* the format of a name; -1 if unknown */
 int mm_vec_format_parse(const char *name);
 const char *mm_vec_format_name(mm_vec_format f);
 

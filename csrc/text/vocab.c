@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ngram.h"
+#include "hash.h"
 
 /* -- string table: strings in one arena, index by open addressing ---------- */
 typedef struct strtab {
@@ -142,18 +142,13 @@ int mm_counter_add_text(mm_counter *c, const char *s, size_t n, const mm_tokeniz
   return MM_OK;
 }
 
-int64_t mm_counter_distinct(const mm_counter *c) { return c->t.n; }
-
-int64_t mm_counter_get(const mm_counter *c, const char *w, size_t n) {
-  int64_t i = st_find(&c->t, w, n, mm_token_hash(w, n));
-  return i < 0 ? 0 : c->t.count[i];
-}
-
 /* -- vocabulary -------------------------------------------------------------- */
 struct mm_vocab {
   strtab t; /* index == id */
   mm_vocab_opts o;
 };
+
+const char *const mm_vocab_unk_names[] = {"drop", "unk", NULL};
 
 mm_vocab_opts mm_vocab_defaults(void) {
   mm_vocab_opts o;
@@ -162,7 +157,7 @@ mm_vocab_opts mm_vocab_defaults(void) {
   o.max_size = 0;
   o.unk = 1;
   o.ngrams = 1;
-  o.buckets = 0;
+  o.buckets = -1;
   o.tok = mm_tokenize_defaults();
   return o;
 }
@@ -171,6 +166,7 @@ mm_vocab_opts mm_vocab_defaults(void) {
 #define MM_MAX_BUCKETS ((int64_t)1 << 31)
 
 static int check_opts(mm_vocab_opts *o, mm_err *e) {
+  if (o->buckets == -1) o->buckets = o->ngrams > 1 ? MM_VOCAB_BUCKETS : 0;
   if (o->min_count < 1) return mm_errorf(e, MM_EINVAL, "vocab: min_count must be >= 1 (got %lld)", (long long)o->min_count);
   if (o->max_size < 0) return mm_errorf(e, MM_EINVAL, "vocab: max_size must be >= 0 (got %lld)", (long long)o->max_size);
   if (o->ngrams < 1 || o->ngrams > MM_MAX_NGRAMS)

@@ -35,9 +35,6 @@ void mm_counter_free(mm_counter *c);
 int mm_counter_add(mm_counter *c, const char *w, size_t n, mm_err *e);
 /* tokenize s (with opts) and count its tokens */
 int mm_counter_add_text(mm_counter *c, const char *s, size_t n, const mm_tokenize_opts *opts, mm_err *e);
-int64_t mm_counter_distinct(const mm_counter *c);
-/* count of a token (0 if never seen) */
-int64_t mm_counter_get(const mm_counter *c, const char *w, size_t n);
 
 /* -- building ---------------------------------------------------------------- */
 typedef struct mm_vocab_opts {
@@ -45,14 +42,19 @@ typedef struct mm_vocab_opts {
   int64_t max_size;  /* >= 0; 0 = unlimited (not counting <unk>) */
   int unk;           /* 1 (default): id 0 is <unk>; 0: drop unknown tokens */
   int64_t ngrams;    /* word n-grams up to this n (1 = words only); default 1 */
-  int64_t buckets;   /* hash buckets for n-grams (>= 1 if ngrams > 1); default 2000000
-                        (fastText's default) when ngrams > 1, else 0 */
+  int64_t buckets;   /* hash buckets for n-grams (>= 1 if ngrams > 1); default -1:
+                        MM_VOCAB_BUCKETS when ngrams > 1, else 0 */
   mm_tokenize_opts tok;
 } mm_vocab_opts;
 
+#define MM_VOCAB_BUCKETS 2000000 /* fastText's default bucket count */
+/* the names of unk by value: "drop" (0), "unk" (1); NULL-terminated */
+extern const char *const mm_vocab_unk_names[];
+
 mm_vocab_opts mm_vocab_defaults(void);
 
-/* Build from a counter. Checks opts (EINVAL naming the field). */
+/* Build from a counter. Checks opts (EINVAL naming the field); the
+ * vocabulary keeps them with the default buckets resolved. */
 mm_vocab *mm_vocab_build(const mm_counter *c, const mm_vocab_opts *opts, mm_err *e);
 /* Rebuild from a word list in id order (as saved). If opts->unk, words[0]
  * must be "<unk>". Duplicate or empty words -> EINVAL naming the index. */
@@ -72,15 +74,5 @@ int64_t mm_vocab_count(const mm_vocab *v, int64_t id);
 int64_t mm_vocab_find(const mm_vocab *v, const char *w, size_t n);
 /* id applying the unk rule: find(), else 0 if unk, else -1 (drop) */
 int64_t mm_vocab_lookup(const mm_vocab *v, const char *w, size_t n);
-
-/* -- from Lua (defined in csrc/lua/l_text.c) ----------------------------------
- * The vocabulary object of mm.text.vocab() is a full userdata with metatable
- * "mmfuse.Vocab" holding an mm_vocab *. mm_lua_checkvocab raises a Lua
- * argument error if the value at idx is not one; the pointer stays valid while
- * that Lua value is alive (keep a reference, e.g. in the model's uservalue). */
-#define MM_VOCAB_MT "mmfuse.Vocab"
-struct lua_State;
-mm_vocab *mm_lua_checkvocab(struct lua_State *L, int idx);
-mm_vocab *mm_lua_testvocab(struct lua_State *L, int idx);
 
 #endif

@@ -372,12 +372,7 @@ local function load_data(path, opts, need_label, extra)
 end
 
 -- The configuration of a (built) model, as plain data.
-local function model_config(model)
-  if type(model.config) == "function" then return model:config() end
-  local core = package.loaded["mmfuse.core"]
-  if core and core.model and core.model.config and model._c then return core.model.config(model._c) end
-  return model.options
-end
+local function model_config(model) return model:config() end
 
 local function load_model(path)
   need_file(path, "model file")
@@ -489,7 +484,9 @@ local COMMON_DATA = {
   { name = "label-col", metavar = "COL", help = "label column (default: label, group or class)" },
 }
 
-local FUSIONS = { "text", "image", "early", "late", "joint", "commonspace" }
+-- the names and defaults of the model's settings (csrc/model/config.h)
+local SETTINGS = require("mmfuse.core").fusion
+local FUSIONS, DEFAULTS = SETTINGS.names, SETTINGS.defaults
 local MODALITIES_HELP = "modality to remove (text, image or a feature name; repeat or comma-separate)"
 
 local function with(list, extra)
@@ -519,22 +516,23 @@ command {
   args = { "MANIFEST" },
   usage = "mmfuse train MANIFEST --fusion F --out model.mmf [options]",
   options = with(COMMON_DATA, {
-    { name = "fusion", required = true, choices = FUSIONS, metavar = "F",
-      help = "text | image | early | late | joint | commonspace" },
+    { name = "fusion", required = true, choices = FUSIONS, metavar = "F", help = table.concat(FUSIONS, " | ") },
     { name = "out", short = "o", required = true, metavar = "FILE", help = "where to save the model (.mmf)" },
-    { name = "pool", choices = { "max", "mean", "sum" }, metavar = "P", help = "joint/commonspace pooling (default max)" },
+    { name = "pool", choices = SETTINGS.pools, metavar = "P",
+      help = ("joint/commonspace pooling: %s (default %s)"):format(table.concat(SETTINGS.pools, " | "), DEFAULTS.pool) },
     { name = "image-encoder", choices = { "cnn", "histogram" }, metavar = "E",
       help = "cnn | histogram (default cnn; with --image-features: features)" },
     { name = "image-features", metavar = "FILE", help = "a .npy with one image feature row per manifest row" },
-    { name = "epochs", type = "int", min = 1, default = 10, metavar = "N", help = "training epochs (default 10)" },
+    { name = "epochs", type = "int", min = 1, default = DEFAULTS.fit.epochs, metavar = "N",
+      help = ("training epochs (default %d)"):format(DEFAULTS.fit.epochs) },
     { name = "seed", type = "int", default = 1, metavar = "N", help = "random seed (default 1)" },
-    { name = "dim", type = "int", min = 1, metavar = "N", help = "common dimension d (default: the model's)" },
-    { name = "lr", type = "number", positive = true, metavar = "X", help = "learning rate (default: the model's)" },
-    { name = "batch", type = "int", min = 1, metavar = "N", help = "minibatch size (default: the model's)" },
-    { name = "ngrams", type = "int", min = 1, metavar = "N", help = "word n-grams in the text bag" },
-    { name = "buckets", type = "int", min = 1, metavar = "N", help = "hash buckets for the n-grams" },
-    { name = "lambda", type = "number", min = 0, metavar = "X", help = "weight of the common-space ranking loss" },
-    { name = "margin", type = "number", min = 0, metavar = "X", help = "margin of the ranking loss" },
+    { name = "dim", type = "int", min = 1, metavar = "N", help = ("common dimension d (default %d)"):format(DEFAULTS.dim) },
+    { name = "lr", type = "number", positive = true, metavar = "X", help = ("learning rate (default %g)"):format(DEFAULTS.fit.lr) },
+    { name = "batch", type = "int", min = 1, metavar = "N", help = ("minibatch size (default %d)"):format(DEFAULTS.fit.batch) },
+    { name = "ngrams", type = "int", min = 1, metavar = "N", help = ("word n-grams in the text bag (default %d)"):format(DEFAULTS.ngrams) },
+    { name = "buckets", type = "int", min = 1, metavar = "N", help = ("hash buckets for the n-grams (default %d)"):format(DEFAULTS.buckets) },
+    { name = "lambda", type = "number", min = 0, metavar = "X", help = ("weight of the common-space ranking loss (default %g)"):format(DEFAULTS.lambda) },
+    { name = "margin", type = "number", min = 0, metavar = "X", help = ("margin of the ranking loss (default %g)"):format(DEFAULTS.margin) },
     { name = "image-size", type = "int", min = 1, metavar = "N", help = "image side in pixels (default 32)" },
     { name = "patience", type = "int", min = 1, metavar = "N", help = "with a valid part: stop after N epochs without progress" },
     { name = "split", default = "none", metavar = "S",
@@ -855,27 +853,37 @@ local function relative_to(base_file, path)
   return dir .. "/" .. path
 end
 
--- The experiment config, checked and completed: data, models, seeds, ...
-function M.experiment_plan(cfg, path)
-  local function bad(fmt, ...) fail("%s: " .. fmt, path, ...) end
-  local data = cfg.data
-  if type(data) ~= "table" then bad("config.data must be a table { manifest =, text =, image =, label =, split = }") end
-  if type(data.manifest) ~= "string" then bad("config.data.manifest must be a path (string)") end
-  local split = data.split
-  if split == nil then
-    bad("config.data.split is required (e.g. \"fold:0:1\" or { by = \"fold\", test = { 0 }, valid = { 1 } })")
-  elseif type(split) == "string" then
-    local ok, sp = pcall(M.parse_split, split)
-    if not ok or not sp then bad("config.data.split: %s", ok and "an experiment needs a test part" or tostring(sp)) end
-    split = sp
-  elseif type(split) ~= "table" then
-    bad("config.data.split must be a string or a table")
+local experiment = require "mmfuse.experiment"
+
+-- t with the keys of over; the option tables (data, fit, model) key by key
+local function with_variant(t, over)
+  local out = {}
+  for k, v in pairs(t) do out[k] = v end
+  for k, v in pairs(over) do
+    if (k == "data" or k == "fit" or k == "model") and type(out[k]) == "table" and type(v) == "table" then
+      local m = {}
+      for kk, vv in pairs(out[k]) do m[kk] = vv end
+      for kk, vv in pairs(v) do m[kk] = vv end
+      v = m
+    end
+    out[k] = v
   end
-  if type(cfg.models) ~= "table" or #cfg.models == 0 then bad("config.models must list at least one model") end
-  local models = {}
-  local valid_fusion = {}
+  return out
+end
+
+local function sorted_keys(t)
+  local out = {}
+  for k in pairs(type(t) == "table" and t or {}) do out[#out + 1] = tostring(k) end
+  table.sort(out)
+  return out
+end
+
+-- config.models: "joint-max" is joint fusion with max pooling; a table is mm.model options + name
+local function model_specs(list, bad)
+  if type(list) ~= "table" or #list == 0 then bad("config.models must list at least one model") end
+  local valid_fusion, models = {}, {}
   for _, f in ipairs(FUSIONS) do valid_fusion[f] = true end
-  for i, m in ipairs(cfg.models) do
+  for i, m in ipairs(list) do
     if type(m) == "string" then
       local fusion, pool = m:match("^(%w+)%-(%w+)$")
       if fusion and valid_fusion[fusion] then
@@ -889,34 +897,186 @@ function M.experiment_plan(cfg, path)
     if not valid_fusion[m.fusion] then
       bad("config.models[%d]: unknown fusion '%s' (%s)", i, tostring(m.fusion), table.concat(FUSIONS, ", "))
     end
+    m.name = m.name or m.fusion
     models[i] = m
   end
+  return models
+end
+
+-- config.tasks (or one task from data.label, task, title and metric)
+local function task_specs(cfg, data, manifest, bad)
+  local list = cfg.tasks or { { name = cfg.task, label = data.label, title = cfg.title, metric = cfg.metric } }
+  if type(list) ~= "table" or #list == 0 then bad("config.tasks must list at least one task { name =, label = }") end
+  local tasks = {}
+  for i, t in ipairs(list) do
+    if type(t) ~= "table" then bad("config.tasks[%d] must be a table { name =, label =, ... }", i) end
+    local label = t.label or data.label -- nil: guessed from the manifest's columns
+    if label ~= nil and type(label) ~= "string" then bad("config.tasks[%d].label must be a column name", i) end
+    for _, k in ipairs { "fit", "model", "metrics" } do
+      if t[k] ~= nil and type(t[k]) ~= "table" then bad("config.tasks[%d].%s must be a table", i, k) end
+    end
+    local name = t.name or label or "task"
+    tasks[i] = { name = name, label = label, title = t.title or ("%s (%s)"):format(name, manifest),
+      metrics = t.metrics, metric = t.metric, fit = t.fit or {}, model = t.model or {} }
+  end
+  return tasks
+end
+
+-- only the entries of list whose name is in want (a list of names); what is unknown fails
+local function narrow(list, want, what, bad)
+  if not want then return list end
+  local have, out = {}, {}
+  for _, x in ipairs(list) do have[x.name] = x end
+  for _, n in ipairs(want) do
+    if not have[n] then bad("no %s '%s' (the config has: %s)", what, n, table.concat(sorted_keys(have), ", ")) end
+    out[#out + 1] = have[n]
+  end
+  return out
+end
+
+--- The experiment config, checked and completed: data, tasks, models, seeds,
+-- conditions, fit and model options, notes. opts (the command line): variant
+-- (a name of config.variants, merged over the config), seeds (N: seeds 1..N),
+-- epochs, tasks and models (lists of names to keep).
+function M.experiment_plan(cfg, path, opts)
+  opts = opts or {}
+  local function bad(fmt, ...) fail("%s: " .. fmt, path, ...) end
+  if opts.variant then
+    local v = type(cfg.variants) == "table" and cfg.variants[opts.variant]
+    if type(v) ~= "table" then
+      bad("no variant '%s' (the config has: %s)", opts.variant, table.concat(sorted_keys(cfg.variants), ", "))
+    end
+    cfg = with_variant(cfg, v)
+  end
+  local data = cfg.data
+  if type(data) ~= "table" then bad("config.data must be a table { manifest =, text =, image =, label =, split = }") end
+  if type(data.manifest) ~= "string" then bad("config.data.manifest must be a path (string)") end
+  local split = data.split
+  if split == nil then
+    bad("config.data.split is required (e.g. \"fold:0:1\" or { by = \"fold\", test = { 0 }, valid = { 1 } })")
+  elseif type(split) == "string" then
+    local ok, sp = pcall(M.parse_split, split)
+    if not ok or not sp then bad("config.data.split: %s", ok and "an experiment needs a test part" or tostring(sp)) end
+    split = sp
+  elseif type(split) ~= "table" then
+    bad("config.data.split must be a string or a table")
+  end
   local seeds = cfg.seeds or { 1 }
+  if opts.seeds then
+    seeds = {}
+    for i = 1, opts.seeds do seeds[i] = i end
+  end
   if type(seeds) ~= "table" or #seeds == 0 then bad("config.seeds must list at least one integer") end
   for i, s in ipairs(seeds) do
     if math.type(s) ~= "integer" then bad("config.seeds[%d] must be an integer", i) end
   end
-  local conditions = cfg.conditions or { "both", "text", "image" }
+  local known, names = {}, {}
+  for _, c in ipairs(experiment.CONDITIONS) do known[c.name] = true; names[#names + 1] = c.name end
+  local conditions = cfg.conditions or names
   for i, c in ipairs(conditions) do
-    if c ~= "both" and c ~= "text" and c ~= "image" then
-      bad("config.conditions[%d] must be both, text or image (got %s)", i, tostring(c))
-    end
+    if not known[c] then bad("config.conditions[%d] must be %s (got %s)", i, table.concat(names, ", "), tostring(c)) end
   end
   if cfg.fit ~= nil and type(cfg.fit) ~= "table" then bad("config.fit must be a table of model:fit options") end
   if cfg.model ~= nil and type(cfg.model) ~= "table" then bad("config.model must be a table of mm.model options") end
+  if cfg.notes ~= nil and type(cfg.notes) ~= "table" then bad("config.notes must be a list of strings") end
+  local manifest = relative_to(path, data.manifest)
+  local fit = with_variant({}, cfg.fit or {})
+  if opts.epochs then fit.epochs = opts.epochs end
+  local models = narrow(model_specs(cfg.models, bad), opts.models, "model", bad)
   return {
-    task = cfg.task or data.label or "task",
     title = cfg.title,
-    manifest = relative_to(path, data.manifest),
-    columns = { text = data.text, image = data.image, label = data.label },
+    variant = opts.variant,
+    notes = cfg.notes or {},
+    manifest = manifest,
+    columns = { text = data.text, image = data.image },
     split = split,
+    split_text = type(data.split) == "string" and data.split or nil,
+    tasks = narrow(task_specs(cfg, data, manifest, bad), opts.tasks, "task", bad),
     models = models,
     seeds = seeds,
     conditions = conditions,
-    fit = cfg.fit or {},
+    fit = fit,
     model = cfg.model or {},
-    primary = cfg.metric,
   }
+end
+
+-- The data of one task, split; fails when a part the experiment needs is empty.
+local function task_data(plan, task)
+  local ds, cols = load_data(plan.manifest, {
+    ["text-col"] = plan.columns.text, ["image-col"] = plan.columns.image, ["label-col"] = task.label,
+  }, true)
+  local train, valid, test = split_dataset(ds, plan.split, plan.seeds[1])
+  if ds_size(train) == 0 then fail("%s: the training part is empty", plan.manifest) end
+  if test == nil or ds_size(test) == 0 then fail("%s: the test part is empty", plan.manifest) end
+  if valid and ds_size(valid) == 0 then valid = nil end
+  return { ds = ds, columns = cols, train = train, valid = valid, test = test, classes = classes_of(ds) }
+end
+
+-- the test posts as the report shows them: picture path, caption, true class
+local function test_posts(plan, d)
+  local base = plan.manifest:match("^(.*)/[^/]*$") or "."
+  local imgs = d.columns.image and d.test.columns[d.columns.image] or {}
+  local texts = d.columns.text and d.test.columns[d.columns.text] or {}
+  local labels, posts = d.test:labels(), {}
+  for i = 1, ds_size(d.test) do
+    local img = imgs[i] or ""
+    posts[i] = { image = img ~= "" and (img:sub(1, 1) == "/" and img or base .. "/" .. img) or nil,
+                 caption = texts[i], truth = d.classes[labels[i]] }
+  end
+  return posts
+end
+
+-- Every task of the plan: the grid of each, as the report's results.
+local function run_experiment(plan, parts, mode, err)
+  local progress = require "mmfuse.progress"
+  local results = { title = plan.title or "mmfuse experiment", notes = {}, tasks = {} }
+  local clock = mm().clock or os.time
+  local t0, run_total, run_index, grid_done = clock(), #plan.tasks * #plan.models * #plan.seeds, 0, 0
+  for i, task in ipairs(plan.tasks) do
+    local d, bar = parts[i], nil
+    local fit = with_variant(plan.fit, task.fit)
+    local defaults = with_variant(plan.model, task.model)
+    defaults.classes = d.classes
+    local res = experiment.run {
+      task = task.name, train = d.train, valid = d.valid, test = d.test, classes = d.classes,
+      models = plan.models, seeds = plan.seeds, conditions = plan.conditions, fit = fit,
+      model_defaults = defaults, primary = task.metric,
+      on_run_start = function(info)
+        run_index = run_index + 1
+        bar = progress.new { label = ("%s %s seed %s"):format(task.name, info.model, tostring(info.seed)),
+          epochs = fit.epochs or DEFAULTS.fit.epochs, runs = run_total, run = run_index, grid_done = grid_done,
+          mode = mode, out = err }
+      end,
+      on_epoch = function(_, st)
+        bar:epoch(st.epoch or 0, { loss = st.loss, accuracy = st.train_accuracy, valid = st.valid_macro_f1,
+          samples = st.samples, seconds = st.seconds })
+      end,
+      on_run_end = function()
+        local secs = bar:done()
+        grid_done = grid_done + secs
+        return secs
+      end,
+    }
+    results.tasks[i] = experiment.report_task(res, { title = task.title, metrics = task.metrics,
+      split = plan.split_text, sizes = { ds_size(d.train), ds_size(d.valid), ds_size(d.test) }, posts = test_posts(plan, d) })
+    results.notes[#results.notes + 1] = ("%s task: %d labelled rows, classes %s."):format(task.name, ds_size(d.ds),
+      table.concat(d.classes, ", "))
+  end
+  table.insert(results.notes, 1, experiment.settings_note(plan, results.tasks, DEFAULTS))
+  for j, n in ipairs(plan.notes) do table.insert(results.notes, 1 + j, n) end
+  results.notes[#results.notes + 1] = ("Wall time: %s for %d training runs."):format(progress.hms(clock() - t0),
+    run_total)
+  return results
+end
+
+-- results as JSON: every run, the summary and the claims of each task
+local function results_json(results)
+  local tasks = {}
+  for i, t in ipairs(results.tasks) do
+    tasks[i] = { task = t.task, models = t.models, conditions = t.conditions, seeds = t.seeds, runs = t.runs,
+      summary = t.summary, claims = t.claims }
+  end
+  return json().encode(plain { title = results.title, notes = results.notes, tasks = tasks }) .. "\n"
 end
 
 command {
@@ -925,8 +1085,16 @@ command {
   args = { "CONFIG" },
   usage = "mmfuse experiment CONFIG.lua [options]",
   options = {
+    { name = "out", metavar = "DIR", help = "write DIR/report.html, DIR/results.md and DIR/results.json" },
     { name = "html", metavar = "FILE", help = "also write an HTML report (tables, charts)" },
     { name = "results", metavar = "FILE", help = "also write every run, the summary and the claims as JSON" },
+    { name = "variant", metavar = "NAME", help = "run the config's variants[NAME] (merged over the config)" },
+    { name = "seeds", type = "int", min = 1, metavar = "N", help = "seeds 1..N instead of the config's" },
+    { name = "epochs", type = "int", min = 1, metavar = "N", help = "training epochs instead of the config's" },
+    { name = "tasks", type = "list", metavar = "LIST", help = "only these tasks of the config (by name)" },
+    { name = "models", type = "list", metavar = "LIST", help = "only these models of the config (by name)" },
+    { name = "progress", choices = { "bar", "plain", "off" }, metavar = "MODE",
+      help = "bar | plain | off (default: bar on a terminal, else plain; MMFUSE_PROGRESS)" },
     { name = "check", type = "flag", help = "only check the config and the data, run nothing" },
     { name = "quiet", short = "q", type = "flag", help = "no progress on stderr" },
   },
@@ -934,7 +1102,7 @@ command {
 CONFIG is a Lua file that returns a table, e.g.
 
   return {
-    task = "group",
+    title = "emoji groups",
     data = { manifest = "../data/emoji32/manifest.tsv",   -- relative to CONFIG
              text = "caption", image = "image", label = "group",
              split = "fold:0:1" },          -- or { by = "fold", test = {0}, valid = {1} }
@@ -945,52 +1113,46 @@ CONFIG is a Lua file that returns a table, e.g.
     model = { dim = 64 },                       -- options for every mm.model
     fit = { epochs = 10, batch = 32 },          -- options for model:fit
     metric = "accuracy",                        -- the claims' metric
+    notes = { "..." },                          -- lines for the report
+    -- several label columns: tasks = { { name =, label =, title =, metrics =,
+    --   metric =, fit = {...}, model = {...} }, ... }
+    -- variants = { quick = { fit = { epochs = 2 } } }   (--variant quick)
   }
 
 Every model is trained once per seed and evaluated on the test part with
 text + image, text only and image only; the Markdown tables (mean +- std over
-seeds) and the paper's claims C1-C3 go to stdout. The config runs in a
-sandbox: no io, os, require, load or debug, a bounded number of instructions,
-and only data (tables, strings, numbers, booleans) is kept.]],
+seeds) and the paper's claims C1-C3 go to stdout. examples/paper.lua is the
+paper's experiment as such a config. The config runs in a sandbox: no io, os,
+require, load or debug, a bounded number of instructions, and only data
+(tables, strings, numbers, booleans) is kept.]],
   run = function(o, out, err)
     local path = o.args[1]
-    local plan = M.experiment_plan(M.load_config(path), path)
-    local ds = load_data(plan.manifest, {
-      ["text-col"] = plan.columns.text, ["image-col"] = plan.columns.image, ["label-col"] = plan.columns.label,
-    }, true)
-    local train, valid, test = split_dataset(ds, plan.split, plan.seeds[1])
-    if ds_size(train) == 0 then fail("%s: the training part is empty", plan.manifest) end
-    if test == nil or ds_size(test) == 0 then fail("%s: the test part is empty", plan.manifest) end
+    local plan = M.experiment_plan(M.load_config(path), path, { variant = o.variant, seeds = o.seeds,
+      epochs = o.epochs, tasks = o.tasks, models = o.models })
+    local parts = {}
+    for i, task in ipairs(plan.tasks) do parts[i] = task_data(plan, task) end
     if o.check then
-      out:write(("config ok: %d models x %d seeds x %d conditions; %d train, %d valid, %d test rows\n")
-        :format(#plan.models, #plan.seeds, #plan.conditions, ds_size(train), ds_size(valid), ds_size(test)))
+      for i, d in ipairs(parts) do
+        out:write(("config ok%s: %d models x %d seeds x %d conditions; %d train, %d valid, %d test rows\n")
+          :format(#parts > 1 and (" (" .. plan.tasks[i].name .. ")") or "", #plan.models, #plan.seeds,
+            #plan.conditions, ds_size(d.train), ds_size(d.valid), ds_size(d.test)))
+      end
       return 0
     end
-    local experiment = require "mmfuse.experiment"
     local report = require "mmfuse.report"
-    local defaults = {}
-    for k, v in pairs(plan.model) do defaults[k] = v end
-    defaults.classes = classes_of(ds)
-    local run_cfg = {
-      task = plan.task, train = train, valid = (valid and ds_size(valid) > 0) and valid or nil, test = test,
-      models = plan.models, seeds = plan.seeds, conditions = plan.conditions, fit = plan.fit,
-      model_defaults = defaults, primary = plan.primary, classes = classes_of(ds),
-    }
-    if not o.quiet then
-      run_cfg.on_run_start = function(info)
-        err:write(("[%d/%d] %s seed %s\n"):format(info.run, info.runs, info.model, tostring(info.seed)))
-        err:flush()
-      end
+    local results = run_experiment(plan, parts, o.quiet and "off" or o.progress, err)
+    local md = report.markdown(results)
+    out:write(md, "\n")
+    if o.out then
+      local ok, why = os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
+      if not ok then fail("cannot create the folder '%s' (%s)", o.out, tostring(why)) end
+      report.write_atomic(o.out .. "/results.md", md .. "\n")
+      report.write_html(o.out .. "/report.html", results)
+      report.write_atomic(o.out .. "/results.json", results_json(results))
+      out:write(("\nwrote %s/report.html, %s/results.md, %s/results.json\n"):format(o.out, o.out, o.out))
     end
-    local res = experiment.run(run_cfg)
-    res.title = plan.title or ("%s (%s)"):format(plan.task, plan.manifest)
-    local results = { title = plan.title or "mmfuse experiment", tasks = { res } }
-    out:write(report.markdown(results), "\n")
     if o.html then report.write_html(o.html, results) end
-    if o.results then
-      report.write_atomic(o.results, json().encode(plain { task = res.task, runs = res.runs, summary = res.summary,
-        claims = res.claims, models = res.models, conditions = res.conditions, seeds = res.seeds }) .. "\n")
-    end
+    if o.results then report.write_atomic(o.results, results_json(results)) end
     return 0
   end,
 }

@@ -28,7 +28,7 @@ for _, c in ipairs(experiment.CONDITIONS) do COND[c.name] = c end
 
 experiment.METRIC_LABELS = { accuracy = "accuracy", macro_f1 = "macro-F1", log_loss = "log-loss" }
 
--- Families the claims compare (names as paper.lua gives them).
+-- Families the claims compare (the model names of examples/paper.lua).
 experiment.DEFAULT_ROLES = {
   unimodal = { "text", "image" },
   fusion = { "early", "late", "joint-max", "joint-mean", "commonspace" },
@@ -299,15 +299,19 @@ end
 --   new_model(opts) -> model   (default mm.model; specs pass a fake)
 --   on_run_start(info) / on_epoch(info, stats) / on_run_end(info, record)   progress hooks
 --   keep_predictions  (default true): the first seed of each model keeps its
---                     per-row test predictions and confusion for the report
+--                     per-row test predictions, confusion and configuration for the report
 function experiment.run(cfg)
   assert(type(cfg) == "table", "experiment.run: expected a configuration table")
   assert(type(cfg.models) == "table" and #cfg.models > 0, "experiment.run: cfg.models must list at least one model")
   assert(cfg.train and cfg.test, "experiment.run: cfg.train and cfg.test are required")
   local seeds = cfg.seeds or { 1 }
-  local conditions = cfg.conditions or { "both", "text", "image" }
+  local names = {}
+  for i, c in ipairs(experiment.CONDITIONS) do names[i] = c.name end
+  local conditions = cfg.conditions or names
   for _, c in ipairs(conditions) do
-    if not COND[c] then error(("experiment.run: unknown condition %q (both, text, image)"):format(tostring(c)), 2) end
+    if not COND[c] then
+      error(("experiment.run: unknown condition %q (%s)"):format(tostring(c), table.concat(names, ", ")), 2)
+    end
   end
   local metrics = cfg.metrics or { "accuracy", "macro_f1", "log_loss" }
   local new_model = cfg.new_model or function(opts) return require("mmfuse").model(opts) end
@@ -348,6 +352,7 @@ function experiment.run(cfg)
           local ok, pred = pcall(model.predict, model, cfg.test)
           if ok then keep.predicted = experiment.predicted_labels(pred, cfg.classes) end
         end
+        if model.config then keep.config = model:config() end
         kept[name] = keep
       end
       if cfg.on_run_end then seconds[#seconds + 1] = cfg.on_run_end(info, record) end
@@ -359,6 +364,7 @@ function experiment.run(cfg)
   local primary = cfg.primary or "accuracy"
   local res = {
     task = cfg.task,
+    classes = cfg.classes,
     metrics = metrics,
     primary = primary,
     models = names,
@@ -372,6 +378,119 @@ function experiment.run(cfg)
   -- the model the report shows in detail: best on validation
   res.shown = experiment.select(summary, names, primary) or names[1]
   return res
+end
+
+--- Up to n misclassified posts, taking the true classes in turn (a varied
+-- sample). posts: { { image =, caption =, truth = }, ... } (the test rows),
+-- predicted: a class name per row.
+function experiment.misclassified(posts, predicted, n)
+  if not predicted or #predicted ~= #posts then return nil end
+  local by_class, order = {}, {}
+  for i, r in ipairs(posts) do
+    if predicted[i] ~= r.truth then
+      if not by_class[r.truth] then by_class[r.truth] = {}; order[#order + 1] = r.truth end
+      table.insert(by_class[r.truth], { image = r.image, caption = r.caption, truth = r.truth, predicted = predicted[i] })
+    end
+  end
+  local out, k = {}, 1
+  while #out < n do
+    local added = false
+    for _, c in ipairs(order) do
+      local p = by_class[c][k]
+      if p and #out < n then out[#out + 1] = p; added = true end
+    end
+    if not added then break end
+    k = k + 1
+  end
+  return out
+end
+
+local function totable(x)
+  if type(x) == "userdata" and x.totable then return x:totable() end
+  return x
+end
+
+--- The report's view of one task (mmfuse.report): the tables and claims of a
+-- result of experiment.run, and the detail of the model chosen on validation
+-- (its first seed): confusion matrix and up to 20 misclassified test posts.
+-- o: title, metrics (table columns), split (text), sizes {train, valid, test},
+-- posts (the test rows as experiment.misclassified takes them).
+function experiment.report_task(res, o)
+  local shown = res.shown
+  local kept = res.kept[shown] or {}
+  local seed = kept.seed or res.seeds[1]
+  local sz = o.sizes or {}
+  local classes = res.classes or {}
+  local task = {
+    task = res.task, title = o.title, primary = res.primary, metrics = o.metrics or { "accuracy", "macro_f1" },
+    models = res.models, conditions = res.conditions, seeds = res.seeds, summary = res.summary,
+    claims = res.claims, runs = res.runs, kept = res.kept,
+    description = ("train %d / valid %d / test %d rows%s, %d classes; %d seed(s); model detail below: %s (best on "
+      .. "validation), seed %s."):format(sz[1] or 0, sz[2] or 0, sz[3] or 0,
+        o.split and (" (split " .. o.split .. ")") or "", #classes, #res.seeds, shown, tostring(seed)),
+  }
+  local conf = totable(kept.confusion)
+  if conf then
+    task.confusion = { classes = classes, matrix = conf,
+                       title = ("Confusion matrix: %s, seed %s, test, text + image"):format(shown, tostring(seed)) }
+  end
+  local mis = experiment.misclassified(o.posts or {}, kept.predicted, 20)
+  if mis and #mis > 0 then
+    task.misclassified = mis
+    task.misclassified_title = ("%d misclassified test posts (%s, seed %s)"):format(#mis, shown, tostring(seed))
+  end
+  return task
+end
+
+-- "image: cnn (channels 16-32-64, kernel 3, trained)" etc. for a model:config()
+local function describe_encoders(cfg)
+  local parts = {}
+  for _, m in ipairs(cfg and cfg.modalities or {}) do
+    local what
+    if cfg.backbone and m.name == cfg.backbone.name then
+      what = ("frozen %s backbone (%d px%s)"):format(cfg.backbone.arch, cfg.backbone.size,
+        cfg.backbone.random and ", random weights" or "")
+    elseif m.encoder == "cnn" then
+      what = ("CNN (channels %s, kernel %d, trained from scratch)"):format(table.concat(m.channels, "-"), m.kernel)
+    elseif m.encoder == "histogram" then
+      what = ("HSV colour histogram (%s bins, no training)"):format(table.concat(m.bins, "x"))
+    elseif m.encoder == "text" then
+      what = ("bag of words and %d-grams (%d buckets)"):format(cfg.ngrams, cfg.buckets)
+    else
+      what = ("feature rows of size %s"):format(tostring(m.in_dim))
+    end
+    parts[#parts + 1] = m.name .. " encoder: " .. what
+  end
+  return table.concat(parts, "; ")
+end
+
+--- One line on how an experiment ran: seeds, epochs, batch, optimiser, dim,
+-- the encoders (from the trained model with the most modalities), the split.
+-- plan: seeds, fit, model, split, variant (as `mmfuse experiment` plans it);
+-- tasks: report tasks (experiment.report_task); defaults: core.fusion.defaults.
+function experiment.settings_note(plan, tasks, defaults)
+  local fit, f = plan.fit or {}, defaults.fit
+  local cfg
+  for _, t in ipairs(tasks) do
+    for _, k in pairs(t.kept or {}) do
+      if k.config and (not cfg or #k.config.modalities > #cfg.modalities) then cfg = k.config end
+    end
+  end
+  local sp = plan.split or {}
+  local valid = (sp.valid and #sp.valid > 0) or (sp.ratios and sp.ratios.valid > 0)
+  local split
+  if sp.by then
+    split = ("Test = %s %s, validation = %s %s, train = the rest."):format(sp.by, table.concat(sp.test, ","), sp.by,
+      valid and table.concat(sp.valid, ",") or "none")
+  elseif sp.ratios then
+    split = ("Test %g and validation %g of each class (seeded), train the rest."):format(sp.ratios.test, sp.ratios.valid)
+  end
+  local note = ("%s: %d seed(s), up to %d epochs%s, batch %d, %s lr %g, dim %d%s."):format(
+    plan.variant and (plan.variant .. " variant") or "Settings", #plan.seeds, fit.epochs or f.epochs,
+    valid and (" (early stopping on validation macro-F1%s)"):format(fit.patience and (", patience " .. fit.patience)
+      or "") or "", fit.batch or f.batch, fit.optimizer or f.optimizer, fit.lr or f.lr,
+    (plan.model or {}).dim or defaults.dim, cfg and ("; " .. describe_encoders(cfg)) or "")
+  return split and (note .. " " .. split) or note
 end
 
 return experiment

@@ -11,6 +11,10 @@
 
 local help = {}
 
+-- the names and defaults of the model's settings (csrc/model/config.h)
+local SETTINGS = require("mmfuse.core").fusion
+local D = SETTINGS.defaults
+
 --- Topic names, in the order `mm.help()` lists them.
 -- @table topics
 help.topics = { "tensor", "nn", "text", "image", "data", "model", "fusion", "evaluate", "save", "cli" }
@@ -22,7 +26,7 @@ local summary = {
   image = "decode, resize, normalise, augment, colour histograms",
   data = "datasets from TSV/CSV/JSONL manifests, splits, dropping a modality",
   model = "mm.model{...}, model:fit, model:predict",
-  fusion = "text, image, early, late, joint, commonspace: what each does",
+  fusion = table.concat(SETTINGS.names, ", ") .. ": what each does",
   evaluate = "model:evaluate, metrics, the missing-modality ablation",
   save = "model:save(path), mm.load(path): the .mmf file",
   cli = "the mmfuse command: train, eval, predict, experiment, info",
@@ -45,8 +49,9 @@ Tensors (float32, row-major, contiguous). Indices are 1-based.
   t:sum()  t:sum(2)  t:mean(1)  t:max()  t:min()  t:argmax(2)  t:argmin()
   t:exp()  t:log()  t:tanh()  t:relu()  t:sigmoid()  t:abs()  t:sqrt()  t:pow(2)
   mm.allclose(a, b, 1e-5)   mm.is_tensor(x)   print(t) shows values and shape
-  mm.threads(n)             threads for BLAS and the C core (default 1); the extra
-                            threads are kept between calls (they spin ~0.2 ms, then sleep)
+  mm.threads(n)             threads of the C core and of OpenBLAS, one count for both
+                            (default 1, at most 256); the extra threads are kept between
+                            calls (they spin ~0.2 ms, then sleep)
   mm.gemm_kernel()          kernel level: "avx512", "avx2" or "generic" (OpenBLAS + C);
                             mm.gemm_kernel("avx2") switches every kernel; MMFUSE_KERNEL=avx2
                             at load makes the process behave as an AVX2-only CPU
@@ -58,8 +63,7 @@ mm.nn: functional layers, argument conventions of torch.nn.functional,
 weights laid out as PyTorch lays them; labels and ids are 1-based.
 
   mm.nn.linear(x, w, b)                        w [out, in]
-  mm.nn.conv2d(x, w, b, {stride=, padding=})   NCHW, im2col + sgemm
-  mm.nn.conv2d_winograd(x, w, b, {padding=, relu=})   3x3 stride 1, Winograd F(2x2, 3x3)
+  mm.nn.conv2d(x, w, b, {stride=, padding=, groups=})   NCHW, im2col + sgemm
   mm.nn.cnn_forward(x, {{weight=, bias=, pool=}, ...}[, {winograd=}])  CNN inference, global avg
   mm.nn.max_pool2d(x, {kernel=, stride=, padding=})   mm.nn.avg_pool2d(...)
   mm.nn.global_avg_pool(x)                     [N, C, H, W] -> [N, C]
@@ -72,6 +76,8 @@ weights laid out as PyTorch lays them; labels and ids are 1-based.
 Every op f has f_backward(<same inputs>, grad_out) returning the input
 gradients in order, e.g. gx, gw, gb = mm.nn.linear_backward(x, w, b, gy).
 Bad shapes raise an error naming the op, the argument and the shapes.
+Option tables are checked too: a misspelt key is an error that lists the
+options the op knows, e.g. conv2d: unknown option 'paddding' (known: ...).
 ]]
 
 text.text = [[
@@ -137,9 +143,9 @@ that modality is missing for the row; every model copes with that.
 text.model = [[
 Models: mm.model{...} builds one; model:fit trains it (the loop is in C).
 
-  model = mm.model{ fusion = "commonspace", pool = "max", dim = 64,
+  model = mm.model{ fusion = "commonspace", pool = "max", dim = 32,
                     classes = train.classes,
-                    text = { ngrams = 2, buckets = 100000 },
+                    text = { ngrams = 2, buckets = 20000 },
                     image = { encoder = "cnn" } }       -- or "histogram"
   history = model:fit(train, { valid = valid, epochs = 20, batch = 32,
                                lr = 1e-3, seed = 1 })
@@ -153,7 +159,14 @@ weight_decay, clip, lr_decay, class_weights = "balanced", on_epoch(stats).
 Model options: missing = "learned" | "zeros", lambda, margin, hardest,
 dropout = { text = p, image = p } (modality dropout while training).
 One seed and one thread give bit-identical results.
-]]
+]] .. ([[
+Defaults (mm.settings.defaults, from the C core): fusion %s, pool %s, dim %d,
+missing %s, lambda %g, margin %g; text ngrams %d, buckets %d, min_count %d;
+cnn channels %s, kernel %d; histogram bins %s; fit epochs %d, batch %d,
+optimizer %s, lr %g.
+]]):format(D.fusion, D.pool, D.dim, D.missing, D.lambda, D.margin, D.ngrams, D.buckets, D.min_count,
+  table.concat(D.cnn.channels, "-"), D.cnn.kernel, table.concat(D.histogram.bins, "x"), D.fit.epochs, D.fit.batch,
+  D.fit.optimizer, D.fit.lr)
 
 text.fusion = [[
 fusion = ... in mm.model{}:
@@ -181,7 +194,7 @@ text.evaluate = [[
   r.per_class["Animals & Nature"].f1   r.confusion[true][predicted]
   print(r)                                      a small table
 Grids of models x seeds x conditions: require "mmfuse.experiment" (or
-`mmfuse experiment config.lua`); examples/paper.lua reproduces the paper.
+`mmfuse experiment config.lua`); examples/paper.lua is the paper's config.
 ]]
 
 text.save = [[

@@ -19,7 +19,14 @@ local M = {}
 local Model = {}
 Model.__index = Model
 
-local FUSIONS = { text = true, image = true, early = true, late = true, joint = true, commonspace = true }
+-- names and defaults of every setting come from the core (csrc/model/config.h)
+local DEFAULTS = C.defaults
+local function set_of(list)
+  local t = {}
+  for _, v in ipairs(list) do t[v] = true end
+  return t
+end
+local FUSIONS, POOLS = set_of(C.names), set_of(C.pools)
 local FORMAT, VERSION = "mmfuse-model", "1"
 
 local function copy(t)
@@ -97,17 +104,18 @@ end
 --                        size=224, seed=1, cache=dir, batch=16, dropout=}: a frozen backbone (see below),
 --            features={"name", ...} or { name = {dropout=} }, modalities={"text", ...},
 --            missing="learned"|"zeros", lambda=, margin=, hardest=, dropout={ text = p, ... } }
+-- Options left out take the core's defaults (mm.settings.defaults; mm.help("model")).
 function M.model(o)
   if type(o) ~= "table" then error("mm.model: expects an option table", 2) end
-  local fusion = o.fusion or "joint"
+  local fusion = o.fusion or DEFAULTS.fusion
   if not FUSIONS[fusion] then
-    error(("mm.model: unknown fusion '%s' (text, image, early, late, joint, commonspace)"):format(tostring(fusion)), 2)
+    error(("mm.model: unknown fusion '%s' (%s)"):format(tostring(fusion), table.concat(C.names, ", ")), 2)
   end
   check_classes(o.classes, 2)
-  if o.pool and o.pool ~= "max" and o.pool ~= "mean" and o.pool ~= "sum" then
-    error(("mm.model: unknown pool '%s' (max, mean, sum)"):format(tostring(o.pool)), 2)
+  if o.pool and not POOLS[o.pool] then
+    error(("mm.model: unknown pool '%s' (%s)"):format(tostring(o.pool), table.concat(C.pools, ", ")), 2)
   end
-  local dim = o.dim or 64
+  local dim = o.dim or DEFAULTS.dim
   if math.type(dim) ~= "integer" or dim < 1 then error("mm.model: dim must be a positive integer", 2) end
   for _, k in ipairs { "text", "image" } do
     if o[k] ~= nil and o[k] ~= false and type(o[k]) ~= "table" then
@@ -182,7 +190,7 @@ local function c_config(self, mods)
   local o = self.options
   local t = type(o.text) == "table" and o.text or {}
   return {
-    fusion = self.fusion, pool = o.pool, dim = o.dim or 64, nclasses = #self.classes,
+    fusion = self.fusion, pool = o.pool, dim = o.dim, nclasses = #self.classes,
     missing = o.missing, lambda = o.lambda, margin = o.margin, hardest = o.hardest,
     ngrams = t.ngrams, buckets = t.buckets, min_count = t.min_count, max_vocab = t.max_vocab,
     unk = t.unk, lowercase = t.lowercase, keep_punct = t.keep_punct,
@@ -215,10 +223,11 @@ local function balanced_weights(ds, C)
   return w
 end
 
---- model:fit(train, { valid=, epochs=10, batch=32, lr=1e-3, optimizer="adam"|"sgd", momentum=, weight_decay=,
+--- model:fit(train, { valid=, epochs=, batch=, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
 --                    clip=, lr_decay=number|"linear", class_weights="balanced"|{...}, patience=, seed=1,
---                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval=0.2 })
+--                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval= })
 --   -> history (stats per epoch; history.best_epoch)
+-- Options left out take the core's defaults (mm.settings.defaults.fit).
 -- With `valid`, the weights of the epoch with the best validation macro-F1 are kept.
 -- on_epoch may return false to stop. on_batch gets {epoch, epochs, batch, batches, samples,
 -- loss, accuracy, seconds} (running values of the epoch) at most every progress_interval
@@ -260,14 +269,14 @@ function Model:fit(train, o)
     end
   end
   C.seed(self._c, seed)
-  local epochs = o.epochs or 10
+  local epochs = o.epochs or DEFAULTS.fit.epochs
   if math.type(epochs) ~= "integer" or epochs < 1 then error("fit: epochs must be a positive integer", 2) end
-  local lr = o.lr or 1e-3
+  local lr = o.lr or DEFAULTS.fit.lr
   if type(lr) ~= "number" or not (lr > 0) then error("fit: lr must be a number > 0", 2) end
   local cw = o.class_weights
   if cw == "balanced" then cw = balanced_weights(train, #self.classes) end
   local opts = {
-    batch = o.batch or 32, optimizer = o.optimizer or "adam", momentum = o.momentum,
+    batch = o.batch, optimizer = o.optimizer, momentum = o.momentum,
     weight_decay = o.weight_decay, clip = o.clip, class_weights = cw,
     beta1 = o.beta1, beta2 = o.beta2, eps = o.eps,
   }
@@ -487,8 +496,8 @@ end
 function Model.__tostring(self)
   local o = self.options
   local head = ("mmfuse model: %s fusion%s, dim %d, %d classes"):format(self.fusion,
-    (self.fusion == "joint" or self.fusion == "commonspace") and (", pool " .. (o.pool or "max")) or "",
-    o.dim or 64, #self.classes)
+    (self.fusion == "joint" or self.fusion == "commonspace") and (", pool " .. (o.pool or DEFAULTS.pool)) or "",
+    o.dim or DEFAULTS.dim, #self.classes)
   local warn = ""
   if self.backbone then
     local b = self.backbone
@@ -636,8 +645,17 @@ function M.load(path)
       if type(m) ~= "table" then error("a modality entry is not a table") end
       if m.encoder == "auto" then error("modality '" .. tostring(m.name) .. "' has no resolved encoder") end
     end
+    -- out_dim is derived from the other settings: checked against the built model, not set
+    local out_dims = {}
+    for i, m in ipairs(cfg.modalities) do out_dims[i], m.out_dim = m.out_dim, nil end
     self._c = C.new(cfg)
     C.build_resolved(self._c, vocab, budget)
+    for i, m in ipairs(C.config(self._c).modalities) do
+      if out_dims[i] ~= nil and out_dims[i] ~= m.out_dim then
+        error(("modality '%s': the file's out_dim %s is not the %d its encoder gives"):format(m.name,
+          tostring(math.tointeger(out_dims[i]) or out_dims[i]), m.out_dim))
+      end
+    end
   end)
   if not okc then fail(path, tostring(err):gsub("^[^:]*:%d+: ", ""), 2) end
   if count ~= #C.params(self._c) then
@@ -682,4 +700,9 @@ function M.load(path)
 end
 
 M.Model = Model
+--- The names and defaults of every setting, from the core (csrc/model/config.h):
+-- fusions, encoders, pools, optimizers, missing (lists of names) and defaults
+-- (the settings of model:config(), plus cnn, histogram and fit).
+M.settings = { fusions = C.names, encoders = C.encoders, pools = C.pools, optimizers = C.optimizers,
+  missing = C.missing, defaults = DEFAULTS }
 return M

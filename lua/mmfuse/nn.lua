@@ -25,7 +25,7 @@
 --     local loss = mm.nn.cross_entropy(mm.nn.linear(p, mm.randn(5, 16)), { 1, 2, 3, 4, 5, 1, 2, 3 })
 -- @module mmfuse.nn
 local core = require "mmfuse.core"
-local C = core.nn or {}
+local C = core.nn
 
 local M = {}
 for k, v in pairs(C) do M[k] = v end
@@ -51,17 +51,6 @@ for k, v in pairs(C) do M[k] = v end
 
 --- `conv2d_backward(x, w, b, gy, opts)` returns gx, gw, gb.
 -- @function conv2d_backward
-
---- 3x3, stride-1 convolution by Winograd's F(2x2, 3x3): 16 multiplies per 2x2 outputs
--- instead of 36. Same result as `conv2d` to float rounding; faster from about 32 channels on.
--- `transposed = true` takes w as `[C, O, 3, 3]` used transposed and rotated: the data
--- gradient of a layer with weight w is `conv2d_winograd(gy, w, nil, {padding = 2 - p, transposed = true})`.
--- @function conv2d_winograd
--- @tparam Tensor x `[N, C, H, W]`
--- @tparam Tensor w `[O, C, 3, 3]`
--- @tparam[opt] Tensor b `[O]`
--- @tparam[opt] table opts `{ padding = 0 (0..2), relu = false, transposed = false }`
--- @treturn Tensor `[N, O, H + 2 padding - 2, W + 2 padding - 2]`
 
 --- Inference of a small CNN in one call: per block a k x k convolution (stride 1,
 -- padding k // 2), bias, ReLU and, with `pool = true`, a 2x2 max pool; then a global

@@ -14,13 +14,6 @@
 --       "word2vec-bin"|"vec", tensor=t}]) -> tensor [V, d], coverage table
 local core = require "mmfuse.core"
 local C = core.text
-if not C then
-  -- an mmfuse.core built before the text area landed: requiring mmfuse still
-  -- works, using mm.text says what to do
-  return setmetatable({}, { __index = function(_, k)
-    error("mm.text." .. tostring(k) .. ": this mmfuse.core has no text area; rebuild it (make)", 2)
-  end })
-end
 
 local text = {}
 

@@ -28,6 +28,13 @@ return function(options)
     local passed = #handler.successes
     local failed = #handler.failures + #handler.errors
     if #handler.pendings > 0 then out:write(("(%d pending)\n"):format(#handler.pendings)) end
+    -- which dispatch path ran: a failure report from another machine says where it came from
+    local ok, core = pcall(require, "mmfuse.core")
+    if ok then
+      local c = core.cpu()
+      out:write(("kernel level %s%s (CPU %s, %s; best %s; OpenBLAS core %s)\n"):format(c.kernel,
+        os.getenv("MMFUSE_KERNEL") and " (MMFUSE_KERNEL)" or "", c.brand, c.vendor, c.hw_best, c.blas_core))
+    end
     out:write(("%d passed, %d failed\n"):format(passed, failed))
     out:flush()
     return nil, true

@@ -17,6 +17,14 @@ function util.write(path, s)
   f:close()
 end
 
+--- Fail (an error, never a skip) unless `path` exists: the data `make pretrained` writes is not
+-- committed, and `make test` makes it first.
+function util.need_pretrained(path)
+  local f = io.open(path, "rb")
+  if not f then error(path .. " is missing: run `make pretrained` (make test does it first)", 0) end
+  f:close()
+end
+
 --- Call fn(...), which must fail; returns its error message.
 function util.errors_with(fn, ...)
   local ok, err = pcall(fn, ...)
@@ -61,6 +69,38 @@ function util.assert_close(a, b, what, tol)
   local scale = math.max(1, (b:abs():max()))
   local err = (a - b):abs():max()
   assert(err <= (tol or 2e-5) * scale, ("%s: max |diff| %g (scale %g)"):format(what, err, scale))
+end
+
+--- Whether products run on mmfuse's own kernels (levels "avx2" and "avx512"). Their sums have
+-- a fixed order whatever the thread count (columns or rows are split, never a sum), so
+-- results with any thread count are bit-identical. At "generic", products go to OpenBLAS,
+-- which threads them itself with a split (and so an order of summation) that depends on the
+-- CPU it detects and the thread count: there, results of different thread counts agree only
+-- to rounding.
+function util.own_kernels()
+  return require("mmfuse").gemm_kernel() ~= "generic"
+end
+
+--- Unit roundoff of float32.
+util.EPS32 = 2 ^ -24
+
+--- Bound on |a - b| for two float32 results of the same sums computed in different orders:
+-- each sum of k products is off its exact value by at most k * u * sum|terms|, so two orders
+-- differ by at most 2 * k * u * sum|terms|. `absdot` is (an upper bound of) the largest sum
+-- |terms| over the elements, e.g. (|A| |B|):max() for a product A B.
+function util.order_bound(k, absdot)
+  return 2 * k * util.EPS32 * absdot
+end
+
+--- Assert `got` equals `want` bit for bit when `exact`, else within `tol` (absolute).
+function util.assert_same_or_close(got, want, exact, tol, what)
+  if exact then
+    assert(got == want, what .. ": not bit-identical")
+  else
+    luassert.same(want:shape(), got:shape())
+    local err = (got - want):abs():max()
+    assert(err <= tol, ("%s: max |diff| %g above the bound %g"):format(what, err, tol))
+  end
 end
 
 return util

@@ -1,12 +1,20 @@
-/* nn_train.h - training-loop kernels beyond nn.h (same conventions): the
- * fused optimiser pass and the row pooling of joint fusion. Used by
- * csrc/model/model.c; nn.h keeps the general per-kernel forms. */
-#ifndef MM_NN_TRAIN_H
-#define MM_NN_TRAIN_H
+/* optim.h - optimiser steps: SGD and Adam per parameter, and the fused
+ * pass of the training loop.
+ * (conventions of every kernel: nn.h) */
+#ifndef MM_NN_OPTIM_H
+#define MM_NN_OPTIM_H
 
 #include <stdint.h>
 
-/* Step constants of one optimiser step (computed once per step, shared by
+/* parameter updates over count floats */
+void mm_sgd_step(float *p, const float *g, float *vel, int64_t count, float lr, float momentum, float wd);
+void mm_adam_step(float *p, const float *g, float *m, float *v, int64_t count, float lr, float b1, float b2,
+                  float eps, float wd, int64_t step);
+/* sum of squares of g (for global-norm clipping) */
+double mm_sumsq(const float *g, int64_t count);
+
+/* ---- the training loop's fused pass ---------------------------------------------
+ * Step constants of one optimiser step (computed once per step, shared by
  * every parameter segment). */
 typedef struct mm_optim_step {
   int adam;        /* 1: Adam, 0: SGD (momentum when momentum != 0) */
@@ -23,7 +31,7 @@ void mm_optim_step_init(mm_optim_step *s, int adam, float lr, float b1, float b2
 /* One fused pass over count floats of a parameter: bak = p (the weights
  * before the step), the update of p (and m, v; SGD: m is the velocity,
  * unused when momentum == 0), then g = 0. Element for element the same
- * arithmetic as mm_scale + mm_adam_step / mm_sgd_step (no contraction into
+ * arithmetic as g *= scale then mm_adam_step / mm_sgd_step (no contraction into
  * FMA, IEEE sqrt and division: same bits on every code path).
  * p, g, m, v, bak must not overlap. Returns 1 when every updated p is finite. */
 int mm_optim_fused(const mm_optim_step *s, float *restrict p, float *restrict g, float *restrict m, float *restrict v,
@@ -42,12 +50,5 @@ int mm_all_finite(const float *x, int64_t n);
 /* mm_all_finite over the ranges mm_optim_fused_mt gives each thread (a
  * thread reads the gradient rows its own products wrote) */
 int mm_all_finite_mt(const float *x, int64_t n);
-
-/* One row of mm_modality_pool_forward: pool input x (modality i, d floats)
- * into y; first: y = x (and ar = i), else max (ar: the winner's index, no
- * branches) or sum. mm_pool_row_finish then divides by cnt for the mean. */
-void mm_pool_row_add(int mode, int first, int32_t i, const float *restrict x, float *restrict y, int32_t *restrict ar,
-                     int64_t d);
-void mm_pool_row_finish(int mode, int64_t cnt, float *y, int64_t d);
 
 #endif

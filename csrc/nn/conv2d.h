@@ -1,18 +1,32 @@
-/* nn_extra.h - kernels of the nn area beyond the lead's nn.h contract
- * (same conventions as nn.h; candidates to move into nn.h). */
-#ifndef MM_NN_EXTRA_H
-#define MM_NN_EXTRA_H
+/* conv2d.h - 2-d convolution: NCHW by im2col + mm_sgemm, and the
+ * channel-major path the model's CNN trains with.
+ * (conventions of every kernel: nn.h) */
+#ifndef MM_NN_CONV2D_H
+#define MM_NN_CONV2D_H
 
 #include <stdint.h>
 
-/* ---- margin.c: torch.nn.functional.margin_ranking_loss, mean reduction:
- * loss = mean_i max(0, -y_i (x1_i - x2_i) + margin), y_i in {1, -1}.
- * g1, g2 (nullable) receive d(loss)/dx1, d(loss)/dx2 times gloss (overwritten).
- * Returns the loss. */
-double mm_margin_ranking_loss(const float *x1, const float *x2, const float *y, int64_t n, float margin, float gloss,
-                              float *g1, float *g2);
+#include "../core/error.h"
+#include "pool2d.h"
 
-/* ---- conv2d.c, channel-major path for a CNN over a whole batch (groups 1).
+/* NCHW, weight [o, c/groups, kh, kw], im2col + sgemm */
+typedef struct mm_conv2d_shape {
+  int64_t n, c, h, w;     /* input */
+  int64_t o, kh, kw;      /* output channels, kernel */
+  int64_t sh, sw, ph, pw; /* stride, padding */
+  int64_t groups;
+  int64_t oh, ow; /* output spatial size (filled by init) */
+} mm_conv2d_shape;
+int mm_conv2d_shape_init(mm_conv2d_shape *s, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh,
+                         int64_t kw, int64_t stride, int64_t pad, int64_t groups, mm_err *e);
+/* floats of scratch space the col buffer needs */
+int64_t mm_conv2d_col_size(const mm_conv2d_shape *s);
+void mm_conv2d_forward(const mm_conv2d_shape *s, const float *x, const float *w, const float *b, float *y,
+                       float *col);
+void mm_conv2d_backward(const mm_conv2d_shape *s, const float *x, const float *w, const float *gy, float *gx,
+                        float *gw, float *gb, float *col);
+
+/* The channel-major path for a CNN over a whole batch (groups 1).
  * Activations are channel-major ("CN"): [c, n, h, w], so one GEMM per layer
  * covers the batch and its output needs no reorder. The input x is NCHW when
  * x_nchw (an image batch), else channel-major; y, gy, gx are channel-major.
@@ -27,22 +41,10 @@ double mm_margin_ranking_loss(const float *x1, const float *x2, const float *y, 
  * there (it is not rebuilt); col is overwritten when gx is wanted. gx is
  * overwritten, gw and gb accumulated, NULL ones skipped. Every thread count
  * gives the same bits. */
-#include "nn.h"
 int64_t mm_conv2d_cn_col_size(const mm_conv2d_shape *s);
 int mm_conv2d_cn_forward(const mm_conv2d_shape *s, const float *x, int x_nchw, const float *w, const float *b,
                          float *y, float *col, int relu, const mm_pool2d_shape *ps, float *py, int32_t *parg);
 void mm_conv2d_cn_backward(const mm_conv2d_shape *s, const float *x, int x_nchw, const float *w, const float *gy,
                            float *gx, float *gw, float *gb, float *col, int col_has_x);
-
-/* ---- pool2d.c */
-/* gx = (x > 0) * max_pool2d_backward(gy): the max-pool backward followed by
- * the backward of a ReLU in front of the pool (x its output, or input: the
- * mask is the same). y is the pool's output, y[o] = x[arg[o]], so the mask is
- * read as y > 0. gx is overwritten. */
-void mm_max_pool2d_relu_backward(const mm_pool2d_shape *s, const int32_t *arg, const float *y, const float *gy,
-                                 float *gx);
-/* global average pool over channel-major x [c, n, hw] -> y [n, c], and back */
-void mm_global_avg_pool_cn_forward(const float *x, float *y, int64_t n, int64_t c, int64_t hw);
-void mm_global_avg_pool_cn_backward(const float *gy, float *gx, int64_t n, int64_t c, int64_t hw);
 
 #endif

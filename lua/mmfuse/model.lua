@@ -663,11 +663,7 @@ function M.load(path)
     if not BACKBONES[b.arch] then fail(path, ("unknown image backbone '%s'"):format(tostring(b.arch)), 2) end
     local w = b.weights
     if w ~= nil and type(w) ~= "string" then fail(path, "backbone.weights must be a path", 2) end
-    local function exists(p)
-      local fh = io.open(p, "rb")
-      if fh then fh:close() end
-      return fh ~= nil
-    end
+    local function exists(p) return core.io.stat(p) == "file" end
     if w and not exists(w) and w:sub(1, 1) ~= "/" then -- then next to the model file
       local alt = (path:match("^(.*)/[^/]*$") or ".") .. "/" .. w
       if exists(alt) then w = alt end

@@ -11,6 +11,7 @@
 #include "tfjs.h"
 
 #include "../core/tensor.h"
+#include "file.h"
 #include "json.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum { Q_F32, Q_F16, Q_U8, Q_U16 };
 static const int qbytes[] = {4, 2, 1, 2};
@@ -1052,33 +1054,9 @@ int mm_tfjs_parse(const char *json, size_t len, const char *name, const mm_tfjs_
   return rc;
 }
 
-/* the whole of a regular file (at most max bytes) */
+/* the whole of a regular file (at most max bytes; FIFOs, devices and folders refused unread) */
 static int slurp(const char *path, size_t max, uint8_t **buf, size_t *len, mm_err *e) {
-  *buf = NULL;
-  *len = 0;
-  struct stat sb;
-  if (stat(path, &sb) != 0) return mm_errorf(e, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  if (!S_ISREG(sb.st_mode)) return mm_errorf(e, MM_EIO, "%s: not a regular file", path);
-  if ((uint64_t)sb.st_size > max)
-    return mm_errorf(e, MM_EFORMAT, "%s: %lld bytes (at most %zu are read)", path, (long long)sb.st_size, max);
-  FILE *f = fopen(path, "rb");
-  if (!f) return mm_errorf(e, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  size_t n = (size_t)sb.st_size;
-  *buf = malloc(n > 0 ? n : 1);
-  if (!*buf) {
-    fclose(f);
-    return mm_errorf(e, MM_ENOMEM, "%s: out of memory (%zu bytes)", path, n);
-  }
-  size_t got = fread(*buf, 1, n, f);
-  int more = fgetc(f) != EOF;
-  fclose(f);
-  if (got != n || more) {
-    free(*buf);
-    *buf = NULL;
-    return mm_errorf(e, MM_EIO, "%s: changed size while being read", path);
-  }
-  *len = n;
-  return MM_OK;
+  return mm_file_read_all(path, (int64_t)max, buf, len, NULL, e);
 }
 
 int mm_tfjs_load(const char *path, const char *feature, mm_graph **g, mm_tfjs_info *info, mm_err *e) {
@@ -1108,14 +1086,20 @@ int mm_tfjs_load(const char *path, const char *feature, mm_graph **g, mm_tfjs_in
     uint64_t have = 0;
     for (int64_t k = 0; !rc && k < gr->paths->n; k++) {
       snprintf(full + dl, 1100, "%s", gr->paths->kids[k].str);
-      struct stat sb;
-      if (stat(full, &sb) != 0)
-        rc = rerr(&R, MM_EIO, "shard '%.200s' (weights group %d) is missing: %s: %s", gr->paths->kids[k].str, gi + 1,
-                  full, strerror(errno));
-      else if (!S_ISREG(sb.st_mode))
-        rc = rerr(&R, MM_EIO, "shard '%.200s' is not a regular file", gr->paths->kids[k].str);
+      int kind;
+      int64_t size;
+      mm_err fe;
+      if (mm_file_stat(full, &kind, &size, &fe))
+        rc = rerr(&R, MM_EIO, "shard '%.200s': %s", gr->paths->kids[k].str, fe.msg);
+      else if (kind == MM_KIND_MISSING)
+        rc = rerr(&R, MM_EIO, "shard '%.200s' (weights group %d) is missing: %s", gr->paths->kids[k].str, gi + 1, full);
+      else if (kind != MM_KIND_REGULAR) { /* mm_file_open refuses it from its stat, unopened, and says why */
+        int fd;
+        if (mm_file_open(full, 0, &fd, &size, NULL, &fe) == MM_OK) close(fd);
+        rc = rerr(&R, MM_EIO, "shard '%.200s': %s", gr->paths->kids[k].str, fe.msg);
+      }
       else
-        have += (uint64_t)sb.st_size;
+        have += (uint64_t)size;
     }
     if (!rc) rc = check_sizes(&R, gi, have);
   }
@@ -1129,9 +1113,10 @@ int mm_tfjs_load(const char *path, const char *feature, mm_graph **g, mm_tfjs_in
     uint64_t off = 0;
     for (int64_t k = 0; !rc && k < gr->paths->n; k++) {
       snprintf(full + dl, 1100, "%s", gr->paths->kids[k].str);
-      FILE *f = fopen(full, "rb");
+      mm_err fe;
+      FILE *f = mm_file_fopen(full, 0, NULL, NULL, &fe);
       if (!f) {
-        rc = rerr(&R, MM_EIO, "shard '%.200s': cannot open: %s", gr->paths->kids[k].str, strerror(errno));
+        rc = rerr(&R, MM_EIO, "shard '%.200s': %s", gr->paths->kids[k].str, fe.msg);
         break;
       }
       size_t room = (size_t)(gr->need - off), got = fread(gr->data + off, 1, room, f);

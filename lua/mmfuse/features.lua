@@ -69,7 +69,7 @@ local KNOWN = "resnet18, mobilenet_v2, histogram, or a TF.js model.json path"
 
 --- size and fingerprint (first 64 KiB + 16 spread 4 KiB blocks + the last 4 KiB) of a file
 local function file_fingerprint(path)
-  local f, err = io.open(path, "rb")
+  local f, err = mio.open(path)
   if not f then error(("features: weights file %s: cannot open: %s"):format(path, tostring(err)), 0) end
   local size = f:seek("end")
   local h = fnv(FNV_OFF, tostring(size))
@@ -299,11 +299,8 @@ local function cjson()
 end
 
 local function read_file(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
+  local ok, s = pcall(core.io.read_file, p)
+  return ok and s or nil
 end
 
 local function write_atomic(p, s)
@@ -328,11 +325,7 @@ local function same(a, b)
   return true
 end
 
-local function is_dir(p)
-  local f = io.open(p .. "/.", "rb")
-  if f then f:close() return true end
-  return false
-end
+local function is_dir(p) return core.io.stat(p) == "directory" end
 
 local function cache_path(cache, s, enc, key)
   if type(cache) ~= "string" or cache == "" then error("features: cache must be a directory or an .npy path", 0) end

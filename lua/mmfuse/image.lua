@@ -46,10 +46,8 @@ end
 -- error (a file for another architecture).
 local function load_weights(b, path)
   local cjson = require "cjson"
-  local f, err = io.open(path, "rb")
-  if not f then error(path .. ": cannot open: " .. tostring(err), 0) end
-  local s = f:read("a")
-  f:close()
+  local okr, s = pcall(core.io.read_file, path) -- a regular file only (csrc/io/file.c)
+  if not okr then error(s, 0) end
   local function bad(msg) error(path .. ": " .. msg, 0) end
   if #s < 8 then bad("not a safetensors file (" .. #s .. " bytes)") end
   local n = string.unpack("<I8", s)

@@ -672,11 +672,7 @@ function M.load(path)
     local w = b.weights
     if w ~= nil and type(w) ~= "string" then fail(path, "backbone.weights must be a path", 2) end
     if b.layer ~= nil and type(b.layer) ~= "string" then fail(path, "backbone.layer must be a layer name", 2) end
-    local function exists(p)
-      local fh = io.open(p, "rb")
-      if fh then fh:close() end
-      return fh ~= nil
-    end
+    local function exists(p) return core.io.stat(p) == "file" end
     local function beside(p) -- a relative path that does not resolve: next to the model file
       if p and not exists(p) and p:sub(1, 1) ~= "/" then
         local alt = (path:match("^(.*)/[^/]*$") or ".") .. "/" .. p

@@ -42,10 +42,10 @@ end
 -- the entry of data/pretrained/manifest.json (written by `make pretrained`) for this model
 local function pretrained_entry(path)
   local top = dirname(dirname(path))
-  local f = io.open(top .. "/manifest.json", "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
+  local mpath = top .. "/manifest.json"
+  if core.io.stat(mpath) ~= "file" then return nil end
+  local okr, text = pcall(core.io.read_file, mpath, { max_bytes = 1 << 20 })
+  if not okr then return nil end
   local ok, cj = pcall(require, "cjson")
   if not ok then return nil end
   local okd, man = pcall(cj.decode, text)

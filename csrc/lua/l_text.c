@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../text/encoding.h"
 #include "../text/ngram.h"
 #include "../text/tokenize.h"
 #include "../text/vectors.h"
@@ -461,6 +462,46 @@ static int l_load_vectors(lua_State *L) {
   return 2;
 }
 
+/* text.decode(bytes [, encodings]) -> UTF-8 string, encoding name, bom
+ * encodings: an array of "utf-8", "gb18030", "latin-1" tried in order
+ * (default all three in that order); bom: true when a UTF-8 byte order mark
+ * was dropped. An error when no encoding of the list accepts the bytes. */
+static int l_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  int encs[8] = {MM_ENC_UTF8, MM_ENC_GB18030, MM_ENC_LATIN1}, nenc = 3;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 2);
+    if (n < 1 || n > 8) return luaL_error(L, "text.decode: encodings must list 1..8 names, got %d", (int)n);
+    nenc = (int)n;
+    for (int k = 0; k < nenc; k++) {
+      lua_rawgeti(L, 2, k + 1);
+      const char *nm = lua_tostring(L, -1);
+      int found = -1;
+      for (int j = 0; nm && j < MM_ENC_COUNT; j++)
+        if (!strcmp(nm, mm_encoding_names[j])) found = j;
+      if (found < 0)
+        return luaL_error(L, "text.decode: unknown encoding '%s' (known: utf-8, gb18030, latin-1)",
+                          nm ? nm : luaL_typename(L, -1));
+      encs[k] = found;
+      lua_pop(L, 1);
+    }
+  }
+  void **owned = mm_lua_newowner(L);
+  char *out;
+  size_t outlen;
+  int used, bom;
+  mm_err e;
+  if (mm_text_decode((const uint8_t *)s, len, encs, nenc, "text.decode", &out, &outlen, &used, &bom, &e))
+    return mm_lua_raise(L, &e);
+  *owned = out;
+  lua_pushlstring(L, out, outlen);
+  lua_pushstring(L, mm_encoding_names[used]);
+  lua_pushboolean(L, bom);
+  return 3;
+}
+
 void mm_lua_open_text(lua_State *L) {
   luaL_newmetatable(L, SCRATCH_MT);
   lua_pushcfunction(L, scratch_gc);
@@ -492,6 +533,7 @@ void mm_lua_open_text(lua_State *L) {
                                  {"vocab_from_words", l_vocab_from_words},
                                  {"load_vectors", l_load_vectors},
                                  {"probe_vectors", l_probe_vectors},
+                                 {"decode", l_decode},
                                  {NULL, NULL}};
   mm_lua_subtable(L, "text", fns);
 }

@@ -133,6 +133,13 @@ pixels or feature rows), read from TSV, CSV or JSONL (by extension).
   train, valid, test = ds:split{ ratios = {0.8, 0.1, 0.1}, seed = 1 }  (stratified)
   ds:drop("image")   the same rows without their images (ablation)
   ds:subset{1, 2, 3}  mm.data.load_fasttext("x.txt")  mm.data.new{...}
+  ds, report = mm.data.import_posts(dir, { labels = "labels.csv" })
+      a folder of posts: ID.txt + ID.jpg|jpeg|png + a CSV/TSV label file
+      (id_column, label_column, encodings = {"utf-8", "gb18030", "latin-1"},
+      max_image_bytes, max_text_bytes, classes, image_size); ds.columns.id;
+      report: encodings, text_/image_missing|undecodable|refused, no_post,
+      no_label, unknown_label, duplicate, unlabelled (lua/mmfuse/posts.lua)
+  mm.text.decode(bytes) -> UTF-8 text, encoding (utf-8, gb18030, latin-1)
 Image paths are relative to the manifest. An empty text or image cell means
 that modality is missing for the row; every model copes with that.
 Junk paths: every file mmfuse reads (manifests, images, vectors, .npy, model
@@ -220,6 +227,7 @@ The mmfuse command (the checkout's bin/mmfuse, or installed by the rock):
   mmfuse predict m.mmf < posts.jsonl > predictions.jsonl
   mmfuse experiment grid.lua          models x seeds x missing modalities
   mmfuse info m.mmf                   config, classes, sizes
+  mmfuse import DIR --out posts.tsv   a folder of posts as a manifest
   mmfuse COMMAND --help               every option
 Exit codes: 0 ok, 1 runtime error, 2 usage error; --debug shows tracebacks.
 ]]

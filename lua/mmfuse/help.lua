@@ -86,6 +86,17 @@ mm.text: the text pipeline (UTF-8 aware, in C).
   mm.text.tokenize("Cat face! 🐱")  -> {"cat", "face", "🐱"}
       lowercases; splits on whitespace and punctuation; emoji and non-Latin
       scripts are tokens; invalid UTF-8 bytes are replaced, never over-read.
+  mm.text.tokenize(s, {tokenizer = "posts"})   for social-media posts:
+      urls=true        URLs (also cut short with "…") -> "<url>"
+      mentions="user"  @name -> "<user>" ("keep": "@name"; "off": "name")
+      rt=true          a standalone "RT" -> "<rt>"
+      hashtags=true    #legday -> "legday" and "#legday"
+      emoticons=true   :) :-( :D <3 ;) :P xD ^_^ ... as tokens (":-)" -> ":)")
+      tones=true       skin tones folded: every 👍🏽 is 👍
+      elongation=true  "soooo" -> "soo" (runs of 3+ letters keep 2)
+      default tokenizer = "plain": all of them off (each can be set alone);
+      the same keys in mm.text.vocab and in mm.model{ text = {...} }, whose
+      file records them: a loaded model tokenizes as it was trained.
   v = mm.text.vocab(texts, {min_count=1, max_size=0, ngrams=2, buckets=2000000})
       v:size()  v:id("cat")  v:word(1)  v:words()  v:tokenize(s)
       ids, offsets, missing = v:encode(texts)      -- for mm.nn.embedding_bag

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../io/dir.h"
 #include "../io/file.h"
 #include "../io/npy.h"
 #include "mm_lua.h"
@@ -75,8 +76,31 @@ static int l_stat(lua_State *L) {
   return 2;
 }
 
+/* io.list(folder) -> array of the entry names ("." and ".." left out),
+ * sorted bytewise. Opens nothing but the folder. */
+static int l_list(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char **names;
+  int64_t n;
+  mm_err e;
+  lua_settop(L, 1);
+  if (mm_dir_list(path, &names, &n, &e)) return mm_lua_raise(L, &e);
+  lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
+  for (int64_t i = 0; i < n; i++) {
+    lua_pushstring(L, names[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  mm_dir_free(names, n);
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, 2);
+  lua_call(L, 1, 0);
+  lua_settop(L, 2);
+  return 1;
+}
+
 void mm_lua_open_io(lua_State *L) {
   static const luaL_Reg fns[] = {{"load_npy", l_load_npy}, {"save_npy", l_save_npy}, {"read_file", l_read_file},
-                                 {"check", l_check},       {"stat", l_stat},         {NULL, NULL}};
+                                 {"check", l_check},       {"stat", l_stat},         {"list", l_list},         {NULL, NULL}};
   mm_lua_subtable(L, "io", fns);
 }

@@ -117,7 +117,8 @@ static int l_new(lua_State *L) {
   const char *fusion, *pool, *missing;
   lua_Integer dim, nclasses, ngrams, buckets, min_count, max_vocab;
   lua_Number lambda, margin;
-  int hardest, unk, lowercase, keep_punct, tmods;
+  int hardest, unk, tmods;
+  mm_lua_tokraw tok;
   const mm_lua_opt opts[] = {MM_OPT_STR("fusion", &fusion, NULL),
                              MM_OPT_STR("pool", &pool, NULL),
                              MM_OPT_STR("missing", &missing, NULL),
@@ -131,8 +132,7 @@ static int l_new(lua_State *L) {
                              MM_OPT_INT("min_count", &min_count, M->min_count),
                              MM_OPT_INT("max_vocab", &max_vocab, M->max_vocab),
                              MM_OPT_BOOL("unk", &unk, M->unk),
-                             MM_OPT_BOOL("lowercase", &lowercase, M->lowercase),
-                             MM_OPT_BOOL("keep_punct", &keep_punct, M->keep_punct),
+                             MM_OPT_TOKENIZER(&tok),
                              MM_OPT_ANY("modalities", &tmods),
                              MM_OPT_END};
   mm_lua_readopts(L, 1, "model", opts);
@@ -143,7 +143,10 @@ static int l_new(lua_State *L) {
   M->dim = dim, M->nclasses = nclasses;
   M->lambda = (float)lambda, M->margin = (float)margin, M->hardest = hardest;
   M->ngrams = (int)ngrams, M->buckets = buckets, M->min_count = min_count, M->max_vocab = max_vocab;
-  M->unk = unk, M->lowercase = lowercase, M->keep_punct = keep_punct;
+  M->unk = unk;
+  mm_tokenize_opts to = {M->lowercase, M->keep_punct, M->post};
+  mm_lua_tokopts(L, 1, "model", &tok, &to);
+  M->lowercase = to.lowercase, M->keep_punct = to.keep_punct, M->post = to.post;
   lua_getfield(L, 1, "modalities");
   if (!lua_istable(L, -1)) return luaL_error(L, "model: 'modalities' must be a table");
   int nm = (int)lua_rawlen(L, -1);
@@ -185,8 +188,8 @@ static void push_settings(lua_State *L, const mm_model *M) {
   SETI("min_count", M->min_count);
   SETI("max_vocab", M->max_vocab);
   SETB("unk", M->unk);
-  SETB("lowercase", M->lowercase);
-  SETB("keep_punct", M->keep_punct);
+  mm_tokenize_opts to = {M->lowercase, M->keep_punct, M->post};
+  mm_lua_push_tokopts(L, &to);
 }
 
 static int l_config(lua_State *L) {

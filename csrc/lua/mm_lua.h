@@ -16,6 +16,7 @@
 
 #include "../core/error.h"
 #include "../core/tensor.h"
+#include "../text/tokenize.h"
 
 #define MM_TENSOR_MT "mmfuse.Tensor"
 
@@ -105,6 +106,31 @@ typedef struct mm_lua_opt {
 #define MM_OPT_GIVEN(mask, i) (((mask) >> (i)) & 1u)
 
 unsigned mm_lua_readopts(lua_State *L, int idx, const char *fn, const mm_lua_opt *opts);
+
+/* -- tokenizer options (csrc/text/tokenize.h) ---------------------------------
+ * The keys every option table that tokenizes takes (mm.text.tokenize,
+ * mm.text.vocab, mm.model's text = {...}): tokenizer = "plain" | "posts" (a
+ * preset), then each option on its own, over the preset: lowercase,
+ * keep_punct, urls, mentions ("user" | "keep" | "off" | true | false), rt,
+ * hashtags, emoticons, tones, elongation. Put MM_OPT_TOKENIZER(&raw) in the
+ * option array, call mm_lua_readopts, then mm_lua_tokopts to apply them to
+ * *o (which holds the values to start from when no preset is named). */
+typedef struct mm_lua_tokraw {
+  const char *preset;
+  int lowercase, keep_punct, urls, rt, hashtags, emoticons, tones, elongation;
+  int mentions; /* its Lua type (MM_OPT_ANY) */
+} mm_lua_tokraw;
+#define MM_OPT_TOKENIZER(r)                                                                                           \
+  MM_OPT_STR("tokenizer", &(r)->preset, NULL), MM_OPT_BOOL("lowercase", &(r)->lowercase, -1),                         \
+      MM_OPT_BOOL("keep_punct", &(r)->keep_punct, -1), MM_OPT_BOOL("urls", &(r)->urls, -1),                           \
+      MM_OPT_ANY("mentions", &(r)->mentions), MM_OPT_BOOL("rt", &(r)->rt, -1),                                        \
+      MM_OPT_BOOL("hashtags", &(r)->hashtags, -1), MM_OPT_BOOL("emoticons", &(r)->emoticons, -1),                     \
+      MM_OPT_BOOL("tones", &(r)->tones, -1), MM_OPT_BOOL("elongation", &(r)->elongation, -1)
+/* apply what mm_lua_readopts read into raw from the table at idx (errors are
+ * prefixed with fn) */
+void mm_lua_tokopts(lua_State *L, int idx, const char *fn, const mm_lua_tokraw *raw, mm_tokenize_opts *o);
+/* set every tokenizer option of o as a field of the table at the top */
+void mm_lua_push_tokopts(lua_State *L, const mm_tokenize_opts *o);
 
 /* -- registration ----------------------------------------------------------- */
 /* set the functions of `fns` into the table at the top of the stack */

@@ -15,6 +15,7 @@ static mm_vocab_opts vocab_opts(const mm_model *M) {
   o.buckets = M->ngrams > 1 ? M->buckets : 0;
   o.tok.lowercase = M->lowercase;
   o.tok.keep_punct = M->keep_punct;
+  o.tok.post = M->post;
   return o;
 }
 
@@ -27,8 +28,10 @@ static void vocab_key(mm_model *M) {
     const char *w = mm_vocab_word(M->voc, i, &l);
     for (size_t j = 0; j <= l; j++) h = (h ^ (unsigned char)(j < l ? w[j] : 0xff)) * 1099511628211ULL;
   }
-  int64_t st[6] = {M->ngrams, M->buckets, M->unk, M->lowercase, M->keep_punct, n};
-  for (int i = 0; i < 6; i++) h = (h ^ (uint64_t)st[i]) * 1099511628211ULL;
+  const mm_post_opts *p = &M->post;
+  int64_t st[13] = {M->ngrams, M->buckets, M->unk,      M->lowercase, M->keep_punct, n,           p->urls,
+                    p->mentions, p->rt,    p->hashtags, p->emoticons, p->tones,      p->elongation};
+  for (int i = 0; i < 13; i++) h = (h ^ (uint64_t)st[i]) * 1099511628211ULL;
   M->vocab_key = h ? h : 1;
 }
 

@@ -92,6 +92,7 @@ void mm_model_init(mm_model *M) {
   M->unk = d->unk;
   M->lowercase = d->lowercase;
   M->keep_punct = d->keep_punct;
+  M->post = mm_tokenize_defaults().post; /* "plain": what models saved before the post options did */
   M->p_cw = M->p_cb = -1;
 }
 

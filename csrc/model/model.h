@@ -103,6 +103,7 @@ typedef struct mm_model {
   int ngrams;
   int64_t buckets, min_count, max_vocab;
   int unk, lowercase, keep_punct; /* vocabulary / tokenizer options (csrc/text) */
+  mm_post_opts post;              /* the tokenizer's post options (tokenize.h; all off: "plain") */
   mm_modcfg mod[MM_MAXMOD];
   int p_cw, p_cb; /* shared classifier */
   mm_param *params;

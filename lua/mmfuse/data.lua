@@ -208,7 +208,10 @@ end
 --   mm.data.new{ labels = {"cat", "dog", ...} (or 1-based integers), classes = {...},
 --                text = {strings}, image = {paths or false}, image_size = 32,
 --                image_bytes = false, max_image_bytes = 0 (mm.image.max_bytes), features = { name = tensor [N, D] | {{...}, ...} | "x.npy" },
---                columns = { fold = {...} } }
+--                columns = { fold = {...} }, image_absent_on_error = false }
+-- With image_absent_on_error a row whose picture cannot be had (missing, not a
+-- regular file, too large, undecodable) is image-absent instead of an error;
+-- the second return value lists those rows: { {row =, status =, message =}, ... }.
 function data.new(t)
   if type(t) ~= "table" then error("data.new: expects a table", 2) end
   local where = t.where or "data.new"
@@ -222,13 +225,14 @@ function data.new(t)
     if #t.text > n then error(("%s: %d texts for %d rows"):format(where, #t.text, n), 2) end
     C.add_text(ud, t.text_name or "text", t.text)
   end
-  local images
+  local images, image_failures
   if t.image then
-    C.add_image(ud, t.image_name or "image", t.image,
+    image_failures = C.add_image(ud, t.image_name or "image", t.image,
       { size = t.image_size or 32, bytes = t.image_bytes or false, fit = t.image_fit, where = where,
-        max_bytes = t.max_image_bytes })
+        max_bytes = t.max_image_bytes, absent_on_error = t.image_absent_on_error or false })
     images = { name = t.image_name or "image", bytes = t.image_bytes or false, fit = t.image_fit, list = {} }
     for i = 1, n do images.list[i] = t.image[i] or false end
+    for _, f in ipairs(image_failures) do images.list[f.row] = false end
   end
   if t.features then
     local names = {}
@@ -241,7 +245,7 @@ function data.new(t)
       C.add_dense(ud, name, ten, mask)
     end
   end
-  return wrap(ud, classes, t.columns, images)
+  return wrap(ud, classes, t.columns, images), image_failures
 end
 
 -- ---------------------------------------------------------------------------
@@ -443,6 +447,9 @@ function data.read_table(path, o)
   if not reader then error(("%s: format '%s' has no columns (tsv, csv, jsonl)"):format(path, tostring(fmt)), 2) end
   return reader(path)
 end
+
+--- A folder of posts (ID.txt + ID.jpg|png + a label file): see lua/mmfuse/posts.lua.
+function data.import_posts(dir, o) return require("mmfuse.posts").import(dir, o) end
 
 --- Load a manifest (TSV, CSV or JSONL; by extension or o.format).
 --   o.label    column of the class (required)

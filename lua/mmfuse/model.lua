@@ -98,7 +98,9 @@ end
 
 --- mm.model{ fusion=, pool=, dim=, classes=, text={ngrams=, buckets=, min_count=, max_vocab=, dropout=,
 --                                                  vectors="file.vec", vectors_format="auto", freeze=false,
---                                                  unk=false, lowercase=true, keep_punct=false},
+--                                                  unk=false, lowercase=true, keep_punct=false,
+--                                                  tokenizer="plain"|"posts", urls=, mentions=, rt=,
+--                                                  hashtags=, emoticons=, tones=, elongation=},
 --            image={encoder="cnn"|"histogram"|"features", channels=, kernel=, bins=, augment=, dropout=},
 --              or image={encoder="resnet18"|"mobilenet_v2", weights="x.safetensors" (random init without),
 --                        size=224, seed=1, cache=dir, batch=16, dropout=}: a frozen backbone (see below),
@@ -194,6 +196,8 @@ local function c_config(self, mods)
     missing = o.missing, lambda = o.lambda, margin = o.margin, hardest = o.hardest,
     ngrams = t.ngrams, buckets = t.buckets, min_count = t.min_count, max_vocab = t.max_vocab,
     unk = t.unk, lowercase = t.lowercase, keep_punct = t.keep_punct,
+    tokenizer = t.tokenizer, urls = t.urls, mentions = t.mentions, rt = t.rt, hashtags = t.hashtags,
+    emoticons = t.emoticons, tones = t.tones, elongation = t.elongation,
     modalities = mods,
   }
 end
@@ -555,7 +559,9 @@ function Model:save(path)
     classes = cj.encode(self.classes),
     vocabulary = cj.encode(C.vocab(self._c)),
     tokenizer = cj.encode { rule = "mmfuse-text-1 (csrc/text/tokenize.h)", lowercase = cfg.lowercase,
-      keep_punct = cfg.keep_punct, unk = cfg.unk, ngrams = cfg.ngrams, buckets = cfg.buckets,
+      keep_punct = cfg.keep_punct, urls = cfg.urls, mentions = cfg.mentions, rt = cfg.rt, hashtags = cfg.hashtags,
+      emoticons = cfg.emoticons, tones = cfg.tones, elongation = cfg.elongation,
+      unk = cfg.unk, ngrams = cfg.ngrams, buckets = cfg.buckets,
       hash = "fnv1a-32 tokens, n-gram h*116049371+t (csrc/text/ngram.h)" },
     image_size = tostring(self.image_size or 0),
     backbone = self.backbone and cj.encode { arch = self.backbone.arch, size = self.backbone.size,

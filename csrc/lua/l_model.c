@@ -307,8 +307,9 @@ static int l_train_epoch(lua_State *L) {
   const char *optimizer;
   lua_Integer batch;
   lua_Number lr, momentum, wd, b1, b2, eps, clip, interval;
-  int tcw, tcb;
+  int tcw, tcb, shuffle;
   const mm_lua_opt opts[] = {MM_OPT_INT("batch", &batch, o.batch),
+                             MM_OPT_BOOL("shuffle", &shuffle, o.shuffle),
                              MM_OPT_STR("optimizer", &optimizer, NULL),
                              MM_OPT_NUM("lr", &lr, o.lr),
                              MM_OPT_NUM("momentum", &momentum, o.momentum),
@@ -323,6 +324,7 @@ static int l_train_epoch(lua_State *L) {
                              MM_OPT_END};
   mm_lua_readopts(L, 3, "fit", opts);
   o.batch = batch;
+  o.shuffle = shuffle;
   o.optimizer = parse_name(L, optimizer, &mm_optimizer_names, o.optimizer, "fit: ");
   o.lr = (float)lr, o.momentum = (float)momentum, o.wd = (float)wd;
   o.b1 = (float)b1, o.b2 = (float)b2, o.eps = (float)eps, o.clip = (float)clip;
@@ -575,6 +577,7 @@ static void push_defaults(lua_State *L) {
   lua_newtable(L);
   SETI("epochs", d->epochs);
   SETI("batch", d->batch);
+  SETB("shuffle", d->shuffle);
   SETS("optimizer", mm_names_get(&mm_optimizer_names, d->optimizer));
   SETN("lr", d->lr);
   SETN("momentum", d->momentum);

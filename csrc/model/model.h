@@ -136,6 +136,7 @@ typedef struct mm_progress {
 
 typedef struct mm_train_opts {
   int64_t batch;
+  int shuffle;           /* 0: the rows in the data's order (no draw from the model's rng) */
   int optimizer;
   float lr, momentum, wd, b1, b2, eps;
   float clip;            /* max global gradient norm, 0 = off */

@@ -219,12 +219,13 @@ local function balanced_weights(ds, C)
   return w
 end
 
---- model:fit(train, { valid=, epochs=, batch=, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
+--- model:fit(train, { valid=, epochs=, batch=, shuffle=true, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
 --                    clip=, lr_decay=number|"linear", class_weights="balanced"|{...}, patience=, seed=1,
 --                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval= })
 --   -> history (stats per epoch; history.best_epoch)
 -- Options left out take the core's defaults (mm.settings.defaults.fit).
 -- With `valid`, the weights of the epoch with the best validation macro-F1 are kept.
+-- shuffle = false trains on the rows in the data's order (every epoch the same batches).
 -- on_epoch may return false to stop. on_batch gets {epoch, epochs, batch, batches, samples,
 -- loss, accuracy, seconds} (running values of the epoch) at most every progress_interval
 -- seconds and after the last batch of an epoch; returning false ends training there.
@@ -272,7 +273,7 @@ function Model:fit(train, o)
   local cw = o.class_weights
   if cw == "balanced" then cw = balanced_weights(train, #self.classes) end
   local opts = {
-    batch = o.batch, optimizer = o.optimizer, momentum = o.momentum,
+    batch = o.batch, shuffle = o.shuffle, optimizer = o.optimizer, momentum = o.momentum,
     weight_decay = o.weight_decay, clip = o.clip, class_weights = cw,
     beta1 = o.beta1, beta2 = o.beta2, eps = o.eps,
   }

@@ -1,6 +1,8 @@
 --- mmfuse.io: files other programs write and read.
 --   io.load_npy(path) -> tensor   (.npy float32/float64, C order, up to 8 dims)
 --   io.save_npy(path, t)          (float32, written atomically: temp file + fsync + rename)
+--   io.read_table(path, "tsv"|"csv") -> header, rows, lines: a manifest's fields (the C reader
+--     mm.data.load and mm.data.stream share; a malformed row is an error naming file:line)
 --   io.load_features(path [, {rows = n}]) -> n x d tensor: precomputed vectors,
 --     one row per dataset row (the `features` encoder); checks 2-D, the row
 --     count and that every value is finite, naming the file and the row.

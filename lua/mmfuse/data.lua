@@ -509,4 +509,9 @@ function data.load(path, o)
   return ds
 end
 
+--- mm.data.stream(path | glob | {paths...}, spec): the rows read from disk while a model
+-- trains on them (bigger than memory); the spec of mm.data.load plus the stream's own
+-- options: see mmfuse/stream.lua.
+function data.stream(paths, o) return require("mmfuse.stream").open(paths, o) end
+
 return data

@@ -153,6 +153,30 @@ end]]
     end
   end)
 
+  it("TF.js layers models: a model.json or a weight shard that is junk", function()
+    -- per junk path: a folder whose model.json is a link to it, and one whose shard is
+    local SRC = "spec/fixtures/tfjs_layers/sequential_small"
+    for i, j in ipairs(JUNK) do
+      local a, b = ("%s/tfjs_json_%d"):format(dir, i), ("%s/tfjs_shard_%d"):format(dir, i)
+      assert(os.execute(("mkdir -p %s %s && ln -s %s %s/model.json && cp %s/model.json %s/ && ln -s %s %s/group1-shard1of1")
+        :format(q(a), q(b), q(j[1]), q(a), q(SRC), q(b), q(j[1]), q(b))))
+    end
+    local res = child [[
+for i in ipairs(JUNK) do
+  try("json" .. i, mm.image.backbone, DIR .. "/tfjs_json_" .. i .. "/model.json")
+  try("shard" .. i, mm.image.backbone, DIR .. "/tfjs_shard_" .. i .. "/model.json")
+end]]
+    for i, j in ipairs(JUNK) do
+      for _, l in ipairs { "json", "shard" } do
+        local r = res[l .. i]
+        assert(r, ("no result for %s%d"):format(l, i))
+        assert.is_false(r.ok, l .. i .. " accepted " .. j[1])
+        util.assert_mentions(r.msg, "not a regular file", j[2])
+      end
+      util.assert_mentions(res["shard" .. i].msg, "group1-shard1of1")
+    end
+  end)
+
   it("the command line: info, eval, train, predict --image, experiment", function()
     for _, j in ipairs(JUNK) do
       for _, args in ipairs {

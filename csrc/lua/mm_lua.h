@@ -145,6 +145,7 @@ extern const luaL_Reg mm_lua_tensor_math_meta[], mm_lua_tensor_math_methods[], m
 void mm_lua_open_nn(lua_State *L);
 void mm_lua_open_text(lua_State *L);
 void mm_lua_open_image(lua_State *L);
+void mm_lua_open_tfjs(lua_State *L);
 void mm_lua_open_backbone(lua_State *L); /* l_backbone.c: core.image.backbone, opened by mm_lua_open_image */
 void mm_lua_open_io(lua_State *L);
 void mm_lua_open_data(lua_State *L);

@@ -121,12 +121,17 @@ BMP, GIF, TGA; grey/RGBA -> RGB; sides > 8192 or more than mm.image.max_pixels
   mm.image.batch{img1, img2}                         -> N x 3 x H x W
   b = mm.image.backbone("resnet18", {weights = "r18.safetensors"})
       b:forward(batch) -> N x 512 features (also "mobilenet_v2")
+  net = mm.image.backbone("data/pretrained/inception_v3/model.json", {layer =})
+      a TF.js / Keras layers model (`make pretrained`): net:forward(batch) -> N x 2048
+      (pictures as mm.image.load gives them: RGB / 255), net:predict(path) -> its own
+      5 classes, net:head(batch), net:describe(), net:layers()
   mm.io.load_npy(path) / mm.io.save_npy(path, t)     precomputed features
   F, info = mm.features.extract(ds, {encoder = "mobilenet_v2", cache = "cache/"})
       a frozen encoder run once over a dataset, stored as .npy and reused
 Image encoders of a model: image = {encoder = "cnn"} (trained here),
 "histogram" (no training), "resnet18" / "mobilenet_v2" (frozen backbones,
-weights = "x.safetensors"), "features" (a .npy row per sample given to
+weights = "x.safetensors"), a model.json path (a frozen TF.js layers model,
+layer = to pick its feature layer), "features" (a .npy row per sample given to
 mm.data.load as image_features = "x.npy").
 ]]
 

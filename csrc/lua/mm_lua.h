@@ -41,6 +41,15 @@ int mm_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 struct mm_dataset;
 /* the dataset userdata at idx (an argument error when it is none or closed) */
 struct mm_dataset *mm_lua_checkdataset(lua_State *L, int idx);
+/* push a new dataset userdata that owns ds */
+void mm_lua_pushdataset(lua_State *L, struct mm_dataset *ds);
+
+/* -- streams (l_stream.c) ----------------------------------------------------- */
+struct mm_stream;
+/* the stream userdata at idx, or NULL when idx holds something else */
+struct mm_stream *mm_lua_teststream(lua_State *L, int idx);
+/* mark the stream at idx in use by a model (delta +1) or not (-1); 0 when idx holds no stream */
+int mm_lua_stream_busy(lua_State *L, int idx, int delta);
 
 /* -- owned C memory ---------------------------------------------------------
  * A userdata that frees (free()) the pointer stored in it when collected:
@@ -150,5 +159,6 @@ void mm_lua_open_backbone(lua_State *L); /* l_backbone.c: core.image.backbone, o
 void mm_lua_open_io(lua_State *L);
 void mm_lua_open_data(lua_State *L);
 void mm_lua_open_model(lua_State *L);
+void mm_lua_open_stream(lua_State *L);
 
 #endif

@@ -46,6 +46,7 @@ const mm_defaults mm_model_defaults = {
     .hist_bins = {MM_HSV_BINS_H, MM_HSV_BINS_S, MM_HSV_BINS_V},
     .epochs = 10,
     .batch = 32,
+    .shuffle = 1,
     .optimizer = MM_OPT_ADAM,
     .lr = 1e-3,
     .momentum = 0.0,
@@ -172,6 +173,7 @@ void mm_train_opts_init(mm_train_opts *o) {
   const mm_defaults *d = &mm_model_defaults;
   memset(o, 0, sizeof *o);
   o->batch = d->batch;
+  o->shuffle = d->shuffle;
   o->optimizer = d->optimizer;
   o->lr = (float)d->lr;
   o->momentum = (float)d->momentum;

@@ -70,6 +70,7 @@ typedef struct mm_defaults {
   int hist_bins[3];
   /* training: the epoch loop (lua/mmfuse/model.lua) reads epochs */
   int64_t epochs, batch;
+  int shuffle; /* a new row order every epoch (else the data's order) */
   int optimizer;
   double lr, momentum, weight_decay, beta1, beta2, eps, clip;
   double progress_interval; /* seconds between progress callbacks */

@@ -179,7 +179,8 @@ Models: mm.model{...} builds one; model:fit trains it (the loop is in C).
       either modality may be left out; probs[class] = probability
   names, P = model:predict(ds)          a class per row, P is N x classes
 fit options: epochs, batch, lr, seed, valid (keeps the epoch with the best
-validation macro-F1), patience, optimizer = "adam" | "sgd", momentum,
+validation macro-F1), patience, shuffle = false (the rows in the data's
+order), optimizer = "adam" | "sgd", momentum,
 weight_decay, clip, lr_decay, class_weights = "balanced", on_epoch(stats).
 Model options: missing = "learned" | "zeros", lambda, margin, hardest,
 dropout = { text = p, image = p } (modality dropout while training).

@@ -12,8 +12,10 @@
 -- learning-rate schedule, the per-epoch callback) and the file header.
 local core = require "mmfuse.core"
 local data = require "mmfuse.data"
+local stream = require "mmfuse.stream"
 local features = require "mmfuse.features"
 local C = core.fusion
+local function is_stream(ds) return getmetatable(ds) == stream.Stream end
 
 local M = {}
 local Model = {}
@@ -78,6 +80,10 @@ local function with_backbone(self, ds, what, lvl)
     local uses = false
     for _, nm in ipairs(self.options.modalities) do uses = uses or nm == "image" end
     if not uses then return ds end
+  end
+  if is_stream(ds) then
+    error(("%s: an image backbone runs on a dataset in memory; stream its features instead (mm.features, then "
+      .. "features = { name = \"x.npy\" })"):format(what), lvl + 1)
   end
   local hit = self._feats[ds]
   if hit then return hit end
@@ -203,7 +209,9 @@ local function c_config(self, mods)
 end
 
 local function check_data(self, ds, what, lvl)
-  if getmetatable(ds) ~= data.Dataset then error(("%s: expects a dataset (mm.data.load / mm.data.new)"):format(what), lvl + 1) end
+  if getmetatable(ds) ~= data.Dataset and not is_stream(ds) then
+    error(("%s: expects a dataset (mm.data.load / mm.data.new) or a stream (mm.data.stream)"):format(what), lvl + 1)
+  end
   if #ds.classes ~= #self.classes then
     error(("%s: the data has %d classes, the model %d"):format(what, #ds.classes, #self.classes), lvl + 1)
   end
@@ -227,12 +235,13 @@ local function balanced_weights(ds, C)
   return w
 end
 
---- model:fit(train, { valid=, epochs=, batch=, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
+--- model:fit(train, { valid=, epochs=, batch=, shuffle=true, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
 --                    clip=, lr_decay=number|"linear", class_weights="balanced"|{...}, patience=, seed=1,
 --                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval= })
 --   -> history (stats per epoch; history.best_epoch)
 -- Options left out take the core's defaults (mm.settings.defaults.fit).
 -- With `valid`, the weights of the epoch with the best validation macro-F1 are kept.
+-- shuffle = false trains on the rows in the data's order (every epoch the same batches).
 -- on_epoch may return false to stop. on_batch gets {epoch, epochs, batch, batches, samples,
 -- loss, accuracy, seconds} (running values of the epoch) at most every progress_interval
 -- seconds and after the last batch of an epoch; returning false ends training there.
@@ -278,9 +287,12 @@ function Model:fit(train, o)
   local lr = o.lr or DEFAULTS.fit.lr
   if type(lr) ~= "number" or not (lr > 0) then error("fit: lr must be a number > 0", 2) end
   local cw = o.class_weights
-  if cw == "balanced" then cw = balanced_weights(train, #self.classes) end
+  if cw == "balanced" then
+    if is_stream(train) then error("fit: class_weights = \"balanced\" needs a dataset in memory; give the weights", 2) end
+    cw = balanced_weights(train, #self.classes)
+  end
   local opts = {
-    batch = o.batch, optimizer = o.optimizer, momentum = o.momentum,
+    batch = o.batch, shuffle = o.shuffle, optimizer = o.optimizer, momentum = o.momentum,
     weight_decay = o.weight_decay, clip = o.clip, class_weights = cw,
     beta1 = o.beta1, beta2 = o.beta2, eps = o.eps,
   }
@@ -305,8 +317,9 @@ function Model:fit(train, o)
     end
     local st = C.train_epoch(self._c, train._c, opts)
     st.epoch, st.lr = e, lr_e
+    if is_stream(train) then st.stream = train:stats() end
     if o.valid then
-      local r = C.evaluate(self._c, o.valid._c)
+      local r = C.evaluate(self._c, o.valid._c, false)
       st.valid_accuracy, st.valid_macro_f1, st.valid_loss = r.accuracy, r.macro_f1, r.log_loss
       if r.macro_f1 > best_f1 then
         best_f1, best_epoch, bad = r.macro_f1, e, 0
@@ -392,7 +405,7 @@ end
 --  (a table class -> p); model:predict(ds) -> array of class names, probabilities tensor [N, C].
 function Model:predict(x)
   need_built(self, "predict")
-  if getmetatable(x) == data.Dataset then
+  if getmetatable(x) == data.Dataset or is_stream(x) then
     check_data(self, x, "predict", 2)
     x = with_backbone(self, x, "predict", 2)
     local probs = C.predict(self._c, x._c)

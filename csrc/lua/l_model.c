@@ -11,6 +11,7 @@
 #include <malloc.h>
 #endif
 
+#include "../model/comm.h"
 #include "../model/metrics.h"
 #include "l_model.h"
 
@@ -268,6 +269,17 @@ static int l_build_resolved(lua_State *L) {
   return 0;
 }
 
+/* the communicator of mmfuse.dist at idx (a userdata whose block starts with
+ * an mm_comm, comm.h), NULL when idx is none or nil */
+static const mm_comm *opt_comm(lua_State *L, int idx, const char *what) {
+  if (lua_isnoneornil(L, idx)) return NULL;
+  const mm_comm *c = luaL_testudata(L, idx, MM_COMM_MT);
+  if (!c) luaL_error(L, "%s: 'comm' must be the communicator of mmfuse.dist (dist.comm)", what);
+  mm_err e = {0};
+  if (mm_comm_check(c, &e)) mm_lua_raise(L, &e);
+  return c;
+}
+
 static int l_seed(lua_State *L) {
   mm_model_seed(checkmodel(L, 1), (uint64_t)luaL_checkinteger(L, 2));
   return 0;
@@ -307,7 +319,7 @@ static int l_train_epoch(lua_State *L) {
   const char *optimizer;
   lua_Integer batch;
   lua_Number lr, momentum, wd, b1, b2, eps, clip, interval;
-  int tcw, tcb;
+  int tcw, tcb, tcomm;
   const mm_lua_opt opts[] = {MM_OPT_INT("batch", &batch, o.batch),
                              MM_OPT_STR("optimizer", &optimizer, NULL),
                              MM_OPT_NUM("lr", &lr, o.lr),
@@ -320,8 +332,11 @@ static int l_train_epoch(lua_State *L) {
                              MM_OPT_NUM("progress_interval", &interval, o.progress_interval),
                              MM_OPT_ANY("class_weights", &tcw),
                              MM_OPT_ANY("on_batch", &tcb),
+                             MM_OPT_ANY("comm", &tcomm),
                              MM_OPT_END};
   mm_lua_readopts(L, 3, "fit", opts);
+  lua_getfield(L, 3, "comm");
+  o.comm = opt_comm(L, lua_gettop(L), "fit");
   o.batch = batch;
   o.optimizer = parse_name(L, optimizer, &mm_optimizer_names, o.optimizer, "fit: ");
   o.lr = (float)lr, o.momentum = (float)momentum, o.wd = (float)wd;
@@ -371,13 +386,16 @@ static int l_train_epoch(lua_State *L) {
   return 1;
 }
 
+/* predict(M, ds [, comm]) -> probabilities tensor (with comm: every row's, on every process) */
 static int l_predict(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
   mm_dataset *ds = mm_lua_checkdataset(L, 2);
+  const mm_comm *c = opt_comm(L, 3, "predict");
   int64_t shape[2] = {ds->n, M->nclasses};
   mm_tensor *t = mm_lua_newtensor(L, 2, shape);
   mm_err e = {0};
-  if (mm_model_predict(M, ds, t->data, &e)) return mm_lua_raise(L, &e);
+  if (c ? mm_model_predict_comm(M, ds, c, t->data, &e) : mm_model_predict(M, ds, t->data, &e))
+    return mm_lua_raise(L, &e);
   return 1;
 }
 
@@ -389,15 +407,18 @@ static void push_darr(lua_State *L, const double *a, int64_t n) {
   }
 }
 
-/* evaluate(M, ds) -> metrics table, probabilities tensor */
+/* evaluate(M, ds [, comm]) -> metrics table, probabilities tensor (with comm:
+ * the metrics of every process's part summed, no probabilities) */
 static int l_evaluate(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
   mm_dataset *ds = mm_lua_checkdataset(L, 2);
+  const mm_comm *c = opt_comm(L, 3, "evaluate");
   int64_t shape[2] = {ds->n, M->nclasses};
-  mm_tensor *t = mm_lua_newtensor(L, 2, shape);
+  mm_tensor *t = c ? NULL : mm_lua_newtensor(L, 2, shape);
   mm_err e = {0};
   mm_metrics m;
-  if (mm_model_evaluate(M, ds, t->data, &m, &e)) return mm_lua_raise(L, &e);
+  if (c ? mm_model_evaluate_comm(M, ds, c, &m, &e) : mm_model_evaluate(M, ds, t->data, &m, &e))
+    return mm_lua_raise(L, &e);
   int64_t C = M->nclasses;
   lua_createtable(L, 0, 10);
   SETI("n", m.n);
@@ -427,6 +448,7 @@ static int l_evaluate(lua_State *L) {
   }
   lua_setfield(L, -2, "confusion");
   mm_metrics_free(&m);
+  if (c) return 1;
   lua_insert(L, -2);
   return 2;
 }

@@ -16,7 +16,7 @@ void mm_metrics_free(mm_metrics *m) {
   memset(m, 0, sizeof *m);
 }
 
-int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int64_t C, mm_metrics *m) {
+int mm_metrics_count(const float *probs, const int64_t *labels, int64_t n, int64_t C, mm_metrics *m, double *ll_sum) {
   memset(m, 0, sizeof *m);
   m->C = C;
   m->confusion = calloc((size_t)(C * C), sizeof *m->confusion);
@@ -28,7 +28,7 @@ int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int
     mm_metrics_free(m);
     return MM_ENOMEM;
   }
-  int64_t correct = 0, cnt = 0;
+  int64_t cnt = 0;
   double ll = 0;
   for (int64_t i = 0; i < n; i++) {
     int64_t y = labels[i];
@@ -38,15 +38,22 @@ int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int
     for (int64_t c = 1; c < C; c++)
       if (p[c] > p[best]) best = c;
     m->confusion[y * C + best]++;
-    correct += best == y;
     double py = p[y];
     if (!(py > 1e-15)) py = 1e-15;
     ll -= log(py);
     cnt++;
   }
   m->n = cnt;
+  *ll_sum = ll;
+  return MM_OK;
+}
+
+void mm_metrics_finish(mm_metrics *m, double ll_sum) {
+  const int64_t C = m->C, cnt = m->n;
+  int64_t correct = 0;
+  for (int64_t c = 0; c < C; c++) correct += m->confusion[c * C + c];
   m->accuracy = cnt ? (double)correct / cnt : 0;
-  m->log_loss = cnt ? ll / cnt : 0;
+  m->log_loss = cnt ? ll_sum / cnt : 0;
   double fsum = 0;
   int64_t nc = 0;
   for (int64_t c = 0; c < C; c++) {
@@ -60,5 +67,11 @@ int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int
     if (row || col) fsum += m->f1[c], nc++;
   }
   m->macro_f1 = nc ? fsum / nc : 0;
-  return MM_OK;
+}
+
+int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int64_t C, mm_metrics *m) {
+  double ll;
+  int rc = mm_metrics_count(probs, labels, n, C, m, &ll);
+  if (!rc) mm_metrics_finish(m, ll);
+  return rc;
 }

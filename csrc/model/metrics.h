@@ -20,6 +20,12 @@ typedef struct mm_metrics {
 
 /* Allocates the arrays; returns 0 or MM_ENOMEM. */
 int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int64_t C, mm_metrics *m);
+/* The two halves of it, for counts summed over processes in between:
+ * the confusion matrix and n of the rows (allocates), *ll_sum = the sum of
+ * -log(max(p_true, 1e-15)); then every score from the confusion, n and the
+ * sum. */
+int mm_metrics_count(const float *probs, const int64_t *labels, int64_t n, int64_t C, mm_metrics *m, double *ll_sum);
+void mm_metrics_finish(mm_metrics *m, double ll_sum);
 void mm_metrics_free(mm_metrics *m);
 
 #endif

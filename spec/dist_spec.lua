@@ -1,0 +1,137 @@
+-- mmfuse.dist: data-parallel training, evaluation and prediction over Open MPI processes.
+-- Every job runs under `mpirun -np 2` (spec/fixtures/dist/job.lua and bin/mmfuse), with a
+-- timeout around it, so a regression that hangs fails instead of stopping the suite. Under
+-- `make asan` the jobs run the suite's (ASan) build too, with LeakSanitizer off in them:
+-- Open MPI's own allocations outlive MPI_Finalize; mpirun itself runs uninstrumented.
+local util = require "util"
+
+local TIMEOUT = 90 -- seconds a job may take before it counts as hung
+
+local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function have(cmd)
+  local p = io.popen("command -v " .. cmd .. " 2>/dev/null")
+  local out = p:read("a")
+  p:close()
+  return out ~= ""
+end
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p " .. sh_quote(d)))
+  return d
+end
+
+local CPATH = (os.getenv("MMFUSE_CPATH") or "./build/?.so") .. ";;"
+local PRELOAD = os.getenv("LD_PRELOAD")
+
+-- Run argv (a list) as np processes under mpirun (np = nil: one process, no mpirun).
+-- Returns exit code, stdout, stderr, seconds.
+local function run(np, argv, dir)
+  local words = {}
+  for i, a in ipairs(argv) do words[i] = sh_quote(a) end
+  local env = "LUA_CPATH=" .. sh_quote(CPATH) .. " MMFUSE_CPATH=" .. sh_quote(os.getenv("MMFUSE_CPATH") or "./build/?.so")
+  local inner = table.concat(words, " ")
+  local cmd
+  if np then
+    local x = ""
+    if PRELOAD and PRELOAD ~= "" then -- the processes under ASan, mpirun without it
+      x = "-x LD_PRELOAD=" .. sh_quote(PRELOAD) .. " -x ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:exitcode=23 "
+    end
+    cmd = ("env -u LD_PRELOAD %s timeout -k 5 %d mpirun --allow-run-as-root --oversubscribe -np %d -x LUA_CPATH "
+      .. "-x MMFUSE_CPATH %s%s"):format(env, TIMEOUT, np, x, inner)
+  else
+    cmd = ("env %s timeout -k 5 %d %s"):format(env, TIMEOUT, inner)
+  end
+  local out, err = dir .. "/stdout", dir .. "/stderr"
+  local script = ("t0=$(date +%%s%%N); %s >%s 2>%s; rc=$?; t1=$(date +%%s%%N); echo $rc $(( (t1 - t0) / 1000000 ))")
+    :format(cmd, sh_quote(out), sh_quote(err))
+  local p = io.popen(script)
+  local rc, ms = p:read("a"):match("(%d+) (%d+)")
+  p:close()
+  return tonumber(rc), util.read(out), util.read(err), tonumber(ms) / 1000
+end
+
+local JOB = "spec/fixtures/dist/job.lua"
+
+describe("mmfuse.dist (mpirun -np 2)", function()
+  local mm, dir
+  setup(function()
+    assert(have("mpirun"), "mpirun is missing: make deps installs Open MPI (openmpi-bin, libopenmpi-dev)")
+    mm = require "mmfuse"
+    dir = tmpdir()
+  end)
+  teardown(function() if dir then os.execute("rm -rf " .. sh_quote(dir)) end end)
+
+  local function params(tag)
+    local out = {}
+    for i = 1, 64 do
+      local path = ("%s/%s_p%d.npy"):format(dir, tag, i)
+      local f = io.open(path, "rb")
+      if not f then break end
+      f:close()
+      out[i] = path
+    end
+    return out
+  end
+
+  it("trains the same weights on every process, as one process does with the doubled batch", function()
+    -- one sum per step, in rank order on every process (sync.c): the two processes' weights
+    -- are the same bits; against one process with batch 16 the float sums run in another
+    -- order (measured: at most 4.4e-7 of the largest weight with Adam, 8e-8 with SGD, for
+    -- 3 epochs of the text, early, late and joint fusions): 1e-5 leaves a margin of 20
+    for _, case in ipairs { { fusion = "joint", optimizer = "adam" }, { fusion = "text", optimizer = "sgd" } } do
+      os.execute("rm -f " .. sh_quote(dir) .. "/*.npy")
+      local common = { "fusion=" .. case.fusion, "optimizer=" .. case.optimizer, "epochs=3" }
+      local rc, out, err = run(2, { "lua5.4", JOB, "train", dir, "batch=8", table.unpack(common) }, dir)
+      assert(rc == 0, err)
+      local lines = {}
+      for l in out:gmatch("[^\n]+") do lines[l:match("^r(%d)")] = l:gsub("^r%d ", "") end
+      assert.are.equal(lines["0"], lines["1"]) -- the job's statistics, the same on both
+      rc, out, err = run(nil, { "lua5.4", JOB, "train", dir, "batch=16", "local=1", table.unpack(common) }, dir)
+      assert(rc == 0, err)
+      local r0, r1, one = params("r0"), params("r1"), params("local")
+      assert.is_true(#r0 >= 2)
+      assert.are.equal(#r0, #r1)
+      assert.are.equal(#r0, #one)
+      for i = 1, #r0 do
+        assert(util.read(r0[i]) == util.read(r1[i]), ("%s: parameter %d differs between the processes"):format(case.fusion, i))
+        util.assert_close(mm.io.load_npy(r0[i]), mm.io.load_npy(one[i]), case.fusion .. " parameter " .. i, 1e-5)
+      end
+    end
+  end)
+
+  it("evaluates and predicts as one process does", function()
+    -- 700 rows: three prediction batches of 256, split 1 / 2 between the processes
+    local rc, _, err = run(2, { "lua5.4", JOB, "train", dir, "rows=700", "epochs=1" }, dir)
+    assert(rc == 0, err)
+    for r = 0, 1 do
+      -- the probabilities of the job and of this process alone, bit for bit
+      assert(util.read(("%s/r%d_probs.npy"):format(dir, r)) == util.read(("%s/r%d_probs1.npy"):format(dir, r)))
+      local job, one = util.read(("%s/r%d_eval.txt"):format(dir, r)), util.read(("%s/r%d_eval1.txt"):format(dir, r))
+      local strip = function(s) return (s:gsub("log_loss [^\n]+\n", "")) end
+      assert.are.equal(strip(one), strip(job)) -- n, accuracy, macro-F1, confusion, the predicted names
+      local lj, lo = tonumber(job:match("log_loss (%S+)")), tonumber(one:match("log_loss (%S+)"))
+      assert(math.abs(lj - lo) <= 1e-12 * lo, ("log-loss %.17g vs %.17g"):format(lj, lo)) -- a sum of 700 doubles, reordered
+    end
+  end)
+
+  it("ends every process with the message of a process whose gradient is not finite", function()
+    local rc, out, err, secs = run(2, { "lua5.4", JOB, "nan", dir }, dir)
+    assert(rc == 0, err) -- the error is agreed: both catch it and meet again in a barrier
+    for r = 0, 1 do
+      util.assert_mentions(out, ("rank %d: "):format(r), ("rank %d after"):format(r))
+      assert(out:match(("rank %d: [^\n]*rank 1 of 2: fit: gradient is not finite"):format(r)), out)
+    end
+    assert(secs < 30, ("took %.1f s"):format(secs))
+  end)
+
+  it("ends the job within seconds when one process cannot read its file", function()
+    local rc, out, err, secs = run(2, { "lua5.4", JOB, "badfile", dir }, dir)
+    assert.are_not.equal(0, rc)
+    assert.is_nil(out:find("trained on rank", 1, true)) -- rank 0 never gets past the first collective
+    util.assert_mentions(err, dir .. "/missing.tsv: cannot open")
+    assert(secs < 30, ("took %.1f s"):format(secs))
+  end)
+end)

@@ -316,7 +316,7 @@ static int l_train_epoch(lua_State *L) {
   mm_dataset *ds = mm_lua_checkdataset(L, 2);
   mm_train_opts o;
   mm_train_opts_init(&o);
-  const char *optimizer;
+  const char *optimizer, *sparse;
   lua_Integer batch;
   lua_Number lr, momentum, wd, b1, b2, eps, clip, interval;
   int tcw, tcb, tcomm;
@@ -333,12 +333,14 @@ static int l_train_epoch(lua_State *L) {
                              MM_OPT_ANY("class_weights", &tcw),
                              MM_OPT_ANY("on_batch", &tcb),
                              MM_OPT_ANY("comm", &tcomm),
+                             MM_OPT_STR("dist_sparse", &sparse, NULL),
                              MM_OPT_END};
   mm_lua_readopts(L, 3, "fit", opts);
   lua_getfield(L, 3, "comm");
   o.comm = opt_comm(L, lua_gettop(L), "fit");
   o.batch = batch;
   o.optimizer = parse_name(L, optimizer, &mm_optimizer_names, o.optimizer, "fit: ");
+  o.sparse_sync = parse_name(L, sparse, &mm_sync_names, MM_SYNC_AUTO, "fit: ");
   o.lr = (float)lr, o.momentum = (float)momentum, o.wd = (float)wd;
   o.b1 = (float)b1, o.b2 = (float)b2, o.eps = (float)eps, o.clip = (float)clip;
   float *cw = NULL;

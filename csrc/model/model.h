@@ -149,6 +149,7 @@ typedef struct mm_train_opts {
   /* NULL, or the processes to train with (comm.h): data-parallel training,
    * each process its slice of every global batch of batch x size rows */
   const struct mm_comm *comm;
+  int sparse_sync; /* MM_SYNC_*: how the rows of sparse tables are summed (sync.c; auto picks per step) */
 } mm_train_opts;
 
 typedef struct mm_epoch_stats {

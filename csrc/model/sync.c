@@ -39,9 +39,10 @@
 
 #define COUNT_SPLIT ((int64_t)1 << 20)
 
-int mm_sync_init(mm_sync *s, const mm_comm *c, mm_err *e) {
+int mm_sync_init(mm_sync *s, const mm_comm *c, int mode, mm_err *e) {
   memset(s, 0, sizeof *s);
   s->c = c;
+  s->mode = mode;
   s->bytes_of = calloc((size_t)c->size, sizeof *s->bytes_of);
   if (!s->bytes_of) return mm_errorf(e, MM_ENOMEM, "dist: out of memory");
   return MM_OK;
@@ -274,7 +275,9 @@ int mm_sync_step(mm_sync *s, mm_model *M, const mm_sync_local *l, mm_sync_total 
       s->counts[k * size + r] = n;
       sum += n;
     }
-    use_rows[k] = (double)sum * (8.0 + 4.0 * p->rowlen) <= 2.0 * 4.0 * (p->rowlen + 1) * (double)p->shape[0];
+    use_rows[k] = s->mode == MM_SYNC_ROWS ||
+                  (s->mode == MM_SYNC_AUTO &&
+                   (double)sum * (8.0 + 4.0 * p->rowlen) <= 2.0 * 4.0 * (p->rowlen + 1) * (double)p->shape[0]);
     any_rows |= use_rows[k];
   }
   const float factor = (float)(l->wsum * (W > 0 ? 1.0 / W : 0.0));

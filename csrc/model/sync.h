@@ -57,6 +57,7 @@ typedef struct mm_sync_total {
 /* Buffers kept from step to step (sync.c), freed by mm_sync_free. */
 typedef struct mm_sync {
   const mm_comm *c;
+  int mode;
   float *buf;
   int64_t bufcap;
   uint8_t *mine, *all;
@@ -67,7 +68,8 @@ typedef struct mm_sync {
   int64_t tablecap;
 } mm_sync;
 
-int mm_sync_init(mm_sync *s, const mm_comm *c, mm_err *e);
+/* mode: MM_SYNC_AUTO, or always MM_SYNC_ROWS / MM_SYNC_TABLE (config.h) */
+int mm_sync_init(mm_sync *s, const mm_comm *c, int mode, mm_err *e);
 void mm_sync_free(mm_sync *s);
 /* After the backward of this process's rows, before the optimiser step:
  * every dense gradient and every sparse table's touched rows become the sum

@@ -163,7 +163,7 @@ int mm_train_dist_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm_
   }
   if (!lrc && !(order = malloc((size_t)ds->n * sizeof *order))) lrc = mm_errorf(&le, MM_ENOMEM, "fit: out of memory");
   if (!lrc) {
-    lrc = mm_sync_init(&sy, c, &le);
+    lrc = mm_sync_init(&sy, c, o->sparse_sync, &le);
     have_sync = !lrc;
   }
   rc = mm_agree(c, lrc, &le, e);

@@ -223,7 +223,7 @@ end
 --- model:fit(train, { valid=, epochs=, batch=, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
 --                    clip=, lr_decay=number|"linear", class_weights="balanced"|{...}, patience=, seed=1,
 --                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval=,
---                    dist=true })
+--                    dist=true, dist_sparse="auto"|"rows"|"table" })
 --   -> history (stats per epoch; history.best_epoch)
 -- Options left out take the core's defaults (mm.settings.defaults.fit).
 -- With `valid`, the weights of the epoch with the best validation macro-F1 are kept.
@@ -281,7 +281,7 @@ function Model:fit(train, o)
   local opts = {
     batch = o.batch, optimizer = o.optimizer, momentum = o.momentum,
     weight_decay = o.weight_decay, clip = o.clip, class_weights = cw,
-    beta1 = o.beta1, beta2 = o.beta2, eps = o.eps, comm = dist and dist.comm,
+    beta1 = o.beta1, beta2 = o.beta2, eps = o.eps, comm = dist and dist.comm, dist_sparse = o.dist_sparse,
   }
   local history = {}
   local best_f1, best_epoch, snap, bad = -1, nil, nil, 0

@@ -27,8 +27,9 @@ local CPATH = (os.getenv("MMFUSE_CPATH") or "./build/?.so") .. ";;"
 local PRELOAD = os.getenv("LD_PRELOAD")
 
 -- Run argv (a list) as np processes under mpirun (np = nil: one process, no mpirun).
+-- stdin: a file for the job's standard input (mpirun hands it to rank 0).
 -- Returns exit code, stdout, stderr, seconds.
-local function run(np, argv, dir)
+local function run(np, argv, dir, stdin)
   local words = {}
   for i, a in ipairs(argv) do words[i] = sh_quote(a) end
   local env = "LUA_CPATH=" .. sh_quote(CPATH) .. " MMFUSE_CPATH=" .. sh_quote(os.getenv("MMFUSE_CPATH") or "./build/?.so")
@@ -45,8 +46,8 @@ local function run(np, argv, dir)
     cmd = ("env %s timeout -k 5 %d %s"):format(env, TIMEOUT, inner)
   end
   local out, err = dir .. "/stdout", dir .. "/stderr"
-  local script = ("t0=$(date +%%s%%N); %s >%s 2>%s; rc=$?; t1=$(date +%%s%%N); echo $rc $(( (t1 - t0) / 1000000 ))")
-    :format(cmd, sh_quote(out), sh_quote(err))
+  local script = ("t0=$(date +%%s%%N); %s <%s >%s 2>%s; rc=$?; t1=$(date +%%s%%N); echo $rc $(( (t1 - t0) / 1000000 ))")
+    :format(cmd, sh_quote(stdin or "/dev/null"), sh_quote(out), sh_quote(err))
   local p = io.popen(script)
   local rc, ms = p:read("a"):match("(%d+) (%d+)")
   p:close()
@@ -54,6 +55,25 @@ local function run(np, argv, dir)
 end
 
 local JOB = "spec/fixtures/dist/job.lua"
+
+-- a JSON value as text with its keys sorted and numbers in full: cjson's key order follows
+-- the hash order of the process that wrote it
+local function canon(v)
+  if type(v) == "number" then return ("%.17g"):format(v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = tostring(k) .. "=" .. canon(v[k]) end
+  return "{" .. table.concat(out, ",") .. "}"
+end
+
+local function json_lines(text)
+  local cjson, out = require "cjson", {}
+  for l in text:gmatch("[^\n]+") do out[#out + 1] = canon(cjson.decode(l)) end
+  return out
+end
 
 describe("mmfuse.dist (mpirun -np 2)", function()
   local mm, dir
@@ -136,6 +156,62 @@ describe("mmfuse.dist (mpirun -np 2)", function()
     assert.are_not.equal(0, rc)
     assert.is_nil(out:find("trained on rank", 1, true)) -- rank 0 never gets past the first collective
     util.assert_mentions(err, dir .. "/missing.tsv: cannot open")
+    assert(secs < 30, ("took %.1f s"):format(secs))
+  end)
+
+  it("runs mmfuse train, eval and predict as one job under mpirun", function()
+    local data = { "data/emoji32/manifest.tsv", "--text-col", "caption", "--label-col", "group" }
+    local m2 = dir .. "/cli2.mmf"
+    local rc, out, err = run(2, { "bin/mmfuse", "train", data[1], "--fusion", "text", "--text-col", "caption",
+      "--label-col", "group", "--epochs", "2", "--batch", "8", "--out", m2 }, dir)
+    assert(rc == 0, err)
+    local _, nprinted = out:gsub("trained text on 1906 rows", "")
+    assert.are.equal(1, nprinted, out) -- rank 0 alone prints
+    util.assert_mentions(err, "epoch 2/2")
+    assert(select(2, err:gsub("epoch 1/2", "")) == 1, err)
+    assert(io.open(m2, "rb")):close()
+    local leftovers = io.popen("ls " .. sh_quote(dir) .. " | grep -c '^cli2.mmf.' ; true"):read("a")
+    assert.are.equal("0", leftovers:match("%d+")) -- no temporary file beside the model
+    -- eval: the job's metrics are this process's (the log-loss sum reordered)
+    local eval = { "bin/mmfuse", "eval", m2, table.unpack(data) }
+    eval[#eval + 1] = "--json"
+    local rc2, out2, err2 = run(2, eval, dir)
+    assert(rc2 == 0, err2)
+    local rc1, out1, err1 = run(nil, eval, dir)
+    assert(rc1 == 0, err1)
+    local cjson = require "cjson"
+    local j2, j1 = cjson.decode(out2), cjson.decode(out1)
+    assert(math.abs(j2.log_loss - j1.log_loss) <= 1e-12 * j1.log_loss)
+    j2.log_loss, j1.log_loss = nil, nil
+    assert.are.equal(canon(j1), canon(j2))
+    -- predict: 600 posts from stdin, three blocks of 256 lines, in input order with their errors
+    local posts = dir .. "/posts.jsonl"
+    local f = assert(io.open(posts, "w"))
+    local n = 0
+    for line in io.lines(data[1]) do
+      local cap = n > 0 and line:match("^[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)")
+      if cap then f:write(cjson.encode { id = n, text = cap }, "\n") end
+      if n == 300 then f:write("not json\n\n") end
+      n = n + 1
+      if n > 600 then break end
+    end
+    f:close()
+    rc2, out2, err2 = run(2, { "bin/mmfuse", "predict", m2 }, dir, posts)
+    assert.are.equal(1, rc2) -- a line failed
+    util.assert_mentions(err2, "1 of 602 lines failed")
+    rc1, out1, err1 = run(nil, { "bin/mmfuse", "predict", m2 }, dir, posts)
+    assert.are.equal(1, rc1)
+    local p2, p1 = json_lines(out2), json_lines(out1)
+    assert.are.equal(601, #p1)
+    assert.are.same(p1, p2) -- the same probabilities, bit for bit, in the same order
+  end)
+
+  it("ends the command on every process when the manifest is missing", function()
+    local rc, _, err, secs = run(2, { "bin/mmfuse", "train", dir .. "/none.tsv", "--fusion", "text", "--out",
+      dir .. "/none.mmf" }, dir)
+    assert.are.equal(1, rc)
+    util.assert_mentions(err, dir .. "/none.tsv")
+    assert.is_nil(io.open(dir .. "/none.mmf", "rb"))
     assert(secs < 30, ("took %.1f s"):format(secs))
   end)
 end)

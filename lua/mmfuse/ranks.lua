@@ -22,42 +22,65 @@ end
 
 local TAG = 7
 
---- fn over every item of iter, in blocks of k items: block b runs on rank b % size, and
--- rank 0 passes every block's text to write in input order (the other ranks send theirs).
--- fn(item, index) -> text, failed (a boolean); returns, on rank 0, the items and the
--- failures of all ranks (elsewhere: the items, and this rank's failures).
-function M.ordered_blocks(d, iter, k, fn, write)
-  local b, block, items, failed = 0, {}, 0, 0
-  local function flush()
-    local owner = b % d.size
-    if owner == d.rank then
-      local out, bad = {}, 0
-      for i, it in ipairs(block) do
-        local text, f = fn(it[1], it[2])
-        out[i] = text
-        if f then bad = bad + 1 end
-      end
-      failed = failed + bad
-      if d.rank == 0 then
-        write(table.concat(out))
-      else
-        d.send(bad .. "\n" .. table.concat(out), 0, TAG)
-      end
-    elseif d.rank == 0 then
-      local msg = d.recv(owner, TAG)
-      local nl = msg:find("\n", 1, true)
-      failed = failed + tonumber(msg:sub(1, nl - 1))
-      write(msg:sub(nl + 1))
+--- fn over every line of next_line (an iterator, read on rank 0 only: mpirun gives stdin
+-- to rank 0), in blocks of k lines: rank 0 reads one block for each rank, sends every other
+-- rank its block, runs its own, then writes the blocks' texts in input order, receiving the
+-- other ranks' results; the other ranks run what they are sent until an empty message.
+-- fn(line, number) -> text, failed (a boolean). Returns, on rank 0, the lines and the
+-- failures of all ranks; elsewhere 0, 0.
+function M.scatter_lines(d, next_line, k, fn, write)
+  local function run(first, lines)
+    local out, bad = {}, 0
+    for i, line in ipairs(lines) do
+      local text, f = fn(line, first + i - 1)
+      out[i] = text or ""
+      if f then bad = bad + 1 end
     end
-    b, block = b + 1, {}
+    return table.concat(out), bad
   end
-  for item in iter do
-    items = items + 1
-    block[#block + 1] = { item, items }
-    if #block == k then flush() end
+  if d.rank ~= 0 then
+    while true do
+      local msg = d.recv(0, TAG)
+      if msg == "" then return 0, 0 end
+      local nl = msg:find("\n", 1, true)
+      local first, lines = tonumber(msg:sub(1, nl - 1)), {}
+      for line in (msg:sub(nl + 1) .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+      local text, bad = run(first, lines)
+      d.send(bad .. "\n" .. text, 0, TAG)
+    end
   end
-  if #block > 0 then flush() end
-  return items, failed
+  local n, failed, done = 0, 0, false
+  while not done do
+    local blocks = {}
+    for r = 0, d.size - 1 do
+      local b = { first = n + 1 }
+      while #b < k do
+        local line = next_line()
+        if line == nil then done = true break end
+        n = n + 1
+        b[#b + 1] = line
+      end
+      if #b == 0 then break end
+      blocks[r] = b
+      if r > 0 then d.send(b.first .. "\n" .. table.concat(b, "\n"), r, TAG) end
+      if done then break end
+    end
+    if blocks[0] then
+      local text, bad = run(blocks[0].first, blocks[0])
+      failed = failed + bad
+      write(text)
+    end
+    for r = 1, d.size - 1 do
+      if blocks[r] then
+        local msg = d.recv(r, TAG)
+        local nl = msg:find("\n", 1, true)
+        failed = failed + tonumber(msg:sub(1, nl - 1))
+        write(msg:sub(nl + 1))
+      end
+    end
+  end
+  for r = 1, d.size - 1 do d.send("", r, TAG) end
+  return n, failed
 end
 
 return M

@@ -105,5 +105,6 @@ BINDIR ?= /usr/local/bin
 install: all
 	install -d $(LIBDIR)/mmfuse $(LUADIR)/mmfuse
 	install -m 0755 $(B)/mmfuse/core.so $(LIBDIR)/mmfuse/core.so
+	if [ -f $(B)/mmfuse/dist.so ]; then install -m 0755 $(B)/mmfuse/dist.so $(LIBDIR)/mmfuse/dist.so; fi
 	install -m 0644 lua/mmfuse/*.lua $(LUADIR)/mmfuse/
 	if [ -f bin/mmfuse ]; then install -d $(BINDIR) && install -m 0755 bin/mmfuse $(BINDIR)/mmfuse; fi

@@ -26,9 +26,10 @@
  *          allreduce: 4 (L + 1) x table rows bytes, which a ring allreduce
  *          moves twice.
  * Gathering rows is chosen unless the gathered rows outweigh twice the table
- * (bench/dist_bench.lua measures both: for a 200 k x 64 table and batches of
- * tens of posts the gather moves a few hundred KB a step where the table is
- * 51 MB, and takes well under a millisecond where the table takes tens).
+ * (MM_SYNC_AUTO; MM_SYNC_ROWS / _TABLE force one way). For a 200 k x 64 table
+ * and 32 posts a process the gather moves 258 KB a step and the table 56 MB,
+ * and the table's sum takes about 70 times as long (bench/dist_bench.lua,
+ * README "more than one machine").
  * Every process merges the gathered rows in the same order from the same
  * bytes, so every process holds the same sums. */
 #include <stdlib.h>

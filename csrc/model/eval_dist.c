@@ -45,17 +45,31 @@ static int start(mm_model *M, const mm_dataset *ds, const mm_comm *c, const char
   return rc;
 }
 
+/* this process's part predicted: its probabilities (NULL with *lrc set and
+ * the error in le), its first row and its row count */
+static float *predict_part(mm_model *M, mm_dataset *ds, const mm_comm *c, const char *what, int64_t *first,
+                           int64_t *count, int *lrc, mm_err *le) {
+  part_of(ds->n, c->rank, c->size, first, count);
+  float *probs = malloc((size_t)(*count > 0 ? *count * M->nclasses : 1) * sizeof *probs);
+  *lrc = probs ? mm_model_predict_range(M, ds, *first, *count, probs, le)
+               : mm_errorf(le, MM_ENOMEM, "%s: out of memory", what);
+  if (*lrc) {
+    free(probs);
+    return NULL;
+  }
+  return probs;
+}
+
 int mm_model_predict_comm(mm_model *M, mm_dataset *ds, const mm_comm *c, float *probs, mm_err *e) {
   int rc = start(M, ds, c, "predict", e);
   if (rc) return rc;
   const int64_t C = M->nclasses;
   int64_t first, count;
-  part_of(ds->n, c->rank, c->size, &first, &count);
   mm_err le = {0};
-  int64_t *bytes_of = calloc((size_t)c->size, sizeof *bytes_of);
-  float *mine = malloc((size_t)(count > 0 ? count * C : 1) * sizeof *mine);
-  int lrc = bytes_of && mine ? mm_model_predict_range(M, ds, first, count, mine, &le)
-                             : mm_errorf(&le, MM_ENOMEM, "predict: out of memory");
+  int lrc;
+  float *mine = predict_part(M, ds, c, "predict", &first, &count, &lrc, &le);
+  int64_t *bytes_of = lrc ? NULL : calloc((size_t)c->size, sizeof *bytes_of);
+  if (!lrc && !bytes_of) lrc = mm_errorf(&le, MM_ENOMEM, "predict: out of memory");
   rc = mm_agree(c, lrc, &le, e);
   if (!rc) {
     for (int r = 0; r < c->size; r++) {
@@ -76,12 +90,10 @@ int mm_model_evaluate_comm(mm_model *M, mm_dataset *ds, const mm_comm *c, mm_met
   if (rc) return rc;
   const int64_t C = M->nclasses;
   int64_t first, count;
-  part_of(ds->n, c->rank, c->size, &first, &count);
   mm_err le = {0};
   double ll = 0;
-  float *probs = malloc((size_t)(count > 0 ? count * C : 1) * sizeof *probs);
-  int lrc = probs ? mm_model_predict_range(M, ds, first, count, probs, &le)
-                  : mm_errorf(&le, MM_ENOMEM, "evaluate: out of memory");
+  int lrc;
+  float *probs = predict_part(M, ds, c, "evaluate", &first, &count, &lrc, &le);
   if (!lrc && mm_metrics_count(probs, ds->labels + first, count, C, m, &ll))
     lrc = mm_errorf(&le, MM_ENOMEM, "evaluate: out of memory");
   free(probs);

@@ -214,4 +214,21 @@ describe("mmfuse.dist (mpirun -np 2)", function()
     assert.is_nil(io.open(dir .. "/none.mmf", "rb"))
     assert(secs < 30, ("took %.1f s"):format(secs))
   end)
+
+  it("runs README's script example (its ```lua mpirun block) under mpirun", function()
+    local f = assert(io.open("README.md", "rb"))
+    local code = f:read("a"):match("```lua mpirun\n(.-)```")
+    f:close()
+    assert.is_string(code)
+    local model = dir .. "/readme.mmf"
+    code = code:gsub('"emoji%.mmf"', '"' .. model .. '"')
+    local script = dir .. "/readme.lua"
+    f = assert(io.open(script, "w"))
+    f:write(code)
+    f:close()
+    local rc, out, err = run(2, { "lua5.4", script }, dir)
+    assert(rc == 0, err)
+    assert.is_truthy(out:match("^[%d.]+\t[%d.]+\n$"), out) -- rank 0 alone prints
+    assert(io.open(model, "rb")):close()
+  end)
 end)

@@ -1,6 +1,8 @@
 # mmfuse - build, test, demo, bench, fuzz, deps.
 # `make` builds build/mmfuse/core.so. Every csrc/**/*.c is part of the module
-# (no list to keep in sync); areas add their own targets in mk/*.mk.
+# (no list to keep in sync) except csrc/dist, the MPI module (mk/dist.mk:
+# build/mmfuse/dist.so, built when Open MPI is installed); areas add their own
+# targets in mk/*.mk.
 
 LUA      ?= lua5.4
 CC       ?= gcc
@@ -22,15 +24,16 @@ LIBS     := -lopenblas -lm -lpthread
 # B / BA: build folders (a parallel build, e.g. of another kernel level, may use its own: make B=build-x)
 B        ?= build
 BA       ?= build-asan
-SRCS     := $(shell find csrc -name '*.c' | LC_ALL=C sort)
+SRCS     := $(shell find csrc -name '*.c' -not -path 'csrc/dist/*' | LC_ALL=C sort)
 OBJS     := $(SRCS:csrc/%.c=$(B)/obj/%.o)
 AOBJS    := $(SRCS:csrc/%.c=$(BA)/obj/%.o)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -DMM_POISON_UNINIT
 
 # Debian packages the build, the tests and the demo need.
 DEPS_PKGS := build-essential lua5.4 liblua5.4-dev luarocks lua-busted lua-cjson libopenblas-dev libstb-dev \
-             python3-numpy chromium fonts-liberation clang libclang-rt-14-dev
-# (chromium: the report spec renders report.html; clang: the fuzz targets)
+             python3-numpy chromium fonts-liberation clang libclang-rt-14-dev libopenmpi-dev openmpi-bin
+# (chromium: the report spec renders report.html; clang: the fuzz targets; Open MPI: mmfuse.dist
+# and its specs, mk/dist.mk)
 # peers and fixture generators (bench, tools/)
 EXTRA_PKGS := python3-torch python3-torchvision python3-pil fasttext lua-ldoc
 
@@ -102,5 +105,6 @@ BINDIR ?= /usr/local/bin
 install: all
 	install -d $(LIBDIR)/mmfuse $(LUADIR)/mmfuse
 	install -m 0755 $(B)/mmfuse/core.so $(LIBDIR)/mmfuse/core.so
+	if [ -f $(B)/mmfuse/dist.so ]; then install -m 0755 $(B)/mmfuse/dist.so $(LIBDIR)/mmfuse/dist.so; fi
 	install -m 0644 lua/mmfuse/*.lua $(LUADIR)/mmfuse/
 	if [ -f bin/mmfuse ]; then install -d $(BINDIR) && install -m 0755 bin/mmfuse $(BINDIR)/mmfuse; fi

@@ -12,6 +12,7 @@
 #include <malloc.h>
 #endif
 
+#include "../model/comm.h"
 #include "../model/metrics.h"
 #include "../model/model_stream.h"
 #include "l_model.h"
@@ -273,6 +274,17 @@ static int l_build_resolved(lua_State *L) {
   return 0;
 }
 
+/* the communicator of mmfuse.dist at idx (a userdata whose block starts with
+ * an mm_comm, comm.h), NULL when idx is none or nil */
+static const mm_comm *opt_comm(lua_State *L, int idx, const char *what) {
+  if (lua_isnoneornil(L, idx)) return NULL;
+  const mm_comm *c = luaL_testudata(L, idx, MM_COMM_MT);
+  if (!c) luaL_error(L, "%s: 'comm' must be the communicator of mmfuse.dist (dist.comm)", what);
+  mm_err e = {0};
+  if (mm_comm_check(c, &e)) mm_lua_raise(L, &e);
+  return c;
+}
+
 static int l_seed(lua_State *L) {
   mm_model_seed(checkmodel(L, 1), (uint64_t)luaL_checkinteger(L, 2));
   return 0;
@@ -310,10 +322,10 @@ static int l_train_epoch(lua_State *L) {
   mm_dataset *ds = sm ? NULL : mm_lua_checkdataset(L, 2);
   mm_train_opts o;
   mm_train_opts_init(&o);
-  const char *optimizer;
+  const char *optimizer, *sparse;
   lua_Integer batch;
   lua_Number lr, momentum, wd, b1, b2, eps, clip, interval;
-  int tcw, tcb, shuffle;
+  int tcw, tcb, shuffle, tcomm;
   const mm_lua_opt opts[] = {MM_OPT_INT("batch", &batch, o.batch),
                              MM_OPT_BOOL("shuffle", &shuffle, o.shuffle),
                              MM_OPT_STR("optimizer", &optimizer, NULL),
@@ -327,11 +339,19 @@ static int l_train_epoch(lua_State *L) {
                              MM_OPT_NUM("progress_interval", &interval, o.progress_interval),
                              MM_OPT_ANY("class_weights", &tcw),
                              MM_OPT_ANY("on_batch", &tcb),
+                             MM_OPT_ANY("comm", &tcomm),
+                             MM_OPT_STR("dist_sparse", &sparse, NULL),
                              MM_OPT_END};
   mm_lua_readopts(L, 3, "fit", opts);
+  lua_getfield(L, 3, "comm");
+  o.comm = opt_comm(L, lua_gettop(L), "fit");
+  if (sm && o.comm)
+    return luaL_error(L, "fit: dist = true takes a dataset in memory; a stream across processes is not supported yet "
+                         "(give each process its own part: stream:part(rank, size), or load the data)");
   o.batch = batch;
   o.shuffle = shuffle;
   o.optimizer = parse_name(L, optimizer, &mm_optimizer_names, o.optimizer, "fit: ");
+  o.sparse_sync = parse_name(L, sparse, &mm_sync_names, MM_SYNC_AUTO, "fit: ");
   o.lr = (float)lr, o.momentum = (float)momentum, o.wd = (float)wd;
   o.b1 = (float)b1, o.b2 = (float)b2, o.eps = (float)eps, o.clip = (float)clip;
   float *cw = NULL;
@@ -425,6 +445,7 @@ static void run_stream(lua_State *L, mm_model *M, mm_stream *sm, int want_probs,
   lua_remove(L, -2);
 }
 
+/* predict(M, ds [, comm]) -> probabilities tensor (with comm: every row's, on every process) */
 static int l_predict(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
   mm_stream *sm = mm_lua_teststream(L, 2);
@@ -433,10 +454,12 @@ static int l_predict(lua_State *L) {
     return 1;
   }
   mm_dataset *ds = mm_lua_checkdataset(L, 2);
+  const mm_comm *c = opt_comm(L, 3, "predict");
   int64_t shape[2] = {ds->n, M->nclasses};
   mm_tensor *t = mm_lua_newtensor(L, 2, shape);
   mm_err e = {0};
-  if (mm_model_predict(M, ds, t->data, &e)) return mm_lua_raise(L, &e);
+  if (c ? mm_model_predict_comm(M, ds, c, t->data, &e) : mm_model_predict(M, ds, t->data, &e))
+    return mm_lua_raise(L, &e);
   return 1;
 }
 
@@ -448,19 +471,24 @@ static void push_darr(lua_State *L, const double *a, int64_t n) {
   }
 }
 
-/* evaluate(M, ds) -> metrics table, probabilities tensor */
+/* evaluate(M, ds [, comm]) -> metrics table, probabilities tensor (with comm:
+ * the metrics of every process's part summed, no probabilities) */
 static int l_evaluate(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
   mm_stream *sm = mm_lua_teststream(L, 2);
   mm_metrics m;
+  const mm_comm *c = NULL;
   if (sm) {
-    run_stream(L, M, sm, lua_isnone(L, 3) || lua_toboolean(L, 3), &m);
+    /* a stream's 3rd argument: whether to return the probabilities */
+    run_stream(L, M, sm, lua_isnoneornil(L, 3) || lua_toboolean(L, 3), &m);
   } else {
     mm_dataset *ds = mm_lua_checkdataset(L, 2);
+    c = opt_comm(L, 3, "evaluate");
     int64_t shape[2] = {ds->n, M->nclasses};
-    mm_tensor *t = mm_lua_newtensor(L, 2, shape);
+    mm_tensor *t = c ? NULL : mm_lua_newtensor(L, 2, shape);
     mm_err e = {0};
-    if (mm_model_evaluate(M, ds, t->data, &m, &e)) return mm_lua_raise(L, &e);
+    if (c ? mm_model_evaluate_comm(M, ds, c, &m, &e) : mm_model_evaluate(M, ds, t->data, &m, &e))
+      return mm_lua_raise(L, &e);
   }
   int64_t C = M->nclasses;
   lua_createtable(L, 0, 10);
@@ -491,6 +519,7 @@ static int l_evaluate(lua_State *L) {
   }
   lua_setfield(L, -2, "confusion");
   mm_metrics_free(&m);
+  if (c) return 1;
   lua_insert(L, -2);
   return 2;
 }

@@ -11,6 +11,7 @@ static const char *const encoder_names[] = {"auto", "text", "cnn", "histogram", 
 static const char *const pool_names[] = {"max", "mean", "sum"};
 static const char *const optimizer_names[] = {"sgd", "adam"};
 static const char *const missing_names[] = {"learned", "zeros"};
+static const char *const sync_names[] = {"auto", "rows", "table"};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
 _Static_assert(COUNT(fusion_names) == MM_FUSION_COUNT, "a name for every fusion");
@@ -18,12 +19,14 @@ _Static_assert(COUNT(encoder_names) == MM_ENC_COUNT, "a name for every encoder")
 _Static_assert(COUNT(pool_names) == MM_POOL_COUNT, "a name for every pooling");
 _Static_assert(COUNT(optimizer_names) == MM_OPT_COUNT, "a name for every optimiser");
 _Static_assert(COUNT(missing_names) == MM_MISSING_COUNT, "a name for every missing-modality rule");
+_Static_assert(COUNT(sync_names) == MM_SYNC_COUNT, "a name for every sparse sum");
 
 const mm_names mm_fusion_names = {"fusion", fusion_names, MM_FUSION_COUNT};
 const mm_names mm_encoder_names = {"encoder", encoder_names, MM_ENC_COUNT};
 const mm_names mm_pool_names = {"pool", pool_names, MM_POOL_COUNT};
 const mm_names mm_optimizer_names = {"optimizer", optimizer_names, MM_OPT_COUNT};
 const mm_names mm_missing_names = {"'missing' setting", missing_names, MM_MISSING_COUNT};
+const mm_names mm_sync_names = {"dist_sparse", sync_names, MM_SYNC_COUNT};
 
 const mm_defaults mm_model_defaults = {
     .fusion = MM_FUSION_JOINT,

@@ -22,6 +22,8 @@ enum { MM_ENC_AUTO = 0, MM_ENC_TEXT, MM_ENC_CNN, MM_ENC_HIST, MM_ENC_FEAT, MM_EN
 /* the pooling of joint fusion: MM_POOL_MAX, _MEAN, _SUM of nn/fusion.c */
 enum { MM_POOL_COUNT = MM_POOL_SUM + 1 };
 enum { MM_OPT_SGD = 0, MM_OPT_ADAM, MM_OPT_COUNT };
+/* how data-parallel training sums the rows of a sparse table (sync.c) */
+enum { MM_SYNC_AUTO = 0, MM_SYNC_ROWS, MM_SYNC_TABLE, MM_SYNC_COUNT };
 /* what early fusion puts in place of a missing modality */
 enum { MM_MISSING_LEARNED = 0, MM_MISSING_ZEROS, MM_MISSING_COUNT };
 
@@ -34,7 +36,8 @@ typedef struct mm_names {
   int count;
 } mm_names;
 
-extern const mm_names mm_fusion_names, mm_encoder_names, mm_pool_names, mm_optimizer_names, mm_missing_names;
+extern const mm_names mm_fusion_names, mm_encoder_names, mm_pool_names, mm_optimizer_names, mm_missing_names,
+    mm_sync_names;
 
 /* the index of s in t, or -1 with "<where>unknown <what> 's' (a, b, c)" in e */
 int mm_names_parse(const mm_names *t, const char *s, const char *where, mm_err *e);

@@ -26,7 +26,8 @@ void mm_metrics_free(mm_metrics *m);
 
 /* The same over rows that arrive in parts (a stream): begin, add every part
  * in row order, end. mm_metrics_compute is begin + one add + end, so both
- * give the same bits for the same rows. */
+ * give the same bits for the same rows. Between add and end, counts summed
+ * over processes (confusion, n, correct, ll_sum) may replace a part's own. */
 int mm_metrics_begin(mm_metrics *m, int64_t C);
 void mm_metrics_add(mm_metrics *m, const float *probs, const int64_t *labels, int64_t n);
 void mm_metrics_end(mm_metrics *m);

@@ -148,6 +148,10 @@ typedef struct mm_train_opts {
   int (*progress)(void *ud, const mm_progress *p);
   void *progress_ud;
   double progress_interval;
+  /* NULL, or the processes to train with (comm.h): data-parallel training,
+   * each process its slice of every global batch of batch x size rows */
+  const struct mm_comm *comm;
+  int sparse_sync; /* MM_SYNC_*: how the rows of sparse tables are summed (sync.c; auto picks per step) */
 } mm_train_opts;
 
 typedef struct mm_epoch_stats {
@@ -230,5 +234,11 @@ int mm_model_predict(mm_model *M, mm_dataset *ds, float *probs, mm_err *e);
 /* the prediction and its metrics against ds's labels (free m with mm_metrics_free) */
 struct mm_metrics;
 int mm_model_evaluate(mm_model *M, mm_dataset *ds, float *probs, struct mm_metrics *m, mm_err *e);
+/* The same over the processes of comm (comm.h, eval_dist.c), each holding ds:
+ * predict leaves every row's probs [ds->n, nclasses] on every process;
+ * evaluate sums the counts, so m is the one-process result everywhere. */
+struct mm_comm;
+int mm_model_predict_comm(mm_model *M, mm_dataset *ds, const struct mm_comm *c, float *probs, mm_err *e);
+int mm_model_evaluate_comm(mm_model *M, mm_dataset *ds, const struct mm_comm *c, struct mm_metrics *m, mm_err *e);
 
 #endif

@@ -125,8 +125,22 @@ void mm_params_mirror_sparse(mm_model *M, int keep); /* compact rows -> dense g 
 
 int mm_run_batch(mm_model *M, const mm_dataset *ds, ws *w, const int64_t *rows, int64_t n, int train,
                  const float *cw, double *loss, mm_err *e);
+/* prediction runs batches of this many rows; a row's probabilities may
+ * depend on the batch it is computed in (OpenBLAS's products), so a process
+ * predicting part of a dataset starts its part at a multiple of it */
+#define MM_PREDICT_BATCH 256
+/* probs [count, nclasses] of rows first .. first + count - 1, in batches of
+ * MM_PREDICT_BATCH from first */
+int mm_model_predict_range(mm_model *M, mm_dataset *ds, int64_t first, int64_t count, float *probs, mm_err *e);
 int mm_train_step(mm_model *M, mm_dataset *ds, ws *w, const mm_train_opts *o, const int64_t *rows, int64_t n,
                   int64_t s, int64_t nb, double *loss, mm_err *e);
+/* the finite tests, clipping and the optimiser step of complete gradients (nb: batches done) */
+int mm_train_apply(mm_model *M, const mm_train_opts *o, int64_t nb, mm_err *e);
+/* the message of a non-finite batch loss (rows s + 1 .. s + n of the epoch) */
+int mm_train_loss_error(double loss, int64_t s, int64_t n, int64_t nb, mm_err *e);
+int mm_train_check_epoch(const mm_model *M, const mm_dataset *ds, const mm_train_opts *o, mm_err *e);
+/* an epoch of data-parallel training over o->comm (train_dist.c) */
+int mm_train_dist_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm_epoch_stats *st, mm_err *e);
 /* the optimiser step over every parameter gradient (scaled by scale) */
 int mm_update_apply(mm_model *M, const mm_train_opts *o, double scale, mm_err *e);
 int mm_update_grads_finite(const mm_model *M);

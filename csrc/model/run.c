@@ -46,18 +46,18 @@ int mm_model_loss_grad(mm_model *M, mm_dataset *ds, double *loss, mm_err *e) {
   return rc;
 }
 
-int mm_model_predict(mm_model *M, mm_dataset *ds, float *probs, mm_err *e) {
+int mm_model_predict_range(mm_model *M, mm_dataset *ds, int64_t first, int64_t count, float *probs, mm_err *e) {
   if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not trained yet (call fit or load a model)");
-  if (ds->n == 0) return MM_OK;
-  int64_t B = ds->n < 256 ? ds->n : 256;
+  if (count <= 0) return MM_OK;
+  int64_t B = count < MM_PREDICT_BATCH ? count : MM_PREDICT_BATCH;
   ws *w = mm_ws_acquire(M, B, 0, e);
   if (!w) return e->code;
   int rc = mm_batch_bind(M, ds, w, 0, e);
   int64_t *rows = malloc((size_t)B * sizeof *rows);
   if (!rc && !rows) rc = mm_errorf(e, MM_ENOMEM, "predict: out of memory");
-  for (int64_t s = 0; !rc && s < ds->n; s += B) {
-    int64_t n = ds->n - s < B ? ds->n - s : B;
-    for (int64_t b = 0; b < n; b++) rows[b] = s + b;
+  for (int64_t s = 0; !rc && s < count; s += B) {
+    int64_t n = count - s < B ? count - s : B;
+    for (int64_t b = 0; b < n; b++) rows[b] = first + s + b;
     double loss;
     rc = mm_run_batch(M, ds, w, rows, n, 0, NULL, &loss, e);
     if (!rc) memcpy(probs + s * M->nclasses, w->probs, (size_t)(n * M->nclasses) * sizeof(float));
@@ -65,6 +65,10 @@ int mm_model_predict(mm_model *M, mm_dataset *ds, float *probs, mm_err *e) {
   free(rows);
   mm_ws_release(M, w);
   return rc;
+}
+
+int mm_model_predict(mm_model *M, mm_dataset *ds, float *probs, mm_err *e) {
+  return mm_model_predict_range(M, ds, 0, ds->n, probs, e);
 }
 
 int mm_model_evaluate(mm_model *M, mm_dataset *ds, float *probs, mm_metrics *m, mm_err *e) {

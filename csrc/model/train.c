@@ -50,45 +50,55 @@ static unsigned ftz_begin(void) { return 0; }
 static void ftz_end(unsigned csr) { (void)csr; }
 #endif
 
-/* One training step on rows (s: their offset in the shuffled epoch, nb:
- * batches done). The gradients are complete and tested when the optimiser
- * step begins: the place where gradients from other processes would be
- * summed in before the update. */
-int mm_train_step(mm_model *M, mm_dataset *ds, ws *w, const mm_train_opts *o, const int64_t *rows, int64_t n,
-                  int64_t s, int64_t nb, double *loss_out, mm_err *e) {
-  double loss = 0;
-  int rc = mm_run_batch(M, ds, w, rows, n, 1, o->class_w, &loss, e);
-  if (rc) return rc;
-  if (!isfinite(loss)) {
-    rc = mm_errorf(e, MM_ENUM, "fit: loss is %s in batch %lld (rows %lld..%lld of the shuffled epoch); weights "
-                               "kept from the batch before",
-                   isnan(loss) ? "NaN" : "Inf", (long long)nb + 1, (long long)s + 1, (long long)(s + n));
-    mm_params_zero_grads(M);
-    return rc;
-  }
+/* The second half of a step (nb: batches done), once the gradients are
+ * complete: the finite test (or the global norm when clipping), clipping,
+ * the optimiser step. */
+int mm_train_apply(mm_model *M, const mm_train_opts *o, int64_t nb, mm_err *e) {
   /* the global norm only when clipping; otherwise a cheap finite test (a
    * non-finite gradient must not reach the optimiser state m / v) */
   double ss = o->clip > 0 ? mm_update_grad_sumsq(M) : 0.0;
   if (o->clip > 0 ? !isfinite(ss) : !mm_update_grads_finite(M)) {
-    rc = mm_errorf(e, MM_ENUM, "fit: gradient is not finite in batch %lld; weights kept from the batch before",
-                   (long long)nb + 1);
+    int rc = mm_errorf(e, MM_ENUM, "fit: gradient is not finite in batch %lld; weights kept from the batch before",
+                       (long long)nb + 1);
     mm_params_zero_grads(M);
     return rc;
   }
   double scale = 1.0, norm = sqrt(ss);
   if (o->clip > 0 && norm > o->clip) scale = o->clip / norm;
   unsigned csr = ftz_begin();
-  rc = mm_update_apply(M, o, scale, e);
+  int rc = mm_update_apply(M, o, scale, e);
   ftz_end(csr);
-  if (rc) {
-    mm_err_prefix(e, "batch %lld: ", (long long)nb + 1);
+  if (rc) mm_err_prefix(e, "batch %lld: ", (long long)nb + 1);
+  return rc;
+}
+
+int mm_train_loss_error(double loss, int64_t s, int64_t n, int64_t nb, mm_err *e) {
+  return mm_errorf(e, MM_ENUM, "fit: loss is %s in batch %lld (rows %lld..%lld of the shuffled epoch); weights "
+                               "kept from the batch before",
+                   isnan(loss) ? "NaN" : "Inf", (long long)nb + 1, (long long)s + 1, (long long)(s + n));
+}
+
+/* One training step on rows (s: their offset in the shuffled epoch, nb:
+ * batches done): the batch's forward and backward, then mm_train_apply.
+ * Between the two the gradients are complete and tested: where a
+ * data-parallel step sums in the other processes' (train_dist.c). */
+int mm_train_step(mm_model *M, mm_dataset *ds, ws *w, const mm_train_opts *o, const int64_t *rows, int64_t n,
+                  int64_t s, int64_t nb, double *loss_out, mm_err *e) {
+  double loss = 0;
+  int rc = mm_run_batch(M, ds, w, rows, n, 1, o->class_w, &loss, e);
+  if (rc) return rc;
+  if (!isfinite(loss)) {
+    rc = mm_train_loss_error(loss, s, n, nb, e);
+    mm_params_zero_grads(M);
     return rc;
   }
+  rc = mm_train_apply(M, o, nb, e);
+  if (rc) return rc;
   *loss_out = loss;
   return MM_OK;
 }
 
-static int check_epoch(const mm_model *M, const mm_dataset *ds, const mm_train_opts *o, mm_err *e) {
+int mm_train_check_epoch(const mm_model *M, const mm_dataset *ds, const mm_train_opts *o, mm_err *e) {
   if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not built (fit builds it)");
   if (ds->nclasses != M->nclasses)
     return mm_errorf(e, MM_EINVAL, "model: data has %lld classes, the model %lld", (long long)ds->nclasses,
@@ -140,9 +150,10 @@ static int train_sequential(mm_model *M, mm_dataset *ds, ws *w, const mm_train_o
 }
 
 int mm_model_train_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm_epoch_stats *st, mm_err *e) {
+  if (o->comm) return mm_train_dist_epoch(M, ds, o, st, e); /* data-parallel: train_dist.c */
   M->wgen++; /* every step (and Hogwild thread) writes weights */
   memset(st, 0, sizeof *st);
-  int rc = check_epoch(M, ds, o, e);
+  int rc = mm_train_check_epoch(M, ds, o, e);
   if (rc) return rc;
   double t0 = mm_now_seconds();
   int64_t B = o->batch < ds->n ? o->batch : ds->n;

@@ -9,6 +9,13 @@
 -- `mm.model`, `model:fit`, `model:evaluate`, `model:predict`, `model:save`,
 -- `mm.load`, `mmfuse.experiment`), so the command does nothing a script
 -- cannot do.
+--
+-- Under `mpirun -np N` (N > 1) train, eval and predict run as one job
+-- (mmfuse.dist): every process loads the manifest, train fits with
+-- `dist = true` (each process a slice of every global batch of batch x N
+-- rows), eval sums the processes' counts, a batch predict spreads the stdin
+-- lines over the processes; rank 0 alone prints results and progress and
+-- writes the model file.
 -- @module mmfuse.cli
 
 local M = {}
@@ -170,6 +177,16 @@ local function clean_message(msg)
   return msg
 end
 M.clean_message = clean_message
+
+-- the MPI job (mmfuse.dist) of a process that mpirun started with others, else nil
+local function job()
+  local ranks = require "mmfuse.ranks"
+  if ranks.launched_size() <= 1 then return nil end
+  return ranks.module(PROG)
+end
+
+-- where the output of a rank other than 0 goes
+local SINK = { write = function(self) return self end, flush = function() end }
 
 -- The files the commands read must be regular files: a FIFO or a device
 -- (a junk path) is refused without being opened (mmfuse.io, csrc/io/file.c).
@@ -549,13 +566,17 @@ command {
 Loads MANIFEST (TSV, CSV or JSONL; image paths relative to it), splits it,
 trains a model and saves it. With a split, the validation part drives early
 stopping and the test part is evaluated at the end. Progress goes to stderr,
-results to stdout.
+results to stdout. Under `mpirun -np N` the N processes train one model
+together (each a slice of every global batch of N x --batch rows); rank 0
+prints and saves.
 
 Example:
   mmfuse train data/emoji32/manifest.tsv --fusion commonspace \
       --text-col caption --image-col image --label-col group \
       --split fold:0:1 --epochs 20 --seed 1 --out emoji.mmf]],
   run = function(o, out, err)
+    local d = job()
+    if d and d.rank ~= 0 then out, err = SINK, SINK end
     local manifest = o.args[1]
     local split = M.parse_split(o.split)
     local ds, cols = load_data(manifest, o, true, { image_size = o["image-size"], image_features = o["image-features"] })
@@ -567,7 +588,7 @@ Example:
     if o["image-encoder"] then cfg.image = { encoder = o["image-encoder"] } end
     if o["image-features"] then cfg.image = { encoder = "features" } end
     local model = mm().model(cfg)
-    local fit = { epochs = o.epochs, seed = o.seed, lr = o.lr, batch = o.batch, patience = o.patience }
+    local fit = { epochs = o.epochs, seed = o.seed, lr = o.lr, batch = o.batch, patience = o.patience, dist = d ~= nil }
     if valid and ds_size(valid) > 0 then fit.valid = valid end
     if not o.quiet then
       fit.on_epoch = function(s)
@@ -589,11 +610,11 @@ Example:
     local modal = {}
     if cols.text then modal[#modal + 1] = "text=" .. cols.text end
     if cols.image then modal[#modal + 1] = "image=" .. cols.image end
-    out:write(("trained %s on %d rows (%s, label=%s) in %.1f s CPU; saved %s\n"):format(o.fusion, ds_size(train),
-      table.concat(modal, " "), cols.label, secs, o.out))
+    out:write(("trained %s on %d rows (%s, label=%s) in %.1f s CPU%s; saved %s\n"):format(o.fusion, ds_size(train),
+      table.concat(modal, " "), cols.label, secs, d and (" per process, %d processes"):format(d.size) or "", o.out))
     if test and ds_size(test) > 0 then
       out:write(("\ntest part (%d rows):\n"):format(ds_size(test)))
-      out:write(M.format_result(model:evaluate(test), classes_of(model)))
+      out:write(M.format_result(model:evaluate(test, { dist = d ~= nil }), classes_of(model)))
     end
     return 0
   end,
@@ -617,11 +638,14 @@ command {
   }),
   description = [[
 Prints accuracy, macro-F1, log-loss and a per-class table. --drop removes a
-modality from every row first: the missing-modality ablation.
+modality from every row first: the missing-modality ablation. Under
+`mpirun -np N` each process predicts a part and rank 0 prints the job's metrics.
 
 Example:
   mmfuse eval emoji.mmf data/emoji32/manifest.tsv --split fold:0 --drop image]],
   run = function(o, out)
+    local d = job()
+    if d and d.rank ~= 0 then out = SINK end
     local model = load_model(o.args[1])
     local ds = load_data(o.args[2], o, true, { classes = classes_of(model), image_size = model.image_size,
       image_features = o["image-features"] })
@@ -641,7 +665,7 @@ Example:
         end
       end
     end
-    local r = model:evaluate(part, { drop = modality_list(o.drop) })
+    local r = model:evaluate(part, { drop = modality_list(o.drop), dist = d ~= nil })
     if o.json then
       out:write(json().encode(plain(r)), "\n")
     else
@@ -676,6 +700,9 @@ local function ranked(probs, classes)
   return list
 end
 
+-- lines a process predicts at a time in a batch predict under mpirun
+local PREDICT_BLOCK = 256
+
 command {
   name = "predict",
   summary = "classify one post, or JSONL posts from stdin",
@@ -696,6 +723,8 @@ and the top probabilities. A batch: without --text/--image, reads JSON lines
 current directory; "id" is copied through) and writes one JSON line per input
 line: {"id": ..., "label": ..., "probs": {...}}. A line
 that fails gives {"line": N, "error": "..."}; the exit code is then 1.
+Under `mpirun -np N` rank 0 reads stdin and hands blocks of lines to every
+process; the output keeps the input order.
 
 Examples:
   mmfuse predict emoji.mmf --text "cat face" --image data/emoji32/images/1f431.png
@@ -706,6 +735,7 @@ Examples:
     local model = load_model(o.args[1])
     local classes = classes_of(model)
     if o.text or o.image then
+      if job() and job().rank ~= 0 then out = SINK end
       if o.image then need_file(o.image, "image") end
       local p, probs = model:predict { text = o.text, image = o.image }
       if type(p) == "table" then probs = p.probs or p.probabilities or probs; p = p.label or p.class end
@@ -722,43 +752,53 @@ Examples:
     end
     local cjson = json()
     local dec = require("cjson.safe").decode
-    local nline, failed = 0, 0
-    for line in input:lines() do
-      nline = nline + 1
-      if line:match("%S") then
-        local obj, derr = dec(line)
-        local rec
-        if type(obj) == "table" then
-          if obj.text == cjson.null then obj.text = nil end
-          if obj.image == cjson.null then obj.image = nil end
-        end
-        if type(obj) ~= "table" or obj[1] ~= nil then
-          rec = { line = nline, error = "not a JSON object" .. (derr and (": " .. derr) or "") }
-        elseif obj.text == nil and obj.image == nil then
-          rec = { line = nline, error = "a post needs \"text\" and/or \"image\"" }
-        elseif obj.text ~= nil and type(obj.text) ~= "string" then
-          rec = { line = nline, error = "\"text\" must be a string" }
-        elseif obj.image ~= nil and type(obj.image) ~= "string" then
-          rec = { line = nline, error = "\"image\" must be a string (a file path)" }
-        else
-          local ok, p, probs = pcall(model.predict, model, { text = obj.text, image = obj.image })
-          if ok then
-            if type(p) == "table" then
-              rec = prediction_record(p)
-            else
-              rec = { label = p, probs = plain(probs) }
-            end
-            rec.id = obj.id
+    -- one input line -> its JSON line (nil for a blank line), failed
+    local function predict_line(line, nline)
+      if not line:match("%S") then return nil, false end
+      local obj, derr = dec(line)
+      local rec
+      if type(obj) == "table" then
+        if obj.text == cjson.null then obj.text = nil end
+        if obj.image == cjson.null then obj.image = nil end
+      end
+      if type(obj) ~= "table" or obj[1] ~= nil then
+        rec = { line = nline, error = "not a JSON object" .. (derr and (": " .. derr) or "") }
+      elseif obj.text == nil and obj.image == nil then
+        rec = { line = nline, error = "a post needs \"text\" and/or \"image\"" }
+      elseif obj.text ~= nil and type(obj.text) ~= "string" then
+        rec = { line = nline, error = "\"text\" must be a string" }
+      elseif obj.image ~= nil and type(obj.image) ~= "string" then
+        rec = { line = nline, error = "\"image\" must be a string (a file path)" }
+      else
+        local ok, p, probs = pcall(model.predict, model, { text = obj.text, image = obj.image })
+        if ok then
+          if type(p) == "table" then
+            rec = prediction_record(p)
           else
-            rec = { line = nline, error = clean_message(p) }
-            if obj.id ~= nil then rec.id = obj.id end
+            rec = { label = p, probs = plain(probs) }
           end
+          rec.id = obj.id
+        else
+          rec = { line = nline, error = clean_message(p) }
+          if obj.id ~= nil then rec.id = obj.id end
         end
-        if rec.error then
-          failed = failed + 1
-          if type(obj) == "table" and obj.id ~= nil and obj.id ~= cjson.null then rec.id = obj.id end
-        end
-        out:write(cjson.encode(rec), "\n")
+      end
+      if rec.error and type(obj) == "table" and obj.id ~= nil and obj.id ~= cjson.null then rec.id = obj.id end
+      return cjson.encode(rec) .. "\n", rec.error ~= nil
+    end
+    local nline, failed = 0, 0
+    local d = job()
+    if d then
+      -- rank 0 reads stdin (mpirun gives it to rank 0 only) and hands out blocks of lines
+      nline, failed = require("mmfuse.ranks").scatter_lines(d, input:lines(), PREDICT_BLOCK, predict_line,
+        function(text) out:write(text) end)
+      if d.rank ~= 0 then return 0 end
+    else
+      for line in input:lines() do
+        nline = nline + 1
+        local text, bad = predict_line(line, nline)
+        if text then out:write(text) end
+        if bad then failed = failed + 1 end
       end
     end
     if failed > 0 then

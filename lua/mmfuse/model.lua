@@ -14,6 +14,7 @@ local core = require "mmfuse.core"
 local data = require "mmfuse.data"
 local stream = require "mmfuse.stream"
 local features = require "mmfuse.features"
+local ranks = require "mmfuse.ranks"
 local C = core.fusion
 local function is_stream(ds) return getmetatable(ds) == stream.Stream end
 
@@ -237,7 +238,8 @@ end
 
 --- model:fit(train, { valid=, epochs=, batch=, shuffle=true, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
 --                    clip=, lr_decay=number|"linear", class_weights="balanced"|{...}, patience=, seed=1,
---                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval= })
+--                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval=,
+--                    dist=true, dist_sparse="auto"|"rows"|"table" })
 --   -> history (stats per epoch; history.best_epoch)
 -- Options left out take the core's defaults (mm.settings.defaults.fit).
 -- With `valid`, the weights of the epoch with the best validation macro-F1 are kept.
@@ -246,6 +248,10 @@ end
 -- loss, accuracy, seconds} (running values of the epoch) at most every progress_interval
 -- seconds and after the last batch of an epoch; returning false ends training there.
 -- Calling fit again continues from the current weights (a new seed re-seeds shuffling).
+-- dist = true (under mpirun, every process the same call on the same data): data-parallel
+-- training over the processes of the job (mmfuse.dist): each takes its slice of every
+-- global batch of batch x processes rows, the gradients are summed, the weights stay the
+-- same everywhere; the statistics, the validation and the stopping are the job's.
 function Model:fit(train, o)
   if o ~= nil and type(o) ~= "table" then error("fit: options must be a table, got " .. type(o), 2) end
   o = o or {}
@@ -261,6 +267,7 @@ function Model:fit(train, o)
   end
   local seed = o.seed or 1
   if math.type(seed) ~= "integer" then error("fit: seed must be an integer", 2) end
+  local dist = o.dist and ranks.module("fit", 2) or nil
   if not self._c then
     local cfg = c_config(self, modality_list(self, raw_train))
     self._c = C.new(cfg)
@@ -294,7 +301,7 @@ function Model:fit(train, o)
   local opts = {
     batch = o.batch, shuffle = o.shuffle, optimizer = o.optimizer, momentum = o.momentum,
     weight_decay = o.weight_decay, clip = o.clip, class_weights = cw,
-    beta1 = o.beta1, beta2 = o.beta2, eps = o.eps,
+    beta1 = o.beta1, beta2 = o.beta2, eps = o.eps, comm = dist and dist.comm, dist_sparse = o.dist_sparse,
   }
   local history = {}
   local best_f1, best_epoch, snap, bad = -1, nil, nil, 0
@@ -319,7 +326,10 @@ function Model:fit(train, o)
     st.epoch, st.lr = e, lr_e
     if is_stream(train) then st.stream = train:stats() end
     if o.valid then
-      local r = C.evaluate(self._c, o.valid._c, false)
+      -- a stream's 3rd argument says whether to keep the probabilities; a dataset's is the communicator
+      local third = false
+      if not is_stream(o.valid) then third = dist and dist.comm or nil end
+      local r = C.evaluate(self._c, o.valid._c, third)
       st.valid_accuracy, st.valid_macro_f1, st.valid_loss = r.accuracy, r.macro_f1, r.log_loss
       if r.macro_f1 > best_f1 then
         best_f1, best_epoch, bad = r.macro_f1, e, 0
@@ -329,7 +339,9 @@ function Model:fit(train, o)
       end
     end
     history[#history + 1] = st
-    if o.on_epoch and o.on_epoch(st) == false then break end
+    local stop = o.on_epoch ~= nil and o.on_epoch(st) == false
+    if dist then stop = dist.any(stop) end -- every process stops after the same epoch
+    if stop then break end
     if st.stopped then break end
     if o.patience and bad >= o.patience then break end
   end
@@ -338,6 +350,7 @@ function Model:fit(train, o)
   history.vectors = self.vectors
   history.best_valid_macro_f1 = snap and best_f1 or nil
   self.history = history
+  self._dist = dist -- save() writes from rank 0 only
   return history
 end
 
@@ -358,9 +371,11 @@ local function need_built(self, what)
   if not self._c or not C.built(self._c) then error(what .. ": the model is not trained yet (fit or mm.load first)", 3) end
 end
 
---- model:evaluate(ds, { drop = "text" | {"text", ...} }) -> result table:
+--- model:evaluate(ds, { drop = "text" | {"text", ...}, dist = true }) -> result table:
 -- accuracy, macro_f1, log_loss, n, precision/recall/f1/support (per class, in class order),
 -- per_class[name] = {precision, recall, f1, support}, confusion[true][pred], classes, probs (tensor).
+-- dist = true (every process the same call on the same data): each process predicts its part and
+-- the counts are summed, so every process gets the one-process metrics; probs is then nil.
 function Model:evaluate(ds, o)
   if o ~= nil and type(o) ~= "table" then error("evaluate: options must be a table, got " .. type(o), 2) end
   o = o or {}
@@ -386,7 +401,8 @@ function Model:evaluate(ds, o)
     end
     ds = ds:drop(keep)
   end
-  local r, probs = C.evaluate(self._c, ds._c)
+  if o.dist and is_stream(ds) then error("evaluate: dist = true takes a dataset in memory, not a stream", 2) end
+  local r, probs = C.evaluate(self._c, ds._c, o.dist and ranks.module("evaluate", 2).comm or nil)
   r.classes = self.classes
   r.probs = probs
   r.per_class = {}
@@ -402,13 +418,16 @@ local function looks_like_image_bytes(s)
 end
 
 --- model:predict{ text = "...", image = path_or_bytes, <feature> = {...} } -> class name, probabilities
---  (a table class -> p); model:predict(ds) -> array of class names, probabilities tensor [N, C].
-function Model:predict(x)
+--  (a table class -> p); model:predict(ds [, { dist = true }]) -> array of class names, probabilities
+--  tensor [N, C] (dist: each process predicts its part, every process gets all the rows).
+function Model:predict(x, o)
   need_built(self, "predict")
   if getmetatable(x) == data.Dataset or is_stream(x) then
+    if o ~= nil and type(o) ~= "table" then error("predict: options must be a table, got " .. type(o), 2) end
+    if o and o.dist and is_stream(x) then error("predict: dist = true takes a dataset in memory, not a stream", 2) end
     check_data(self, x, "predict", 2)
     x = with_backbone(self, x, "predict", 2)
-    local probs = C.predict(self._c, x._c)
+    local probs = C.predict(self._c, x._c, o and o.dist and ranks.module("predict", 2).comm or nil)
     local names = {}
     local P = probs:totable()
     for i, row in ipairs(P) do
@@ -550,7 +569,8 @@ local function cjson()
   return cj
 end
 
---- model:save(path): one safetensors file, written atomically.
+--- model:save(path): one safetensors file, written atomically. After fit{ dist = true } only
+-- rank 0 writes it; the other processes return at once (dist.barrier() before they read it).
 function Model:save(path)
   if type(path) ~= "string" then error("save: expects a path", 2) end
   need_built(self, "save")
@@ -583,7 +603,7 @@ function Model:save(path)
       layer = self.backbone.layer } or nil,
   }
   local json = cj.encode(header)
-  C.save(self._c, path, json)
+  if not self._dist or self._dist.rank == 0 then C.save(self._c, path, json) end
   return path
 end
 

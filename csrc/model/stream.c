@@ -587,7 +587,7 @@ int mm_stream_publish(mm_stream *s, int last, int rc, const mm_err *err) {
   sl->counts = s->rcounts;
   memset(&s->rcounts, 0, sizeof s->rcounts);
   sl->ds = NULL;
-  if (rc || s->nworker == 0) {
+  if (rc || s->sh->workers == 0) { /* the settings, not nworker: the workers may still be starting */
     if (!rc) {
       sl->state = SLOT_BUSY;
       pthread_mutex_unlock(&s->mu);

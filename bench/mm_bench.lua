@@ -6,6 +6,10 @@
 --   lua5.4 bench/mm_bench.lua WORK p3 [--epochs 2]
 --   lua5.4 bench/mm_bench.lua WORK p4 [--reps 3]
 --   lua5.4 bench/mm_bench.lua WORK conv
+--   lua5.4 bench/mm_bench.lua WORK p6 --model inception_v3|resnet18|mobilenet_v2|mobilenet_v2_tfjs
+--                                   [--batch 16] [--threads 1] [--seconds 4]
+--   lua5.4 bench/mm_bench.lua WORK p6layers --model inception_v3|mobilenet_v2_tfjs [--batch 16]
+--   lua5.4 bench/mm_bench.lua WORK p6folder [--model inception_v3] [--folder DIR] [--n 256] [--batch 16]
 --
 -- Prints one JSON line (seconds, kB). Module search: MMFUSE_CPATH (default
 -- ./build-bench/?.so) and ./lua/.
@@ -26,9 +30,9 @@ end
 
 -- arguments
 local WORK, WHAT = arg[1], arg[2]
-if not WORK or not WHAT then die("usage: mm_bench.lua WORK p1|p2|p3|p4|conv [--opt value]...") end
+if not WORK or not WHAT then die("usage: mm_bench.lua WORK p1|p2|p3|p4|conv|p6|p6layers|p6folder [--opt value]...") end
 local opt = { fusion = "joint", epochs = nil, batch = nil, dim = 128, reps = 3, seed = 1, threads = 1,
-              optimizer = nil, lr = nil }
+              optimizer = nil, lr = nil, model = "inception_v3", seconds = 4, folder = nil, n = 256 }
 do
   local i = 3
   while i <= #arg do
@@ -267,6 +271,120 @@ local function p4()
   emit { bench = "p4", run_s = times, posts_per_s = pps, posts_per_cpu_s = ppc, single_posts_per_s = single, n = n }
 end
 
-local fns = { p1 = p1, p2 = p2, p3 = p3, p4 = p4, conv = conv }
+-- P6: image backbones at inference. inception_v3: the nsfwjs Keras Inception-v3 of
+-- data/pretrained (TF.js layers model, up to its 5-class head; `make pretrained`); resnet18,
+-- mobilenet_v2: torchvision's architectures (mm.image.backbone, random weights: the time does not
+-- depend on them) up to the pooled features; mobilenet_v2_tfjs: the nsfwjs MobileNetV2 up to its
+-- head. The peers run torchvision's models with their 1000-class heads (a fully connected layer:
+-- 0.5-2 M multiply-adds of 1.8-5.7 G).
+local P6 = { inception_v3 = { 299, "data/pretrained/inception_v3/model.json" }, resnet18 = { 224 },
+             mobilenet_v2 = { 224 }, mobilenet_v2_tfjs = { 224, "data/pretrained/mobilenet_v2/model.json" } }
+
+local function p6_net(name)
+  local m = P6[name]
+  if not m then die("unknown model " .. tostring(name)) end
+  if m[2] then
+    local net = mm.image.backbone(m[2])
+    return m[1], function(x) return net:head(x) end, net
+  end
+  local b = mm.image.backbone(name)
+  mm.seed(1)
+  for _, p in ipairs(b:params()) do
+    if #p.shape == 4 then b:set(p.name, mm.randn(p.shape) * math.sqrt(2 / (p.shape[2] * p.shape[3] * p.shape[4]))) end
+  end
+  return m[1], function(x) return b:forward(x) end, b
+end
+
+-- a fixed pseudo-random batch in [0, 1)
+local function p6_input(B, S)
+  mm.seed(12345)
+  return (mm.randn(B, 3, S, S) * 0.25 + 0.5):relu()
+end
+
+local function p6()
+  local B = opt.batch or 16
+  local S, run = p6_net(opt.model)
+  local x = p6_input(B, S)
+  run(x) -- warm-up: plans and allocates
+  local rates, cpu, calls, t_all = {}, {}, 0, clock()
+  while calls < 3 or clock() - t_all < opt.seconds do
+    local t0, c0 = clock(), os.clock()
+    run(x)
+    rates[#rates + 1], cpu[#cpu + 1] = B / (clock() - t0), B / (os.clock() - c0)
+    calls = calls + 1
+  end
+  emit { bench = "p6", model = opt.model, size = S, batch = B, images_per_s = rates, images_per_cpu_s = cpu }
+end
+
+-- per-layer classes of a TF.js model (one thread): seconds and GFLOP/s of its steps by op and
+-- window (CPU time of the steps)
+local function p6layers()
+  local B = opt.batch or 16
+  local S, run, net = p6_net(opt.model)
+  if not net._c then die("p6layers: a TF.js model (inception_v3, mobilenet_v2_tfjs)") end
+  local x = p6_input(B, S)
+  run(x)
+  net._c:profile(true)
+  for _ = 1, opt.reps do run(x) end
+  local by, total = {}, 0
+  for _, r in ipairs(net._c:profile_report()) do
+    local key = r.op
+    if r.op == "conv" then key = (r.kh == 1 and r.kw == 1) and "conv 1x1" or "conv kxk" end
+    if r.op == "dwconv" then key = "depthwise " .. r.kh .. "x" .. r.kw end
+    local e = by[key] or { seconds = 0, macs = 0, steps = 0 }
+    e.seconds, e.macs, e.steps = e.seconds + r.seconds, e.macs + r.macs, e.steps + 1
+    by[key] = e
+    total = total + r.seconds
+  end
+  local classes = {}
+  for k, e in pairs(by) do
+    classes[#classes + 1] = { op = k, steps = e.steps / 1, seconds_per_image = e.seconds / (opt.reps * B),
+      share = e.seconds / total, gflops = e.macs > 0 and 2 * e.macs / e.seconds / 1e9 or nil }
+  end
+  table.sort(classes, function(a, b) return a.seconds_per_image > b.seconds_per_image end)
+  -- the reference: mm_sgemm (through t:matmul) on square 1024 matrices and on the shape of a
+  -- 3x3 convolution of 64 channels over 56x56 pixels as one GEMM (3136 x 576 . 576 x 64),
+  -- best of 5, CPU time
+  local function sgemm(m, k, n)
+    local a, w = mm.randn(m, k), mm.randn(k, n)
+    a:matmul(w)
+    local best = math.huge
+    for _ = 1, 5 do
+      local c0 = os.clock()
+      a:matmul(w)
+      best = math.min(best, os.clock() - c0)
+    end
+    return 2 * m * k * n / best / 1e9
+  end
+  emit { bench = "p6layers", model = opt.model, size = S, batch = B, classes = classes,
+         images_per_cpu_s = opt.reps * B / total, sgemm_gflops_1024 = sgemm(1024, 1024, 1024),
+         sgemm_gflops_conv_shape = sgemm(3136, 576, 64) }
+end
+
+-- feature extraction of a folder of JPEG photos: decode + resize + the network's features, in
+-- batches (mm.features' encoder, as features.extract runs it)
+local function p6folder()
+  local dir = opt.folder or os.getenv("MMFUSE_JPEG_DIR") or "../shared/data/mvsa/data"
+  local list = {}
+  local ls = io.popen("ls " .. dir .. " 2>/dev/null")
+  for f in ls:lines() do
+    if f:match("%.jpe?g$") then list[#list + 1] = dir .. "/" .. f end
+  end
+  ls:close()
+  table.sort(list)
+  if #list == 0 then die("p6folder: no JPEG files in " .. dir .. " (--folder DIR)") end
+  while #list > opt.n do list[#list] = nil end
+  local m = P6[opt.model]
+  if not m or not m[2] then die("p6folder: a TF.js model (inception_v3, mobilenet_v2_tfjs)") end
+  local enc = mm.features.encoder(m[2])
+  enc:encode({ list[1] }) -- warm-up
+  local t0, c0 = clock(), os.clock()
+  local y = enc:encode(list, nil, { batch = opt.batch or 16 })
+  local secs, cpu = clock() - t0, os.clock() - c0
+  emit { bench = "p6folder", model = opt.model, posts = #list, dim = y:shape()[2], seconds = secs,
+         posts_per_s = #list / secs, posts_per_cpu_s = #list / cpu, folder = dir }
+end
+
+local fns = { p1 = p1, p2 = p2, p3 = p3, p4 = p4, conv = conv, p6 = p6, p6layers = p6layers, p6folder = p6folder }
 if not fns[WHAT] then die("unknown benchmark " .. WHAT) end
 fns[WHAT]()

@@ -81,6 +81,7 @@ while [ "$i" -le "$REPS" ]; do
     for m in inception_v3 resnet18 mobilenet_v2; do
       for t in 1 2; do
         for b in 16 1; do
+          run "p6-$m-b$b-t$t-mmfuse" $MM p6 --model $m --batch $b --threads $t
           run "p6-$m-b$b-t$t-ort" env OMP_NUM_THREADS=$t $KEEP node bench/peers/ort_bench.js "$W" $m --batch $b --threads $t
           run "p6-$m-b$b-t$t-torch" env OMP_NUM_THREADS=$t $KEEP $PY bench/peers/backbone_bench.py "$W" run $m \
             --batch $b --threads $t

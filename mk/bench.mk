@@ -3,7 +3,7 @@
 #   make bench                    install the peers (Debian), build, run everything (~10 min on 2 cores
 #                                 without p6; p6 adds ~15 min with 3 repetitions)
 #   make bench BENCH_ONLY="p1 p4"   a subset (p1 p2 p3 p4 conv mt p6)
-#   make bench-p6-peers           P6's peers only: ONNX Runtime and PyTorch on the image backbones
+#   make bench-p6-peers           P6 alone: mmfuse beside ONNX Runtime and PyTorch on the image backbones
 # Inputs come from data/bench64 (built with `make bench-data` when missing); results land in
 # $(BENCH_B)/results.jsonl and $(BENCH_B)/bench-table.md. See bench/README.md.
 BENCH_B    ?= build-bench

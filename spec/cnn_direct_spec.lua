@@ -8,14 +8,7 @@ local util = require "util"
 local function kernels() return util.gemm_kernels() end
 
 -- every test leaves the gemm kernel and the thread count as it found them
-local function keep_settings()
-  local prev_k, prev_t
-  before_each(function() prev_k, prev_t = mm.gemm_kernel(), mm.threads() end)
-  after_each(function()
-    mm.gemm_kernel(prev_k)
-    mm.threads(prev_t)
-  end)
-end
+local function keep_settings() util.keep_kernel_and_threads(before_each, after_each) end
 
 local function reference(x, blocks)
   for _, b in ipairs(blocks) do

@@ -148,9 +148,9 @@ describe("mm.features.extract", function()
   it("rejects bad input with clear errors", function()
     local ds = mm.data.load(manifest, { text = "caption", label = "label", image = "image" })
     assert.has_error(function() mm.features.extract(ds, { encoder = "vgg16" }) end,
-      "features: unknown encoder 'vgg16' (resnet18, mobilenet_v2, histogram)")
+      "features: unknown encoder 'vgg16' (resnet18, mobilenet_v2, histogram, or a TF.js model.json path)")
     assert.has_error(function() mm.features.extract(ds, {}) end,
-      "features: option 'encoder' is required (resnet18, mobilenet_v2, histogram)")
+      "features: option 'encoder' is required (resnet18, mobilenet_v2, histogram, or a TF.js model.json path)")
     local ok, err = pcall(mm.features.extract, ds, { encoder = "resnet18", weights = dir .. "/nope.safetensors" })
     assert.is_false(ok)
     assert.truthy(err:find("nope.safetensors: cannot open", 1, true))

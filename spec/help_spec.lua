@@ -125,6 +125,7 @@ describe("mm.help", function()
       ds = f.ds, train = f.ds, test = f.ds,
       model = f.model,
       b = mm.image.backbone("mobilenet_v2"),
+      net = mm.image.backbone("spec/fixtures/tfjs_layers/sequential_small/model.json"),
     }
     local n = 0
     for obj, method in text:gmatch("%f[%w_]([%a_]+):([%a_][%w_]*)%(") do

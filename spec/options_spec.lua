@@ -70,7 +70,7 @@ describe("image, text and data option tables", function()
   local png = "spec/fixtures/image/rgb.png"
 
   it("image functions name unknown options and bad enums", function()
-    assert.equal("load: unknown option 'sise' (known: size, height, width, fit)",
+    assert.equal("load: unknown option 'sise' (known: size, height, width, fit, max_bytes)",
       util.errors_with(mm.image.load, png, { sise = 8 }))
     assert.equal('load: option \'fit\' must be "stretch" or "crop", got "zoom"',
       util.errors_with(mm.image.load, png, { fit = "zoom" }))

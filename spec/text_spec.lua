@@ -431,7 +431,7 @@ describe("mm.text.load_vectors", function()
       { "truncated.bin", nil, "truncated.bin: record 10 %(byte %d+%): truncated %(2 of 4 values%)" },
       { "word2vec.txt", "word2vec-bin", "word2vec.txt: record 11 %(byte %d+%): data after the 10 vectors" },
       { "does_not_exist.vec", nil, "does_not_exist.vec: cannot open" },
-      { "", nil, "text/:1: read error %(Is a directory%)" }, -- a directory
+      { "", nil, "text/: not a regular file %(a directory%): refused without reading it" }, -- a directory
     }
     for _, c in ipairs(cases) do
       it(c[1] .. " (" .. (c[2] or "auto") .. ")", function()

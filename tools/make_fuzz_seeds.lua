@@ -1,5 +1,5 @@
--- Write the seed corpora of fuzz/fuzz_model.c, fuzz/fuzz_safetensors.c, fuzz/fuzz_manifest.c and
--- fuzz/fuzz_weights.c
+-- Write the seed corpora of fuzz/fuzz_model.c, fuzz/fuzz_safetensors.c, fuzz/fuzz_manifest.c,
+-- fuzz/fuzz_weights.c and fuzz/fuzz_tfjs.c
 -- (fuzz/corpus/<target>/). Run from the checkout after `make`:
 --   lua5.4 tools/make_fuzz_seeds.lua [./build/?.so]
 -- The model seed is a tiny trained text model (about 1 KB); its JSON key order may differ
@@ -47,6 +47,19 @@ spit("fuzz/corpus/fuzz_manifest/csv.in", "\25text,label,x\n\"cat, \"\"face\"\"\"
 spit("fuzz/corpus/fuzz_manifest/jsonl.in", "\18{\"text\":\"cat\",\"label\":\"a\",\"x\":1}\n"
   .. "{\"text\":\"dog \\u00e9\",\"label\":\"b\",\"x\":2}\n{\"text\":null,\"label\":\"a\"}\n")
 spit("fuzz/corpus/fuzz_manifest/fasttext.in", "\19__label__a cat face\n__label__b dog\n__label__a __label__b both\n")
+-- fuzz_tfjs: "model.json NUL shard" for the TF.js layers models of spec/fixtures/tfjs_layers
+-- (their shards joined into the one shard the target provides)
+os.execute("mkdir -p fuzz/corpus/fuzz_tfjs")
+for _, name in ipairs { "sequential_small", "every_layer" } do
+  local dir = "spec/fixtures/tfjs_layers/" .. name
+  local json = slurp(dir .. "/model.json")
+  local paths = json:match('"paths":(%b[])')
+  local bytes = {}
+  for p in paths:gmatch('"([^"]+)"') do bytes[#bytes + 1] = slurp(dir .. "/" .. p) end
+  json = json:gsub('"paths":%b[]', '"paths":["group1-shard1of1"]', 1)
+  spit("fuzz/corpus/fuzz_tfjs/" .. name .. ".in", json .. "\0" .. table.concat(bytes))
+end
+
 -- fuzz_weights: a record per parameter of its model (text.embedding 3x4, f.proj.weight 4x5,
 -- f.proj.bias 4, classifier.weight 3x4, classifier.bias 3), then the data section
 do

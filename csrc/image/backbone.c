@@ -1,8 +1,12 @@
 /* backbone.c - resnet18 and mobilenet_v2 forward passes (torchvision layout).
  *
  * A backbone is a list of conv+batchnorm(+activation) units over one float
- * block of parameters. The forward runs one image at a time through four
- * ping-pong activation buffers; a dry run first sizes them for the input.
+ * block of parameters. The forward runs on the NHWC layer graph of
+ * csrc/nn/graph.h: the graph is built from the parameters (convolution
+ * weights turned to [kh, kw, cin, cout], BatchNorm as a per-channel affine
+ * map that the graph folds into the convolution) the first time it is needed
+ * after a parameter was handed out for writing, and keeps its activation
+ * arena from one call to the next.
  */
 #include "backbone.h"
 
@@ -12,6 +16,7 @@
 #include <string.h>
 
 #include "../core/tensor.h"
+#include "../nn/graph.h"
 #include "../core/tensor_ops.h"
 #include "../nn/nn.h"
 
@@ -47,6 +52,9 @@ struct mm_backbone {
   convbn stem, last; /* last: mobilenet features.18 */
   block blocks[20];
   int nblocks;
+  /* the forward's graph (a cache: rebuilt when dirty) and its output node */
+  mm_graph *g;
+  int gout, dirty;
 };
 
 /* ---- construction ------------------------------------------------------------------ */
@@ -190,12 +198,14 @@ int mm_backbone_new(const char *arch, mm_backbone **out, mm_err *e) {
     if (ones)
       for (int64_t j = 0; j < b->params[i].numel; j++) b->data[b->params[i].off + j] = 1.0f;
   }
+  b->dirty = 1;
   *out = b;
   return MM_OK;
 }
 
 void mm_backbone_free(mm_backbone *b) {
   if (!b) return;
+  mm_graph_free(b->g);
   mm_ffree(b->data);
   free(b->params);
   free(b);
@@ -206,7 +216,11 @@ int64_t mm_backbone_dim(const mm_backbone *b) { return b->dim; }
 int mm_backbone_nparams(const mm_backbone *b) { return b->np; }
 const char *mm_backbone_param_name(const mm_backbone *b, int i) { return b->params[i].name; }
 int64_t mm_backbone_param_numel(const mm_backbone *b, int i) { return b->params[i].numel; }
-float *mm_backbone_param_data(mm_backbone *b, int i) { return b->data + b->params[i].off; }
+float *mm_backbone_param_data(mm_backbone *b, int i) {
+  b->dirty = 1; /* the caller may write: the graph is rebuilt before the next forward */
+  return b->data + b->params[i].off;
+}
+const float *mm_backbone_param_peek(const mm_backbone *b, int i) { return b->data + b->params[i].off; }
 
 /* MM_ENUM naming parameter i and the element when x[0..numel) is not all finite */
 static int check_finite(const mm_backbone *b, int i, const float *x, mm_err *e) {
@@ -219,6 +233,7 @@ static int check_finite(const mm_backbone *b, int i, const float *x, mm_err *e) 
 int mm_backbone_set(mm_backbone *b, int i, const float *src, mm_err *e) {
   if (check_finite(b, i, src, e)) return MM_ENUM;
   memcpy(b->data + b->params[i].off, src, (size_t)b->params[i].numel * sizeof(float));
+  b->dirty = 1; /* the graph is rebuilt from the parameters before the next forward */
   return MM_OK;
 }
 
@@ -229,6 +244,7 @@ int mm_backbone_set_raw(mm_backbone *b, int i, const void *data, size_t len, int
                      mm_backbone_arch(b), b->params[i].name, (long long)n * 4, (long long)off, len);
   float *p = b->data + b->params[i].off;
   memcpy(p, (const char *)data + off, (size_t)n * 4); /* the bytes may be unaligned */
+  b->dirty = 1;
   return check_finite(b, i, p, e);
 }
 
@@ -251,128 +267,106 @@ int64_t mm_backbone_total_params(const mm_backbone *b) {
 
 /* ---- forward ------------------------------------------------------------------------ */
 
-typedef struct {
-  int dry;
-  int64_t maxact, maxcol;
-  float *buf[4];
-  float *col;
-} scratch;
-
 static const float *P(const mm_backbone *b, int i) { return b->data + b->params[i].off; }
 
-/* y[out, oh, ow] = act(bn(conv(x[in, h, w]))) */
-static int conv_apply(const mm_backbone *b, const convbn *cv, const float *x, int64_t h, int64_t w, float *y,
-                      int64_t *oh, int64_t *ow, scratch *s, mm_err *e) {
-  mm_conv2d_shape cs;
-  int rc = mm_conv2d_shape_init(&cs, 1, cv->in, h, w, cv->out, cv->k, cv->k, cv->stride, cv->pad, cv->groups, e);
-  if (rc) return rc;
-  *oh = cs.oh;
-  *ow = cs.ow;
-  int64_t ohw = cs.oh * cs.ow;
-  if (s->dry) {
-    if (cv->out * ohw > s->maxact) s->maxact = cv->out * ohw;
-    int64_t cl = mm_conv2d_col_size(&cs);
-    if (cl > s->maxcol) s->maxcol = cl;
-    return MM_OK;
+/* conv + batchnorm (+ activation) of unit cv on node in -> its node; name: the conv's
+ * parameter prefix ("layer1.0.conv1") */
+static int unit(const mm_backbone *b, mm_graph *g, const convbn *cv, int in, mm_err *e) {
+  const char *wn = b->params[cv->w].name;
+  char name[64], bn[64];
+  size_t L = strlen(wn) - strlen(".weight");
+  snprintf(name, sizeof name, "%.*s", (int)L, wn);
+  L = strlen(b->params[cv->g].name) - strlen(".weight");
+  snprintf(bn, sizeof bn, "%.*s", (int)L, b->params[cv->g].name);
+  int64_t k = cv->k, ci = cv->in, co = cv->out, dw = cv->groups > 1;
+  const float *W = P(b, cv->w);
+  float *t = malloc((size_t)(k * k * (dw ? co : ci * co)) * sizeof(float));
+  double *sc = malloc((size_t)co * sizeof(double));
+  float *scale = malloc((size_t)co * sizeof(float)), *shift = malloc((size_t)co * sizeof(float));
+  int node = -1;
+  if (!t || !sc || !scale || !shift) {
+    mm_errorf(e, MM_ENOMEM, "%s: out of memory building the graph", mm_backbone_arch(b));
+  } else {
+    /* torch [out, in/groups, k, k] -> [k, k, in, out] (depthwise: [k, k, c]) */
+    for (int64_t o = 0; o < co; o++)
+      for (int64_t c = 0; c < (dw ? 1 : ci); c++)
+        for (int64_t y = 0; y < k; y++)
+          for (int64_t x = 0; x < k; x++)
+            t[dw ? (y * k + x) * co + o : ((y * k + x) * ci + c) * co + o] = W[((o * (dw ? 1 : ci) + c) * k + y) * k + x];
+    /* eval-mode BatchNorm (eps 1e-5) as y = x * scale + shift */
+    const float *gm = P(b, cv->g), *bt = P(b, cv->bt), *mu = P(b, cv->m), *var = P(b, cv->v);
+    for (int64_t o = 0; o < co; o++) {
+      sc[o] = (double)gm[o] / sqrt((double)var[o] + 1e-5);
+      scale[o] = (float)sc[o];
+      shift[o] = (float)((double)bt[o] - (double)mu[o] * sc[o]);
+    }
+    mm_gpad pad = {0, cv->pad, cv->pad, cv->pad, cv->pad};
+    node = dw ? mm_graph_dwconv(g, name, "conv", in, k, k, co, cv->stride, cv->stride, pad, t, NULL, -INFINITY,
+                                INFINITY, e)
+              : mm_graph_conv(g, name, "conv", in, k, k, ci, co, cv->stride, cv->stride, pad, t, NULL, -INFINITY,
+                              INFINITY, e);
+    float lo = cv->act == ACT_NONE ? -INFINITY : 0.0f, hi = cv->act == ACT_RELU6 ? 6.0f : INFINITY;
+    if (node >= 0) node = mm_graph_affine(g, bn, "batchnorm", node, co, scale, shift, lo, hi, e);
   }
-  mm_conv2d_forward(&cs, x, P(b, cv->w), NULL, y, s->col);
-  mm_batchnorm_infer(y, y, 1, cv->out, ohw, P(b, cv->m), P(b, cv->v), P(b, cv->g), P(b, cv->bt), 1e-5f);
-  if (cv->act == ACT_RELU)
-    mm_relu_forward(y, y, cv->out * ohw);
-  else if (cv->act == ACT_RELU6)
-    mm_relu6_forward(y, y, cv->out * ohw);
-  return MM_OK;
+  free(t);
+  free(sc);
+  free(scale);
+  free(shift);
+  return node;
 }
 
-static void add_inplace(float *y, const float *x, int64_t n, int relu) {
-  for (int64_t i = 0; i < n; i++) {
-    float v = y[i] + x[i];
-    y[i] = (relu && v < 0.0f) ? 0.0f : v;
-  }
-}
-
-/* one image x[3, h, w] -> out[dim]; in a dry run only sizes the scratch */
-static int forward_one(const mm_backbone *b, const float *x, int64_t h, int64_t w, float *out, scratch *s,
-                       mm_err *e) {
-  float **B = s->buf;
-  int64_t c, oh, ow;
-  int rc = conv_apply(b, &b->stem, x, h, w, B[0], &oh, &ow, s, e);
-  if (rc) return rc;
-  c = b->stem.out;
-  h = oh;
-  w = ow;
-  int cur = 0; /* index of the buffer holding the current activation */
+static int build_graph(mm_backbone *b, mm_err *e) {
+  mm_graph_free(b->g);
+  b->g = NULL;
+  mm_graph *g;
+  if (mm_graph_new(&g, e)) return e->code;
+  int x = mm_graph_input(g, "input", "input", 0, 0, 3, e);
+  if (x >= 0) x = unit(b, g, &b->stem, x, e);
   if (b->arch == ARCH_RESNET18) {
-    mm_pool2d_shape ps;
-    if ((rc = mm_pool2d_shape_init(&ps, 1, c, h, w, 3, 2, 1, e))) return rc;
-    if (!s->dry) mm_max_pool2d_forward(&ps, B[0], B[1], NULL);
-    cur = 1;
-    h = ps.oh;
-    w = ps.ow;
-    for (int i = 0; i < b->nblocks; i++) {
+    mm_gpad p1 = {0, 1, 1, 1, 1};
+    if (x >= 0) x = mm_graph_pool(g, "maxpool", "maxpool", x, 1, 3, 3, 2, 2, p1, e);
+    for (int i = 0; x >= 0 && i < b->nblocks; i++) {
       const block *bl = &b->blocks[i];
-      int t1 = (cur + 1) & 3, t2 = (cur + 2) & 3, t3 = (cur + 3) & 3;
-      int64_t h1, w1, h2, w2, hd, wd;
-      if ((rc = conv_apply(b, &bl->c1, B[cur], h, w, B[t1], &h1, &w1, s, e))) return rc;
-      if ((rc = conv_apply(b, &bl->c2, B[t1], h1, w1, B[t2], &h2, &w2, s, e))) return rc;
-      const float *idn = B[cur];
-      if (bl->has_down) {
-        if ((rc = conv_apply(b, &bl->down, B[cur], h, w, B[t3], &hd, &wd, s, e))) return rc;
-        idn = B[t3];
-      }
-      c = bl->c2.out;
-      if (!s->dry) add_inplace(B[t2], idn, c * h2 * w2, 1);
-      cur = t2;
-      h = h2;
-      w = w2;
+      int a = unit(b, g, &bl->c1, x, e), c = a >= 0 ? unit(b, g, &bl->c2, a, e) : -1;
+      int idn = bl->has_down && c >= 0 ? unit(b, g, &bl->down, x, e) : x;
+      char nm[32];
+      snprintf(nm, sizeof nm, "layer%d.%d", i / 2 + 1, i % 2);
+      int in2[2] = {c, idn};
+      x = c >= 0 && idn >= 0 ? mm_graph_add(g, nm, "add", 2, in2, 0.0f, INFINITY, e) : -1;
     }
   } else {
-    for (int i = 0; i < b->nblocks; i++) {
+    for (int i = 0; x >= 0 && i < b->nblocks; i++) {
       const block *bl = &b->blocks[i];
-      int t1 = (cur + 1) & 3, t2 = (cur + 2) & 3, t3 = (cur + 3) & 3;
-      int64_t h1 = h, w1 = w, h2, w2, h3, w3;
-      const float *in = B[cur];
-      if (bl->has_down) {
-        if ((rc = conv_apply(b, &bl->down, B[cur], h, w, B[t1], &h1, &w1, s, e))) return rc;
-        in = B[t1];
+      int h = bl->has_down ? unit(b, g, &bl->down, x, e) : x;
+      int d = h >= 0 ? unit(b, g, &bl->c1, h, e) : -1, p = d >= 0 ? unit(b, g, &bl->c2, d, e) : -1;
+      if (p >= 0 && bl->use_res) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "features.%d", i + 1);
+        int in2[2] = {p, x};
+        p = mm_graph_add(g, nm, "add", 2, in2, -INFINITY, INFINITY, e);
       }
-      if ((rc = conv_apply(b, &bl->c1, in, h1, w1, B[t2], &h2, &w2, s, e))) return rc;
-      if ((rc = conv_apply(b, &bl->c2, B[t2], h2, w2, B[t3], &h3, &w3, s, e))) return rc;
-      c = bl->c2.out;
-      if (bl->use_res && !s->dry) add_inplace(B[t3], B[cur], c * h3 * w3, 0);
-      cur = t3;
-      h = h3;
-      w = w3;
+      x = p;
     }
-    int nxt = (cur + 1) & 3;
-    if ((rc = conv_apply(b, &b->last, B[cur], h, w, B[nxt], &oh, &ow, s, e))) return rc;
-    cur = nxt;
-    c = b->last.out;
-    h = oh;
-    w = ow;
+    if (x >= 0) x = unit(b, g, &b->last, x, e);
   }
-  if (!s->dry) mm_global_avg_pool_forward(B[cur], out, 1, c, h * w);
+  if (x >= 0) x = mm_graph_global_avgpool(g, "avgpool", "avgpool", x, e);
+  if (x < 0 || mm_graph_keep(g, x, e) || mm_graph_finish(g, e)) {
+    mm_graph_free(g);
+    return e->code;
+  }
+  b->g = g;
+  b->gout = x;
+  b->dirty = 0;
   return MM_OK;
 }
 
-int mm_backbone_forward(const mm_backbone *b, const float *x, int64_t n, int64_t h, int64_t w, float *y, mm_err *e) {
+int mm_backbone_forward(const mm_backbone *cb, const float *x, int64_t n, int64_t h, int64_t w, float *y, mm_err *e) {
   if (n < 0 || h < 16 || w < 16 || h > 4096 || w > 4096)
     return mm_errorf(e, MM_EINVAL, "%s: input %lldx3x%lldx%lld: height and width must be in 16..4096",
-                     mm_backbone_arch(b), (long long)n, (long long)h, (long long)w);
-  scratch s;
-  memset(&s, 0, sizeof s);
-  s.dry = 1;
-  int rc = forward_one(b, NULL, h, w, NULL, &s, e);
-  if (rc) return rc;
-  s.dry = 0;
-  int ok = 1;
-  for (int i = 0; i < 4; i++) ok &= (s.buf[i] = mm_falloc(s.maxact)) != NULL;
-  ok &= (s.col = mm_falloc(s.maxcol > 0 ? s.maxcol : 1)) != NULL;
-  for (int64_t i = 0; ok && i < n && !rc; i++)
-    rc = forward_one(b, x + i * 3 * h * w, h, w, y + i * b->dim, &s, e);
-  for (int i = 0; i < 4; i++) mm_ffree(s.buf[i]);
-  mm_ffree(s.col);
-  if (!ok) return mm_errorf(e, MM_ENOMEM, "%s: out of memory for a %lldx%lld input", mm_backbone_arch(b),
-                            (long long)h, (long long)w);
-  return rc;
+                     mm_backbone_arch(cb), (long long)n, (long long)h, (long long)w);
+  mm_backbone *b = (mm_backbone *)cb; /* the graph is a cache of the parameters */
+  if ((b->dirty || !b->g) && build_graph(b, e)) return e->code;
+  return mm_graph_forward(b->g, x, 1, n, h, w, 1, &b->gout, &y, e);
 }
+
+mm_graph *mm_backbone_graph(mm_backbone *b) { return b->g; }

@@ -35,7 +35,10 @@ const char *mm_backbone_param_name(const mm_backbone *b, int i);
 /* returns ndim, fills shape[0..ndim) (ndim <= 4) */
 int mm_backbone_param_shape(const mm_backbone *b, int i, int64_t *shape);
 int64_t mm_backbone_param_numel(const mm_backbone *b, int i);
+/* a writable pointer (the next forward rebuilds its graph from the parameters) */
 float *mm_backbone_param_data(mm_backbone *b, int i);
+/* the same for reading only */
+const float *mm_backbone_param_peek(const mm_backbone *b, int i);
 /* parameter i = src (numel floats; MM_ENUM naming the first NaN or Inf,
  * the parameter then unchanged) */
 int mm_backbone_set(mm_backbone *b, int i, const float *src, mm_err *e);
@@ -49,7 +52,13 @@ int64_t mm_backbone_total_params(const mm_backbone *b);
 
 /* x: [n, 3, h, w] (normalised as the weights expect, e.g. ImageNet mean/std),
  * h and w in 16..4096 (resnet18 >= 32 is sensible); y: [n, dim].
- * Samples are processed one at a time (scratch ~ 4 activations of one image). */
+ * Runs on the NHWC graph executor (csrc/nn/graph.h), which keeps its
+ * activation memory for the next call of the same size; not for concurrent
+ * calls on one backbone. */
 int mm_backbone_forward(const mm_backbone *b, const float *x, int64_t n, int64_t h, int64_t w, float *y, mm_err *e);
+
+/* the graph the last forward ran (NULL before the first): for profiling */
+struct mm_graph;
+struct mm_graph *mm_backbone_graph(mm_backbone *b);
 
 #endif

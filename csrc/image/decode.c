@@ -5,15 +5,11 @@
  * symbol leaves core.so and a second copy of stb in the process cannot
  * clash with ours. stb's own warnings are silenced here only.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "../io/file.h"
 #include "image.h"
 #include "png.h"
 
@@ -47,7 +43,7 @@ static void *stbi_zrealloc(void *p, size_t oldsz, size_t newsz) {
 
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
-#define STBI_NO_STDIO         /* we read files ourselves (mm_read_file) */
+#define STBI_NO_STDIO         /* files are read by io/file.c */
 /* only the formats mmfuse documents (PNG, JPEG, BMP, GIF, TGA): stb 2.27's PNM
  * header reader overflows an int on a long number (UB; found by fuzz_png_fast),
  * and PSD / HDR / PIC would be more such corners nobody asked for */
@@ -76,6 +72,13 @@ const char *const mm_fit_names[] = {"stretch", "crop", NULL};
 
 static const char *nm(const char *name) { return name ? name : "<bytes>"; }
 
+const char *mm_image_status_name(int status) {
+  if (status >= 0 && status < MM_FILE_STATUS_COUNT) return mm_file_status_names[status];
+  if (status == MM_IMAGE_UNDECODABLE) return "undecodable";
+  if (status == MM_IMAGE_TOO_MANY_PIXELS) return "too many pixels";
+  return "?";
+}
+
 void mm_image_free(mm_image *img) {
   if (!img) return;
   free(img->px);
@@ -83,88 +86,26 @@ void mm_image_free(mm_image *img) {
   img->w = img->h = 0;
 }
 
-/* Read a whole file with open/read (no stdio buffer): into buf (cap bytes)
- * when it fits, else into a malloc'd buffer (*heap, caller frees). The size
- * from fstat is only a hint: reading goes on until read() returns 0. */
-static int read_file_buf(const char *path, uint8_t *buf, size_t cap, uint8_t **data, uint8_t **heap, size_t *len,
-                         mm_err *e) {
-  *data = *heap = NULL;
-  *len = 0;
-  int fd;
-  do fd = open(path, O_RDONLY | O_CLOEXEC);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0) return mm_errorf(e, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  size_t known = 0; /* a regular file's size: reading stops there (one read() less) */
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) known = (size_t)st.st_size;
-  if (known && (uint64_t)st.st_size >= cap) {
-    if ((uint64_t)st.st_size > ((uint64_t)1 << 40)) {
-      close(fd);
-      return mm_errorf(e, MM_EFORMAT, "%s: file too large", path);
-    }
-    cap = (size_t)st.st_size + 1; /* +1: the read that returns 0 needs no growth */
-    buf = NULL;
-  }
-  uint8_t *b = buf;
-  if (!b) {
-    b = *heap = malloc(cap);
-    if (!b) {
-      close(fd);
-      return mm_errorf(e, MM_ENOMEM, "%s: out of memory", path);
-    }
-  }
-  size_t n = 0;
-  for (;;) {
-    if (n == cap) {
-      if (cap > ((size_t)1 << 40)) {
-        free(*heap);
-        *heap = NULL;
-        close(fd);
-        return mm_errorf(e, MM_EFORMAT, "%s: file too large", path);
-      }
-      uint8_t *nb = realloc(*heap, cap * 2);
-      if (!nb) {
-        free(*heap);
-        *heap = NULL;
-        close(fd);
-        return mm_errorf(e, MM_ENOMEM, "%s: out of memory reading the file", path);
-      }
-      if (!*heap) memcpy(nb, b, n); /* was the caller's buffer */
-      *heap = b = nb;
-      cap *= 2;
-    }
-    ssize_t got = read(fd, b + n, cap - n);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      int saved = errno;
-      free(*heap);
-      *heap = NULL;
-      close(fd);
-      return mm_errorf(e, MM_EIO, "%s: read error: %s", path, strerror(saved));
-    }
-    if (got == 0) break;
-    n += (size_t)got;
-    if (n == known) break;
-  }
-  close(fd);
-  if (n == 0) {
+/* A whole image file through io/file.c (regular files only, max_bytes
+ * checked before reading): into buf when it fits, else a malloc'd *heap. A
+ * zero-byte file is an error here: no image has no bytes. */
+static int read_image_file(const char *path, int64_t max_bytes, uint8_t *buf, size_t cap, uint8_t **data,
+                           uint8_t **heap, size_t *len, int *status, mm_err *e) {
+  int rc = mm_file_read(path, max_bytes > 0 ? max_bytes : MM_IMAGE_MAX_BYTES, buf, cap, data, heap, len, status, e);
+  if (rc) return rc;
+  if (*len == 0) {
     free(*heap);
     *heap = NULL;
+    if (status) *status = MM_IMAGE_UNDECODABLE;
     return mm_errorf(e, MM_EFORMAT, "%s: empty file (0 bytes)", path);
   }
-  *data = b;
-  *len = n;
   return MM_OK;
 }
 
-int mm_read_file(const char *path, uint8_t **buf, size_t *len, mm_err *e) {
-  uint8_t *data, *heap;
+int mm_image_read_file(const char *path, int64_t max_bytes, uint8_t **buf, size_t *len, mm_err *e) {
+  uint8_t *data;
   *buf = NULL;
-  *len = 0;
-  int rc = read_file_buf(path, NULL, 1 << 16, &data, &heap, len, e);
-  if (rc) return rc;
-  *buf = heap;
-  return MM_OK;
+  return read_image_file(path, max_bytes, NULL, 0, &data, buf, len, NULL, e);
 }
 
 /* stb_image 2.27 (Debian 12) trusts the symbol counts of a JPEG Huffman table
@@ -251,6 +192,9 @@ int mm_image_info(const void *bytes, size_t len, const char *name, int *w, int *
   if (ic < 1 || ic > 4) return mm_errorf(e, MM_EFORMAT, "%s: unsupported channel count %d", nm(name), ic);
   if (w) *w = iw;
   if (h) *h = ih;
+  if ((int64_t)iw * ih > MM_IMAGE_MAX_PIXELS)
+    return mm_errorf(e, MM_EFORMAT, "%s: image of %dx%d = %lld pixels, more than the limit of %lld: refused before decoding",
+                     nm(name), iw, ih, (long long)iw * ih, (long long)MM_IMAGE_MAX_PIXELS);
   if (comp) *comp = ic;
   return MM_OK;
 }
@@ -471,12 +415,17 @@ int mm_image_decode(const void *bytes, size_t len, const char *name, int out_w, 
   return MM_OK;
 }
 
-int mm_image_load_into(const char *path, int out_w, int out_h, int fit, uint8_t *dst, mm_err *e) {
+int mm_image_load_into(const char *path, int64_t max_bytes, int out_w, int out_h, int fit, uint8_t *dst, int *status,
+                       mm_err *e) {
   uint8_t stack[16384], *data, *heap;
   size_t len;
-  int rc = read_file_buf(path, stack, sizeof stack, &data, &heap, &len, e);
+  if (status) *status = MM_FILE_OK;
+  int rc = read_image_file(path, max_bytes, stack, sizeof stack, &data, &heap, &len, status, e);
   if (rc) return rc;
-  rc = mm_image_decode_into(data, len, path, out_w, out_h, fit, dst, e);
+  int w = 0, h = 0; /* mm_image_info sets them also when it refuses too many pixels */
+  rc = mm_image_info(data, len, path, &w, &h, NULL, e);
+  if (!rc) rc = mm_image_decode_into(data, len, path, out_w, out_h, fit, dst, e);
+  if (rc && status) *status = (int64_t)w * h > MM_IMAGE_MAX_PIXELS ? MM_IMAGE_TOO_MANY_PIXELS : MM_IMAGE_UNDECODABLE;
   free(heap);
   return rc;
 }

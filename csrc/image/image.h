@@ -11,8 +11,10 @@
  *   grey + alpha,
  *   RGBA           -> composited over WHITE: c' = (c*a + 255*(255-a) + 127) / 255
  * so transparent pixels (emoji backgrounds) become white, not black.
- * Every image side must be in 1..MM_IMAGE_MAX_SIDE; the header is checked
- * with stbi_info_from_memory before any pixel buffer is allocated.
+ * Every image side must be in 1..MM_IMAGE_MAX_SIDE and the picture at most
+ * MM_IMAGE_MAX_PIXELS; the header is checked with stbi_info_from_memory
+ * before any pixel buffer is allocated. Files are read through io/file.h:
+ * only regular files, at most max_bytes (MM_IMAGE_MAX_BYTES by default).
  *
  * Errors: every function that can fail fills an mm_err whose message starts
  * with the `name` it was given (a path, or e.g. "<bytes>") and returns
@@ -27,8 +29,26 @@
 
 #include "../core/error.h"
 #include "../core/rng.h"
+#include "../io/file.h"
 
 #define MM_IMAGE_MAX_SIDE 8192
+/* At most this many pixels (w * h) are decoded: a small file declaring a
+ * huge picture is refused from its header, before any pixel buffer exists
+ * (2^25, 32 Mi pixels: 96 MiB as RGB; e.g. 6,000 x 5,000). */
+#define MM_IMAGE_MAX_PIXELS ((int64_t)1 << 25)
+/* The default cap on an image FILE's size (32 MiB): a larger file is refused
+ * before a byte of it is read (io/file.h). Callers pass their own cap
+ * (max_bytes > 0) or 0 for this one. */
+#define MM_IMAGE_MAX_BYTES ((int64_t)32 << 20)
+
+/* Why an image could not be had: io/file.h's MM_FILE_* (missing, not a
+ * regular file, too large, unreadable) or one of these. */
+enum { MM_IMAGE_UNDECODABLE = MM_FILE_STATUS_COUNT, /* not an image, corrupt, truncated, empty */
+       MM_IMAGE_TOO_MANY_PIXELS,                    /* more than MM_IMAGE_MAX_PIXELS */
+       MM_IMAGE_STATUS_COUNT };
+/* "missing", "not a regular file", "too large", "unreadable", "undecodable",
+ * "too many pixels" ("ok" for MM_FILE_OK, "?" out of range) */
+const char *mm_image_status_name(int status);
 
 /* An owned RGB8 image: px holds h*w*3 bytes, HWC. Zero-initialise before use. */
 typedef struct mm_image {
@@ -47,7 +67,9 @@ enum { MM_FIT_STRETCH = 0, MM_FIT_CROP = 1 };
 extern const char *const mm_fit_names[];
 
 /* Read width/height/channel count from the header only (no pixel decode).
- * Fails (MM_EFORMAT) on unknown formats and sides outside 1..MAX_SIDE. */
+ * Fails (MM_EFORMAT) on unknown formats, sides outside 1..MAX_SIDE and
+ * more than MM_IMAGE_MAX_PIXELS pixels (w and h are then set to the declared
+ * size, so a caller can tell this refusal from a corrupt header). */
 int mm_image_info(const void *bytes, size_t len, const char *name, int *w, int *h, int *comp, mm_err *e);
 
 /* Decode bytes to RGB8. out_w/out_h <= 0: keep the decoded size; otherwise
@@ -61,22 +83,43 @@ int mm_image_decode(const void *bytes, size_t len, const char *name, int out_w, 
 int mm_image_decode_into(const void *bytes, size_t len, const char *name, int out_w, int out_h, int fit,
                          uint8_t *dst, mm_err *e);
 
-/* Read a whole file (binary) into a malloc'd buffer; *len receives its size.
- * A zero-byte file is an error (MM_EFORMAT "empty file"). Caller frees. */
-int mm_read_file(const char *path, uint8_t **buf, size_t *len, mm_err *e);
+/* Read an image file whole into a malloc'd buffer (caller frees): a regular
+ * file of at most max_bytes (<= 0: MM_IMAGE_MAX_BYTES), refused unread
+ * otherwise (io/file.h); a zero-byte file is an error (MM_EFORMAT "empty
+ * file"). */
+int mm_image_read_file(const char *path, int64_t max_bytes, uint8_t **buf, size_t *len, mm_err *e);
 
-/* mm_read_file + mm_image_decode_into, naming `path`. */
-int mm_image_load_into(const char *path, int out_w, int out_h, int fit, uint8_t *dst, mm_err *e);
+/* mm_image_read_file + mm_image_decode_into, naming `path`. status (may be
+ * NULL) receives MM_FILE_OK or why it failed (MM_FILE_* / MM_IMAGE_*). */
+int mm_image_load_into(const char *path, int64_t max_bytes, int out_w, int out_h, int fit, uint8_t *dst, int *status,
+                       mm_err *e);
 
 /* n images into pix (n slots of out_h*out_w*3 bytes, as a dataset keeps
  * them), decoded over mm_parallel_for's threads (decode_many.c). src[i] is a
- * path, or with bytes != 0 the encoded image of len[i] bytes; NULL: no image
- * (its slot is left as it is). Each thread decodes a contiguous range of
- * rows in order and stops at its first failure, so the failure reported is
- * the first failing row, as one thread would find it: *row receives its
- * index and e its message (naming the file, or "<bytes>"). */
+ * path (a file of at most max_bytes; <= 0: MM_IMAGE_MAX_BYTES), or with
+ * bytes != 0 the encoded image of len[i] bytes; NULL: no image (its slot is
+ * left as it is). Each thread decodes a contiguous range of rows in order and
+ * stops at its first failure, so the failure reported is the first failing
+ * row, as one thread would find it: *row receives its index and e its message
+ * (naming the file, or "<bytes>"). */
 int mm_image_decode_many(const char *const *src, const size_t *len, int64_t n, int bytes, int out_w, int out_h,
-                         int fit, uint8_t *pix, int64_t *row, mm_err *e);
+                         int fit, int64_t max_bytes, uint8_t *pix, int64_t *row, mm_err *e);
+
+/* One image that could not be had: its row, why (MM_FILE_* / MM_IMAGE_*) and
+ * the message naming the file. */
+typedef struct mm_image_failure {
+  int64_t row;
+  int status;
+  mm_err e;
+} mm_image_failure;
+
+/* mm_image_decode_many that goes on past failures: every row is tried; the
+ * slot of a row that fails is left as it is, and the failures are returned
+ * in row order in *fails (malloc'd, *nfails of them; NULL when none; the
+ * caller frees). Only running out of memory fails the call. */
+int mm_image_decode_each(const char *const *src, const size_t *len, int64_t n, int bytes, int out_w, int out_h,
+                         int fit, int64_t max_bytes, uint8_t *pix, mm_image_failure **fails, int64_t *nfails,
+                         mm_err *e);
 
 /* Resize RGB8 src (sw x sh) into dst (dw x dh), both HWC (stb_image_resize,
  * linear colour space, its default filters). */

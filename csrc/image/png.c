@@ -719,6 +719,7 @@ static int read_ihdr(const uint8_t *b, size_t len, uint32_t *w, uint32_t *h, uns
   *w = be32(p + 8), *h = be32(p + 12);
   unsigned depth = p[16], color = p[17];
   if (*w < 1 || *h < 1 || *w > MM_IMAGE_MAX_SIDE || *h > MM_IMAGE_MAX_SIDE) return -1;
+  if ((int64_t)*w * *h > MM_IMAGE_MAX_PIXELS) return -1; /* the general path refuses it, saying why */
   if (depth != 8 || (color != 0 && color != 2 && color != 4 && color != 6) || p[18] || p[19] || p[20]) return -1;
   *n = (color & 2 ? 3u : 1u) + (color & 4 ? 1u : 0u);
   if ((1u << 30) / *w / *n < *h) return -1; /* stb's "too large" */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "npy.h"
 
 #define NPY_MAGIC "\x93NUMPY"
@@ -209,14 +210,10 @@ int mm_npy_load_mem(const void *buf, size_t len, const char *name, mm_tensor *t,
 
 int mm_npy_load(const char *path, mm_tensor *t, mm_err *e) {
   t->data = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) return mm_errorf(e, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    fclose(f);
-    return mm_errorf(e, MM_EIO, "%s: not a regular file", path);
-  }
-  uint64_t fsize = (uint64_t)st.st_size;
+  int64_t size;
+  FILE *f = mm_file_fopen(path, 0, &size, NULL, e); /* a regular file, or refused unread */
+  if (!f) return e ? e->code : MM_EIO;
+  uint64_t fsize = (uint64_t)size;
   if (fsize == 0) {
     fclose(f);
     return mm_errorf(e, MM_EFORMAT, "%s: empty file (0 bytes)", path);

@@ -1,12 +1,10 @@
 /* safetensors.c - framing of safetensors files (see safetensors.h). */
 #include "safetensors.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "file.h"
 #include "npy.h"
 
 int mm_st_write(const char *path, const char *header, size_t hlen, const void *const *chunks, const size_t *lens,
@@ -63,41 +61,19 @@ int mm_st_parse(const uint8_t *buf, size_t len, const char *name, mm_st_file *f,
 
 int mm_st_read(const char *path, mm_st_file *f, mm_err *e) {
   memset(f, 0, sizeof *f);
-  struct stat sb;
-  if (stat(path, &sb) != 0) return mm_errorf(e, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  if (!S_ISREG(sb.st_mode)) return mm_errorf(e, MM_EIO, "%s: not a regular file", path);
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return mm_errorf(e, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
-  if (fseek(fp, 0, SEEK_END) != 0) {
-    fclose(fp);
-    return mm_errorf(e, MM_EIO, "%s: cannot seek", path);
-  }
-  long sz = ftell(fp);
-  if (sz < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-    fclose(fp);
-    return mm_errorf(e, MM_EIO, "%s: cannot read its size (a folder?)", path);
-  }
+  uint8_t *buf;
+  size_t sz;
+  int rc = mm_file_read_all(path, 0, &buf, &sz, NULL, e); /* a regular file, or refused unread */
+  if (rc) return rc;
   if (sz < 8) {
-    fclose(fp);
-    return mm_errorf(e, MM_EFORMAT, "%s: truncated: %ld bytes, a model file has at least 8", path, sz);
+    free(buf);
+    return mm_errorf(e, MM_EFORMAT, "%s: truncated: %zu bytes, a model file has at least 8", path, sz);
   }
-  f->buf = malloc((size_t)sz);
-  if (!f->buf) {
-    fclose(fp);
-    return mm_errorf(e, MM_ENOMEM, "%s: out of memory (%ld bytes)", path, sz);
-  }
-  size_t got = fread(f->buf, 1, (size_t)sz, fp);
-  fclose(fp);
-  if (got != (size_t)sz) {
-    mm_st_free(f);
-    return mm_errorf(e, MM_EIO, "%s: short read", path);
-  }
-  uint8_t *owned = f->buf;
-  if (mm_st_parse(owned, (size_t)sz, path, f, e)) {
-    free(owned);
+  if (mm_st_parse(buf, sz, path, f, e)) {
+    free(buf);
     memset(f, 0, sizeof *f);
     return e->code;
   }
-  f->buf = owned;
+  f->buf = buf;
   return MM_OK;
 }

@@ -106,7 +106,7 @@ static int bb_get(lua_State *L) {
   int64_t shape[4];
   int nd = mm_backbone_param_shape(b, i, shape);
   mm_tensor *t = mm_lua_newtensor(L, nd, shape);
-  memcpy(t->data, mm_backbone_param_data(b, i), (size_t)t->numel * sizeof(float));
+  memcpy(t->data, mm_backbone_param_peek(b, i), (size_t)t->numel * sizeof(float));
   return 1;
 }
 

@@ -99,6 +99,7 @@ int luaopen_mmfuse_core(lua_State *L) {
   mm_lua_open_nn(L);
   mm_lua_open_text(L);
   mm_lua_open_image(L);
+  mm_lua_open_tfjs(L);
   mm_lua_open_io(L);
   mm_lua_open_data(L);
   mm_lua_open_model(L);

@@ -131,26 +131,35 @@ static int l_add_dense(lua_State *L) {
   return 0;
 }
 
-/* add_image(ds, name, entries, {size=32, bytes=false, fit="stretch"|"crop", where="image"}) ;
- * entries: path (or bytes) string, or false/nil/"" = absent. Errors name the
- * file and the row (`where` prefixes them, e.g. the manifest). The images
- * are decoded over mm.threads() (image/decode_many.c). */
+/* add_image(ds, name, entries, {size=32, bytes=false, fit="stretch"|"crop", where="image", max_bytes=0,
+ *                               absent_on_error=false}) -> failures
+ * entries: path (or bytes) string, or false/nil/"" = absent. A path must name
+ * a regular file of at most max_bytes (0: MM_IMAGE_MAX_BYTES). Errors name
+ * the file and the row (`where` prefixes them, e.g. the manifest). The
+ * images are decoded over mm.threads() (image/decode_many.c). With
+ * absent_on_error, a row whose image cannot be had is image-absent instead
+ * and listed in the returned table ({row=, status=, message=} in row order,
+ * status one of mm.image.statuses); without it the table is empty. */
 static int l_add_image(lua_State *L) {
   mm_dataset *ds = mm_lua_checkdataset(L, 1);
   const char *name = luaL_checkstring(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
-  lua_Integer size;
-  int bytes, fit;
+  lua_Integer size, max_bytes;
+  int bytes, fit, keep_going;
   const char *where;
   const mm_lua_opt opts[] = {MM_OPT_INT_IN("size", &size, 32, 1, 1024), MM_OPT_BOOL("bytes", &bytes, 0),
                              MM_OPT_ENUM("fit", &fit, MM_FIT_STRETCH, mm_fit_names),
-                             MM_OPT_STR("where", &where, "image"), MM_OPT_END};
+                             MM_OPT_STR("where", &where, "image"),
+                             MM_OPT_INT_IN("max_bytes", &max_bytes, 0, 0, (lua_Number)((int64_t)1 << 40)),
+                             MM_OPT_BOOL("absent_on_error", &keep_going, 0), MM_OPT_END};
   mm_lua_readopts(L, 4, "dataset: add_image", opts);
   int64_t n = ds->n, per = size * size * 3;
   size_t rows = (size_t)(n ? n : 1);
   uint8_t *pix = calloc((size_t)(n * per) + 1, 1), *mask = calloc(rows, 1);
   const char **src = calloc(rows, sizeof *src);
   size_t *len = calloc(rows, sizeof *len);
+  mm_image_failure *fails = NULL;
+  int64_t nfails = 0;
   mm_err e = {0};
   int64_t row = -1, nd = n;
   const char *badtype = NULL;
@@ -166,13 +175,33 @@ static int l_add_image(lua_State *L) {
     mask[i] = src[i] != NULL;
     lua_pop(L, 1);
   }
-  if (!rc) rc = mm_image_decode_many(src, len, nd, bytes, (int)size, (int)size, fit, pix, &row, &e);
+  if (!rc && keep_going) {
+    rc = mm_image_decode_each(src, len, nd, bytes, (int)size, (int)size, fit, max_bytes, pix, &fails, &nfails, &e);
+    for (int64_t k = 0; !rc && k < nfails; k++) mask[fails[k].row] = 0;
+  } else if (!rc) {
+    rc = mm_image_decode_many(src, len, nd, bytes, (int)size, (int)size, fit, max_bytes, pix, &row, &e);
+  }
   if (rc && row >= 0) mm_err_prefix(&e, "%s: row %d: ", where, (int)row + 1);
   if (!rc && badtype) rc = mm_errorf(&e, MM_EINVAL, "%s: image of row %d must be a string, got %s", where, (int)nd + 1, badtype);
   if (!rc) rc = mm_dataset_add_image(ds, name, pix, 3, size, size, mask, &e);
   free(pix), free(mask), free(src), free(len);
-  if (rc) return mm_lua_raise(L, &e);
-  return 0;
+  if (rc) {
+    free(fails);
+    return mm_lua_raise(L, &e);
+  }
+  lua_createtable(L, (int)nfails, 0);
+  for (int64_t k = 0; k < nfails; k++) {
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, fails[k].row + 1);
+    lua_setfield(L, -2, "row");
+    lua_pushstring(L, mm_image_status_name(fails[k].status));
+    lua_setfield(L, -2, "status");
+    lua_pushstring(L, fails[k].e.msg);
+    lua_setfield(L, -2, "message");
+    lua_rawseti(L, -2, (lua_Integer)k + 1);
+  }
+  free(fails);
+  return 1;
 }
 
 static int l_subset(lua_State *L) {

@@ -40,6 +40,9 @@ static void box_free(box *b) {
   MM_OPT_ANY("size", size_type), MM_OPT_INT("height", hh, 0), MM_OPT_INT("width", ww, 0),                            \
       MM_OPT_ENUM("fit", fit, MM_FIT_STRETCH, mm_fit_names)
 
+/* the cap on an image file's size: 0 = MM_IMAGE_MAX_BYTES (image.h) */
+#define MAX_BYTES_OPT(out) MM_OPT_INT_IN("max_bytes", out, 0, 0, (lua_Number)((int64_t)1 << 40))
+
 static int check_side(lua_State *L, const char *fn, lua_Integer v, const char *what) {
   if (v < 1 || v > MM_IMAGE_MAX_SIDE)
     luaL_error(L, "%s: option '%s' must be in 1..%d, got %d", fn, what, MM_IMAGE_MAX_SIDE, (int)v);
@@ -100,12 +103,13 @@ static box *push_rgb8(lua_State *L, const void *bytes, size_t len, const char *n
   return px;
 }
 
-/* the bytes of the file at path, in a box pushed on the stack */
-static box *push_file(lua_State *L, const char *path, size_t *len) {
+/* the bytes of the image file at path (a regular file of at most max_bytes,
+ * 0: the default cap), in a box pushed on the stack */
+static box *push_file(lua_State *L, const char *path, lua_Integer max_bytes, size_t *len) {
   box *file = push_box(L);
   uint8_t *buf;
   mm_err e;
-  if (mm_read_file(path, &buf, len, &e)) mm_lua_raise(L, &e);
+  if (mm_image_read_file(path, (int64_t)max_bytes, &buf, len, &e)) mm_lua_raise(L, &e);
   file->p = buf;
   return file;
 }
@@ -120,16 +124,16 @@ static void push_decoded(lua_State *L, const void *bytes, size_t len, const char
   lua_remove(L, -2);
 }
 
-/* image.load(path [, {size=, height=, width=, fit=}]) -> 3xHxW tensor in [0, 1] */
+/* image.load(path [, {size=, height=, width=, fit=, max_bytes=}]) -> 3xHxW tensor in [0, 1] */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int size_type, fit, oh, ow;
-  lua_Integer hh, ww;
-  const mm_lua_opt opts[] = {DECODE_OPTS(&size_type, &hh, &ww, &fit), MM_OPT_END};
+  lua_Integer hh, ww, max_bytes;
+  const mm_lua_opt opts[] = {DECODE_OPTS(&size_type, &hh, &ww, &fit), MAX_BYTES_OPT(&max_bytes), MM_OPT_END};
   mm_lua_readopts(L, 2, "load", opts);
   decode_size(L, 2, "load", size_type, hh, ww, &oh, &ow);
   size_t len;
-  box *file = push_file(L, path, &len);
+  box *file = push_file(L, path, max_bytes, &len);
   push_decoded(L, file->p, len, path, oh, ow, fit);
   box_free(file);
   return 1;
@@ -160,7 +164,7 @@ static int l_info(lua_State *L) {
   if (is_bytes) {
     if (mm_image_info(s, len, "<bytes>", &w, &h, &c, &e)) mm_lua_raise(L, &e);
   } else {
-    box *file = push_file(L, s, &len);
+    box *file = push_file(L, s, 0, &len);
     if (mm_image_info(file->p, len, s, &w, &h, &c, &e)) mm_lua_raise(L, &e);
     box_free(file);
     lua_pop(L, 1);
@@ -282,13 +286,13 @@ static void read_bins(lua_State *L, int *hb, int *sb, int *vb) {
 
 /* the histogram of the image file at 1 (RGB8 straight from the decoder), bins
  * hb x sb x vb, decoded as the options at 2 say */
-static int histogram_file(lua_State *L, int size_type, lua_Integer hh, lua_Integer ww, int fit, int hb, int sb,
-                          int vb) {
+static int histogram_file(lua_State *L, int size_type, lua_Integer hh, lua_Integer ww, int fit, lua_Integer max_bytes,
+                          int hb, int sb, int vb) {
   const char *path = lua_tostring(L, 1);
   int oh, ow;
   decode_size(L, 2, "histogram", size_type, hh, ww, &oh, &ow);
   size_t len;
-  box *file = push_file(L, path, &len);
+  box *file = push_file(L, path, max_bytes, &len);
   box *px = push_rgb8(L, file->p, len, path, &oh, &ow, fit);
   box_free(file);
   int64_t nb = (int64_t)hb * sb * vb;
@@ -299,13 +303,14 @@ static int histogram_file(lua_State *L, int size_type, lua_Integer hh, lua_Integ
   return 1;
 }
 
-/* image.histogram(t_or_path [, {bins=, and for a path size=, height=, width=, fit=}])
+/* image.histogram(t_or_path [, {bins=, and for a path size=, height=, width=, fit=, max_bytes=}])
  * -> vector (NxB for a batch) */
 static int l_histogram(lua_State *L) {
   int path = lua_type(L, 1) == LUA_TSTRING;
   int bins_type, size_type, fit, hb = MM_HSV_BINS_H, sb = MM_HSV_BINS_S, vb = MM_HSV_BINS_V;
-  lua_Integer hh, ww;
-  const mm_lua_opt opts[] = {MM_OPT_ANY("bins", &bins_type), DECODE_OPTS(&size_type, &hh, &ww, &fit), MM_OPT_END};
+  lua_Integer hh, ww, max_bytes;
+  const mm_lua_opt opts[] = {MM_OPT_ANY("bins", &bins_type), DECODE_OPTS(&size_type, &hh, &ww, &fit),
+                             MAX_BYTES_OPT(&max_bytes), MM_OPT_END};
   const mm_lua_opt tensor_opts[] = {MM_OPT_ANY("bins", &bins_type), MM_OPT_END};
   mm_lua_readopts(L, 2, "histogram", path ? opts : tensor_opts);
   if (bins_type != LUA_TNIL) {
@@ -313,7 +318,7 @@ static int l_histogram(lua_State *L) {
     read_bins(L, &hb, &sb, &vb);
     lua_pop(L, 1);
   }
-  if (path) return histogram_file(L, size_type, hh, ww, fit, hb, sb, vb);
+  if (path) return histogram_file(L, size_type, hh, ww, fit, max_bytes, hb, sb, vb);
   if (!mm_lua_testtensor(L, 1))
     luaL_argerror(L, 1, lua_pushfstring(L, "histogram: tensor or path expected, got %s", luaL_typename(L, 1)));
   int64_t n, c, h, w, nb = (int64_t)hb * sb * vb;
@@ -430,6 +435,10 @@ void mm_lua_open_image(lua_State *L) {
   lua_setfield(L, -2, "imagenet_std");
   lua_pushinteger(L, MM_IMAGE_MAX_SIDE);
   lua_setfield(L, -2, "max_side");
+  lua_pushinteger(L, MM_IMAGE_MAX_PIXELS);
+  lua_setfield(L, -2, "max_pixels");
+  lua_pushinteger(L, MM_IMAGE_MAX_BYTES);
+  lua_setfield(L, -2, "max_bytes");
   lua_pop(L, 1);
 }
 

@@ -1,7 +1,11 @@
-/* l_io.c - Lua binding for the io area: core.io.load_npy, core.io.save_npy,
- * core.io.read_table. */
+/* l_io.c - Lua binding for the io area: core.io.load_npy, save_npy,
+ * read_file, check and stat (io/file.h: regular files only, refused unread),
+ * read_table (io/table.h). */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../io/file.h"
 #include "../io/npy.h"
 #include "../io/table.h"
 #include "mm_lua.h"
@@ -82,8 +86,55 @@ static int l_read_table(lua_State *L) {
   return 3;
 }
 
+/* io.read_file(path [, {max_bytes=0}]) -> the bytes of a regular file (0: no cap) */
+static int l_read_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lua_Integer max_bytes;
+  const mm_lua_opt opts[] = {MM_OPT_INT_IN("max_bytes", &max_bytes, 0, 0, (lua_Number)((int64_t)1 << 40)),
+                             MM_OPT_END};
+  mm_lua_readopts(L, 2, "read_file", opts);
+  void **buf = mm_lua_newowner(L);
+  size_t len;
+  mm_err e;
+  if (mm_file_read_all(path, (int64_t)max_bytes, (uint8_t **)buf, &len, NULL, &e)) return mm_lua_raise(L, &e);
+  lua_pushlstring(L, *buf, len);
+  return 1;
+}
+
+/* io.check(path [, {max_bytes=0}]) -> size: raises the refusal (missing, not
+ * a regular file, too large) that reading the file would give; reads nothing */
+static int l_check(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lua_Integer max_bytes;
+  const mm_lua_opt opts[] = {MM_OPT_INT_IN("max_bytes", &max_bytes, 0, 0, (lua_Number)((int64_t)1 << 40)),
+                             MM_OPT_END};
+  mm_lua_readopts(L, 2, "check", opts);
+  int fd;
+  int64_t size;
+  mm_err e;
+  if (mm_file_open(path, (int64_t)max_bytes, &fd, &size, NULL, &e)) return mm_lua_raise(L, &e);
+  close(fd);
+  lua_pushinteger(L, (lua_Integer)size);
+  return 1;
+}
+
+/* io.stat(path) -> kind ("file", "directory", "fifo", "character device",
+ * "block device", "socket", "other"; "missing" when there is nothing), size
+ * in bytes (regular files; else 0). Opens nothing. */
+static int l_stat(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int kind;
+  int64_t size;
+  mm_err e;
+  if (mm_file_stat(path, &kind, &size, &e)) return mm_lua_raise(L, &e);
+  lua_pushstring(L, mm_file_kind_names[kind]);
+  lua_pushinteger(L, (lua_Integer)size);
+  return 2;
+}
+
 void mm_lua_open_io(lua_State *L) {
-  static const luaL_Reg fns[] = {{"load_npy", l_load_npy}, {"save_npy", l_save_npy}, {"read_table", l_read_table},
+  static const luaL_Reg fns[] = {{"load_npy", l_load_npy}, {"save_npy", l_save_npy}, {"read_file", l_read_file},
+                                 {"check", l_check},       {"stat", l_stat},         {"read_table", l_read_table},
                                  {NULL, NULL}};
   mm_lua_subtable(L, "io", fns);
 }

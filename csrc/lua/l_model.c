@@ -3,7 +3,8 @@
  * as core.fusion.names, .encoders, .pools, .optimizers, .missing, .defaults.
  * The Lua face (lua/mmfuse/model.lua) holds the user-facing options, the
  * epoch loop with early stopping, metrics tables and the file header JSON;
- * everything per sample runs in C. Model files: l_model_file.c. */
+ * everything per sample runs in C. Model files: l_model_file.c; parameters,
+ * snapshots and gradients: l_model_params.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,6 @@
 #include "l_model.h"
 
 #define MODEL_MT MM_MODEL_MT
-#define SNAP_MT "mmfuse.Snapshot"
 
 /* t[k] = v for the table on top of the stack */
 #define SETI(k, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, (k)))
@@ -24,7 +24,6 @@
 #define SETB(k, v) (lua_pushboolean(L, (v)), lua_setfield(L, -2, (k)))
 #define SETS(k, v) (lua_pushstring(L, (v)), lua_setfield(L, -2, (k)))
 
-mm_dataset *mm_lua_checkdataset(lua_State *L, int idx);
 
 typedef mm_lua_model lmodel;
 
@@ -163,7 +162,7 @@ static int l_new(lua_State *L) {
   return 1;
 }
 
-static void push_ints(lua_State *L, const int64_t *v, int n) {
+void mm_lua_push_ints(lua_State *L, const int64_t *v, int n) {
   lua_createtable(L, n, 0);
   for (int i = 0; i < n; i++) {
     lua_pushinteger(L, v[i]);
@@ -209,12 +208,12 @@ static int l_config(lua_State *L) {
       SETI("width", c->img_w);
       SETI("kernel", c->ksize);
       SETB("augment", c->augment);
-      push_ints(L, c->ch, c->nblocks);
+      mm_lua_push_ints(L, c->ch, c->nblocks);
       lua_setfield(L, -2, "channels");
     }
     if (c->enc == MM_ENC_HIST) {
       int64_t bins[3] = {c->hb, c->sb, c->vb};
-      push_ints(L, bins, 3);
+      mm_lua_push_ints(L, bins, 3);
       lua_setfield(L, -2, "bins");
     }
     lua_rawseti(L, -2, i + 1);
@@ -493,111 +492,6 @@ static int l_evaluate(lua_State *L) {
   return 2;
 }
 
-typedef struct lsnap {
-  float *w;
-} lsnap;
-
-static int snap_gc(lua_State *L) {
-  lsnap *s = luaL_checkudata(L, 1, SNAP_MT);
-  free(s->w);
-  s->w = NULL;
-  return 0;
-}
-
-static int l_snapshot(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  lsnap *s = lua_newuserdatauv(L, sizeof *s, 1);
-  s->w = NULL;
-  luaL_setmetatable(L, SNAP_MT);
-  mm_err e = {0};
-  s->w = mm_model_snapshot(M, &e);
-  if (!s->w) return mm_lua_raise(L, &e);
-  lua_pushvalue(L, 1); /* remember the model it belongs to */
-  lua_setiuservalue(L, -2, 1);
-  return 1;
-}
-
-static int l_restore(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  lsnap *s = luaL_checkudata(L, 2, SNAP_MT);
-  lua_getiuservalue(L, 2, 1);
-  if (!lua_rawequal(L, -1, 1) || !s->w) return luaL_argerror(L, 2, "snapshot of another model");
-  mm_model_restore(M, s->w);
-  return 0;
-}
-
-static int l_params(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  lua_createtable(L, M->nparams, 0);
-  for (int i = 0; i < M->nparams; i++) {
-    const mm_param *p = &M->params[i];
-    lua_createtable(L, 0, 3);
-    SETS("name", p->name);
-    push_ints(L, p->shape, p->ndim);
-    lua_setfield(L, -2, "shape");
-    SETI("count", p->count);
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
-}
-
-/* the parameter named by argument idx, or a Lua error naming it */
-static mm_param *check_param(lua_State *L, mm_model *M, int idx) {
-  const char *name = luaL_checkstring(L, idx);
-  int i = mm_model_find_param(M, name);
-  if (i < 0) luaL_error(L, "model: no parameter '%s'", name);
-  return &M->params[i];
-}
-
-/* param(M, name) -> tensor copy */
-static int l_param(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  mm_param *p = check_param(L, M, 2);
-  mm_tensor *t = mm_lua_newtensor(L, p->ndim, p->shape);
-  memcpy(t->data, p->w, (size_t)p->count * sizeof(float));
-  return 1;
-}
-
-/* set_param(M, name, tensor) */
-static int l_set_param(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  mm_param *p = check_param(L, M, 2);
-  mm_tensor *t = mm_lua_totensor(L, 3, "value");
-  if (t->numel != p->count) return luaL_error(L, "model: %s needs %d values, got %s", p->name, (int)p->count,
-                                              mm_lua_shapestr(t));
-  mm_err e = {0};
-  if (mm_model_set_param(M, (int)(p - M->params), t->data, t->numel, &e)) return mm_lua_raise(L, &e);
-  return 0;
-}
-
-/* loss_grad(M, ds) -> loss (gradients stay in the model; read them with grad) */
-static int l_loss_grad(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  mm_dataset *ds = mm_lua_checkdataset(L, 2);
-  double loss = 0;
-  mm_err e = {0};
-  if (mm_model_loss_grad(M, ds, &loss, &e)) return mm_lua_raise(L, &e);
-  lua_pushnumber(L, loss);
-  return 1;
-}
-
-/* grad(M, name) -> tensor copy of the accumulated gradient */
-static int l_grad(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  mm_param *p = check_param(L, M, 2);
-  mm_tensor *t = mm_lua_newtensor(L, p->ndim, p->shape);
-  memcpy(t->data, p->g, (size_t)p->count * sizeof(float));
-  return 1;
-}
-
-/* freeze(M, name, bool) */
-static int l_freeze(lua_State *L) {
-  mm_model *M = checkmodel(L, 1);
-  mm_param *p = check_param(L, M, 2);
-  p->frozen = lua_toboolean(L, 3);
-  return 0;
-}
-
 static int l_built(lua_State *L) {
   lua_pushboolean(L, checkmodel(L, 1)->built);
   return 1;
@@ -625,13 +519,13 @@ static void push_defaults(lua_State *L) {
   mm_model_init(&M);
   push_settings(L, &M);
   lua_newtable(L);
-  push_ints(L, d->cnn_channels, d->cnn_blocks);
+  mm_lua_push_ints(L, d->cnn_channels, d->cnn_blocks);
   lua_setfield(L, -2, "channels");
   SETI("kernel", d->cnn_kernel);
   lua_setfield(L, -2, "cnn");
   lua_newtable(L);
   int64_t bins[3] = {d->hist_bins[0], d->hist_bins[1], d->hist_bins[2]};
-  push_ints(L, bins, 3);
+  mm_lua_push_ints(L, bins, 3);
   lua_setfield(L, -2, "bins");
   lua_setfield(L, -2, "histogram");
   lua_newtable(L);
@@ -658,11 +552,6 @@ void mm_lua_open_model(lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
-  if (luaL_newmetatable(L, SNAP_MT)) {
-    lua_pushcfunction(L, snap_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_pop(L, 1);
   static const luaL_Reg fns[] = {{"new", l_new},
                                  {"config", l_config},
                                  {"build", l_build},
@@ -671,21 +560,14 @@ void mm_lua_open_model(lua_State *L) {
                                  {"train_epoch", l_train_epoch},
                                  {"predict", l_predict},
                                  {"evaluate", l_evaluate},
-                                 {"snapshot", l_snapshot},
-                                 {"restore", l_restore},
-                                 {"params", l_params},
-                                 {"param", l_param},
-                                 {"set_param", l_set_param},
                                  {"built", l_built},
-                                 {"freeze", l_freeze},
-                                 {"loss_grad", l_loss_grad},
-                                 {"grad", l_grad},
                                  {"nparams", l_nparams},
                                  {NULL, NULL}};
   mm_lua_subtable(L, "fusion", fns); /* core.fusion: mm.model is the Lua constructor */
   /* the names and defaults of the settings (model/config.h), for the Lua face */
   lua_getfield(L, -1, "fusion");
   mm_lua_open_model_file(L);
+  mm_lua_open_model_params(L);
   const mm_names *tables[] = {&mm_fusion_names, &mm_encoder_names, &mm_pool_names, &mm_optimizer_names,
                               &mm_missing_names};
   const char *keys[] = {"names", "encoders", "pools", "optimizers", "missing"};

@@ -1,12 +1,33 @@
 /* mm_lua.c - the helpers of mm_lua.h that are not about tensors: core errors
- * to Lua errors, registration, and the option reader every binding function
+ * to Lua errors, owned C memory, registration, and the option reader every binding function
  * uses (mm_lua_readopts). */
 #include "mm_lua.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int mm_lua_raise(lua_State *L, const mm_err *e) { return luaL_error(L, "%s", e->msg); }
+
+#define OWNER_MT "mmfuse.owner"
+
+static int owner_gc(lua_State *L) {
+  void **slot = luaL_checkudata(L, 1, OWNER_MT);
+  free(*slot);
+  *slot = NULL;
+  return 0;
+}
+
+void **mm_lua_newowner(lua_State *L) {
+  void **slot = lua_newuserdatauv(L, sizeof *slot, 0);
+  *slot = NULL;
+  if (luaL_newmetatable(L, OWNER_MT)) {
+    lua_pushcfunction(L, owner_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return slot;
+}
 
 void mm_lua_setfuncs(lua_State *L, const luaL_Reg *fns) { luaL_setfuncs(L, fns, 0); }
 

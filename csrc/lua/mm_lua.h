@@ -50,6 +50,12 @@ struct mm_stream *mm_lua_teststream(lua_State *L, int idx);
 /* mark the stream at idx in use by a model (delta +1) or not (-1); 0 when idx holds no stream */
 int mm_lua_stream_busy(lua_State *L, int idx, int delta);
 
+/* -- owned C memory ---------------------------------------------------------
+ * A userdata that frees (free()) the pointer stored in it when collected:
+ * push it before calling C code that mallocs, store the pointer in *slot, and
+ * a Lua error raised afterwards cannot leak the memory. */
+void **mm_lua_newowner(lua_State *L);
+
 /* -- errors --------------------------------------------------------------- */
 int mm_lua_raise(lua_State *L, const mm_err *e);
 
@@ -122,6 +128,7 @@ extern const luaL_Reg mm_lua_tensor_math_meta[], mm_lua_tensor_math_methods[], m
 void mm_lua_open_nn(lua_State *L);
 void mm_lua_open_text(lua_State *L);
 void mm_lua_open_image(lua_State *L);
+void mm_lua_open_tfjs(lua_State *L);
 void mm_lua_open_backbone(lua_State *L); /* l_backbone.c: core.image.backbone, opened by mm_lua_open_image */
 void mm_lua_open_io(lua_State *L);
 void mm_lua_open_data(lua_State *L);

@@ -69,7 +69,7 @@ static int decode_images(chunk *c, uint8_t *pix) {
     if (p[0] == '/') snprintf(path, cap, "%.*s", (int)len, p);
     else snprintf(path, cap, "%s/%.*s", dir, (int)len, p);
     mm_err ie = {0};
-    if (mm_image_load_into(path, (int)S, (int)S, sh->image_fit, pix + i * per, &ie)) row_bad(c, i, ie.msg);
+    if (mm_image_load_into(path, 0, (int)S, (int)S, sh->image_fit, pix + i * per, NULL, &ie)) row_bad(c, i, ie.msg);
   }
   free(path);
   return 0;

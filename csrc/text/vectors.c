@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/file.h"
 #include "utf8.h"
 
 #define MAX_DIM 100000
@@ -136,8 +137,8 @@ static int rd_open(reader *r, const char *path, mm_vec_format fmt, mm_err *e) {
   r->fmt = fmt;
   r->count = -1;
   if (fmt < MM_VEC_AUTO || fmt > MM_VEC_VEC) return mm_errorf(e, MM_EINVAL, "%s: unknown vector format %d", path, fmt);
-  r->f = fopen(path, "rb");
-  if (!r->f) return mm_errorf(e, MM_EIO, "%s: cannot open (%s)", path, strerror(errno));
+  r->f = mm_file_fopen(path, 0, NULL, NULL, e); /* a regular file, or refused unread */
+  if (!r->f) return e ? e->code : MM_EIO;
   int got = rd_line(r, e);
   if (got < 0) return e ? e->code : MM_EFORMAT;
   if (got == 0) return mm_errorf(e, MM_EFORMAT, "%s: empty file", path);

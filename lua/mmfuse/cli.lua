@@ -157,18 +157,6 @@ end
 -- Small helpers
 -- ========================================================================
 
-local function file_exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
-
-local function need_file(path, what)
-  local f, err = io.open(path, "rb")
-  if not f then fail("cannot open %s '%s': %s", what, path, (err or "?"):gsub("^[^:]*: ", "")) end
-  f:close()
-end
-
 -- Strip the "file.lua:12: " that error() puts in front of messages, and a
 -- C function's "bad argument #1 to 'x'" stays as it is.
 local function clean_message(msg)
@@ -182,6 +170,22 @@ local function clean_message(msg)
   return msg
 end
 M.clean_message = clean_message
+
+-- The files the commands read must be regular files: a FIFO or a device
+-- (a junk path) is refused without being opened (mmfuse.io, csrc/io/file.c).
+local CORE_IO = require("mmfuse.core").io
+
+-- "<path>: <why>" of a core refusal -> "<why>"
+local function why_not(path, msg)
+  msg = clean_message(msg)
+  if msg:sub(1, #path + 2) == path .. ": " then msg = msg:sub(#path + 3) end
+  return (msg:gsub("^cannot open: ", ""))
+end
+
+local function need_file(path, what)
+  local ok, err = pcall(CORE_IO.check, path)
+  if not ok then fail("cannot open %s '%s': %s", what, path, why_not(path, err)) end
+end
 
 local mm_cache
 local function mm()
@@ -251,6 +255,8 @@ local COLUMN_GUESS = {
 
 -- The column names of a TSV/CSV/JSONL manifest (nil when it cannot tell).
 local function manifest_columns(path)
+  local ok, kind = pcall(CORE_IO.stat, path)
+  if not ok or kind ~= "file" then return nil end
   local f = io.open(path, "rb")
   if not f then return nil end
   local first = f:read("l")
@@ -779,10 +785,8 @@ local SAFE_LIBS = { "math", "string", "table", "utf8" }
 -- @tparam string path
 -- @treturn table the configuration
 function M.load_config(path)
-  local f, ferr = io.open(path, "rb")
-  if not f then fail("cannot open config '%s': %s", path, (ferr or "?"):gsub("^[^:]*: ", "")) end
-  local src = f:read("a")
-  f:close()
+  local okr, src = pcall(CORE_IO.read_file, path)
+  if not okr then fail("cannot open config '%s': %s", path, why_not(path, src)) end
   if src:sub(1, 1) == "\27" then fail("%s: binary chunks are not accepted", path) end
   src = src:gsub("^#[^\n]*", "")
   local env = {}
@@ -1173,9 +1177,7 @@ its classes, its parameter count and its file size.]],
   run = function(o, out)
     local path = o.args[1]
     local model = load_model(path)
-    local f = io.open(path, "rb")
-    local bytes = f:seek("end")
-    f:close()
+    local _, bytes = CORE_IO.stat(path)
     local info = {
       file = path,
       bytes = bytes,

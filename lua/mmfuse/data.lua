@@ -207,7 +207,7 @@ end
 --- A dataset from Lua values.
 --   mm.data.new{ labels = {"cat", "dog", ...} (or 1-based integers), classes = {...},
 --                text = {strings}, image = {paths or false}, image_size = 32,
---                image_bytes = false, features = { name = tensor [N, D] | {{...}, ...} | "x.npy" },
+--                image_bytes = false, max_image_bytes = 0 (mm.image.max_bytes), features = { name = tensor [N, D] | {{...}, ...} | "x.npy" },
 --                columns = { fold = {...} } }
 function data.new(t)
   if type(t) ~= "table" then error("data.new: expects a table", 2) end
@@ -225,7 +225,8 @@ function data.new(t)
   local images
   if t.image then
     C.add_image(ud, t.image_name or "image", t.image,
-      { size = t.image_size or 32, bytes = t.image_bytes or false, fit = t.image_fit, where = where })
+      { size = t.image_size or 32, bytes = t.image_bytes or false, fit = t.image_fit, where = where,
+        max_bytes = t.max_image_bytes })
     images = { name = t.image_name or "image", bytes = t.image_bytes or false, fit = t.image_fit, list = {} }
     for i = 1, n do images.list[i] = t.image[i] or false end
   end
@@ -246,11 +247,10 @@ end
 -- ---------------------------------------------------------------------------
 -- manifest readers: each returns header (array of names) and rows (arrays of strings), lines
 
+-- a regular file, whole (a FIFO or a device is refused unread: csrc/io/file.c)
 local function read_all(path)
-  local f, err = io.open(path, "rb")
-  if not f then error(("%s: cannot open: %s"):format(path, err), 3) end
-  local s = f:read("a")
-  f:close()
+  local ok, s = pcall(core.io.read_file, path)
+  if not ok then error(s, 3) end
   if s:sub(1, 3) == "\239\187\191" then s = s:sub(4) end -- UTF-8 BOM
   return s
 end
@@ -355,6 +355,9 @@ end
 --   o.text     column of the text (optional)
 --   o.image    column of image paths, relative to the manifest (optional)
 --   o.image_size (32), o.image_fit ("stretch"|"crop")
+--   o.max_image_bytes  an image file larger than this is refused unread (default
+--                      mm.image.max_bytes, 32 MiB); a path that is not a regular file
+--                      (a FIFO, a device, a folder) always is
 --   o.image_features  .npy with one feature row per manifest row: the image
 --                     modality as precomputed features (rows listed as "missing"
 --                     in its mm.features sidecar <file>.json are image-absent)
@@ -444,12 +447,11 @@ function data.load(path, o)
     feats = feats or {}
     feats.image = npy_rows(o.image_features, "image features")
     -- the sidecar mm.features writes next to its .npy lists the rows without an image
-    local sf = io.open(rel(o.image_features) .. ".json", "rb")
-    if sf then
+    local oks, sf = pcall(core.io.read_file, rel(o.image_features) .. ".json")
+    if oks then
       local okj, cj = pcall(require, "cjson")
       local okd, side = false, nil
-      if okj then okd, side = pcall(cj.decode, sf:read("a")) end
-      sf:close()
+      if okj then okd, side = pcall(cj.decode, sf) end
       if okd and type(side) == "table" and side.format == "mmfuse-features" and type(side.missing) == "table" then
         local gone = {}
         for _, r in ipairs(side.missing) do gone[r] = true end
@@ -490,7 +492,8 @@ function data.load(path, o)
   end
   local ok, ds = pcall(data.new, {
     labels = labels, classes = o.classes, text = tc and texts or nil, image = ic and images or nil,
-    image_size = o.image_size, image_fit = o.image_fit, features = feats, feature_masks = fmasks,
+    image_size = o.image_size, image_fit = o.image_fit, max_image_bytes = o.max_image_bytes,
+    features = feats, feature_masks = fmasks,
     columns = columns, where = where,
     n = #keep,
   })

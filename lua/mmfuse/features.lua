@@ -4,8 +4,10 @@
 --       { encoder = "mobilenet_v2", weights = "mobilenet_v2.safetensors", size = 224, cache = "cache/" })
 --   local ds = mm.data.load("data/emoji32/manifest.tsv", { label = "group", image_features = info.path })
 --
---   features.extract(ds_or_manifest, { encoder = "resnet18" | "mobilenet_v2" | "histogram",
---                    weights = path | nil, seed = 1, size = 224 (32 for histogram), bins =,
+--   features.extract(ds_or_manifest, { encoder = "resnet18" | "mobilenet_v2" | "histogram"
+--                                      | "path/to/model.json" (a TF.js layers model, mmfuse.tfjs),
+--                    weights = path | nil, seed = 1, size = 224 (32 for histogram; a layers
+--                    model: its own input size), layer = (layers model: the feature layer), bins =,
 --                    batch = 16, cache = dir | "x.npy" | nil, image = "image" (manifest column),
 --                    format = (manifest format) })
 --     -> N x dim tensor (one row per dataset row / manifest row), info table:
@@ -27,6 +29,10 @@
 -- recomputes and rewrites both. Image file contents are not hashed: replace an image under
 -- the same path and you must delete the cache.
 --
+-- A layers model is described by its model.json path, the feature layer, and the size and a
+-- fingerprint of model.json and its weight shards together; its pictures are RGB / 255 (no
+-- ImageNet normalisation).
+--
 -- Random weights: without `weights` a backbone gets conv weights Kaiming-normal over fan_in
 -- (torchvision uses fan_out, which with eval-mode BatchNorm shrinks MobileNet's depthwise
 -- activations to ~1e-10; fan_in keeps their scale), BatchNorm weight 1, bias 0, running
@@ -37,6 +43,7 @@ local core = require "mmfuse.core"
 local image = require "mmfuse.image"
 local mio = require "mmfuse.io"
 local data = require "mmfuse.data"
+local tfjs = require "mmfuse.tfjs"
 
 local F = {}
 local FORMAT, VERSION = "mmfuse-features", 1
@@ -57,9 +64,12 @@ end
 
 local function hex(h) return ("%016x"):format(h) end
 
+local function known(name) return ENCODERS[name] or tfjs.is_model(name) end
+local KNOWN = "resnet18, mobilenet_v2, histogram, or a TF.js model.json path"
+
 --- size and fingerprint (first 64 KiB + 16 spread 4 KiB blocks + the last 4 KiB) of a file
 local function file_fingerprint(path)
-  local f, err = io.open(path, "rb")
+  local f, err = mio.open(path)
   if not f then error(("features: weights file %s: cannot open: %s"):format(path, tostring(err)), 0) end
   local size = f:seek("end")
   local h = fnv(FNV_OFF, tostring(size))
@@ -73,6 +83,32 @@ local function file_fingerprint(path)
   h = fnv(h, f:read(4096) or "")
   f:close()
   return size, hex(h)
+end
+
+--- bytes and fingerprint of a layers model: model.json and every shard it lists, in order
+local function model_fingerprint(path)
+  local f = io.open(path, "rb")
+  local text = f and f:read("a")
+  if f then f:close() end
+  local okj, cj = pcall(require, "cjson")
+  local okd, doc = false, nil
+  if text and okj then okd, doc = pcall(cj.decode, text) end
+  local files = { path }
+  if okd and type(doc) == "table" and type(doc.weightsManifest) == "table" then
+    local dir = path:match("^(.*)/[^/]*$") or "."
+    for _, g in ipairs(doc.weightsManifest) do
+      for _, p in ipairs(type(g) == "table" and type(g.paths) == "table" and g.paths or {}) do
+        files[#files + 1] = dir .. "/" .. tostring(p)
+      end
+    end
+  end
+  local total, h = 0, FNV_OFF
+  for _, p in ipairs(files) do
+    local n, fp = file_fingerprint(p)
+    total = total + n
+    h = fnv(h, fp)
+  end
+  return total, hex(h)
 end
 
 -- ---------------------------------------------------------------------------
@@ -104,12 +140,28 @@ end
 function F.encoder(name, o)
   if o ~= nil and type(o) ~= "table" then error("features: options must be a table", 2) end
   o = o or {}
-  if not ENCODERS[name] then
-    error(("features: unknown encoder '%s' (resnet18, mobilenet_v2, histogram)"):format(tostring(name)), 2)
+  if not known(name) then
+    error(("features: unknown encoder '%s' (%s)"):format(tostring(name), KNOWN), 2)
   end
-  check_int(o.size, "size", 16, 4096)
+  -- (a layers model runs at its own size, which may be small; the built-in backbones need 16)
+  check_int(o.size, "size", tfjs.is_model(name) and 1 or 16, 4096)
   check_int(o.seed, "seed", -math.maxinteger, math.maxinteger)
   local e = setmetatable({ name = name, seed = o.seed or 1 }, Encoder)
+  if tfjs.is_model(name) then
+    if o.weights ~= nil then error("features: a layers model has its weights beside model.json (no weights =)", 2) end
+    local ok, net = pcall(image.backbone, name, { layer = o.layer })
+    if not ok then error("features: " .. tostring(net), 2) end
+    e.net, e.tfjs, e.layer, e.dim = net, true, net.layer, net:dim()
+    e.size = o.size or net.size
+    if type(e.size) ~= "number" then
+      error(("features: %s declares no square input size: give size ="):format(name), 2)
+    end
+    e.weights_size, e.weights_hash = model_fingerprint(name)
+    local folder = name:match("([^/]+)/[^/]*$") or "model"
+    e.stem = "tfjs-" .. folder:gsub("[^%w_.-]", "_") .. (o.layer and ("-" .. o.layer:gsub("[^%w_.-]", "_")) or "")
+    return e
+  end
+  if o.layer ~= nil then error("features: layer = is an option of layers models (a model.json path)", 2) end
   if name == "histogram" then
     if o.weights then error("features: the histogram encoder has no weights", 2) end
     e.size = o.size or 32
@@ -136,6 +188,10 @@ end
 
 --- What makes the features: compared with a cache's sidecar.
 function Encoder:describe()
+  if self.tfjs then
+    return { encoder = self.name, size = self.size, layer = self.layer,
+      weights = { path = self.name, bytes = self.weights_size, fingerprint = self.weights_hash } }
+  end
   return {
     encoder = self.name, size = self.size, bins = self.bins,
     weights = self.weights and { path = self.weights, bytes = self.weights_size, fingerprint = self.weights_hash }
@@ -147,7 +203,7 @@ end
 function Encoder:prepare(src, bytes, fit)
   local o = { size = self.size, fit = fit }
   local t = bytes and image.decode(src, o) or image.load(src, o)
-  if self.net then t = image.normalize(t, "imagenet") end
+  if self.net and not self.tfjs then t = image.normalize(t, "imagenet") end
   return t
 end
 
@@ -243,11 +299,8 @@ local function cjson()
 end
 
 local function read_file(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
+  local ok, s = pcall(core.io.read_file, p)
+  return ok and s or nil
 end
 
 local function write_atomic(p, s)
@@ -272,11 +325,7 @@ local function same(a, b)
   return true
 end
 
-local function is_dir(p)
-  local f = io.open(p .. "/.", "rb")
-  if f then f:close() return true end
-  return false
-end
+local function is_dir(p) return core.io.stat(p) == "directory" end
 
 local function cache_path(cache, s, enc, key)
   if type(cache) ~= "string" or cache == "" then error("features: cache must be a directory or an .npy path", 0) end
@@ -286,7 +335,7 @@ local function cache_path(cache, s, enc, key)
   end
   local stem = s.stem
   if s.source == nil or type(s.origin) ~= "string" then stem = stem .. "-" .. key.paths_hash:sub(1, 12) end
-  return ("%s/%s.%s-%d.npy"):format(cache:gsub("/+$", ""), stem, enc.name, enc.size)
+  return ("%s/%s.%s-%d.npy"):format(cache:gsub("/+$", ""), stem, enc.stem or enc.name, enc.size)
 end
 
 --- Features of every row (see the header).
@@ -294,9 +343,9 @@ function F.extract(src, o)
   if o ~= nil and type(o) ~= "table" then error("features.extract: options must be a table", 2) end
   o = o or {}
   local ok, res, info = pcall(function()
-    if o.encoder == nil then error("features: option 'encoder' is required (resnet18, mobilenet_v2, histogram)", 0) end
-    if not ENCODERS[o.encoder] then
-      error(("features: unknown encoder '%s' (resnet18, mobilenet_v2, histogram)"):format(tostring(o.encoder)), 0)
+    if o.encoder == nil then error("features: option 'encoder' is required (" .. KNOWN .. ")", 0) end
+    if not known(o.encoder) then
+      error(("features: unknown encoder '%s' (%s)"):format(tostring(o.encoder), KNOWN), 0)
     end
     local s = source_of(src, o)
     s.origin = type(src) == "string" and src or nil

@@ -97,9 +97,11 @@ A model's text encoder is a mean bag of word + hashed n-gram embeddings
 
 text.image = [[
 mm.image: pictures as 3xHxW float tensors in [0, 1] (stb_image: PNG, JPEG,
-BMP, GIF, TGA; grey/RGBA -> RGB; sides > 8192 refused before decoding).
+BMP, GIF, TGA; grey/RGBA -> RGB; sides > 8192 or more than mm.image.max_pixels
+(32 Mi) pixels refused from the header, before decoding).
 
   img = mm.image.load("data/emoji32/images/1F431.png", {size = 32})
+      a file above max_bytes (default mm.image.max_bytes, 32 MiB) is refused unread
   img = mm.image.decode(bytes, {size = 32})          from a Lua string
   w, h, c = mm.image.info(path)                      header only
   mm.image.normalize(img, "imagenet")                or (img, mean, std)
@@ -108,12 +110,17 @@ BMP, GIF, TGA; grey/RGBA -> RGB; sides > 8192 refused before decoding).
   mm.image.batch{img1, img2}                         -> N x 3 x H x W
   b = mm.image.backbone("resnet18", {weights = "r18.safetensors"})
       b:forward(batch) -> N x 512 features (also "mobilenet_v2")
+  net = mm.image.backbone("data/pretrained/inception_v3/model.json", {layer =})
+      a TF.js / Keras layers model (`make pretrained`): net:forward(batch) -> N x 2048
+      (pictures as mm.image.load gives them: RGB / 255), net:predict(path) -> its own
+      5 classes, net:head(batch), net:describe(), net:layers()
   mm.io.load_npy(path) / mm.io.save_npy(path, t)     precomputed features
   F, info = mm.features.extract(ds, {encoder = "mobilenet_v2", cache = "cache/"})
       a frozen encoder run once over a dataset, stored as .npy and reused
 Image encoders of a model: image = {encoder = "cnn"} (trained here),
 "histogram" (no training), "resnet18" / "mobilenet_v2" (frozen backbones,
-weights = "x.safetensors"), "features" (a .npy row per sample given to
+weights = "x.safetensors"), a model.json path (a frozen TF.js layers model,
+layer = to pick its feature layer), "features" (a .npy row per sample given to
 mm.data.load as image_features = "x.npy").
 ]]
 
@@ -133,6 +140,11 @@ pixels or feature rows), read from TSV, CSV or JSONL (by extension).
   ds:subset{1, 2, 3}  mm.data.load_fasttext("x.txt")  mm.data.new{...}
 Image paths are relative to the manifest. An empty text or image cell means
 that modality is missing for the row; every model copes with that.
+Junk paths: every file mmfuse reads (manifests, images, vectors, .npy, model
+files) must be a regular file; a FIFO, a device such as /dev/zero or a folder
+is refused without being read, and an image file larger than max_image_bytes
+(default mm.image.max_bytes, 32 MiB) too. mm.io.stat(path) says what a path
+is; mm.io.read_file(path, {max_bytes=}) reads one the same way.
 ]]
 
 text.model = [[

@@ -14,11 +14,16 @@
 --   image.backbone("resnet18" | "mobilenet_v2" [, {weights = "x.safetensors"}])
 --     -> object: b:forward(x) -> N x dim pooled features, b:load(path),
 --        b:params(), b:get(name), b:set(name, t), b:dim(), b:arch()
+--   image.backbone("path/to/model.json" [, {layer =, classes =}])
+--     -> a TensorFlow.js / Keras layers model (see mmfuse.tfjs): b:forward(x) -> N x dim,
+--        b:head(x), b:predict(path), b:describe(), b:dim(); x holds RGB / 255 values
 local core = require "mmfuse.core"
+local tfjs = require "mmfuse.tfjs"
 
 local image = {}
 for k, v in pairs(core.image) do
-  if not k:match("^_") then image[k] = v end -- _decode_rgb8: a test hook, not API
+  -- _decode_rgb8: a test hook; layers_model: wrapped by image.backbone
+  if not k:match("^_") and k ~= "layers_model" then image[k] = v end
 end
 
 local c_normalize = core.image.normalize
@@ -41,10 +46,8 @@ end
 -- error (a file for another architecture).
 local function load_weights(b, path)
   local cjson = require "cjson"
-  local f, err = io.open(path, "rb")
-  if not f then error(path .. ": cannot open: " .. tostring(err), 0) end
-  local s = f:read("a")
-  f:close()
+  local okr, s = pcall(core.io.read_file, path) -- a regular file only (csrc/io/file.c)
+  if not okr then error(s, 0) end
   local function bad(msg) error(path .. ": " .. msg, 0) end
   if #s < 8 then bad("not a safetensors file (" .. #s .. " bytes)") end
   local n = string.unpack("<I8", s)
@@ -92,6 +95,7 @@ end
 
 local c_backbone = core.image.backbone
 function image.backbone(arch, opts)
+  if tfjs.is_model(arch) then return tfjs.load(arch, opts) end
   local b = c_backbone(arch)
   if opts ~= nil and type(opts) ~= "table" then error("backbone: options must be a table", 2) end
   if opts and opts.weights then load_weights(b, opts.weights) end

@@ -58,13 +58,17 @@ end
 -- size, the seed and the weights file (path, bytes, fingerprint), not the backbone weights
 -- (11M / 3.5M floats): mm.load rebuilds the backbone from them.
 
+-- A TF.js layers model (image = { encoder = "x/model.json", layer = }) is a backbone too: the
+-- file records its path, layer, size and the fingerprint of model.json and its shards.
 local BACKBONES = { resnet18 = true, mobilenet_v2 = true }
+local function is_backbone(enc) return BACKBONES[enc] or require("mmfuse.tfjs").is_model(enc) end
 
 local function self_backbone(self, b)
-  local enc = features.encoder(b.arch, { weights = b.weights, size = b.size, seed = b.seed })
+  local enc = features.encoder(b.arch, { weights = b.weights, size = b.size, seed = b.seed, layer = b.layer })
   b.size, b.seed, b.random = enc.size, enc.seed, enc.random or false
   b.bytes, b.fingerprint = enc.weights_size, enc.weights_hash
-  b.name = "image:" .. b.arch
+  b.tfjs = enc.tfjs
+  b.name = "image:" .. (enc.stem or b.arch)
   self.backbone, self._enc = b, enc
   self._feats = setmetatable({}, { __mode = "k" })
 end
@@ -126,11 +130,11 @@ function M.model(o)
   end
   local self = setmetatable({ options = copy(o), classes = copy(o.classes), fusion = fusion }, Model)
   self.options.classes = nil
-  if type(o.image) == "table" and BACKBONES[o.image.encoder] then
+  if type(o.image) == "table" and is_backbone(o.image.encoder) then
     local im = o.image
     if im.cache ~= nil and type(im.cache) ~= "string" then error("mm.model: image.cache must be a directory or an .npy path", 2) end
     local ok, err = pcall(self_backbone, self, { arch = im.encoder, weights = im.weights, size = im.size, seed = im.seed,
-      cache = im.cache, batch = im.batch })
+      cache = im.cache, batch = im.batch, layer = im.layer })
     if not ok then error("mm.model: " .. tostring(err):gsub("^features: ", "image: "), 2) end
   end
   return self
@@ -510,7 +514,8 @@ function Model.__tostring(self)
   local warn = ""
   if self.backbone then
     local b = self.backbone
-    warn = ("\n  image backbone %s, %dpx, %s"):format(b.arch, b.size, b.random
+    warn = ("\n  image backbone %s, %dpx, %s"):format(b.arch, b.size, b.tfjs and ("pretrained TF.js layers model, layer "
+      .. tostring(self._enc.layer)) or b.random
       and ("RANDOM weights (seed " .. b.seed .. "; no weights file given: the features carry no ImageNet knowledge)")
       or ("weights " .. b.weights))
   end
@@ -568,7 +573,8 @@ function Model:save(path)
     image_size = tostring(self.image_size or 0),
     backbone = self.backbone and cj.encode { arch = self.backbone.arch, size = self.backbone.size,
       seed = self.backbone.seed, random = self.backbone.random, weights = self.backbone.weights,
-      bytes = self.backbone.bytes, fingerprint = self.backbone.fingerprint, name = self.backbone.name } or nil,
+      bytes = self.backbone.bytes, fingerprint = self.backbone.fingerprint, name = self.backbone.name,
+      layer = self.backbone.layer } or nil,
   }
   local json = cj.encode(header)
   C.save(self._c, path, json)
@@ -673,27 +679,31 @@ function M.load(path)
   if self.image_size == 0 then self.image_size = nil end
   if meta.backbone then
     local b = dec("backbone")
-    if not BACKBONES[b.arch] then fail(path, ("unknown image backbone '%s'"):format(tostring(b.arch)), 2) end
+    if type(b.arch) ~= "string" or not is_backbone(b.arch) then
+      fail(path, ("unknown image backbone '%s'"):format(tostring(b.arch)), 2)
+    end
     local w = b.weights
     if w ~= nil and type(w) ~= "string" then fail(path, "backbone.weights must be a path", 2) end
-    local function exists(p)
-      local fh = io.open(p, "rb")
-      if fh then fh:close() end
-      return fh ~= nil
+    if b.layer ~= nil and type(b.layer) ~= "string" then fail(path, "backbone.layer must be a layer name", 2) end
+    local function exists(p) return core.io.stat(p) == "file" end
+    local function beside(p) -- a relative path that does not resolve: next to the model file
+      if p and not exists(p) and p:sub(1, 1) ~= "/" then
+        local alt = (path:match("^(.*)/[^/]*$") or ".") .. "/" .. p
+        if exists(alt) then return alt end
+      end
+      return p
     end
-    if w and not exists(w) and w:sub(1, 1) ~= "/" then -- then next to the model file
-      local alt = (path:match("^(.*)/[^/]*$") or ".") .. "/" .. w
-      if exists(alt) then w = alt end
-    end
-    local spec = { arch = b.arch, weights = w, size = int_of(b.size), seed = int_of(b.seed), cache = nil }
+    w = beside(w)
+    local arch = BACKBONES[b.arch] and b.arch or beside(b.arch)
+    local spec = { arch = arch, weights = w, size = int_of(b.size), seed = int_of(b.seed), cache = nil, layer = b.layer }
     local okb, err = pcall(self_backbone, self, spec)
     if not okb then fail(path, "rebuilding the image backbone: " .. tostring(err):gsub("^features: ", ""), 2) end
-    if w and (self.backbone.bytes ~= int_of(b.bytes) or self.backbone.fingerprint ~= b.fingerprint) then
-      fail(path, ("the backbone weights %s are not the file the model was trained with (size or fingerprint differ)")
-        :format(w), 2)
+    if (w or self.backbone.tfjs) and (self.backbone.bytes ~= int_of(b.bytes) or self.backbone.fingerprint ~= b.fingerprint) then
+      fail(path, ("the backbone weights %s are not the %s the model was trained with (size or fingerprint differ)")
+        :format(w or arch, w and "file" or "files"), 2)
     end
     if self.backbone.name ~= b.name then fail(path, "backbone modality name mismatch", 2) end
-    self.options.image = { encoder = b.arch, weights = w, size = spec.size, seed = spec.seed }
+    self.options.image = { encoder = arch, weights = w, size = spec.size, seed = spec.seed, layer = b.layer }
   end
   return self
 end

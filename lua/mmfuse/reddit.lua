@@ -15,6 +15,8 @@
 --
 -- Manifest columns: id, subreddit, label, title, url, image (path relative
 -- to the manifest, empty when missing), fold (FNV-1a 32 of the id mod 5).
+local mio = require "mmfuse.io" -- regular files only: a FIFO or device is refused unread
+
 local reddit = {}
 
 reddit.LABELS = { happy = "joy", creepy = "fear", rage = "anger", gore = "disgust" }
@@ -96,7 +98,7 @@ function reddit.fnv1a(s)
 end
 
 local function read_file(path)
-  local f, err = io.open(path, "rb")
+  local f, err = mio.open(path)
   if not f then error(("cannot open %s: %s"):format(path, tostring(err)), 3) end
   local s = f:read("a")
   f:close()
@@ -107,7 +109,7 @@ local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" e
 
 --- Does this file start like an image (PNG, JPEG, GIF, BMP, WebP)?
 function reddit.is_image(path)
-  local f = io.open(path, "rb")
+  local f = mio.open(path)
   if not f then return false end
   local head = f:read(12) or ""
   f:close()
@@ -144,7 +146,7 @@ function reddit.import(o)
   local files = {}
   for _, sub in ipairs(reddit.ORDER) do
     local p = o.csv and o.csv[sub] or (o.dir and (o.dir .. "/" .. sub .. ".csv"))
-    if p and (o.csv or io.open(p, "rb")) then files[#files + 1] = { sub = sub, path = p } end
+    if p and (o.csv or mio.stat(p) == "file") then files[#files + 1] = { sub = sub, path = p } end
   end
   if o.csv then
     for k in pairs(o.csv) do

@@ -149,12 +149,9 @@ function report.image_src(path, max_bytes)
   if path:sub(1, 5) == "data:" then return path end
   local ext = (path:match("%.(%w+)$") or ""):lower()
   local mime = MIME[ext]
-  local f = mime and io.open(path, "rb")
-  if f then
-    local bytes = f:read(max_bytes or 262144)
-    local more = f:read(1)
-    f:close()
-    if bytes and not more then return "data:" .. mime .. ";base64," .. report.base64(bytes) end
+  if mime then -- a regular file of at most max_bytes (anything else is refused unread)
+    local ok, bytes = pcall(require("mmfuse.core").io.read_file, path, { max_bytes = max_bytes or 262144 })
+    if ok and #bytes > 0 then return "data:" .. mime .. ";base64," .. report.base64(bytes) end
   end
   return path
 end

@@ -41,9 +41,8 @@ local function expand(paths)
       if #got == 0 then error(("data.stream: no file matches '%s'"):format(p), 3) end
       for _, f in ipairs(got) do out[#out + 1] = f end
     else
-      local f = io.open(p, "rb")
-      if not f then error(("data.stream: cannot open '%s'"):format(p), 3) end
-      f:close()
+      local ok, err = pcall(core.io.check, p) -- a regular file (io/file.h), read by the C reader later
+      if not ok then error("data.stream: " .. tostring(err), 3) end
       out[#out + 1] = p
     end
   end
@@ -66,12 +65,11 @@ end
 
 -- the .npy sidecar mm.features writes lists the rows without an image (0-based for C)
 local function missing_rows(npy)
-  local f = io.open(npy .. ".json", "rb")
-  if not f then return nil end
+  local okr, text = pcall(core.io.read_file, npy .. ".json")
+  if not okr then return nil end
   local okj, cj = pcall(require, "cjson")
   local okd, side = false, nil
-  if okj then okd, side = pcall(cj.decode, f:read("a")) end
-  f:close()
+  if okj then okd, side = pcall(cj.decode, text) end
   if not (okd and type(side) == "table" and side.format == "mmfuse-features" and type(side.missing) == "table") then
     return nil
   end
@@ -93,8 +91,8 @@ function M.open(paths, o)
   if type(o) ~= "table" then error("data.stream: options must be a table", 2) end
   local files = expand(paths)
   local fmt = format_of(files, o)
-  if fmt == "jsonl" or fmt == "fasttext" then
-    error(("data.stream: %s manifests are read by mm.data.load only; stream TSV or CSV files"):format(fmt), 2)
+  if fmt == "fasttext" then
+    error("data.stream: fastText files are read by mm.data.load_fasttext only; stream TSV, CSV or JSONL files", 2)
   end
   if not o.label then error("data.stream: option 'label' (the class column) is required", 2) end
   if o.bad_rows ~= nil and o.bad_rows ~= "error" and o.bad_rows ~= "skip" then

@@ -51,6 +51,18 @@ function util.gemm_kernels(order)
   return ks
 end
 
+--- In a describe block: every test leaves the gemm kernel level and the thread count as it
+-- found them (busted's before_each / after_each are passed in: they are the spec's globals).
+function util.keep_kernel_and_threads(before_each, after_each)
+  local mm = require "mmfuse"
+  local prev_k, prev_t
+  before_each(function() prev_k, prev_t = mm.gemm_kernel(), mm.threads() end)
+  after_each(function()
+    mm.gemm_kernel(prev_k)
+    mm.threads(prev_t)
+  end)
+end
+
 --- Assert tensors a and b have one shape and differ by at most tol * max(1, max |b|).
 function util.assert_close(a, b, what, tol)
   luassert.same(b:shape(), a:shape())

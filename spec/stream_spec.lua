@@ -266,6 +266,9 @@ describe("mm.data.stream", function()
     util.assert_mentions(util.errors_with(mm.data.stream, p, { label = "label", bad_rows = "drop" }), "bad_rows")
     util.assert_mentions(util.errors_with(mm.data.stream, p, { label = "nolabel" }), "q.csv", "nolabel")
     util.assert_mentions(util.errors_with(mm.data.stream, p, { label = "label", queue = 0 }), "queue")
+    util.write(dir .. "/nolab.tsv", "text\tlabel\na\t\nb\t\n")
+    util.assert_mentions(util.errors_with(mm.data.stream, dir .. "/nolab.tsv", { label = "label" }), "nolab.tsv",
+      "no row has a label")
     -- a FIFO as manifest or .npy is refused unread (io/file.h), never waited on
     local fifo = dir .. "/fifo"
     assert(os.execute("mkfifo " .. fifo))

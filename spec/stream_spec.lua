@@ -266,6 +266,37 @@ describe("mm.data.stream", function()
     util.assert_mentions(util.errors_with(mm.data.stream, p, { label = "label", bad_rows = "drop" }), "bad_rows")
     util.assert_mentions(util.errors_with(mm.data.stream, p, { label = "nolabel" }), "q.csv", "nolabel")
     util.assert_mentions(util.errors_with(mm.data.stream, p, { label = "label", queue = 0 }), "queue")
+    util.write(dir .. "/nolab.tsv", "text\tlabel\na\t\nb\t\n")
+    util.assert_mentions(util.errors_with(mm.data.stream, dir .. "/nolab.tsv", { label = "label" }), "nolab.tsv",
+      "no row has a label")
+    -- a FIFO as manifest or .npy is refused unread (io/file.h), never waited on
+    local fifo = dir .. "/fifo"
+    assert(os.execute("mkfifo " .. fifo))
+    util.assert_mentions(util.errors_with(mm.data.stream, fifo, { label = "label" }), "fifo", "regular file")
+    util.assert_mentions(util.errors_with(mm.data.stream, p, { label = "label", features = { f = fifo } }), "fifo",
+      "regular file")
+    os.remove(fifo)
+  end)
+
+  it("reads JSONL as mm.data.load does, and names the line of a row that is not an object", function()
+    local p = dir .. "/j.jsonl"
+    util.write(p, '{"text": "good \\"day\\"", "label": "pos", "x": 1.5}\n\n'
+      .. '{"label": "neg", "text": "bad", "x": 2}\n'
+      .. '{"text": null, "label": "neu", "x": -3}\n{"text": "no label", "label": null, "x": 0}\n')
+    local o = { text = "text", label = "label", features = { x = { "x" } } }
+    local a, b = mm.data.load(p, o), mm.data.stream(p, o):load()
+    assert.are.same({ 'good "day"', "bad", "" }, texts(b))
+    assert.are.same(texts(a), texts(b))
+    assert.are.same(a:labels(), b:labels())
+    local m = new()
+    m:fit(a, { epochs = 1, shuffle = false })
+    local _, pa = m:predict(a)
+    local _, pb = m:predict(mm.data.stream(p, o))
+    assert.is_true(mm.allclose(pa, pb, 0))
+    util.write(p, '{"text": "a", "label": "pos", "x": 1}\n[1, 2]\n')
+    util.assert_mentions(util.errors_with(function() mm.data.stream(p, o):load() end), "j.jsonl:2", "not a JSON object")
+    util.write(p, '{"text": "a", "label": "pos", "x": 1}\n{"text": {"a": 1}, "label": "pos", "x": 1}\n')
+    util.assert_mentions(util.errors_with(function() mm.data.stream(p, o):load() end), "j.jsonl:2", "'text'")
   end)
 
   it("stops its threads when fit fails in a callback, and reads again afterwards", function()

@@ -16,18 +16,12 @@ int mm_npy_map_open(const char *path, mm_npy_map *m, mm_err *e) {
   memset(m, 0, sizeof *m);
   int fd;
   int64_t fsize;
-  if (mm_file_open(path, 0, &fd, &fsize, NULL, e)) return e->code; /* a FIFO, device or folder: refused unread */
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    close(fd);
-    return mm_errorf(e, MM_EIO, "%s: cannot stat: %s", path, strerror(err));
-  }
-  if (st.st_size == 0) {
+  if (mm_file_open(path, 0, &fd, &fsize, NULL, e)) return e->code; /* a regular file only (io/file.h) */
+  if (fsize == 0) {
     close(fd);
     return mm_errorf(e, MM_EFORMAT, "%s: empty file (0 bytes)", path);
   }
-  size_t size = (size_t)st.st_size;
+  size_t size = (size_t)fsize;
   void *base = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
   int err = errno;
   close(fd);

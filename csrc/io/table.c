@@ -3,7 +3,7 @@
  * the values that need unescaping (CSV quotes, JSON strings and numbers). */
 #include "table.h"
 
-#include "file.h"
+#include <math.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,11 @@
 #include <strings.h>
 #include <unistd.h>
 
-const char *const mm_table_format_names[] = {"tsv", "csv", NULL};
+#include "json.h"
+
+#include "file.h"
+
+const char *const mm_table_format_names[] = {"tsv", "csv", "jsonl", NULL};
 
 #define FIRST_CAP ((size_t)1 << 20)
 
@@ -43,6 +47,8 @@ int mm_table_format_of(const char *path) {
   const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
   if (!dot || (slash && dot < slash)) return MM_TABLE_TSV;
   if (strcasecmp(dot, ".csv") == 0) return MM_TABLE_CSV;
+  if (strcasecmp(dot, ".jsonl") == 0 || strcasecmp(dot, ".ndjson") == 0 || strcasecmp(dot, ".json") == 0)
+    return MM_TABLE_JSONL;
   return MM_TABLE_TSV;
 }
 
@@ -400,6 +406,51 @@ static int read_header(mm_table *t, mm_err *e) {
   return rc;
 }
 
+/* JSONL: the wanted keys of one object per line. A key that is absent or
+ * null is an empty value; strings as they are (unescaped), numbers as
+ * integers when they are whole (up to 2^53), else with 17 digits; booleans
+ * as true / false; an array or object is an error naming the key. */
+static int jsonl_row(mm_table *t, size_t off, size_t len, mm_err *e) {
+  mm_json_doc doc;
+  mm_err je = {0};
+  if (mm_json_parse(t->buf + off, len, "", &doc, &je)) {
+    const char *why = strstr(je.msg, ": ");
+    return mm_errorf(e, MM_EFORMAT, "%s:%lld: not a JSON object (%s)", t->path, (long long)t->row_line,
+                     why ? why + 2 : je.msg);
+  }
+  int rc = MM_OK;
+  if (doc.root->type != MM_JSON_OBJECT)
+    rc = mm_errorf(e, MM_EFORMAT, "%s:%lld: not a JSON object (%s)", t->path, (long long)t->row_line,
+                   mm_json_type_name(doc.root->type));
+  t->scr.n = 0;
+  for (int i = 0; !rc && i < t->ncols; i++) {
+    const mm_json *v = mm_json_get(doc.root, t->cols[i]);
+    char num[40];
+    const char *p = NULL;
+    size_t n = 0;
+    if (!v || v->type == MM_JSON_NULL) continue;
+    if (v->type == MM_JSON_STRING) {
+      p = v->str, n = (size_t)v->n;
+    } else if (v->type == MM_JSON_NUMBER) {
+      double x = v->num;
+      if (x == floor(x) && fabs(x) <= 9007199254740992.0) snprintf(num, sizeof num, "%lld", (long long)x);
+      else snprintf(num, sizeof num, "%.17g", x);
+      p = num, n = strlen(num);
+    } else if (v->type == MM_JSON_BOOL) {
+      p = v->boolean ? "true" : "false", n = strlen(p);
+    } else {
+      rc = mm_errorf(e, MM_EFORMAT, "%s:%lld: field '%s' must be a string or a number, got %s", t->path,
+                     (long long)t->row_line, t->cols[i], mm_json_type_name(v->type));
+      break;
+    }
+    size_t at = t->scr.n;
+    if (scr_put(&t->scr, p, n)) rc = mm_errorf(e, MM_ENOMEM, "%s: out of memory", t->path);
+    else set_value(t, i, at, n, 1);
+  }
+  mm_json_free(&doc);
+  return rc;
+}
+
 mm_table *mm_table_open(const char *path, int format, const char *const *cols, int ncols, mm_err *e) {
   if (format < 0 || format >= MM_TABLE_FORMATS) {
     mm_errorf(e, MM_EINVAL, "%s: unknown table format %d", path, format);
@@ -419,8 +470,9 @@ mm_table *mm_table_open(const char *path, int format, const char *const *cols, i
     mm_table_close(t);
     return NULL;
   }
-  int64_t size;
-  if (mm_file_open(path, 0, &t->fd, &size, NULL, e)) { /* a FIFO, device or folder: refused unread */
+  int64_t fsize;
+  if (mm_file_open(path, 0, &t->fd, &fsize, NULL, e)) { /* a regular file only (io/file.h) */
+    t->fd = -1;
     mm_table_close(t);
     return NULL;
   }
@@ -429,7 +481,10 @@ mm_table *mm_table_open(const char *path, int format, const char *const *cols, i
 #endif
   int rc = fill(t, e);
   if (!rc && t->end - t->beg >= 3 && memcmp(t->buf, "\xEF\xBB\xBF", 3) == 0) t->beg += 3;
-  if (!rc) rc = read_header(t, e);
+  if (!rc && t->fmt == MM_TABLE_JSONL && t->ncols < 0)
+    rc = mm_errorf(e, MM_EINVAL, "%s: a JSONL file has no header: name the columns to read", path);
+  else if (!rc && t->fmt != MM_TABLE_JSONL)
+    rc = read_header(t, e);
   if (rc) {
     mm_table_close(t);
     return NULL;
@@ -459,6 +514,12 @@ int mm_table_next(mm_table *t, int *got, mm_err *e) {
     int rc = next_line(t, &off, &len, got, e);
     if (rc || !*got) return rc;
     if (len == 0) continue;
+    if (t->fmt == MM_TABLE_JSONL) {
+      size_t k = 0;
+      while (k < len && (t->buf[off + k] == ' ' || t->buf[off + k] == '\t')) k++;
+      if (k == len) continue; /* a blank line */
+      return jsonl_row(t, off, len, e);
+    }
     int nf = 0;
     tsv_fields(t, off, len, &nf);
     if (nf != t->nhead)

@@ -1,4 +1,4 @@
-/* table.h - manifests read one row at a time: TSV and CSV.
+/* table.h - manifests read one row at a time: TSV, CSV and JSONL.
  *
  * A manifest of any size is read through one buffer (1 MB, grown only for a
  * row longer than that, up to MM_TABLE_MAX_ROW), so memory does not depend on
@@ -14,6 +14,12 @@
  *    line breaks; after the closing quote comes a comma or the end of the
  *    row; a quote inside an unquoted field is an error; rows end at \n, \r\n
  *    or \r; blank rows are skipped; the first row is the header.
+ *  - JSONL: one JSON object per line (io/json.h, strict), no header: the
+ *    wanted columns are keys; an absent or null key is an empty value,
+ *    strings are their text, numbers are written as integers when whole
+ *    (up to 2^53) else with 17 significant digits, booleans as true/false; an
+ *    array or object value, or a line that is not an object, is an error
+ *    naming the line; blank lines are skipped.
  * A UTF-8 byte order mark at the start of the file is skipped.
  *
  * Errors name the file and the line where the row starts ("x.tsv:12:
@@ -30,15 +36,16 @@
 
 #include "../core/error.h"
 
-enum { MM_TABLE_TSV = 0, MM_TABLE_CSV, MM_TABLE_FORMATS };
-/* their names by value ("tsv", "csv"), NULL-terminated */
+enum { MM_TABLE_TSV = 0, MM_TABLE_CSV, MM_TABLE_JSONL, MM_TABLE_FORMATS };
+/* their names by value ("tsv", "csv", "jsonl"), NULL-terminated */
 extern const char *const mm_table_format_names[];
 
 #define MM_TABLE_MAX_ROW ((size_t)64 << 20)
 
 typedef struct mm_table mm_table; /* opaque */
 
-/* The format a path's extension names: .csv CSV; anything else TSV. */
+/* The format a path's extension names: .csv CSV; .jsonl, .ndjson, .json
+ * JSONL; anything else TSV. */
 int mm_table_format_of(const char *path);
 
 /* Open path and find the ncols columns `cols` in the header (one that is

@@ -1,6 +1,6 @@
 /* l_io.c - Lua binding for the io area: core.io.load_npy, save_npy,
- * read_file, check, stat and list (io/file.h: regular files only, refused
- * unread), read_table (io/table.h). */
+ * read_file, check and stat (io/file.h: regular files only, refused unread),
+ * read_table (io/table.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +30,61 @@ static int l_save_npy(lua_State *L) {
   mm_err e;
   if (mm_npy_save(path, t, &e)) mm_lua_raise(L, &e);
   return 0;
+}
+
+typedef struct ltable {
+  mm_table *t;
+} ltable;
+
+static int table_gc(lua_State *L) {
+  ltable *u = lua_touserdata(L, 1);
+  mm_table_close(u->t);
+  u->t = NULL;
+  return 0;
+}
+
+/* io.read_table(path, format) -> header, rows, lines: every row of a TSV or
+ * CSV manifest (io/table.h) as an array of its fields, and the line where
+ * each starts; a malformed row is an error naming the file and line */
+static int l_read_table(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int fmt = luaL_checkoption(L, 2, NULL, mm_table_format_names);
+  ltable *u = lua_newuserdatauv(L, sizeof *u, 0); /* closes the file on a Lua error */
+  u->t = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, table_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  mm_err e = {0};
+  u->t = mm_table_open(path, fmt, NULL, 0, &e);
+  if (!u->t) return mm_lua_raise(L, &e);
+  int nc;
+  const char *const *cols = mm_table_columns(u->t, &nc);
+  lua_createtable(L, nc, 0);
+  for (int i = 0; i < nc; i++) {
+    lua_pushstring(L, cols[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_newtable(L);
+  lua_newtable(L);
+  for (lua_Integer r = 1;; r++) {
+    int got = 0;
+    if (mm_table_next(u->t, &got, &e)) return mm_lua_raise(L, &e);
+    if (!got) break;
+    lua_createtable(L, nc, 0);
+    for (int i = 0; i < nc; i++) {
+      size_t len;
+      const char *v = mm_table_value(u->t, i, &len);
+      lua_pushlstring(L, v, len);
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_rawseti(L, -3, r);
+    lua_pushinteger(L, mm_table_line(u->t));
+    lua_rawseti(L, -2, r);
+  }
+  mm_table_close(u->t);
+  u->t = NULL;
+  return 3;
 }
 
 /* io.read_file(path [, {max_bytes=0}]) -> the bytes of a regular file (0: no cap) */
@@ -101,64 +156,9 @@ static int l_list(lua_State *L) {
   return 1;
 }
 
-typedef struct ltable {
-  mm_table *t;
-} ltable;
-
-static int table_gc(lua_State *L) {
-  ltable *u = lua_touserdata(L, 1);
-  mm_table_close(u->t);
-  u->t = NULL;
-  return 0;
-}
-
-/* io.read_table(path, format) -> header, rows, lines: every row of a TSV or
- * CSV manifest (io/table.h) as an array of its fields, and the line where
- * each starts; a malformed row is an error naming the file and line */
-static int l_read_table(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  int fmt = luaL_checkoption(L, 2, NULL, mm_table_format_names);
-  ltable *u = lua_newuserdatauv(L, sizeof *u, 0); /* closes the file on a Lua error */
-  u->t = NULL;
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, table_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  mm_err e = {0};
-  u->t = mm_table_open(path, fmt, NULL, 0, &e);
-  if (!u->t) return mm_lua_raise(L, &e);
-  int nc;
-  const char *const *cols = mm_table_columns(u->t, &nc);
-  lua_createtable(L, nc, 0);
-  for (int i = 0; i < nc; i++) {
-    lua_pushstring(L, cols[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
-  lua_newtable(L);
-  lua_newtable(L);
-  for (lua_Integer r = 1;; r++) {
-    int got = 0;
-    if (mm_table_next(u->t, &got, &e)) return mm_lua_raise(L, &e);
-    if (!got) break;
-    lua_createtable(L, nc, 0);
-    for (int i = 0; i < nc; i++) {
-      size_t len;
-      const char *v = mm_table_value(u->t, i, &len);
-      lua_pushlstring(L, v, len);
-      lua_rawseti(L, -2, i + 1);
-    }
-    lua_rawseti(L, -3, r);
-    lua_pushinteger(L, mm_table_line(u->t));
-    lua_rawseti(L, -2, r);
-  }
-  mm_table_close(u->t);
-  u->t = NULL;
-  return 3;
-}
-
 void mm_lua_open_io(lua_State *L) {
   static const luaL_Reg fns[] = {{"load_npy", l_load_npy}, {"save_npy", l_save_npy}, {"read_file", l_read_file},
-                                 {"check", l_check},       {"stat", l_stat},         {"list", l_list},
-                                 {"read_table", l_read_table}, {NULL, NULL}};
+                                 {"check", l_check},       {"stat", l_stat},         {"read_table", l_read_table},
+                                 {"list", l_list},         {NULL, NULL}};
   mm_lua_subtable(L, "io", fns);
 }

@@ -110,7 +110,7 @@ static int l_open(lua_State *L) {
     sp.format = -2;
     for (int i = 0; mm_table_format_names[i]; i++)
       if (strcmp(fmt, mm_table_format_names[i]) == 0) sp.format = i;
-    if (sp.format < 0) return luaL_error(L, "stream: unknown format '%s' (tsv, csv)", fmt);
+    if (sp.format < 0) return luaL_error(L, "stream: unknown format '%s' (tsv, csv, jsonl)", fmt);
   }
   sp.label = opt_string(L, 1, "label");
   sp.text = opt_string(L, 1, "text");

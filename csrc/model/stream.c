@@ -238,7 +238,7 @@ static int scan(mm_stream *s, int want_labels, mm_err *e) {
   free(hash);
   if (!rc && want_labels) {
     if (n < 1) rc = mm_errorf(e, MM_EINVAL, "%s: no row has a label in column '%s'", sh->files[0].path, sh->label);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    else qsort(names, (size_t)n, sizeof *names, cmp_str);
     if (!rc) {
       rc = set_classes(sh, names, n, e); /* the settings own the names from here */
       names = NULL;
@@ -587,7 +587,7 @@ int mm_stream_publish(mm_stream *s, int last, int rc, const mm_err *err) {
   sl->counts = s->rcounts;
   memset(&s->rcounts, 0, sizeof s->rcounts);
   sl->ds = NULL;
-  if (rc || s->nworker == 0) {
+  if (rc || s->sh->workers == 0) { /* the settings, not nworker: the workers may still be starting */
     if (!rc) {
       sl->state = SLOT_BUSY;
       pthread_mutex_unlock(&s->mu);

@@ -69,7 +69,6 @@ static int decode_images(chunk *c, uint8_t *pix) {
     if (p[0] == '/') snprintf(path, cap, "%.*s", (int)len, p);
     else snprintf(path, cap, "%s/%.*s", dir, (int)len, p);
     mm_err ie = {0};
-    /* max_bytes 0: the default cap (MM_IMAGE_MAX_BYTES); junk paths refused unread */
     if (mm_image_load_into(path, 0, (int)S, (int)S, sh->image_fit, pix + i * per, NULL, &ie)) row_bad(c, i, ie.msg);
   }
   free(path);

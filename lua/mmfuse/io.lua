@@ -1,6 +1,8 @@
 --- mmfuse.io: files other programs write and read.
 --   io.load_npy(path) -> tensor   (.npy float32/float64, C order, up to 8 dims)
 --   io.save_npy(path, t)          (float32, written atomically: temp file + fsync + rename)
+--   io.read_table(path, "tsv"|"csv") -> header, rows, lines: a manifest's fields (the C reader
+--     mm.data.load and mm.data.stream share; a malformed row is an error naming file:line)
 --   io.read_file(path [, {max_bytes = 0}]) -> the bytes of a regular file (max_bytes > 0: a cap)
 --   io.check(path [, {max_bytes = 0}]) -> size; raises what reading the file would refuse
 --   io.stat(path) -> kind ("file", "directory", "fifo", "character device", "block device",
@@ -9,8 +11,6 @@
 -- Every file of user data mmfuse reads is opened through these (or the C core's
 -- csrc/io/file.c): a FIFO, a device such as /dev/zero, a socket or a directory is
 -- refused without being read, so a junk path can neither hang a load nor fill memory.
---   io.read_table(path, "tsv"|"csv") -> header, rows, lines: a manifest's fields (the C reader
---     mm.data.load and mm.data.stream share; a malformed row is an error naming file:line)
 --   io.load_features(path [, {rows = n}]) -> n x d tensor: precomputed vectors,
 --     one row per dataset row (the `features` encoder); checks 2-D, the row
 --     count and that every value is finite, naming the file and the row.

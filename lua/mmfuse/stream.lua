@@ -41,8 +41,7 @@ local function expand(paths)
       if #got == 0 then error(("data.stream: no file matches '%s'"):format(p), 3) end
       for _, f in ipairs(got) do out[#out + 1] = f end
     else
-      -- a FIFO, a device or a folder is refused here, unopened (io/file.c)
-      local ok, err = pcall(core.io.check, p)
+      local ok, err = pcall(core.io.check, p) -- a regular file (io/file.h), read by the C reader later
       if not ok then error("data.stream: " .. tostring(err), 3) end
       out[#out + 1] = p
     end
@@ -66,7 +65,6 @@ end
 
 -- the .npy sidecar mm.features writes lists the rows without an image (0-based for C)
 local function missing_rows(npy)
-  if core.io.stat(npy .. ".json") ~= "file" then return nil end
   local okr, text = pcall(core.io.read_file, npy .. ".json")
   if not okr then return nil end
   local okj, cj = pcall(require, "cjson")
@@ -93,8 +91,8 @@ function M.open(paths, o)
   if type(o) ~= "table" then error("data.stream: options must be a table", 2) end
   local files = expand(paths)
   local fmt = format_of(files, o)
-  if fmt == "jsonl" or fmt == "fasttext" then
-    error(("data.stream: %s manifests are read by mm.data.load only; stream TSV or CSV files"):format(fmt), 2)
+  if fmt == "fasttext" then
+    error("data.stream: fastText files are read by mm.data.load_fasttext only; stream TSV, CSV or JSONL files", 2)
   end
   if not o.label then error("data.stream: option 'label' (the class column) is required", 2) end
   if o.bad_rows ~= nil and o.bad_rows ~= "error" and o.bad_rows ~= "skip" then

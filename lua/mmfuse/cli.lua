@@ -328,7 +328,7 @@ function M.parse_split(s)
   local parts = {}
   for p in (s .. ":"):gmatch("(.-):") do parts[#parts + 1] = p end
   if #parts < 2 or #parts > 3 or parts[1] == "" or parts[2] == "" then
-    usage_error(nil, "--split must be none, COLUMN:TEST[:VALID] or ratio:TEST[:VALID] (got '%s')", s)
+    usage_error(nil, "--split must be none, COLUMN:TEST[:VALID], COLUMN%%K:TEST[:VALID] or ratio:TEST[:VALID] (got '%s')", s)
   end
   local function values(p)
     local out = {}
@@ -342,7 +342,10 @@ function M.parse_split(s)
     end
     return { ratios = { test = test, valid = valid } }
   end
-  local spec = { by = parts[1], test = values(parts[2]) }
+  -- COLUMN%K: the fold of a row is FNV-1a 32 of its COLUMN value mod K (data.lua, Dataset:split)
+  local by, k = parts[1]:match("^(.+)%%(%d+)$")
+  local spec = { by = by or parts[1], hash = k and math.tointeger(tonumber(k)), test = values(parts[2]) }
+  if spec.hash and spec.hash < 2 then usage_error(nil, "--split COLUMN%%K needs K >= 2 folds (got '%s')", s) end
   if parts[3] and parts[3] ~= "" then spec.valid = values(parts[3]) end
   return spec
 end
@@ -356,7 +359,7 @@ local function split_dataset(ds, spec, seed)
     local r = spec.ratios
     arg = { ratios = { 1 - r.test - r.valid, r.valid, r.test }, seed = seed }
   else
-    arg = { by = spec.by, test = spec.test, valid = spec.valid or {} }
+    arg = { by = spec.by, hash = spec.hash, test = spec.test, valid = spec.valid or {} }
   end
   local train, valid, test = ds:split(arg)
   return train, valid, test
@@ -540,7 +543,7 @@ command {
     { name = "lambda", type = "number", min = 0, metavar = "X", help = ("weight of the common-space ranking loss (default %g)"):format(DEFAULTS.lambda) },
     { name = "margin", type = "number", min = 0, metavar = "X", help = ("margin of the ranking loss (default %g)"):format(DEFAULTS.margin) },
     { name = "image-size", type = "int", min = 1, metavar = "N", help = "image side in pixels (default 32)" },
-    { name = "patience", type = "int", min = 1, metavar = "N", help = "with a valid part: stop after N epochs without progress" },
+    { name = "patience", type = "int", min = 0, metavar = "N", help = "with a valid part: stop after N epochs without progress (0: never; default " .. DEFAULTS.fit.patience .. ")" },
     { name = "split", default = "none", metavar = "S",
       help = "none | COLUMN:TEST[:VALID] (e.g. fold:0:1) | ratio:TEST[:VALID] (default none: train on every row)" },
     { name = "quiet", short = "q", type = "flag", help = "no per-epoch progress on stderr" },
@@ -941,7 +944,7 @@ end
 --- The experiment config, checked and completed: data, tasks, models, seeds,
 -- conditions, fit and model options, notes. opts (the command line): variant
 -- (a name of config.variants, merged over the config), seeds (N: seeds 1..N),
--- epochs, tasks and models (lists of names to keep).
+-- epochs, tasks and models (lists of names to keep), data (a path replacing data.manifest).
 function M.experiment_plan(cfg, path, opts)
   opts = opts or {}
   local function bad(fmt, ...) fail("%s: " .. fmt, path, ...) end
@@ -983,7 +986,14 @@ function M.experiment_plan(cfg, path, opts)
   if cfg.fit ~= nil and type(cfg.fit) ~= "table" then bad("config.fit must be a table of model:fit options") end
   if cfg.model ~= nil and type(cfg.model) ~= "table" then bad("config.model must be a table of mm.model options") end
   if cfg.notes ~= nil and type(cfg.notes) ~= "table" then bad("config.notes must be a list of strings") end
-  local manifest = relative_to(path, data.manifest)
+  -- --data replaces the config's manifest (a path from the working directory, not the config)
+  local manifest = opts.data or relative_to(path, data.manifest)
+  if data.image_encoder ~= nil and data.image_encoder ~= false and type(data.image_encoder) ~= "string" then
+    bad("config.data.image_encoder must be a frozen image encoder (a name or a model.json path) or false")
+  end
+  if data.image_size ~= nil and (math.type(data.image_size) ~= "integer" or data.image_size < 1) then
+    bad("config.data.image_size must be a positive integer (pixels)")
+  end
   local fit = with_variant({}, cfg.fit or {})
   if opts.epochs then fit.epochs = opts.epochs end
   local models = narrow(model_specs(cfg.models, bad), opts.models, "model", bad)
@@ -993,6 +1003,9 @@ function M.experiment_plan(cfg, path, opts)
     notes = cfg.notes or {},
     manifest = manifest,
     columns = { text = data.text, image = data.image },
+    image_encoder = data.image_encoder or nil,
+    image_size = data.image_size,
+    cache = opts.cache or data.cache,
     split = split,
     split_text = type(data.split) == "string" and data.split or nil,
     tasks = narrow(task_specs(cfg, data, manifest, bad), opts.tasks, "task", bad),
@@ -1004,11 +1017,42 @@ function M.experiment_plan(cfg, path, opts)
   }
 end
 
+-- The folder of feature caches: --cache, config.data.cache, else $XDG_CACHE_HOME/mmfuse or
+-- ~/.cache/mmfuse (outside any checkout: features of a dataset are derived from it)
+local function cache_dir(plan)
+  if plan.cache then return plan.cache end
+  local base = os.getenv("XDG_CACHE_HOME")
+  if not base or base == "" then
+    local home = os.getenv("HOME")
+    if not home or home == "" then fail("no feature cache folder: pass --cache DIR") end
+    base = home .. "/.cache"
+  end
+  local dir = base .. "/mmfuse"
+  local ok, why = os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+  if not ok then fail("cannot create the feature cache folder '%s' (%s)", dir, tostring(why)) end
+  return dir
+end
+
 -- The data of one task, split; fails when a part the experiment needs is empty.
+-- With data.image_encoder the pictures of the image column are run once through that
+-- frozen encoder (mm.features, cached) and the image modality is those feature rows.
 local function task_data(plan, task)
+  local extra = { image_size = plan.image_size }
+  if plan.image_encoder then
+    local cols0 = M.columns(plan.manifest, { ["text-col"] = plan.columns.text, ["image-col"] = plan.columns.image,
+      ["label-col"] = task.label }, true)
+    if not cols0.image then fail("%s: data.image_encoder needs an image column", plan.manifest) end
+    local ok, feats, info = pcall(mm().features.extract, plan.manifest, { encoder = plan.image_encoder,
+      image = cols0.image, cache = cache_dir(plan) })
+    if not ok then fail("%s", tostring(feats)) end
+    extra.image_features = info.path
+  end
   local ds, cols = load_data(plan.manifest, {
     ["text-col"] = plan.columns.text, ["image-col"] = plan.columns.image, ["label-col"] = task.label,
-  }, true)
+  }, true, extra)
+  if extra.image_features then -- the pictures of the report
+    cols.image = M.columns(plan.manifest, { ["image-col"] = plan.columns.image, ["label-col"] = task.label }, true).image
+  end
   local train, valid, test = split_dataset(ds, plan.split, plan.seeds[1])
   if ds_size(train) == 0 then fail("%s: the training part is empty", plan.manifest) end
   if test == nil or ds_size(test) == 0 then fail("%s: the test part is empty", plan.manifest) end
@@ -1093,6 +1137,8 @@ command {
     { name = "html", metavar = "FILE", help = "also write an HTML report (tables, charts)" },
     { name = "results", metavar = "FILE", help = "also write every run, the summary and the claims as JSON" },
     { name = "variant", metavar = "NAME", help = "run the config's variants[NAME] (merged over the config)" },
+    { name = "data", metavar = "PATH", help = "the data instead of the config's data.manifest" },
+    { name = "cache", metavar = "DIR", help = "folder of image feature caches (default ~/.cache/mmfuse)" },
     { name = "seeds", type = "int", min = 1, metavar = "N", help = "seeds 1..N instead of the config's" },
     { name = "epochs", type = "int", min = 1, metavar = "N", help = "training epochs instead of the config's" },
     { name = "tasks", type = "list", metavar = "LIST", help = "only these tasks of the config (by name)" },
@@ -1131,7 +1177,7 @@ require, load or debug, a bounded number of instructions, and only data
 (tables, strings, numbers, booleans) is kept.]],
   run = function(o, out, err)
     local path = o.args[1]
-    local plan = M.experiment_plan(M.load_config(path), path, { variant = o.variant, seeds = o.seeds,
+    local plan = M.experiment_plan(M.load_config(path), path, { variant = o.variant, seeds = o.seeds, data = o.data, cache = o.cache,
       epochs = o.epochs, tasks = o.tasks, models = o.models })
     local parts = {}
     for i, task in ipairs(plan.tasks) do parts[i] = task_data(plan, task) end

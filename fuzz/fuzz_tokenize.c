@@ -1,7 +1,8 @@
 /* fuzz_tokenize: tokenizer + vocabulary + hashed n-gram encoding on arbitrary
  * bytes (invalid UTF-8, NULs). Beyond "no crash", it checks the invariants:
  * tokens are non-empty, NUL-free, NUL-terminated valid UTF-8, and every id of
- * the encoded bags lies in [0, rows). */
+ * the encoded bags lies in [0, rows). The first input byte picks the post
+ * options (urls, rt, hashtags, emoticons, tones, elongation, mentions). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mm_tokens_init(&t);
   mm_tokenize_opts o = mm_tokenize_defaults();
   o.keep_punct = (int)(size & 1);
+  /* the post options (tokenize.h) from the first byte, so every combination is reached */
+  unsigned f = size ? data[0] : 0;
+  o.post.urls = f & 1, o.post.rt = (f >> 1) & 1, o.post.hashtags = (f >> 2) & 1, o.post.emoticons = (f >> 3) & 1;
+  o.post.tones = (f >> 4) & 1, o.post.elongation = (f >> 5) & 1, o.post.mentions = (int)((f >> 6) % MM_MENTION_COUNT);
+  o.lowercase = (int)((size >> 1) & 1);
   if (mm_tokenize_buffer(buf, size, &o, &t, NULL)) abort();
   for (int64_t i = 0; i < t.n; i++) check_token(t.buf + t.off[i], t.len[i]);
 
@@ -40,6 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   vo.ngrams = 3;
   vo.buckets = 101;
   vo.max_size = 5;
+  vo.tok = o;
   mm_vocab *v = mm_vocab_build(c, &vo, NULL);
   const char *texts[2] = {buf, buf + size / 2};
   size_t lens[2] = {size / 2, size - size / 2};

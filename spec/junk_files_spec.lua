@@ -153,6 +153,32 @@ end]]
     end
   end)
 
+  it("mm.data.stream: a junk manifest, image or feature file", function()
+    local mans = {}
+    for k, j in ipairs(JUNK) do mans[k] = manifest_with_image(j[1], k) end
+    local res = child [[
+local mans = {}
+for i in ipairs(JUNK) do mans[i] = ("%s/with_image_%d.tsv"):format(DIR, i) end
+local function drain(s)
+  local m = mm.model { fusion = "joint", dim = 4, classes = { "a", "b" }, text = { buckets = 16 }, image = { encoder = "histogram" } }
+  m:fit(s, { epochs = 1, seed = 1 })
+end
+for i, j in ipairs(JUNK) do
+  try("manifest" .. i, mm.data.stream, j[1], { text = "text", label = "label", format = "tsv" })
+  try("image" .. i, function() drain(mm.data.stream(mans[i], { text = "text", image = "image", label = "label" })) end)
+  try("npy" .. i, function()
+    drain(mm.data.stream(mans[i], { text = "text", label = "label", features = { f = j[1] } }))
+  end)
+end]]
+    for _, l in ipairs { "manifest", "npy" } do assert_refused(res, l) end
+    for i, j in ipairs(JUNK) do
+      -- a picture that cannot be had: the row is bad (an error naming file:line and the refusal)
+      local r = res["image" .. i]
+      assert(r and not r.ok, "image" .. i .. " accepted " .. j[1])
+      util.assert_mentions(r.msg, "not a regular file")
+    end
+  end)
+
   it("TF.js layers models: a model.json or a weight shard that is junk", function()
     -- per junk path: a folder whose model.json is a link to it, and one whose shard is
     local SRC = "spec/fixtures/tfjs_layers/sequential_small"

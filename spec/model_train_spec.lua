@@ -40,6 +40,26 @@ describe("training", function()
     assert.is_false(same_weights(a, c))
   end)
 
+  it("shuffle = false takes the rows in the data's order every epoch", function()
+    -- plain SGD keeps no optimiser state and nothing draws from the rng without
+    -- shuffling or dropout: two fits of one epoch (the second re-seeds) run the
+    -- same steps in the same order as one fit of two epochs, bit for bit; with
+    -- shuffling the second epoch of the long fit draws another order
+    local o = { fusion = "joint", classes = ds.classes, dim = 8, text = { buckets = 300 } }
+    local function pair(shuffle)
+      local fo = { batch = 4, lr = 0.05, optimizer = "sgd", seed = 3, shuffle = shuffle }
+      local one, two = mm.model(o), mm.model(o)
+      fo.epochs = 2
+      one:fit(train, fo)
+      fo.epochs = 1
+      two:fit(train, fo)
+      two:fit(train, fo)
+      return same_weights(one, two)
+    end
+    assert.is_true(pair(false))
+    assert.is_false(pair(true))
+  end)
+
   it("calls on_epoch once per epoch with loss, accuracies and seconds; false stops", function()
     local seen = {}
     local m = new()

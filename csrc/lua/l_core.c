@@ -103,5 +103,6 @@ int luaopen_mmfuse_core(lua_State *L) {
   mm_lua_open_io(L);
   mm_lua_open_data(L);
   mm_lua_open_model(L);
+  mm_lua_open_stream(L);
   return 1;
 }

@@ -20,7 +20,7 @@ mm_dataset *mm_lua_checkdataset(lua_State *L, int idx) {
   return u->ds;
 }
 
-static void push_ds(lua_State *L, mm_dataset *ds) {
+void mm_lua_pushdataset(lua_State *L, mm_dataset *ds) {
   lds *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->ds = ds;
   luaL_setmetatable(L, DS_MT);
@@ -65,7 +65,7 @@ static int l_new(lua_State *L) {
   mm_dataset *ds = mm_dataset_new(n, C, lab, &e);
   free(lab);
   if (!ds) return mm_lua_raise(L, &e);
-  push_ds(L, ds);
+  mm_lua_pushdataset(L, ds);
   return 1;
 }
 
@@ -225,7 +225,7 @@ static int l_subset(lua_State *L) {
   mm_dataset *o = mm_dataset_subset(ds, idx, m, &e);
   free(idx);
   if (!o) return mm_lua_raise(L, &e);
-  push_ds(L, o);
+  mm_lua_pushdataset(L, o);
   return 1;
 }
 
@@ -244,7 +244,7 @@ static int l_drop(lua_State *L) {
   mm_err e = {0};
   mm_dataset *o = mm_dataset_drop(ds, names, m, &e);
   if (!o) return mm_lua_raise(L, &e);
-  push_ds(L, o);
+  mm_lua_pushdataset(L, o);
   return 1;
 }
 

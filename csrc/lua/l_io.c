@@ -1,11 +1,14 @@
 /* l_io.c - Lua binding for the io area: core.io.load_npy, save_npy,
- * read_file, check and stat (io/file.h: regular files only, refused unread). */
+ * read_file, check, stat and list (io/file.h: regular files only, refused
+ * unread), read_table (io/table.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../io/dir.h"
 #include "../io/file.h"
 #include "../io/npy.h"
+#include "../io/table.h"
 #include "mm_lua.h"
 
 /* io.load_npy(path) -> tensor (float32; float64 files are converted) */
@@ -75,8 +78,87 @@ static int l_stat(lua_State *L) {
   return 2;
 }
 
+/* io.list(folder) -> array of the entry names ("." and ".." left out),
+ * sorted bytewise. Opens nothing but the folder. */
+static int l_list(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char **names;
+  int64_t n;
+  mm_err e;
+  lua_settop(L, 1);
+  if (mm_dir_list(path, &names, &n, &e)) return mm_lua_raise(L, &e);
+  lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
+  for (int64_t i = 0; i < n; i++) {
+    lua_pushstring(L, names[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  mm_dir_free(names, n);
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, 2);
+  lua_call(L, 1, 0);
+  lua_settop(L, 2);
+  return 1;
+}
+
+typedef struct ltable {
+  mm_table *t;
+} ltable;
+
+static int table_gc(lua_State *L) {
+  ltable *u = lua_touserdata(L, 1);
+  mm_table_close(u->t);
+  u->t = NULL;
+  return 0;
+}
+
+/* io.read_table(path, format) -> header, rows, lines: every row of a TSV or
+ * CSV manifest (io/table.h) as an array of its fields, and the line where
+ * each starts; a malformed row is an error naming the file and line */
+static int l_read_table(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int fmt = luaL_checkoption(L, 2, NULL, mm_table_format_names);
+  ltable *u = lua_newuserdatauv(L, sizeof *u, 0); /* closes the file on a Lua error */
+  u->t = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, table_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  mm_err e = {0};
+  u->t = mm_table_open(path, fmt, NULL, 0, &e);
+  if (!u->t) return mm_lua_raise(L, &e);
+  int nc;
+  const char *const *cols = mm_table_columns(u->t, &nc);
+  lua_createtable(L, nc, 0);
+  for (int i = 0; i < nc; i++) {
+    lua_pushstring(L, cols[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_newtable(L);
+  lua_newtable(L);
+  for (lua_Integer r = 1;; r++) {
+    int got = 0;
+    if (mm_table_next(u->t, &got, &e)) return mm_lua_raise(L, &e);
+    if (!got) break;
+    lua_createtable(L, nc, 0);
+    for (int i = 0; i < nc; i++) {
+      size_t len;
+      const char *v = mm_table_value(u->t, i, &len);
+      lua_pushlstring(L, v, len);
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_rawseti(L, -3, r);
+    lua_pushinteger(L, mm_table_line(u->t));
+    lua_rawseti(L, -2, r);
+  }
+  mm_table_close(u->t);
+  u->t = NULL;
+  return 3;
+}
+
 void mm_lua_open_io(lua_State *L) {
   static const luaL_Reg fns[] = {{"load_npy", l_load_npy}, {"save_npy", l_save_npy}, {"read_file", l_read_file},
-                                 {"check", l_check},       {"stat", l_stat},         {NULL, NULL}};
+                                 {"check", l_check},       {"stat", l_stat},         {"list", l_list},
+                                 {"read_table", l_read_table}, {NULL, NULL}};
   mm_lua_subtable(L, "io", fns);
 }

@@ -13,6 +13,7 @@
 #endif
 
 #include "../model/metrics.h"
+#include "../model/model_stream.h"
 #include "l_model.h"
 
 #define MODEL_MT MM_MODEL_MT
@@ -117,7 +118,8 @@ static int l_new(lua_State *L) {
   const char *fusion, *pool, *missing;
   lua_Integer dim, nclasses, ngrams, buckets, min_count, max_vocab;
   lua_Number lambda, margin;
-  int hardest, unk, lowercase, keep_punct, tmods;
+  int hardest, unk, tmods;
+  mm_lua_tokraw tok;
   const mm_lua_opt opts[] = {MM_OPT_STR("fusion", &fusion, NULL),
                              MM_OPT_STR("pool", &pool, NULL),
                              MM_OPT_STR("missing", &missing, NULL),
@@ -131,8 +133,7 @@ static int l_new(lua_State *L) {
                              MM_OPT_INT("min_count", &min_count, M->min_count),
                              MM_OPT_INT("max_vocab", &max_vocab, M->max_vocab),
                              MM_OPT_BOOL("unk", &unk, M->unk),
-                             MM_OPT_BOOL("lowercase", &lowercase, M->lowercase),
-                             MM_OPT_BOOL("keep_punct", &keep_punct, M->keep_punct),
+                             MM_OPT_TOKENIZER(&tok),
                              MM_OPT_ANY("modalities", &tmods),
                              MM_OPT_END};
   mm_lua_readopts(L, 1, "model", opts);
@@ -143,7 +144,10 @@ static int l_new(lua_State *L) {
   M->dim = dim, M->nclasses = nclasses;
   M->lambda = (float)lambda, M->margin = (float)margin, M->hardest = hardest;
   M->ngrams = (int)ngrams, M->buckets = buckets, M->min_count = min_count, M->max_vocab = max_vocab;
-  M->unk = unk, M->lowercase = lowercase, M->keep_punct = keep_punct;
+  M->unk = unk;
+  mm_tokenize_opts to = {M->lowercase, M->keep_punct, M->post};
+  mm_lua_tokopts(L, 1, "model", &tok, &to);
+  M->lowercase = to.lowercase, M->keep_punct = to.keep_punct, M->post = to.post;
   lua_getfield(L, 1, "modalities");
   if (!lua_istable(L, -1)) return luaL_error(L, "model: 'modalities' must be a table");
   int nm = (int)lua_rawlen(L, -1);
@@ -185,8 +189,8 @@ static void push_settings(lua_State *L, const mm_model *M) {
   SETI("min_count", M->min_count);
   SETI("max_vocab", M->max_vocab);
   SETB("unk", M->unk);
-  SETB("lowercase", M->lowercase);
-  SETB("keep_punct", M->keep_punct);
+  mm_tokenize_opts to = {M->lowercase, M->keep_punct, M->post};
+  mm_lua_push_tokopts(L, &to);
 }
 
 static int l_config(lua_State *L) {
@@ -223,10 +227,12 @@ static int l_config(lua_State *L) {
 
 static int l_build(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
-  mm_dataset *ds = mm_lua_checkdataset(L, 2);
+  mm_stream *sm = mm_lua_teststream(L, 2);
+  mm_dataset *ds = sm ? NULL : mm_lua_checkdataset(L, 2);
   lua_Integer seed = luaL_optinteger(L, 3, 1);
   mm_err e = {0};
-  if (mm_model_build_from(M, ds, (uint64_t)seed, &e)) return mm_lua_raise(L, &e);
+  if (sm ? mm_model_build_stream(M, sm, (uint64_t)seed, &e) : mm_model_build_from(M, ds, (uint64_t)seed, &e))
+    return mm_lua_raise(L, &e);
 #ifdef __GLIBC__
   /* the model's big tables are new mappings; give back the free pages the
    * loading left in the heap (Lua strings and tables of the parsed input,
@@ -300,14 +306,16 @@ static int call_progress(void *ud, const mm_progress *p) {
 
 static int l_train_epoch(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
-  mm_dataset *ds = mm_lua_checkdataset(L, 2);
+  mm_stream *sm = mm_lua_teststream(L, 2); /* a stream, or a dataset in memory */
+  mm_dataset *ds = sm ? NULL : mm_lua_checkdataset(L, 2);
   mm_train_opts o;
   mm_train_opts_init(&o);
   const char *optimizer;
   lua_Integer batch;
   lua_Number lr, momentum, wd, b1, b2, eps, clip, interval;
-  int tcw, tcb;
+  int tcw, tcb, shuffle;
   const mm_lua_opt opts[] = {MM_OPT_INT("batch", &batch, o.batch),
+                             MM_OPT_BOOL("shuffle", &shuffle, o.shuffle),
                              MM_OPT_STR("optimizer", &optimizer, NULL),
                              MM_OPT_NUM("lr", &lr, o.lr),
                              MM_OPT_NUM("momentum", &momentum, o.momentum),
@@ -322,6 +330,7 @@ static int l_train_epoch(lua_State *L) {
                              MM_OPT_END};
   mm_lua_readopts(L, 3, "fit", opts);
   o.batch = batch;
+  o.shuffle = shuffle;
   o.optimizer = parse_name(L, optimizer, &mm_optimizer_names, o.optimizer, "fit: ");
   o.lr = (float)lr, o.momentum = (float)momentum, o.wd = (float)wd;
   o.b1 = (float)b1, o.b2 = (float)b2, o.eps = (float)eps, o.clip = (float)clip;
@@ -352,10 +361,12 @@ static int l_train_epoch(lua_State *L) {
   mm_epoch_stats st;
   mm_err e = {0};
   M->in_use++;
-  ds->in_use++;
-  int rc = mm_model_train_epoch(M, ds, &o, &st, &e);
+  if (ds) ds->in_use++;
+  else mm_lua_stream_busy(L, 2, 1);
+  int rc = sm ? mm_model_train_stream(M, sm, &o, &st, &e) : mm_model_train_epoch(M, ds, &o, &st, &e);
   M->in_use--;
-  ds->in_use--;
+  if (ds) ds->in_use--;
+  else mm_lua_stream_busy(L, 2, -1);
   if (rc) {
     if (pc.err) return lua_error(L); /* the callback's own error */
     return mm_lua_raise(L, &e);
@@ -370,8 +381,57 @@ static int l_train_epoch(lua_State *L) {
   return 1;
 }
 
+/* what a stream's run allocates, freed by the GC if a Lua error comes first */
+typedef struct runbox {
+  float *P;
+  mm_metrics m;
+  int has_m;
+} runbox;
+
+static int runbox_gc(lua_State *L) {
+  runbox *b = lua_touserdata(L, 1);
+  free(b->P);
+  b->P = NULL;
+  if (b->has_m) mm_metrics_free(&b->m);
+  b->has_m = 0;
+  return 0;
+}
+
+/* a stream's probabilities as a new tensor on the stack ([0, C] without
+ * want_probs), and its metrics into *m when m is not NULL */
+static void run_stream(lua_State *L, mm_model *M, mm_stream *sm, int want_probs, mm_metrics *m) {
+  runbox *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  if (luaL_newmetatable(L, "mmfuse.RunBox")) {
+    lua_pushcfunction(L, runbox_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  int64_t n = 0;
+  mm_err e = {0};
+  mm_lua_stream_busy(L, 2, 1);
+  M->in_use++;
+  int rc = mm_model_run_stream(M, sm, want_probs ? &b->P : NULL, &n, m ? &b->m : NULL, &e);
+  M->in_use--;
+  mm_lua_stream_busy(L, 2, -1);
+  if (rc) mm_lua_raise(L, &e);
+  b->has_m = m != NULL;
+  int64_t shape[2] = {want_probs ? n : 0, M->nclasses};
+  mm_tensor *t = mm_lua_newtensor_uninit(L, 2, shape);
+  if (b->P) memcpy(t->data, b->P, (size_t)(n * M->nclasses) * sizeof *b->P);
+  free(b->P);
+  b->P = NULL;
+  if (m) *m = b->m, b->has_m = 0;
+  lua_remove(L, -2);
+}
+
 static int l_predict(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
+  mm_stream *sm = mm_lua_teststream(L, 2);
+  if (sm) {
+    run_stream(L, M, sm, 1, NULL);
+    return 1;
+  }
   mm_dataset *ds = mm_lua_checkdataset(L, 2);
   int64_t shape[2] = {ds->n, M->nclasses};
   mm_tensor *t = mm_lua_newtensor(L, 2, shape);
@@ -391,12 +451,17 @@ static void push_darr(lua_State *L, const double *a, int64_t n) {
 /* evaluate(M, ds) -> metrics table, probabilities tensor */
 static int l_evaluate(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
-  mm_dataset *ds = mm_lua_checkdataset(L, 2);
-  int64_t shape[2] = {ds->n, M->nclasses};
-  mm_tensor *t = mm_lua_newtensor(L, 2, shape);
-  mm_err e = {0};
+  mm_stream *sm = mm_lua_teststream(L, 2);
   mm_metrics m;
-  if (mm_model_evaluate(M, ds, t->data, &m, &e)) return mm_lua_raise(L, &e);
+  if (sm) {
+    run_stream(L, M, sm, lua_isnone(L, 3) || lua_toboolean(L, 3), &m);
+  } else {
+    mm_dataset *ds = mm_lua_checkdataset(L, 2);
+    int64_t shape[2] = {ds->n, M->nclasses};
+    mm_tensor *t = mm_lua_newtensor(L, 2, shape);
+    mm_err e = {0};
+    if (mm_model_evaluate(M, ds, t->data, &m, &e)) return mm_lua_raise(L, &e);
+  }
   int64_t C = M->nclasses;
   lua_createtable(L, 0, 10);
   SETI("n", m.n);
@@ -473,6 +538,7 @@ static void push_defaults(lua_State *L) {
   SETI("batch", d->batch);
   SETI("patience", d->patience);
   SETS("class_weights", mm_names_get(&mm_class_weight_names, d->class_weights));
+  SETB("shuffle", d->shuffle);
   SETS("optimizer", mm_names_get(&mm_optimizer_names, d->optimizer));
   SETN("lr", d->lr);
   SETN("momentum", d->momentum);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../text/encoding.h"
 #include "../text/ngram.h"
 #include "../text/tokenize.h"
 #include "../text/vectors.h"
@@ -59,9 +60,6 @@ static void push_vocab(lua_State *L, mm_vocab *v) {
   luaL_setmetatable(L, VOCAB_MT);
 }
 
-/* the tokenizer's options (in every option table that tokenizes) */
-#define TOKENIZE_OPTS(o) MM_OPT_BOOL("lowercase", &(o)->lowercase, (o)->lowercase), \
-                         MM_OPT_BOOL("keep_punct", &(o)->keep_punct, (o)->keep_punct)
 
 static void push_tokens(lua_State *L, const mm_tokens *t) {
   lua_createtable(L, (int)t->n, 0);
@@ -77,13 +75,16 @@ static const char *check_text(lua_State *L, int idx, size_t *n) {
   return lua_tolstring(L, idx, n);
 }
 
-/* core.text.tokenize(s [, {lowercase=true, keep_punct=false}]) -> {tokens} */
+/* core.text.tokenize(s [, {tokenizer="plain"|"posts", lowercase=true, keep_punct=false, urls=, mentions=, rt=,
+ * hashtags=, emoticons=, tones=, elongation=}]) -> {tokens} (mm_lua.h: MM_OPT_TOKENIZER) */
 static int l_tokenize(lua_State *L) {
   size_t n;
   const char *s = check_text(L, 1, &n);
   mm_tokenize_opts o = mm_tokenize_defaults();
-  const mm_lua_opt opts[] = {TOKENIZE_OPTS(&o), MM_OPT_END};
+  mm_lua_tokraw raw;
+  const mm_lua_opt opts[] = {MM_OPT_TOKENIZER(&raw), MM_OPT_END};
   mm_lua_readopts(L, 2, "tokenize", opts);
+  mm_lua_tokopts(L, 2, "tokenize", &raw, &o);
   scratch *z = push_scratch(L);
   mm_err e = {0};
   if (mm_tokenize_buffer(s, n, &o, &z->toks, &e)) return mm_lua_raise(L, &e);
@@ -131,14 +132,16 @@ static lua_Integer check_list(lua_State *L, int idx, const char *name) {
 static mm_vocab_opts vocab_opts(lua_State *L, int idx, const char *fn) {
   mm_vocab_opts o = mm_vocab_defaults();
   lua_Integer min_count, max_size, ngrams, buckets;
+  mm_lua_tokraw raw;
   const mm_lua_opt opts[] = {MM_OPT_INT("min_count", &min_count, o.min_count),
                              MM_OPT_INT("max_size", &max_size, o.max_size),
                              MM_OPT_INT("ngrams", &ngrams, o.ngrams),
                              MM_OPT_INT("buckets", &buckets, o.buckets),
                              MM_OPT_ENUM("unk", &o.unk, o.unk, mm_vocab_unk_names),
-                             TOKENIZE_OPTS(&o.tok),
+                             MM_OPT_TOKENIZER(&raw),
                              MM_OPT_END};
   mm_lua_readopts(L, idx, fn, opts);
+  mm_lua_tokopts(L, idx, fn, &raw, &o.tok);
   o.min_count = min_count, o.max_size = max_size, o.ngrams = ngrams, o.buckets = buckets;
   return o;
 }
@@ -248,7 +251,7 @@ static int v_word(lua_State *L) {
 static int v_options(lua_State *L) {
   mm_vocab *v = checkvocab(L, 1);
   const mm_vocab_opts *o = mm_vocab_options(v);
-  lua_createtable(L, 0, 7);
+  lua_createtable(L, 0, 14);
   lua_pushinteger(L, o->min_count);
   lua_setfield(L, -2, "min_count");
   lua_pushinteger(L, o->max_size);
@@ -259,10 +262,7 @@ static int v_options(lua_State *L) {
   lua_setfield(L, -2, "ngrams");
   lua_pushinteger(L, o->buckets);
   lua_setfield(L, -2, "buckets");
-  lua_pushboolean(L, o->tok.lowercase);
-  lua_setfield(L, -2, "lowercase");
-  lua_pushboolean(L, o->tok.keep_punct);
-  lua_setfield(L, -2, "keep_punct");
+  mm_lua_push_tokopts(L, &o->tok);
   return 1;
 }
 
@@ -461,6 +461,47 @@ static int l_load_vectors(lua_State *L) {
   return 2;
 }
 
+
+/* text.decode(bytes [, encodings]) -> UTF-8 string, encoding name, bom
+ * encodings: an array of "utf-8", "gb18030", "latin-1" tried in order
+ * (default all three in that order); bom: true when a UTF-8 byte order mark
+ * was dropped. An error when no encoding of the list accepts the bytes. */
+static int l_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  int encs[8] = {MM_ENC_UTF8, MM_ENC_GB18030, MM_ENC_LATIN1}, nenc = 3;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 2);
+    if (n < 1 || n > 8) return luaL_error(L, "text.decode: encodings must list 1..8 names, got %d", (int)n);
+    nenc = (int)n;
+    for (int k = 0; k < nenc; k++) {
+      lua_rawgeti(L, 2, k + 1);
+      const char *nm = lua_tostring(L, -1);
+      int found = -1;
+      for (int j = 0; nm && j < MM_ENC_COUNT; j++)
+        if (!strcmp(nm, mm_encoding_names[j])) found = j;
+      if (found < 0)
+        return luaL_error(L, "text.decode: unknown encoding '%s' (known: utf-8, gb18030, latin-1)",
+                          nm ? nm : luaL_typename(L, -1));
+      encs[k] = found;
+      lua_pop(L, 1);
+    }
+  }
+  void **owned = mm_lua_newowner(L);
+  char *out;
+  size_t outlen;
+  int used, bom;
+  mm_err e;
+  if (mm_text_decode((const uint8_t *)s, len, encs, nenc, "text.decode", &out, &outlen, &used, &bom, &e))
+    return mm_lua_raise(L, &e);
+  *owned = out;
+  lua_pushlstring(L, out, outlen);
+  lua_pushstring(L, mm_encoding_names[used]);
+  lua_pushboolean(L, bom);
+  return 3;
+}
+
 void mm_lua_open_text(lua_State *L) {
   luaL_newmetatable(L, SCRATCH_MT);
   lua_pushcfunction(L, scratch_gc);
@@ -492,6 +533,7 @@ void mm_lua_open_text(lua_State *L) {
                                  {"vocab_from_words", l_vocab_from_words},
                                  {"load_vectors", l_load_vectors},
                                  {"probe_vectors", l_probe_vectors},
+                                 {"decode", l_decode},
                                  {NULL, NULL}};
   mm_lua_subtable(L, "text", fns);
 }

@@ -180,3 +180,49 @@ unsigned mm_lua_readopts(lua_State *L, int idx, const char *fn, const mm_lua_opt
   return given;
 }
 
+
+/* -- tokenizer options ------------------------------------------------------- */
+
+void mm_lua_tokopts(lua_State *L, int idx, const char *fn, const mm_lua_tokraw *r, mm_tokenize_opts *o) {
+  if (r->preset && mm_tokenize_preset(r->preset, o))
+    luaL_error(L, "%s: option 'tokenizer' must be \"plain\" or \"posts\", got \"%s\"", fn, r->preset);
+  const struct {
+    int v;
+    int *dst;
+  } flags[] = {{r->lowercase, &o->lowercase},   {r->keep_punct, &o->keep_punct},     {r->urls, &o->post.urls},
+               {r->rt, &o->post.rt},             {r->hashtags, &o->post.hashtags},    {r->emoticons, &o->post.emoticons},
+               {r->tones, &o->post.tones},       {r->elongation, &o->post.elongation}};
+  for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+    if (flags[i].v >= 0) *flags[i].dst = flags[i].v;
+  if (r->mentions == LUA_TNIL) return;
+  idx = lua_absindex(L, idx);
+  lua_getfield(L, idx, "mentions");
+  if (lua_type(L, -1) == LUA_TBOOLEAN) {
+    o->post.mentions = lua_toboolean(L, -1) ? MM_MENTION_USER : MM_MENTION_OFF;
+  } else {
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    int found = -1;
+    for (int k = 0; s && mm_mention_names[k]; k++)
+      if (!strcmp(s, mm_mention_names[k])) found = k;
+    if (found < 0)
+      luaL_error(L, "%s: option 'mentions' must be \"user\", \"keep\", \"off\" or a boolean, got %s", fn,
+                 s ? lua_pushfstring(L, "\"%s\"", s) : luaL_typename(L, -1));
+    o->post.mentions = found;
+  }
+  lua_pop(L, 1);
+}
+
+void mm_lua_push_tokopts(lua_State *L, const mm_tokenize_opts *o) {
+  const struct {
+    const char *key;
+    int v;
+  } flags[] = {{"lowercase", o->lowercase},     {"keep_punct", o->keep_punct},       {"urls", o->post.urls},
+               {"rt", o->post.rt},               {"hashtags", o->post.hashtags},      {"emoticons", o->post.emoticons},
+               {"tones", o->post.tones},         {"elongation", o->post.elongation}};
+  for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+    lua_pushboolean(L, flags[i].v);
+    lua_setfield(L, -2, flags[i].key);
+  }
+  lua_pushstring(L, mm_mention_names[o->post.mentions >= 0 && o->post.mentions < MM_MENTION_COUNT ? o->post.mentions : 0]);
+  lua_setfield(L, -2, "mentions");
+}

@@ -16,6 +16,7 @@
 
 #include "../core/error.h"
 #include "../core/tensor.h"
+#include "../text/tokenize.h"
 
 #define MM_TENSOR_MT "mmfuse.Tensor"
 
@@ -40,6 +41,15 @@ int mm_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 struct mm_dataset;
 /* the dataset userdata at idx (an argument error when it is none or closed) */
 struct mm_dataset *mm_lua_checkdataset(lua_State *L, int idx);
+/* push a new dataset userdata that owns ds */
+void mm_lua_pushdataset(lua_State *L, struct mm_dataset *ds);
+
+/* -- streams (l_stream.c) ----------------------------------------------------- */
+struct mm_stream;
+/* the stream userdata at idx, or NULL when idx holds something else */
+struct mm_stream *mm_lua_teststream(lua_State *L, int idx);
+/* mark the stream at idx in use by a model (delta +1) or not (-1); 0 when idx holds no stream */
+int mm_lua_stream_busy(lua_State *L, int idx, int delta);
 
 /* -- owned C memory ---------------------------------------------------------
  * A userdata that frees (free()) the pointer stored in it when collected:
@@ -106,6 +116,31 @@ typedef struct mm_lua_opt {
 
 unsigned mm_lua_readopts(lua_State *L, int idx, const char *fn, const mm_lua_opt *opts);
 
+/* -- tokenizer options (csrc/text/tokenize.h) ---------------------------------
+ * The keys every option table that tokenizes takes (mm.text.tokenize,
+ * mm.text.vocab, mm.model's text = {...}): tokenizer = "plain" | "posts" (a
+ * preset), then each option on its own, over the preset: lowercase,
+ * keep_punct, urls, mentions ("user" | "keep" | "off" | true | false), rt,
+ * hashtags, emoticons, tones, elongation. Put MM_OPT_TOKENIZER(&raw) in the
+ * option array, call mm_lua_readopts, then mm_lua_tokopts to apply them to
+ * *o (which holds the values to start from when no preset is named). */
+typedef struct mm_lua_tokraw {
+  const char *preset;
+  int lowercase, keep_punct, urls, rt, hashtags, emoticons, tones, elongation;
+  int mentions; /* its Lua type (MM_OPT_ANY) */
+} mm_lua_tokraw;
+#define MM_OPT_TOKENIZER(r)                                                                                           \
+  MM_OPT_STR("tokenizer", &(r)->preset, NULL), MM_OPT_BOOL("lowercase", &(r)->lowercase, -1),                         \
+      MM_OPT_BOOL("keep_punct", &(r)->keep_punct, -1), MM_OPT_BOOL("urls", &(r)->urls, -1),                           \
+      MM_OPT_ANY("mentions", &(r)->mentions), MM_OPT_BOOL("rt", &(r)->rt, -1),                                        \
+      MM_OPT_BOOL("hashtags", &(r)->hashtags, -1), MM_OPT_BOOL("emoticons", &(r)->emoticons, -1),                     \
+      MM_OPT_BOOL("tones", &(r)->tones, -1), MM_OPT_BOOL("elongation", &(r)->elongation, -1)
+/* apply what mm_lua_readopts read into raw from the table at idx (errors are
+ * prefixed with fn) */
+void mm_lua_tokopts(lua_State *L, int idx, const char *fn, const mm_lua_tokraw *raw, mm_tokenize_opts *o);
+/* set every tokenizer option of o as a field of the table at the top */
+void mm_lua_push_tokopts(lua_State *L, const mm_tokenize_opts *o);
+
 /* -- registration ----------------------------------------------------------- */
 /* set the functions of `fns` into the table at the top of the stack */
 void mm_lua_setfuncs(lua_State *L, const luaL_Reg *fns);
@@ -124,5 +159,6 @@ void mm_lua_open_backbone(lua_State *L); /* l_backbone.c: core.image.backbone, o
 void mm_lua_open_io(lua_State *L);
 void mm_lua_open_data(lua_State *L);
 void mm_lua_open_model(lua_State *L);
+void mm_lua_open_stream(lua_State *L);
 
 #endif

@@ -12,9 +12,7 @@
 #include "../text/ngram.h"
 #include "model_internal.h"
 
-/* the token ids of every row of text modality m under the model's
- * vocabulary, kept in the dataset (keyed by the vocabulary's hash) */
-static int cache_text_ids(const mm_model *M, mm_modality *m, int64_t n, mm_err *e) {
+int mm_batch_cache_text(const mm_model *M, mm_modality *m, int64_t n, mm_err *e) {
   if (m->cache_ids && m->cache_key == M->vocab_key) return MM_OK;
   free(m->cache_ids);
   free(m->cache_off);
@@ -49,13 +47,6 @@ static int cache_text_ids(const mm_model *M, mm_modality *m, int64_t n, mm_err *
   memcpy(m->cache_off, csr.offsets, (size_t)(n + 1) * sizeof *m->cache_off);
   mm_csr_free(&csr);
   m->cache_key = M->vocab_key;
-#ifdef __GLIBC__
-  /* the encoder's temporaries are free again: give their pages back
-   * before the training loop (they would count in its peak RSS). Not
-   * for small sets: predict binds every new batch, and trimming then
-   * costs page faults on every call (26 us of a 150 us single post) */
-  if (n >= 4096) malloc_trim(0);
-#endif
   return MM_OK;
 }
 
@@ -90,8 +81,16 @@ int mm_batch_bind(const mm_model *M, mm_dataset *ds, ws *w, int train, mm_err *e
     }
     mm_modality *m = &ds->mods[j];
     int rc = check_kind(c, m, e);
-    if (!rc && c->enc == MM_ENC_TEXT) rc = cache_text_ids(M, m, ds->n, e);
+    int fresh = c->enc == MM_ENC_TEXT && !(m->cache_ids && m->cache_key == M->vocab_key);
+    if (!rc && fresh) rc = mm_batch_cache_text(M, m, ds->n, e);
     if (rc) return rc;
+#ifdef __GLIBC__
+    /* the encoder's temporaries are free again: give their pages back
+     * before the training loop (they would count in its peak RSS). Not
+     * for small sets: predict binds every new batch, and trimming then
+     * costs page faults on every call (26 us of a 150 us single post) */
+    if (fresh && ds->n >= 4096) malloc_trim(0);
+#endif
   }
   return MM_OK;
 }

@@ -15,6 +15,7 @@ static mm_vocab_opts vocab_opts(const mm_model *M) {
   o.buckets = M->ngrams > 1 ? M->buckets : 0;
   o.tok.lowercase = M->lowercase;
   o.tok.keep_punct = M->keep_punct;
+  o.tok.post = M->post;
   return o;
 }
 
@@ -27,8 +28,10 @@ static void vocab_key(mm_model *M) {
     const char *w = mm_vocab_word(M->voc, i, &l);
     for (size_t j = 0; j <= l; j++) h = (h ^ (unsigned char)(j < l ? w[j] : 0xff)) * 1099511628211ULL;
   }
-  int64_t st[6] = {M->ngrams, M->buckets, M->unk, M->lowercase, M->keep_punct, n};
-  for (int i = 0; i < 6; i++) h = (h ^ (uint64_t)st[i]) * 1099511628211ULL;
+  const mm_post_opts *p = &M->post;
+  int64_t st[13] = {M->ngrams, M->buckets, M->unk,      M->lowercase, M->keep_punct, n,           p->urls,
+                    p->mentions, p->rt,    p->hashtags, p->emoticons, p->tones,      p->elongation};
+  for (int i = 0; i < 13; i++) h = (h ^ (uint64_t)st[i]) * 1099511628211ULL;
   M->vocab_key = h ? h : 1;
 }
 
@@ -74,20 +77,26 @@ int mm_model_build_resolved(mm_model *M, char **words, int64_t nwords, mm_err *e
   return alloc_or_free(M, e);
 }
 
-/* the text encoder: the vocabulary of the training rows */
-static int resolve_text(mm_model *M, mm_modcfg *c, const mm_modality *m, int64_t n, mm_err *e) {
+/* the text encoder: the vocabulary of the training rows, or of the tokens
+ * counted already (counted != NULL: a stream's pass) */
+static int resolve_text(mm_model *M, mm_modcfg *c, const mm_modality *m, int64_t n, const mm_counter *counted,
+                        mm_err *e) {
   if (c->enc != MM_ENC_AUTO && c->enc != MM_ENC_TEXT)
     return mm_errorf(e, MM_EINVAL, "model: modality '%s' holds text; encoder '%s' does not read text", c->name,
                      mm_enc_name(c->enc));
   c->enc = MM_ENC_TEXT;
   mm_vocab_opts vo = vocab_opts(M);
-  mm_counter *cnt = mm_counter_new(e);
-  if (!cnt) return e->code;
+  mm_counter *cnt = NULL;
   int rc = MM_OK;
-  for (int64_t r = 0; r < n && !rc; r++)
-    if (m->mask[r]) rc = mm_counter_add_text(cnt, m->text + m->off[r], (size_t)(m->off[r + 1] - m->off[r]), &vo.tok, e);
+  if (!counted) {
+    cnt = mm_counter_new(e);
+    if (!cnt) return e->code;
+    for (int64_t r = 0; r < n && !rc; r++)
+      if (m->mask[r])
+        rc = mm_counter_add_text(cnt, m->text + m->off[r], (size_t)(m->off[r + 1] - m->off[r]), &vo.tok, e);
+  }
   if (!rc) {
-    M->voc = mm_vocab_build(cnt, &vo, e);
+    M->voc = mm_vocab_build(counted ? counted : cnt, &vo, e);
     if (!M->voc) rc = e->code ? e->code : mm_errorf(e, MM_ENOMEM, "model: out of memory");
   }
   mm_counter_free(cnt);
@@ -118,7 +127,7 @@ static int resolve_features(mm_modcfg *c, const mm_modality *m, mm_err *e) {
   return MM_OK;
 }
 
-int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err *e) {
+int mm_model_build_counted(mm_model *M, const mm_dataset *ds, const mm_counter *counted, uint64_t seed, mm_err *e) {
   if (ds->nclasses != M->nclasses)
     return mm_errorf(e, MM_EINVAL, "model: the data has %lld classes, the model %lld", (long long)ds->nclasses,
                      (long long)M->nclasses);
@@ -131,7 +140,7 @@ int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err
     if (j < 0) return mm_errorf(e, MM_EINVAL, "model: the training data has no modality '%s'", c->name);
     const mm_modality *m = &ds->mods[j];
     if (m->kind == MM_MOD_TEXT)
-      rc = resolve_text(M, c, m, ds->n, e);
+      rc = resolve_text(M, c, m, ds->n, counted, e);
     else if (m->kind == MM_MOD_IMAGE)
       rc = resolve_image(c, m, e);
     else
@@ -142,3 +151,9 @@ int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err
   if (!rc) mm_params_init(M, seed);
   return rc;
 }
+
+int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err *e) {
+  return mm_model_build_counted(M, ds, NULL, seed, e);
+}
+
+mm_vocab_opts mm_model_vocab_opts(const mm_model *M) { return vocab_opts(M); }

@@ -53,6 +53,7 @@ const mm_defaults mm_model_defaults = {
     .batch = 32,
     .patience = 0,
     .class_weights = MM_CW_NONE,
+    .shuffle = 1,
     .optimizer = MM_OPT_ADAM,
     .lr = 1e-3,
     .momentum = 0.0,
@@ -99,6 +100,7 @@ void mm_model_init(mm_model *M) {
   M->unk = d->unk;
   M->lowercase = d->lowercase;
   M->keep_punct = d->keep_punct;
+  M->post = mm_tokenize_defaults().post; /* "plain": what models saved before the post options did */
   M->p_cw = M->p_cb = -1;
 }
 
@@ -178,6 +180,7 @@ void mm_train_opts_init(mm_train_opts *o) {
   const mm_defaults *d = &mm_model_defaults;
   memset(o, 0, sizeof *o);
   o->batch = d->batch;
+  o->shuffle = d->shuffle;
   o->optimizer = d->optimizer;
   o->lr = (float)d->lr;
   o->momentum = (float)d->momentum;

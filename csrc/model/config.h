@@ -80,6 +80,7 @@ typedef struct mm_defaults {
    * without a better validation macro-F1 before it stops; 0 = never) and class_weights */
   int64_t epochs, batch, patience;
   int class_weights;
+  int shuffle; /* a new row order every epoch (else the data's order) */
   int optimizer;
   double lr, momentum, weight_decay, beta1, beta2, eps, clip;
   double progress_interval; /* seconds between progress callbacks */

@@ -159,19 +159,48 @@ int mm_dataset_add_dense(mm_dataset *ds, const char *name, const float *feat, in
   return MM_OK;
 }
 
-mm_dataset *mm_dataset_subset(const mm_dataset *ds, const int64_t *idx, int64_t cnt, mm_err *e) {
-  for (int64_t r = 0; r < cnt; r++)
-    if (idx[r] < 0 || idx[r] >= ds->n) {
-      mm_errorf(e, MM_EINVAL, "dataset: row %lld is outside 1..%lld", (long long)idx[r] + 1, (long long)ds->n);
+/* parts share parts[0]'s classes and modalities (names, kinds, sizes) */
+static int same_layout(const mm_dataset *const *parts, int nparts, mm_err *e) {
+  const mm_dataset *a = parts[0];
+  for (int p = 1; p < nparts; p++) {
+    const mm_dataset *b = parts[p];
+    int same = b->nclasses == a->nclasses && b->k == a->k;
+    for (int k = 0; same && k < a->k; k++) {
+      const mm_modality *x = &a->mods[k], *y = &b->mods[k];
+      same = strcmp(x->name, y->name) == 0 && x->kind == y->kind && x->dim == y->dim && x->c == y->c &&
+             x->h == y->h && x->w == y->w;
+    }
+    if (!same) return mm_errorf(e, MM_EINVAL, "dataset: part %d has other classes or modalities than part 1", p + 1);
+  }
+  return MM_OK;
+}
+
+mm_dataset *mm_dataset_gather(const mm_dataset *const *parts, int nparts, const int32_t *part, const int64_t *idx,
+                              int64_t cnt, mm_err *e) {
+  if (nparts < 1 || same_layout(parts, nparts, e)) {
+    if (nparts < 1) mm_errorf(e, MM_EINVAL, "dataset: nothing to gather from");
+    return NULL;
+  }
+  for (int64_t r = 0; r < cnt; r++) {
+    int p = part ? part[r] : 0;
+    if (p < 0 || p >= nparts) {
+      mm_errorf(e, MM_EINVAL, "dataset: part %d is outside 1..%d", p + 1, nparts);
       return NULL;
     }
+    if (idx[r] < 0 || idx[r] >= parts[p]->n) {
+      mm_errorf(e, MM_EINVAL, "dataset: row %lld is outside 1..%lld", (long long)idx[r] + 1, (long long)parts[p]->n);
+      return NULL;
+    }
+  }
+#define SRC(r) (parts[part ? part[r] : 0])
+  const mm_dataset *ds = parts[0];
   mm_dataset *o = calloc(1, sizeof *o);
   if (!o) goto oom;
   o->n = cnt;
   o->nclasses = ds->nclasses;
   o->labels = malloc((size_t)(cnt ? cnt : 1) * sizeof *o->labels);
   if (!o->labels) goto oom;
-  for (int64_t r = 0; r < cnt; r++) o->labels[r] = ds->labels[idx[r]];
+  for (int64_t r = 0; r < cnt; r++) o->labels[r] = SRC(r)->labels[idx[r]];
   for (int k = 0; k < ds->k; k++) {
     const mm_modality *s = &ds->mods[k];
     mm_modality *m = &o->mods[k];
@@ -180,33 +209,39 @@ mm_dataset *mm_dataset_subset(const mm_dataset *ds, const int64_t *idx, int64_t 
     m->kind = s->kind;
     m->mask = malloc((size_t)(cnt ? cnt : 1));
     if (!m->mask) goto oom;
-    for (int64_t r = 0; r < cnt; r++) m->mask[r] = s->mask[idx[r]];
+    for (int64_t r = 0; r < cnt; r++) m->mask[r] = SRC(r)->mods[k].mask[idx[r]];
     if (s->kind == MM_MOD_TEXT) {
       int64_t bytes = 0;
-      for (int64_t r = 0; r < cnt; r++) bytes += s->off[idx[r] + 1] - s->off[idx[r]];
+      for (int64_t r = 0; r < cnt; r++) bytes += SRC(r)->mods[k].off[idx[r] + 1] - SRC(r)->mods[k].off[idx[r]];
       m->text = malloc((size_t)bytes + 1);
       m->off = malloc((size_t)(cnt + 1) * sizeof *m->off);
       if (!m->text || !m->off) goto oom;
       int64_t p = 0;
       for (int64_t r = 0; r < cnt; r++) {
-        int64_t l = s->off[idx[r] + 1] - s->off[idx[r]];
+        const mm_modality *sr = &SRC(r)->mods[k];
+        int64_t l = sr->off[idx[r] + 1] - sr->off[idx[r]];
         m->off[r] = p;
-        memcpy(m->text + p, s->text + s->off[idx[r]], (size_t)l);
+        memcpy(m->text + p, sr->text + sr->off[idx[r]], (size_t)l);
         p += l;
       }
       m->off[cnt] = p;
       m->text[p] = '\0';
-      if (s->cache_ids) { /* keep the cached ids too */
+      /* keep the cached ids too when every part has them under one key */
+      int cached = 1;
+      for (int q = 0; q < nparts; q++)
+        cached &= parts[q]->mods[k].cache_ids && parts[q]->mods[k].cache_key == s->cache_key;
+      if (cached) {
         int64_t ni = 0;
-        for (int64_t r = 0; r < cnt; r++) ni += s->cache_off[idx[r] + 1] - s->cache_off[idx[r]];
+        for (int64_t r = 0; r < cnt; r++) ni += SRC(r)->mods[k].cache_off[idx[r] + 1] - SRC(r)->mods[k].cache_off[idx[r]];
         m->cache_ids = malloc((size_t)(ni ? ni : 1) * sizeof *m->cache_ids);
         m->cache_off = malloc((size_t)(cnt + 1) * sizeof *m->cache_off);
         if (!m->cache_ids || !m->cache_off) goto oom;
         int64_t q = 0;
         for (int64_t r = 0; r < cnt; r++) {
-          int64_t a = s->cache_off[idx[r]], b = s->cache_off[idx[r] + 1];
+          const mm_modality *sr = &SRC(r)->mods[k];
+          int64_t a = sr->cache_off[idx[r]], b = sr->cache_off[idx[r] + 1];
           m->cache_off[r] = q;
-          memcpy(m->cache_ids + q, s->cache_ids + a, (size_t)(b - a) * sizeof *m->cache_ids);
+          memcpy(m->cache_ids + q, sr->cache_ids + a, (size_t)(b - a) * sizeof *m->cache_ids);
           q += b - a;
         }
         m->cache_off[cnt] = q;
@@ -217,20 +252,25 @@ mm_dataset *mm_dataset_subset(const mm_dataset *ds, const int64_t *idx, int64_t 
       m->c = s->c, m->h = s->h, m->w = s->w;
       m->pix = malloc((size_t)(cnt * per) + 1);
       if (!m->pix) goto oom;
-      for (int64_t r = 0; r < cnt; r++) memcpy(m->pix + r * per, s->pix + idx[r] * per, (size_t)per);
+      for (int64_t r = 0; r < cnt; r++) memcpy(m->pix + r * per, SRC(r)->mods[k].pix + idx[r] * per, (size_t)per);
     } else {
       m->dim = s->dim;
       m->feat = malloc(((size_t)(cnt * s->dim) + 1) * sizeof *m->feat);
       if (!m->feat) goto oom;
       for (int64_t r = 0; r < cnt; r++)
-        memcpy(m->feat + r * s->dim, s->feat + idx[r] * s->dim, (size_t)s->dim * sizeof *m->feat);
+        memcpy(m->feat + r * s->dim, SRC(r)->mods[k].feat + idx[r] * s->dim, (size_t)s->dim * sizeof *m->feat);
     }
   }
+#undef SRC
   return o;
 oom:
   mm_dataset_free(o);
   mm_errorf(e, MM_ENOMEM, "dataset: out of memory");
   return NULL;
+}
+
+mm_dataset *mm_dataset_subset(const mm_dataset *ds, const int64_t *idx, int64_t cnt, mm_err *e) {
+  return mm_dataset_gather(&ds, 1, NULL, idx, cnt, e);
 }
 
 mm_dataset *mm_dataset_drop(const mm_dataset *ds, const char *const *names, int nnames, mm_err *e) {

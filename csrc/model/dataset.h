@@ -63,6 +63,11 @@ int mm_dataset_add_dense(mm_dataset *ds, const char *name, const float *feat, in
                          mm_err *e);
 /* New dataset with rows idx[0..m) (copied). */
 mm_dataset *mm_dataset_subset(const mm_dataset *ds, const int64_t *idx, int64_t m, mm_err *e);
+/* New dataset whose row r is row idx[r] of parts[part[r]] (part NULL: all
+ * of parts[0]), copied; the parts must have the same classes and modalities
+ * (the chunks of a stream: a batch across two of them). */
+mm_dataset *mm_dataset_gather(const mm_dataset *const *parts, int nparts, const int32_t *part, const int64_t *idx,
+                              int64_t m, mm_err *e);
 /* Copy with the named modalities marked missing on every row. */
 mm_dataset *mm_dataset_drop(const mm_dataset *ds, const char *const *names, int nnames, mm_err *e);
 int64_t mm_dataset_present(const mm_dataset *ds, int m); /* rows with modality m */

@@ -16,7 +16,7 @@ void mm_metrics_free(mm_metrics *m) {
   memset(m, 0, sizeof *m);
 }
 
-int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int64_t C, mm_metrics *m) {
+int mm_metrics_begin(mm_metrics *m, int64_t C) {
   memset(m, 0, sizeof *m);
   m->C = C;
   m->confusion = calloc((size_t)(C * C), sizeof *m->confusion);
@@ -28,8 +28,11 @@ int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int
     mm_metrics_free(m);
     return MM_ENOMEM;
   }
-  int64_t correct = 0, cnt = 0;
-  double ll = 0;
+  return MM_OK;
+}
+
+void mm_metrics_add(mm_metrics *m, const float *probs, const int64_t *labels, int64_t n) {
+  const int64_t C = m->C;
   for (int64_t i = 0; i < n; i++) {
     int64_t y = labels[i];
     if (y < 0 || y >= C) continue;
@@ -38,15 +41,18 @@ int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int
     for (int64_t c = 1; c < C; c++)
       if (p[c] > p[best]) best = c;
     m->confusion[y * C + best]++;
-    correct += best == y;
+    m->correct += best == y;
     double py = p[y];
     if (!(py > 1e-15)) py = 1e-15;
-    ll -= log(py);
-    cnt++;
+    m->ll_sum -= log(py);
+    m->n++;
   }
-  m->n = cnt;
-  m->accuracy = cnt ? (double)correct / cnt : 0;
-  m->log_loss = cnt ? ll / cnt : 0;
+}
+
+void mm_metrics_end(mm_metrics *m) {
+  const int64_t C = m->C, cnt = m->n;
+  m->accuracy = cnt ? (double)m->correct / cnt : 0;
+  m->log_loss = cnt ? m->ll_sum / cnt : 0;
   double fsum = 0;
   int64_t nc = 0;
   for (int64_t c = 0; c < C; c++) {
@@ -60,5 +66,11 @@ int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int
     if (row || col) fsum += m->f1[c], nc++;
   }
   m->macro_f1 = nc ? fsum / nc : 0;
+}
+
+int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int64_t C, mm_metrics *m) {
+  if (mm_metrics_begin(m, C)) return MM_ENOMEM;
+  mm_metrics_add(m, probs, labels, n);
+  mm_metrics_end(m);
   return MM_OK;
 }

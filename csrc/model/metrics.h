@@ -16,10 +16,19 @@ typedef struct mm_metrics {
   int64_t *confusion;           /* [C*C], row = true, column = predicted */
   double *precision, *recall, *f1; /* [C] */
   int64_t *support;             /* [C] */
+  double ll_sum;                /* the sum behind log_loss, in row order */
+  int64_t correct;
 } mm_metrics;
 
 /* Allocates the arrays; returns 0 or MM_ENOMEM. */
 int mm_metrics_compute(const float *probs, const int64_t *labels, int64_t n, int64_t C, mm_metrics *m);
 void mm_metrics_free(mm_metrics *m);
+
+/* The same over rows that arrive in parts (a stream): begin, add every part
+ * in row order, end. mm_metrics_compute is begin + one add + end, so both
+ * give the same bits for the same rows. */
+int mm_metrics_begin(mm_metrics *m, int64_t C);
+void mm_metrics_add(mm_metrics *m, const float *probs, const int64_t *labels, int64_t n);
+void mm_metrics_end(mm_metrics *m);
 
 #endif

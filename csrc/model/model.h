@@ -103,6 +103,7 @@ typedef struct mm_model {
   int ngrams;
   int64_t buckets, min_count, max_vocab;
   int unk, lowercase, keep_punct; /* vocabulary / tokenizer options (csrc/text) */
+  mm_post_opts post;              /* the tokenizer's post options (tokenize.h; all off: "plain") */
   mm_modcfg mod[MM_MAXMOD];
   int p_cw, p_cb; /* shared classifier */
   mm_param *params;
@@ -136,6 +137,7 @@ typedef struct mm_progress {
 
 typedef struct mm_train_opts {
   int64_t batch;
+  int shuffle;           /* 0: the rows in the data's order (no draw from the model's rng) */
   int optimizer;
   float lr, momentum, wd, b1, b2, eps;
   float clip;            /* max global gradient norm, 0 = off */
@@ -171,6 +173,12 @@ int mm_train_opts_check(const mm_train_opts *o, int64_t nclasses, mm_err *e);
 /* Resolve encoders against a dataset, build the vocabulary from it, allocate
  * and initialise parameters from `seed`. */
 int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err *e);
+/* The same, the text vocabulary from tokens counted already (a stream's
+ * pass, counted with mm_model_vocab_opts' tokenizer) instead of ds's texts:
+ * ds then only shows the modalities' kinds and sizes (it may have no rows). */
+int mm_model_build_counted(mm_model *M, const mm_dataset *ds, const mm_counter *counted, uint64_t seed, mm_err *e);
+/* the vocabulary and tokenizer settings of M's text encoder */
+mm_vocab_opts mm_model_vocab_opts(const mm_model *M);
 /* Allocate parameters from a fully resolved configuration + vocabulary words
  * (loading a file; weights are then overwritten). */
 int mm_model_build_resolved(mm_model *M, char **words, int64_t nwords, mm_err *e);

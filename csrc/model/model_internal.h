@@ -67,6 +67,10 @@ void mm_ws_cache_free(mm_model *M);
 /* Find every modality in ds and check its kind and size; text gets its token
  * ids cached in the dataset. train: every modality must be there. */
 int mm_batch_bind(const mm_model *M, mm_dataset *ds, ws *w, int train, mm_err *e);
+/* the token ids of every row of text modality m (n rows) under M's
+ * vocabulary, kept in the dataset (keyed by the vocabulary's hash); reads M
+ * only, so a stream's worker threads run it on their chunks */
+int mm_batch_cache_text(const mm_model *M, mm_modality *m, int64_t n, mm_err *e);
 /* labels (y, ok) and presence masks of rows (modality dropout when train) */
 void mm_batch_masks(mm_model *M, const mm_dataset *ds, ws *w, const int64_t *rows, int64_t n, int train);
 

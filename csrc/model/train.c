@@ -154,7 +154,7 @@ int mm_model_train_epoch(mm_model *M, mm_dataset *ds, const mm_train_opts *o, mm
   if (!rc && !order) rc = mm_errorf(e, MM_ENOMEM, "fit: out of memory");
   if (!rc) {
     for (int64_t r = 0; r < ds->n; r++) order[r] = r;
-    mm_rng_shuffle(&M->rng, order, ds->n);
+    if (o->shuffle) mm_rng_shuffle(&M->rng, order, ds->n);
     int nt = mm_parallel_threads(ds->n);
     if (nt > 1 && mm_hogwild_ok(M) && ds->n >= (int64_t)nt * B) {
       mm_params_zero_grads(M);

@@ -6,10 +6,34 @@
 
 #include "utf8.h"
 
+const char *const mm_mention_names[] = {"off", "user", "keep", NULL};
+const char *const mm_tokenizer_names[] = {"plain", "posts", NULL};
+
 mm_tokenize_opts mm_tokenize_defaults(void) {
-  mm_tokenize_opts o = {1, 0};
+  mm_tokenize_opts o = {1, 0, {0, 0, 0, 0, 0, 0, 0}};
   return o;
 }
+
+int mm_tokenize_preset(const char *name, mm_tokenize_opts *o) {
+  if (!name) return -1;
+  if (!strcmp(name, "plain")) {
+    *o = mm_tokenize_defaults();
+    return 0;
+  }
+  if (!strcmp(name, "posts")) {
+    *o = mm_tokenize_defaults();
+    o->post = (mm_post_opts){.urls = 1, .mentions = MM_MENTION_USER, .rt = 1, .hashtags = 1, .emoticons = 1,
+                             .tones = 1, .elongation = 1};
+    return 0;
+  }
+  return -1;
+}
+
+/* longest first where one is a prefix of another (":-)" before ":-") */
+const char *const mm_emoticons[] = {
+    ":-)", ":)", ":-(", ":(", ":-D", ":D", ";-)", ";)", ":-P", ":P", ":-p", ":p", ":'(", ":'-(", ":-/", ":/",
+    ":-|", ":|", ":-O", ":O", ":-o", ":o", ":-*", ":*", ":]", ":[", ":3", "=)", "=(", "=D", "</3", "<3", "^_^",
+    "^^", "-_-", "xD", "XD", "T_T", "D:", NULL};
 
 void mm_tokens_init(mm_tokens *t) { memset(t, 0, sizeof *t); }
 
@@ -72,6 +96,8 @@ typedef struct scan {
   size_t start; /* byte offset in out->buf of the open token */
   int open;     /* a token is being written */
   uint32_t last; /* last code point appended to the open word */
+  int run;       /* how many times in a row `last` was appended */
+  const mm_tokenize_opts *o;
   mm_err *e;
 } scan;
 
@@ -88,9 +114,11 @@ static int put_cp(scan *z, uint32_t cp) {
     if (reserve_tokens(t, z->e)) return MM_ENOMEM;
     z->start = t->buflen;
     z->open = 1;
+    z->run = 0;
   }
   if (reserve_bytes(t, 5, z->e)) return MM_ENOMEM; /* 4 + room for the NUL */
   t->buflen += mm_utf8_encode(cp, (unsigned char *)t->buf + t->buflen);
+  z->run = z->run && cp == z->last ? z->run + 1 : 1;
   z->last = cp;
   return MM_OK;
 }
@@ -110,6 +138,142 @@ static int close_tok(scan *z) {
 }
 
 static int is_digit(uint32_t c) { return c >= '0' && c <= '9'; }
+
+/* a whole token from bytes (closes the open one first) */
+static int put_token(scan *z, const char *w, size_t n) {
+  if (close_tok(z)) return MM_ENOMEM;
+  size_t p = 0;
+  while (p < n) {
+    uint32_t cp;
+    p += mm_utf8_decode((const unsigned char *)w + p, n - p, &cp);
+    if (put_cp(z, cp)) return MM_ENOMEM;
+  }
+  return close_tok(z);
+}
+
+static int lower_ascii(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* how many bytes at pos match p, ASCII letters compared without case */
+static size_t match_ci(const scan *z, size_t pos, const char *p) {
+  size_t i = 0;
+  while (p[i] && pos + i < z->n && lower_ascii(z->s[pos + i]) == p[i]) i++;
+  return i;
+}
+
+static int starts_with(const scan *z, size_t pos, const char *p, size_t len) {
+  return pos + len <= z->n && memcmp(z->s + pos, p, len) == 0;
+}
+
+#define ELLIPSIS "\xE2\x80\xA6" /* U+2026 */
+
+/* a URL at pos (rules in tokenize.h): its end offset, or 0 */
+static size_t url_at(const scan *z, size_t pos) {
+  int found = 0;
+  size_t p = pos;
+  static const char *const schemes[] = {"https://", "http://"};
+  for (int i = 0; i < 2 && !found; i++) {
+    size_t m = match_ci(z, pos, schemes[i]);
+    if (m == strlen(schemes[i])) found = 1, p = pos + m;
+    else if (m >= 3 && starts_with(z, pos + m, ELLIPSIS, 3)) return pos + m + 3; /* "htt…" */
+  }
+  if (!found && match_ci(z, pos, "www.") == 4 && pos + 4 < z->n) {
+    uint32_t c = peek(z, pos + 4, NULL);
+    if (mm_utf8_class(c) == MM_CC_WORD) found = 1, p = pos + 4;
+  }
+  if (!found) return 0;
+  while (p < z->n) {
+    size_t k;
+    if (mm_utf8_class(peek(z, p, &k)) == MM_CC_SPACE) break;
+    p += k;
+  }
+  return p;
+}
+
+/* the end of a run of word characters and '_' (and ideographs with ideo)
+ * from pos; pos when there is none */
+static size_t name_run(const scan *z, size_t pos, int ideo) {
+  size_t p = pos;
+  while (p < z->n) {
+    size_t k;
+    uint32_t c = peek(z, p, &k);
+    int cls = mm_utf8_class(c);
+    if (!(cls == MM_CC_WORD || c == '_' || (ideo && cls == MM_CC_IDEO))) break;
+    p += k;
+  }
+  return p;
+}
+
+/* append s[a .. b) to the open token, case-folded as words are */
+static int put_folded(scan *z, size_t a, size_t b) {
+  while (a < b) {
+    size_t k;
+    uint32_t c = peek(z, a, &k);
+    if (put_cp(z, z->o->lowercase ? mm_utf8_fold(c) : c)) return MM_ENOMEM;
+    a += k;
+  }
+  return MM_OK;
+}
+
+/* is the code point at pos (or the end) one that may follow an emoticon? */
+static int ends_word(const scan *z, size_t pos) {
+  if (pos >= z->n) return 1;
+  return mm_utf8_class(peek(z, pos, NULL)) != MM_CC_WORD;
+}
+
+/* an emoticon at pos: its end offset and (in *which) its index, or 0 */
+static size_t emoticon_at(const scan *z, size_t pos, int *which) {
+  uint8_t c0 = z->s[pos];
+  if (c0 == 0 || !strchr(":;=<^-xXTD", c0)) return 0; /* the first characters of mm_emoticons */
+  for (int i = 0; mm_emoticons[i]; i++) {
+    const char *em = mm_emoticons[i];
+    size_t len = strlen(em);
+    if ((uint8_t)em[0] != c0 || !starts_with(z, pos, em, len)) continue;
+    int letter = mm_utf8_class((uint8_t)em[0]) == MM_CC_WORD;
+    if (letter && z->open) continue;
+    size_t end = pos + len;
+    while (end < z->n && z->s[end] == (uint8_t)em[len - 1]) end++; /* ":)))" */
+    if (!ends_word(z, end)) continue;
+    if (em[len - 1] == '/' && end < z->n && z->s[end] == '/') continue; /* "://" */
+    *which = i;
+    return end;
+  }
+  return 0;
+}
+
+/* the post options at pos (tokenize.h): the end of what they consumed, or 0 */
+static size_t post_token(scan *z, size_t pos, int *err) {
+  const mm_post_opts *po = &z->o->post;
+  uint8_t c = z->s[pos];
+  size_t end;
+  if (!z->open && po->urls && (c == 'h' || c == 'H' || c == 'w' || c == 'W') && (end = url_at(z, pos))) {
+    *err = put_token(z, "<url>", 5);
+    return end;
+  }
+  if (!z->open && po->mentions && c == '@' && (end = name_run(z, pos + 1, 0)) > pos + 1) {
+    if (po->mentions == MM_MENTION_USER) *err = put_token(z, "<user>", 6);
+    else *err = put_cp(z, '@') || put_folded(z, pos + 1, end) || close_tok(z);
+    return end;
+  }
+  if (!z->open && po->rt && c == 'R' && starts_with(z, pos, "RT", 2) && ends_word(z, pos + 2)) {
+    *err = put_token(z, "<rt>", 4);
+    return pos + 2;
+  }
+  if (!z->open && po->hashtags && c == '#' && (end = name_run(z, pos + 1, 1)) > pos + 1) {
+    *err = put_folded(z, pos + 1, end) || close_tok(z) || put_cp(z, '#') || put_folded(z, pos + 1, end) ||
+           close_tok(z);
+    return end;
+  }
+  int which;
+  if (po->emoticons && (end = emoticon_at(z, pos, &which))) {
+    const char *em = mm_emoticons[which];
+    *err = close_tok(z);
+    for (size_t i = 0; !*err && em[i]; i++) /* without the nose */
+      if (!(em[i] == '-' && i > 0 && em[i + 1])) *err = put_cp(z, (uint8_t)em[i]);
+    if (!*err) *err = close_tok(z);
+    return end;
+  }
+  return 0;
+}
 
 /* one emoji element at pos: end offset, or 0 when there is none. Appends its
  * code points (without variation selectors) when emit is set. */
@@ -131,7 +295,8 @@ static size_t emoji_element(scan *z, size_t pos, int emit, int *err) {
   while (pos < z->n) {
     uint32_t m = peek(z, pos, &k);
     if (mm_utf8_class(m) != MM_CC_EMOJI_MOD) break;
-    if (emit && m != 0xFE0E && m != 0xFE0F && put_cp(z, m)) *err = 1;
+    int tone = m >= 0x1F3FB && m <= 0x1F3FF;
+    if (emit && m != 0xFE0E && m != 0xFE0F && !(tone && z->o->post.tones) && put_cp(z, m)) *err = 1;
     pos += k;
   }
   return pos;
@@ -150,11 +315,20 @@ static size_t keycap(const scan *z, size_t pos) {
 int mm_tokenize_buffer(const char *str, size_t n, const mm_tokenize_opts *opts, mm_tokens *out, mm_err *e) {
   mm_tokenize_opts o = opts ? *opts : mm_tokenize_defaults();
   if (n == 0) return MM_OK;
-  scan z = {(const unsigned char *)str, n, out, 0, 0, 0, e};
+  scan z = {(const unsigned char *)str, n, out, 0, 0, 0, 0, &o, e};
+  const mm_post_opts *po = &o.post;
+  int posts = po->urls || po->mentions || po->rt || po->hashtags || po->emoticons;
   size_t pos = 0;
   int err = 0;
   while (pos < n && !err) {
     size_t k;
+    if (posts) {
+      size_t end = post_token(&z, pos, &err);
+      if (end) {
+        pos = end;
+        continue;
+      }
+    }
     uint32_t cp = peek(&z, pos, &k);
     size_t kc = keycap(&z, pos);
     if (kc) {
@@ -165,9 +339,12 @@ int mm_tokenize_buffer(const char *str, size_t n, const mm_tokenize_opts *opts, 
     int cls = mm_utf8_class(cp);
     size_t next = pos + k;
     switch (cls) {
-    case MM_CC_WORD:
-      err = put_cp(&z, o.lowercase ? mm_utf8_fold(cp) : cp);
+    case MM_CC_WORD: {
+      uint32_t w = o.lowercase ? mm_utf8_fold(cp) : cp;
+      if (po->elongation && z.open && z.run >= 2 && w == z.last && !is_digit(w)) break; /* "soooo" -> "soo" */
+      err = put_cp(&z, w);
       break;
+    }
     case MM_CC_IDEO:
       err = close_tok(&z) || put_cp(&z, cp) || close_tok(&z);
       break;

@@ -27,6 +27,30 @@
  *  6. Word characters are case-folded (mm_utf8_fold) when opts.lowercase is
  *     set. No Unicode normalisation (NFC) is applied: "e\u0301" != "\u00e9".
  * Tokens are valid UTF-8, never empty, and contain no NUL byte.
+ *
+ * Post options (mm_post_opts; all off by default, as the rules above; all on
+ * in the "posts" preset, for social-media text). Each is tried, in this
+ * order, where a token may start (no word is open) before the rules above:
+ *  - urls: "http://", "https://" (any letter case) or "www." + a word
+ *    character starts a URL that runs to the next separator; it becomes the
+ *    token "<url>". A URL cut short with "…" (U+2026) right after at least
+ *    "htt" of "http(s)://" ("htt…", "http:/…") is a URL too.
+ *  - mentions: '@' + a run of word characters and '_' becomes "<user>"
+ *    (MM_MENTION_USER) or "@name" (MM_MENTION_KEEP, case-folded as words).
+ *  - rt: "RT" in capitals standing alone (followed by the end, a separator or
+ *    punctuation) becomes "<rt>", the retweet marker.
+ *  - hashtags: '#' + a run of word characters, ideographs and '_' gives two
+ *    tokens: the word ("legday") and the tag ("#legday"), case-folded.
+ *  - emoticons: the ASCII emoticons of mm_emoticons (":)", ":-(", ":D", "<3",
+ *    ";)", ":P", "xD", "^_^", ...) are tokens, written without their nose
+ *    ("-"), a repeated last character absorbed (":)))" -> ":)"). One that
+ *    starts with a letter ("xD", "T_T", "D:") must start a token; every one
+ *    must be followed by the end or a non-word character (":Dog" is no
+ *    emoticon, "12:30" neither).
+ *  - tones: the skin-tone modifiers U+1F3FB..1F3FF are removed from emoji
+ *    tokens, so every skin tone of an emoji is one token.
+ *  - elongation: in a word, a run of 3 or more of the same letter keeps 2
+ *    ("soooo" -> "soo", "cooool" -> "cool"); digits are never shortened.
  */
 #ifndef MM_TOKENIZE_H
 #define MM_TOKENIZE_H
@@ -36,13 +60,33 @@
 
 #include "../core/error.h"
 
+enum { MM_MENTION_OFF = 0, MM_MENTION_USER, MM_MENTION_KEEP, MM_MENTION_COUNT };
+/* "off", "user", "keep" (by MM_MENTION_*) */
+extern const char *const mm_mention_names[];
+
+/* the post options (above): each 0 (off) or 1 (on); mentions MM_MENTION_* */
+typedef struct mm_post_opts {
+  int urls, mentions, rt, hashtags, emoticons, tones, elongation;
+} mm_post_opts;
+
 typedef struct mm_tokenize_opts {
   int lowercase;  /* 1 (default): case-fold word characters */
   int keep_punct; /* 0 (default): drop punctuation; 1: one token per mark */
+  mm_post_opts post;
 } mm_tokenize_opts;
 
-/* lowercase = 1, keep_punct = 0 */
+/* lowercase = 1, keep_punct = 0, every post option off ("plain") */
 mm_tokenize_opts mm_tokenize_defaults(void);
+
+/* The presets by name: "plain" (mm_tokenize_defaults) and "posts" (plain +
+ * every post option on, mentions MM_MENTION_USER). Returns 0 and fills *o,
+ * or -1 for an unknown name. */
+extern const char *const mm_tokenizer_names[]; /* "plain", "posts", NULL */
+int mm_tokenize_preset(const char *name, mm_tokenize_opts *o);
+
+/* The emoticons the emoticons option knows, as written in the text (with a
+ * nose where it has one), NULL-terminated. */
+extern const char *const mm_emoticons[];
 
 /* A growable list of tokens. Token i is the NUL-terminated string at
  * buf + off[i] of byte length len[i]. */

@@ -142,6 +142,39 @@ int mm_counter_add_text(mm_counter *c, const char *s, size_t n, const mm_tokeniz
   return MM_OK;
 }
 
+int64_t mm_counter_size(const mm_counter *c) { return c->t.n; }
+
+static int count_desc(const void *pa, const void *pb) {
+  int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+  return (a < b) - (a > b);
+}
+
+int mm_counter_prune(mm_counter *c, int64_t keep, mm_err *e) {
+  strtab *t = &c->t;
+  if (keep < 0) keep = 0;
+  if (t->n <= keep) return MM_OK;
+  int64_t *sorted = malloc((size_t)t->n * sizeof *sorted);
+  if (!sorted) return mm_errorf(e, MM_ENOMEM, "vocab: out of memory");
+  memcpy(sorted, t->count, (size_t)t->n * sizeof *sorted);
+  qsort(sorted, (size_t)t->n, sizeof *sorted, count_desc);
+  int64_t min = sorted[keep] + 1; /* the (keep+1)-th count goes, and every token as rare */
+  free(sorted);
+  strtab kept;
+  memset(&kept, 0, sizeof kept);
+  for (int64_t i = 0; i < t->n; i++) {
+    if (t->count[i] < min) continue;
+    int64_t j = st_add(&kept, t->arena + t->off[i], t->len[i], t->hash[i], e);
+    if (j < 0) {
+      st_free(&kept);
+      return e ? e->code : MM_ENOMEM;
+    }
+    kept.count[j] = t->count[i];
+  }
+  st_free(t);
+  *t = kept;
+  return MM_OK;
+}
+
 /* -- vocabulary -------------------------------------------------------------- */
 struct mm_vocab {
   strtab t; /* index == id */

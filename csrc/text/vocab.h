@@ -35,6 +35,12 @@ void mm_counter_free(mm_counter *c);
 int mm_counter_add(mm_counter *c, const char *w, size_t n, mm_err *e);
 /* tokenize s (with opts) and count its tokens */
 int mm_counter_add_text(mm_counter *c, const char *s, size_t n, const mm_tokenize_opts *opts, mm_err *e);
+/* distinct tokens counted */
+int64_t mm_counter_size(const mm_counter *c);
+/* Keep at most `keep` distinct tokens: the most frequent ones; tokens with
+ * equal counts stay or go together (so fewer may stay). Bounds a count of an
+ * unbounded token stream (the words seen later start again from 0). */
+int mm_counter_prune(mm_counter *c, int64_t keep, mm_err *e);
 
 /* -- building ---------------------------------------------------------------- */
 typedef struct mm_vocab_opts {

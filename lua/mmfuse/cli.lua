@@ -1207,6 +1207,50 @@ require, load or debug, a bounded number of instructions, and only data
   end,
 }
 
+-- import -----------------------------------------------------------------
+
+command {
+  name = "import",
+  summary = "a folder of posts (ID.txt, ID.jpg|png, a label file) as a manifest",
+  args = { "DIR" },
+  usage = "mmfuse import DIR --out manifest.tsv [--labels FILE] [options]",
+  options = {
+    { name = "out", short = "o", required = true, metavar = "FILE",
+      help = "the manifest to write (.tsv, or .csv by extension): id, label, text, image" },
+    { name = "labels", metavar = "FILE", help = "the label file, CSV or TSV with a header (default DIR/labels.csv or .tsv)" },
+    { name = "posts", metavar = "SUBDIR", help = "the folder of the post files in DIR (default DIR/data if any, else DIR)" },
+    { name = "id-col", metavar = "COL", help = "id column of the label file (default guid, id, post_id, post or name)" },
+    { name = "label-col", metavar = "COL", help = "label column (default tag, label, class, sentiment or category)" },
+    { name = "encodings", type = "list", metavar = "LIST",
+      help = "text encodings to try in order (default utf-8,gb18030,latin-1)" },
+    { name = "max-image-bytes", type = "int", min = 1, metavar = "N",
+      help = "refuse picture files above N bytes unread (default 32 MiB)" },
+    { name = "json", type = "flag", help = "print the import report as JSON" },
+  },
+  description = [[
+Reads every post the label file names: its text (decoded to UTF-8 from UTF-8,
+GB18030 or Latin-1) and its picture (decoded once to check it), and writes a
+manifest that mmfuse train/eval and mm.data.load read. A picture that is
+missing, not a regular file, too large or undecodable leaves the image cell
+empty (the post is image-absent); a missing text leaves the text cell empty.
+Image paths in the manifest are absolute. The report lists every such post.]],
+  run = function(o, out)
+    local posts = require "mmfuse.posts"
+    local ok, ds, rep = pcall(mm().data.import_posts, o.args[1], {
+      labels = o.labels, posts = o.posts, id_column = o["id-col"], label_column = o["label-col"],
+      encodings = o.encodings, max_image_bytes = o["max-image-bytes"],
+    })
+    if not ok then fail("%s", clean_message(ds)) end
+    posts.write_manifest(ds, o.out)
+    if o.json then
+      out:write(json().encode(plain(rep)), "\n")
+    else
+      out:write(posts.summary(rep), "\n", ("wrote %s (%d rows)\n"):format(o.out, rep.posts))
+    end
+    return 0
+  end,
+}
+
 -- info -------------------------------------------------------------------
 
 command {

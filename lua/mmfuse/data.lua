@@ -223,7 +223,10 @@ end
 --   mm.data.new{ labels = {"cat", "dog", ...} (or 1-based integers), classes = {...},
 --                text = {strings}, image = {paths or false}, image_size = 32,
 --                image_bytes = false, max_image_bytes = 0 (mm.image.max_bytes), features = { name = tensor [N, D] | {{...}, ...} | "x.npy" },
---                columns = { fold = {...} } }
+--                columns = { fold = {...} }, image_absent_on_error = false }
+-- With image_absent_on_error a row whose picture cannot be had (missing, not a
+-- regular file, too large, undecodable) is image-absent instead of an error;
+-- the second return value lists those rows: { {row =, status =, message =}, ... }.
 function data.new(t)
   if type(t) ~= "table" then error("data.new: expects a table", 2) end
   local where = t.where or "data.new"
@@ -237,13 +240,14 @@ function data.new(t)
     if #t.text > n then error(("%s: %d texts for %d rows"):format(where, #t.text, n), 2) end
     C.add_text(ud, t.text_name or "text", t.text)
   end
-  local images
+  local images, image_failures
   if t.image then
-    C.add_image(ud, t.image_name or "image", t.image,
+    image_failures = C.add_image(ud, t.image_name or "image", t.image,
       { size = t.image_size or 32, bytes = t.image_bytes or false, fit = t.image_fit, where = where,
-        max_bytes = t.max_image_bytes })
+        max_bytes = t.max_image_bytes, absent_on_error = t.image_absent_on_error or false })
     images = { name = t.image_name or "image", bytes = t.image_bytes or false, fit = t.image_fit, list = {} }
     for i = 1, n do images.list[i] = t.image[i] or false end
+    for _, f in ipairs(image_failures) do images.list[f.row] = false end
   end
   if t.features then
     local names = {}
@@ -256,7 +260,7 @@ function data.new(t)
       C.add_dense(ud, name, ten, mask)
     end
   end
-  return wrap(ud, classes, t.columns, images)
+  return wrap(ud, classes, t.columns, images), image_failures
 end
 
 -- ---------------------------------------------------------------------------
@@ -277,104 +281,10 @@ local function split_lines(s)
   return lines
 end
 
-local function read_tsv(path)
-  local lines = split_lines(read_all(path))
-  if #lines == 0 then error(path .. ": empty file (a header line is needed)", 3) end
-  local function fields(line)
-    local t = {}
-    for f in (line .. "\t"):gmatch("(.-)\t") do t[#t + 1] = f end
-    return t
-  end
-  local header = fields(lines[1])
-  local rows, lnos = {}, {}
-  for i = 2, #lines do
-    if lines[i] ~= "" then
-      local r = fields(lines[i])
-      if #r ~= #header then
-        error(("%s:%d: expected %d fields, got %d"):format(path, i, #header, #r), 3)
-      end
-      rows[#rows + 1] = r
-      lnos[#lnos + 1] = i
-    end
-  end
-  return header, rows, lnos
-end
-
--- RFC 4180: fields separated by commas, optionally quoted with ", "" inside quotes
--- is a quote, quoted fields may hold commas and line breaks.
-local function read_csv(path)
-  local s = read_all(path)
-  local rows, lnos = {}, {}
-  local i, n, line = 1, #s, 1
-  local row, field = {}, {}
-  local rowline = 1
-  while i <= n do
-    local c = s:sub(i, i)
-    if c == '"' and #field == 0 then
-      local j = i + 1
-      local buf = {}
-      while true do
-        local q = s:find('"', j, true)
-        if not q then error(("%s:%d: unterminated quoted field"):format(path, line), 3) end
-        local piece = s:sub(j, q - 1)
-        local _, nl = piece:gsub("\n", "")
-        line = line + nl
-        buf[#buf + 1] = piece
-        if s:sub(q + 1, q + 1) == '"' then
-          buf[#buf + 1] = '"'
-          j = q + 2
-        else
-          i = q + 1
-          break
-        end
-      end
-      field[#field + 1] = table.concat(buf)
-      field.quoted = true
-      local nx = s:sub(i, i)
-      if nx ~= "," and nx ~= "\n" and nx ~= "\r" and nx ~= "" then
-        error(("%s:%d: unexpected character after a closing quote"):format(path, line), 3)
-      end
-    elseif c == "," then
-      row[#row + 1] = table.concat(field)
-      field = {}
-      i = i + 1
-    elseif c == "\r" or c == "\n" then
-      if c == "\r" and s:sub(i + 1, i + 1) == "\n" then i = i + 1 end
-      row[#row + 1] = table.concat(field)
-      field = {}
-      if not (#row == 1 and row[1] == "") then
-        rows[#rows + 1] = row
-        lnos[#lnos + 1] = rowline
-      end
-      row = {}
-      i = i + 1
-      line = line + 1
-      rowline = line
-    else
-      local j = s:find('[,\r\n"]', i)
-      local stop = j and j - 1 or n
-      if j and s:sub(j, j) == '"' then
-        error(("%s:%d: a quote inside an unquoted field"):format(path, line), 3)
-      end
-      field[#field + 1] = s:sub(i, stop)
-      i = stop + 1
-    end
-  end
-  if #field > 0 or #row > 0 then
-    row[#row + 1] = table.concat(field)
-    rows[#rows + 1] = row
-    lnos[#lnos + 1] = rowline
-  end
-  if #rows == 0 then error(path .. ": empty file (a header line is needed)", 3) end
-  local header = table.remove(rows, 1)
-  table.remove(lnos, 1)
-  for k, r in ipairs(rows) do
-    if #r ~= #header then
-      error(("%s:%d: expected %d fields, got %d"):format(path, lnos[k], #header, #r), 3)
-    end
-  end
-  return header, rows, lnos
-end
+-- TSV and CSV (RFC 4180 quoting) are read by the C table reader (csrc/io/table.h), the one
+-- mm.data.stream reads them with: header, rows (arrays of strings), the line of every row
+local function read_tsv(path) return core.io.read_table(path, "tsv") end
+local function read_csv(path) return core.io.read_table(path, "csv") end
 
 local function read_jsonl(path)
   local ok, cjson = pcall(require, "cjson")
@@ -458,6 +368,9 @@ function data.read_table(path, o)
   if not reader then error(("%s: format '%s' has no columns (tsv, csv, jsonl)"):format(path, tostring(fmt)), 2) end
   return reader(path)
 end
+
+--- A folder of posts (ID.txt + ID.jpg|png + a label file): see lua/mmfuse/posts.lua.
+function data.import_posts(dir, o) return require("mmfuse.posts").import(dir, o) end
 
 --- Load a manifest (TSV, CSV or JSONL; by extension or o.format).
 --   o.label    column of the class (required)
@@ -620,5 +533,10 @@ function data.load(path, o)
   ds.source = path
   return ds
 end
+
+--- mm.data.stream(path | glob | {paths...}, spec): the rows read from disk while a model
+-- trains on them (bigger than memory); the spec of mm.data.load plus the stream's own
+-- options: see mmfuse/stream.lua.
+function data.stream(paths, o) return require("mmfuse.stream").open(paths, o) end
 
 return data

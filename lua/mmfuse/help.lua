@@ -86,6 +86,17 @@ mm.text: the text pipeline (UTF-8 aware, in C).
   mm.text.tokenize("Cat face! 🐱")  -> {"cat", "face", "🐱"}
       lowercases; splits on whitespace and punctuation; emoji and non-Latin
       scripts are tokens; invalid UTF-8 bytes are replaced, never over-read.
+  mm.text.tokenize(s, {tokenizer = "posts"})   for social-media posts:
+      urls=true        URLs (also cut short with "…") -> "<url>"
+      mentions="user"  @name -> "<user>" ("keep": "@name"; "off": "name")
+      rt=true          a standalone "RT" -> "<rt>"
+      hashtags=true    #legday -> "legday" and "#legday"
+      emoticons=true   :) :-( :D <3 ;) :P xD ^_^ ... as tokens (":-)" -> ":)")
+      tones=true       skin tones folded: every 👍🏽 is 👍
+      elongation=true  "soooo" -> "soo" (runs of 3+ letters keep 2)
+      default tokenizer = "plain": all of them off (each can be set alone);
+      the same keys in mm.text.vocab and in mm.model{ text = {...} }, whose
+      file records them: a loaded model tokenizes as it was trained.
   v = mm.text.vocab(texts, {min_count=1, max_size=0, ngrams=2, buckets=2000000})
       v:size()  v:id("cat")  v:word(1)  v:words()  v:tokenize(s)
       ids, offsets, missing = v:encode(texts)      -- for mm.nn.embedding_bag
@@ -138,6 +149,13 @@ pixels or feature rows), read from TSV, CSV or JSONL (by extension).
   train, valid, test = ds:split{ ratios = {0.8, 0.1, 0.1}, seed = 1 }  (stratified)
   ds:drop("image")   the same rows without their images (ablation)
   ds:subset{1, 2, 3}  mm.data.load_fasttext("x.txt")  mm.data.new{...}
+  ds, report = mm.data.import_posts(dir, { labels = "labels.csv" })
+      a folder of posts: ID.txt + ID.jpg|jpeg|png + a CSV/TSV label file
+      (id_column, label_column, encodings = {"utf-8", "gb18030", "latin-1"},
+      max_image_bytes, max_text_bytes, classes, image_size); ds.columns.id;
+      report: encodings, text_/image_missing|undecodable|refused, no_post,
+      no_label, unknown_label, duplicate, unlabelled (lua/mmfuse/posts.lua)
+  mm.text.decode(bytes) -> UTF-8 text, encoding (utf-8, gb18030, latin-1)
 Image paths are relative to the manifest. An empty text or image cell means
 that modality is missing for the row; every model copes with that.
 Junk paths: every file mmfuse reads (manifests, images, vectors, .npy, model
@@ -161,7 +179,8 @@ Models: mm.model{...} builds one; model:fit trains it (the loop is in C).
       either modality may be left out; probs[class] = probability
   names, P = model:predict(ds)          a class per row, P is N x classes
 fit options: epochs, batch, lr, seed, valid (keeps the epoch with the best
-validation macro-F1), patience, optimizer = "adam" | "sgd", momentum,
+validation macro-F1), patience, shuffle = false (the rows in the data's
+order), optimizer = "adam" | "sgd", momentum,
 weight_decay, clip, lr_decay, class_weights = "balanced" | "none", on_epoch(stats).
 Model options: missing = "learned" | "zeros", lambda, margin, hardest,
 dropout = { text = p, image = p } (modality dropout while training; a model
@@ -227,6 +246,7 @@ The mmfuse command (the checkout's bin/mmfuse, or installed by the rock):
   mmfuse predict m.mmf < posts.jsonl > predictions.jsonl
   mmfuse experiment grid.lua          models x seeds x missing modalities
   mmfuse info m.mmf                   config, classes, sizes
+  mmfuse import DIR --out posts.tsv   a folder of posts as a manifest
   mmfuse COMMAND --help               every option
 Exit codes: 0 ok, 1 runtime error, 2 usage error; --debug shows tracebacks.
 ]]

@@ -9,6 +9,8 @@
 -- Every file of user data mmfuse reads is opened through these (or the C core's
 -- csrc/io/file.c): a FIFO, a device such as /dev/zero, a socket or a directory is
 -- refused without being read, so a junk path can neither hang a load nor fill memory.
+--   io.read_table(path, "tsv"|"csv") -> header, rows, lines: a manifest's fields (the C reader
+--     mm.data.load and mm.data.stream share; a malformed row is an error naming file:line)
 --   io.load_features(path [, {rows = n}]) -> n x d tensor: precomputed vectors,
 --     one row per dataset row (the `features` encoder); checks 2-D, the row
 --     count and that every value is finite, naming the file and the row.

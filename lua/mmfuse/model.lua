@@ -12,8 +12,10 @@
 -- learning-rate schedule, the per-epoch callback) and the file header.
 local core = require "mmfuse.core"
 local data = require "mmfuse.data"
+local stream = require "mmfuse.stream"
 local features = require "mmfuse.features"
 local C = core.fusion
+local function is_stream(ds) return getmetatable(ds) == stream.Stream end
 
 local M = {}
 local Model = {}
@@ -79,6 +81,10 @@ local function with_backbone(self, ds, what, lvl)
     for _, nm in ipairs(self.options.modalities) do uses = uses or nm == "image" end
     if not uses then return ds end
   end
+  if is_stream(ds) then
+    error(("%s: an image backbone runs on a dataset in memory; stream its features instead (mm.features, then "
+      .. "features = { name = \"x.npy\" })"):format(what), lvl + 1)
+  end
   local hit = self._feats[ds]
   if hit then return hit end
   local b = self.backbone
@@ -98,7 +104,9 @@ end
 
 --- mm.model{ fusion=, pool=, dim=, classes=, text={ngrams=, buckets=, min_count=, max_vocab=, dropout=,
 --                                                  vectors="file.vec", vectors_format="auto", freeze=false,
---                                                  unk=false, lowercase=true, keep_punct=false},
+--                                                  unk=false, lowercase=true, keep_punct=false,
+--                                                  tokenizer="plain"|"posts", urls=, mentions=, rt=,
+--                                                  hashtags=, emoticons=, tones=, elongation=},
 --            image={encoder="cnn"|"histogram"|"features", channels=, kernel=, bins=, augment=, dropout=},
 --              or image={encoder="resnet18"|"mobilenet_v2", weights="x.safetensors" (random init without),
 --                        size=224, seed=1, cache=dir, batch=16, dropout=}: a frozen backbone (see below),
@@ -196,12 +204,16 @@ local function c_config(self, mods)
     missing = o.missing, lambda = o.lambda, margin = o.margin, hardest = o.hardest,
     ngrams = t.ngrams, buckets = t.buckets, min_count = t.min_count, max_vocab = t.max_vocab,
     unk = t.unk, lowercase = t.lowercase, keep_punct = t.keep_punct,
+    tokenizer = t.tokenizer, urls = t.urls, mentions = t.mentions, rt = t.rt, hashtags = t.hashtags,
+    emoticons = t.emoticons, tones = t.tones, elongation = t.elongation,
     modalities = mods,
   }
 end
 
 local function check_data(self, ds, what, lvl)
-  if getmetatable(ds) ~= data.Dataset then error(("%s: expects a dataset (mm.data.load / mm.data.new)"):format(what), lvl + 1) end
+  if getmetatable(ds) ~= data.Dataset and not is_stream(ds) then
+    error(("%s: expects a dataset (mm.data.load / mm.data.new) or a stream (mm.data.stream)"):format(what), lvl + 1)
+  end
   if #ds.classes ~= #self.classes then
     error(("%s: the data has %d classes, the model %d"):format(what, #ds.classes, #self.classes), lvl + 1)
   end
@@ -225,13 +237,14 @@ local function balanced_weights(ds, C)
   return w
 end
 
---- model:fit(train, { valid=, epochs=, batch=, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
+--- model:fit(train, { valid=, epochs=, batch=, shuffle=true, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
 --                    clip=, lr_decay=number|"linear", class_weights="balanced"|"none"|{...}, patience=, seed=1,
 --                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval= })
 --   -> history (stats per epoch; history.best_epoch)
 -- Options left out take the core's defaults (mm.settings.defaults.fit).
 -- With `valid`, the weights of the epoch with the best validation macro-F1 are kept, and
 -- training stops after `patience` epochs without a better one (0: never).
+-- shuffle = false trains on the rows in the data's order (every epoch the same batches).
 -- on_epoch may return false to stop. on_batch gets {epoch, epochs, batch, batches, samples,
 -- loss, accuracy, seconds} (running values of the epoch) at most every progress_interval
 -- seconds and after the last batch of an epoch; returning false ends training there.
@@ -279,6 +292,7 @@ function Model:fit(train, o)
   local cw = o.class_weights
   if cw == nil then cw = DEFAULTS.fit.class_weights end
   if cw == "balanced" then
+    if is_stream(train) then error("fit: class_weights = \"balanced\" needs a dataset in memory; give the weights", 2) end
     cw = balanced_weights(train, #self.classes)
   elseif cw == "none" then
     cw = nil
@@ -291,7 +305,7 @@ function Model:fit(train, o)
     error("fit: patience must be an integer >= 0 (0: never stop early)", 2)
   end
   local opts = {
-    batch = o.batch, optimizer = o.optimizer, momentum = o.momentum,
+    batch = o.batch, shuffle = o.shuffle, optimizer = o.optimizer, momentum = o.momentum,
     weight_decay = o.weight_decay, clip = o.clip, class_weights = cw,
     beta1 = o.beta1, beta2 = o.beta2, eps = o.eps,
   }
@@ -316,8 +330,9 @@ function Model:fit(train, o)
     end
     local st = C.train_epoch(self._c, train._c, opts)
     st.epoch, st.lr = e, lr_e
+    if is_stream(train) then st.stream = train:stats() end
     if o.valid then
-      local r = C.evaluate(self._c, o.valid._c)
+      local r = C.evaluate(self._c, o.valid._c, false)
       st.valid_accuracy, st.valid_macro_f1, st.valid_loss = r.accuracy, r.macro_f1, r.log_loss
       if r.macro_f1 > best_f1 then
         best_f1, best_epoch, bad = r.macro_f1, e, 0
@@ -403,7 +418,7 @@ end
 --  (a table class -> p); model:predict(ds) -> array of class names, probabilities tensor [N, C].
 function Model:predict(x)
   need_built(self, "predict")
-  if getmetatable(x) == data.Dataset then
+  if getmetatable(x) == data.Dataset or is_stream(x) then
     check_data(self, x, "predict", 2)
     x = with_backbone(self, x, "predict", 2)
     local probs = C.predict(self._c, x._c)
@@ -570,7 +585,9 @@ function Model:save(path)
     classes = cj.encode(self.classes),
     vocabulary = cj.encode(C.vocab(self._c)),
     tokenizer = cj.encode { rule = "mmfuse-text-1 (csrc/text/tokenize.h)", lowercase = cfg.lowercase,
-      keep_punct = cfg.keep_punct, unk = cfg.unk, ngrams = cfg.ngrams, buckets = cfg.buckets,
+      keep_punct = cfg.keep_punct, urls = cfg.urls, mentions = cfg.mentions, rt = cfg.rt, hashtags = cfg.hashtags,
+      emoticons = cfg.emoticons, tones = cfg.tones, elongation = cfg.elongation,
+      unk = cfg.unk, ngrams = cfg.ngrams, buckets = cfg.buckets,
       hash = "fnv1a-32 tokens, n-gram h*116049371+t (csrc/text/ngram.h)" },
     image_size = tostring(self.image_size or 0),
     backbone = self.backbone and cj.encode { arch = self.backbone.arch, size = self.backbone.size,

@@ -12,6 +12,10 @@
 --       words = v:words(), options = v:options())
 --   mm.text.load_vectors(path, vocab [, {format="auto"|"glove"|"word2vec"|
 --       "word2vec-bin"|"vec", tensor=t}]) -> tensor [V, d], coverage table
+--   mm.text.decode(bytes [, {"utf-8", "gb18030", "latin-1"}]) -> UTF-8 string,
+--       the encoding that decoded it, whether a UTF-8 BOM was dropped; the
+--       first encoding of the list that accepts every byte wins (an error when
+--       none does); csrc/text/encoding.h
 local core = require "mmfuse.core"
 local C = core.text
 
@@ -21,6 +25,7 @@ text.tokenize = C.tokenize
 text.vocab = C.vocab
 text.vocab_from_words = C.vocab_from_words
 text.probe_vectors = C.probe_vectors
+text.decode = C.decode
 
 --- Stream a vector file into rows of a [V, d] tensor (a new one, zeros for
 -- the words not found, or opts.tensor, whose other rows stay as they are).

@@ -1017,6 +1017,12 @@ function M.experiment_plan(cfg, path, opts)
   }
 end
 
+-- "file", "directory", ... or "missing" (core.io.stat)
+local function core_io_kind(path)
+  local ok, k = pcall(function() return require("mmfuse.core").io.stat(path) end)
+  return ok and k or "missing"
+end
+
 -- The folder of feature caches: --cache, config.data.cache, else $XDG_CACHE_HOME/mmfuse or
 -- ~/.cache/mmfuse (outside any checkout: features of a dataset are derived from it)
 local function cache_dir(plan)
@@ -1033,42 +1039,45 @@ local function cache_dir(plan)
   return dir
 end
 
--- The data of one task, split; fails when a part the experiment needs is empty.
--- With data.image_encoder the pictures of the image column are run once through that
--- frozen encoder (mm.features, cached) and the image modality is those feature rows.
+-- The data of one task, split; fails when a part the experiment needs is empty. The data
+-- is a manifest, or a folder of posts (ID.txt / ID.jpg + labels.csv: mm.data.import_posts,
+-- whose id column is `id`; what the import lost is counted in the notes).
 local function task_data(plan, task)
-  local extra = { image_size = plan.image_size }
-  if plan.image_encoder then
-    local cols0 = M.columns(plan.manifest, { ["text-col"] = plan.columns.text, ["image-col"] = plan.columns.image,
-      ["label-col"] = task.label }, true)
-    if not cols0.image then fail("%s: data.image_encoder needs an image column", plan.manifest) end
-    local ok, feats, info = pcall(mm().features.extract, plan.manifest, { encoder = plan.image_encoder,
-      image = cols0.image, cache = cache_dir(plan) })
-    if not ok then fail("%s", tostring(feats)) end
-    extra.image_features = info.path
-  end
-  local ds, cols = load_data(plan.manifest, {
-    ["text-col"] = plan.columns.text, ["image-col"] = plan.columns.image, ["label-col"] = task.label,
-  }, true, extra)
-  if extra.image_features then -- the pictures of the report
-    cols.image = M.columns(plan.manifest, { ["image-col"] = plan.columns.image, ["label-col"] = task.label }, true).image
+  local ds, cols, imported
+  if core_io_kind(plan.manifest) == "directory" then
+    local ok, d, rep = pcall(mm().data.import_posts, plan.manifest, { image_size = plan.image_size })
+    if not ok then fail("%s", tostring(d)) end
+    ds, cols, imported = d, { text = "text", image = "image" }, rep
+  else
+    ds, cols = load_data(plan.manifest, {
+      ["text-col"] = plan.columns.text, ["image-col"] = plan.columns.image, ["label-col"] = task.label,
+    }, true, { image_size = plan.image_size })
   end
   local train, valid, test = split_dataset(ds, plan.split, plan.seeds[1])
   if ds_size(train) == 0 then fail("%s: the training part is empty", plan.manifest) end
   if test == nil or ds_size(test) == 0 then fail("%s: the test part is empty", plan.manifest) end
   if valid and ds_size(valid) == 0 then valid = nil end
-  return { ds = ds, columns = cols, train = train, valid = valid, test = test, classes = classes_of(ds) }
+  return { ds = ds, columns = cols, train = train, valid = valid, test = test, classes = classes_of(ds),
+    imported = imported }
 end
 
 -- the test posts as the report shows them: picture path, caption, true class
 local function test_posts(plan, d)
   local base = plan.manifest:match("^(.*)/[^/]*$") or "."
-  local imgs = d.columns.image and d.test.columns[d.columns.image] or {}
-  local texts = d.columns.text and d.test.columns[d.columns.text] or {}
-  local labels, posts = d.test:labels(), {}
+  -- the dataset's picture paths (resolved by the loader), else the manifest column's
+  local listed = d.test.images and not d.test.images.bytes and d.test.images.list
+  local imgs = listed or d.columns.image and d.test.columns[d.columns.image] or {}
+  if listed then base = "" end
+  local texts, labels, posts = {}, d.test:labels(), {}
   for i = 1, ds_size(d.test) do
+    texts[i] = d.columns.text and (d.test.columns[d.columns.text] or {})[i]
+    if texts[i] == nil and d.columns.text then
+      local ok, t = pcall(d.test.text, d.test, d.columns.text, i)
+      texts[i] = ok and t or nil
+    end
     local img = imgs[i] or ""
-    posts[i] = { image = img ~= "" and (img:sub(1, 1) == "/" and img or base .. "/" .. img) or nil,
+    if type(img) ~= "string" then img = "" end -- false: no picture; bytes are not shown
+    posts[i] = { image = img ~= "" and ((img:sub(1, 1) == "/" or base == "") and img or base .. "/" .. img) or nil,
                  caption = texts[i], truth = d.classes[labels[i]] }
   end
   return posts
@@ -1085,6 +1094,9 @@ local function run_experiment(plan, parts, mode, err)
     local fit = with_variant(plan.fit, task.fit)
     local defaults = with_variant(plan.model, task.model)
     defaults.classes = d.classes
+    if plan.image_encoder then -- a frozen image encoder, its rows computed once and cached
+      defaults.image = { encoder = plan.image_encoder, cache = cache_dir(plan) }
+    end
     local res = experiment.run {
       task = task.name, train = d.train, valid = d.valid, test = d.test, classes = d.classes,
       models = plan.models, seeds = plan.seeds, conditions = plan.conditions, fit = fit,
@@ -1109,6 +1121,14 @@ local function run_experiment(plan, parts, mode, err)
       split = plan.split_text, sizes = { ds_size(d.train), ds_size(d.valid), ds_size(d.test) }, posts = test_posts(plan, d) })
     results.notes[#results.notes + 1] = ("%s task: %d labelled rows, classes %s."):format(task.name, ds_size(d.ds),
       table.concat(d.classes, ", "))
+    if d.imported then
+      local r, enc = d.imported, {}
+      for _, k in ipairs(sorted_keys(r.encodings)) do enc[#enc + 1] = ("%s %d"):format(k, r.encodings[k]) end
+      results.notes[#results.notes + 1] = ("Imported from the folder %s: %d posts; texts decoded as %s; "
+        .. "%d without a picture, %d picture(s) undecodable or refused, %d without a text.")
+        :format(plan.manifest, r.posts or ds_size(d.ds), table.concat(enc, ", "), #(r.image_missing or {}),
+          #(r.image_undecodable or {}) + #(r.image_refused or {}), #(r.text_missing or {}) + #(r.text_empty or {}))
+    end
   end
   table.insert(results.notes, 1, experiment.settings_note(plan, results.tasks, DEFAULTS))
   for j, n in ipairs(plan.notes) do table.insert(results.notes, 1 + j, n) end

@@ -257,7 +257,7 @@ local COLUMN_GUESS = {
 local function manifest_columns(path)
   local ok, kind = pcall(CORE_IO.stat, path)
   if not ok or kind ~= "file" then return nil end
-  local f = io.open(path, "rb")
+  local f = require("mmfuse.io").open(path) -- a regular file only (csrc/io/file.c)
   if not f then return nil end
   local first = f:read("l")
   f:close()

@@ -87,7 +87,7 @@ end
 
 --- bytes and fingerprint of a layers model: model.json and every shard it lists, in order
 local function model_fingerprint(path)
-  local f = io.open(path, "rb")
+  local f = mio.open(path) -- a regular file only: a FIFO or device is refused unread
   local text = f and f:read("a")
   if f then f:close() end
   local okj, cj = pcall(require, "cjson")

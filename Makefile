@@ -37,7 +37,7 @@ DEPS_PKGS := build-essential lua5.4 liblua5.4-dev luarocks lua-busted lua-cjson 
 # peers and fixture generators (bench, tools/)
 EXTRA_PKGS := python3-torch python3-torchvision python3-pil fasttext lua-ldoc
 
-.PHONY: install all deps deps-extra test test-levels asan demo paper bench fuzz docs clean rock check-specs
+.PHONY: install all deps deps-extra test test-long test-levels asan demo paper bench fuzz docs clean rock check-specs
 all: $(B)/mmfuse/core.so
 
 $(B)/obj/%.o: csrc/%.c
@@ -67,6 +67,11 @@ deps-extra:
 # The pretrained specs need data/pretrained (mk/pretrained.mk: fetched once, then a quick check).
 test: deps all pretrained
 	@MMFUSE_CPATH=./$(B)/?.so sh tools/run_specs.sh
+
+# The slower specs (spec_long/: minutes of training, e.g. the untuned-defaults condition on
+# data/emoji32); CI runs them (mk/ci.mk), `make test` does not.
+test-long: deps all
+	@MMFUSE_CPATH=./$(B)/?.so sh tools/run_specs.sh spec_long
 
 # The suite once per kernel level this CPU runs (generic = OpenBLAS products and portable C,
 # as on a CPU with neither AVX2 nor AVX-512; avx2 as on a Zen 2/3 or older Intel), each

@@ -6,7 +6,7 @@
 CI_FUZZ_RUNS    ?= 20000
 CI_FUZZ_SECONDS ?= 300
 .PHONY: ci-extra tsan
-ci-extra: tsan
+ci-extra: tsan test-long
 	$(MAKE) -j2 fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS) FUZZ_SEED=1 FUZZ_RUNS=$(CI_FUZZ_RUNS)
 
 # The thread pool (csrc/core/parallel.c) under ThreadSanitizer: tools/pool_stress.c

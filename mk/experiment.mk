@@ -11,3 +11,23 @@ paper: deps all
 
 demo-run: all
 	@MMFUSE_CPATH=./$(B)/?.so $(LUA) bin/mmfuse experiment examples/paper.lua --variant demo --out report $(PAPER_ARGS)
+
+# The paper's experiment on real posts (examples/paper_mvsa.lua): MVSA-Single, which is not
+# part of mmfuse; MVSA names its copy. Writes report-mvsa/ (git-ignored); the Inception-v3
+# features are cached once in MVSA_CACHE (outside the checkout).
+#   make paper-mvsa MVSA=../shared/data/mvsa           GloVe text encoder + frozen Inception-v3
+#   make paper-mvsa-learned MVSA=../shared/data/mvsa   encoders learned from the posts alone
+MVSA ?=
+MVSA_CACHE ?= $(HOME)/.cache/mmfuse/mvsa
+
+.PHONY: paper-mvsa paper-mvsa-learned
+paper-mvsa: deps all pretrained
+	@test -n "$(MVSA)" || { echo "make paper-mvsa: give the data, e.g. MVSA=../shared/data/mvsa"; exit 2; }
+	@mkdir -p $(MVSA_CACHE)
+	@MMFUSE_CPATH=./$(B)/?.so $(LUA) bin/mmfuse experiment examples/paper_mvsa.lua --data $(MVSA) \
+	  --cache $(MVSA_CACHE) --out report-mvsa $(PAPER_ARGS)
+
+paper-mvsa-learned: deps all
+	@test -n "$(MVSA)" || { echo "make paper-mvsa-learned: give the data, e.g. MVSA=../shared/data/mvsa"; exit 2; }
+	@MMFUSE_CPATH=./$(B)/?.so $(LUA) bin/mmfuse experiment examples/paper_mvsa.lua --variant learned --data $(MVSA) \
+	  --out report-mvsa/learned $(PAPER_ARGS)

@@ -129,6 +129,33 @@ describe("splits, subsets, drop", function()
     assert.are.same(ds.classes, tr.classes)
   end)
 
+  it("splits by a hash of an id column: FNV-1a 32 of the value mod K", function()
+    -- reference values of FNV-1a 32 (offset 0x811c9dc5, prime 0x01000193)
+    assert.are.equal(0x811c9dc5, mm.data.fnv1a32(""))
+    assert.are.equal(0xe40c292c, mm.data.fnv1a32("a"))
+    assert.are.equal(0xbf9cf968, mm.data.fnv1a32("foobar"))
+    local ids = {}
+    for i = 1, 60 do ids[i] = "post" .. i end
+    local d = mm.data.new { labels = S.make { n = 60 }:labels(), classes = { "1", "2", "3" }, columns = { guid = ids },
+      text = ids }
+    local tr, va, te = d:split { by = "guid", hash = 5, test = { 0 }, valid = { 1 } }
+    assert.are.equal(60, #tr + #va + #te)
+    for _, g in ipairs(te.columns.guid) do assert.are.equal(0, mm.data.fnv1a32(g) % 5) end
+    for _, g in ipairs(va.columns.guid) do assert.are.equal(1, mm.data.fnv1a32(g) % 5) end
+    for _, g in ipairs(tr.columns.guid) do assert.is_true(mm.data.fnv1a32(g) % 5 >= 2) end
+    -- the part of a row depends on its id alone: the same ids in another order, the same parts
+    local rev = {}
+    for i = 1, 60 do rev[i] = ids[61 - i] end
+    local d2 = mm.data.new { labels = S.make { n = 60 }:labels(), classes = { "1", "2", "3" }, columns = { guid = rev },
+      text = rev }
+    local _, _, te2 = d2:split { by = "guid", hash = 5, test = { 0 }, valid = { 1 } }
+    local a, b = {}, {}
+    for _, g in ipairs(te.columns.guid) do a[g] = true end
+    for _, g in ipairs(te2.columns.guid) do b[g] = true end
+    assert.are.same(a, b)
+    assert.truthy(err_of(d.split, d, { by = "guid", hash = 1, test = { 0 } }):find("hash must be an integer >= 2", 1, true))
+  end)
+
   it("splits by seeded stratified ratios, the same for the same seed", function()
     local a1, b1, c1 = ds:split { ratios = { 0.5, 0.25, 0.25 }, seed = 3 }
     local a2 = ds:split { ratios = { 0.5, 0.25, 0.25 }, seed = 3 }

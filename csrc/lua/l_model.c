@@ -555,6 +555,8 @@ static void push_defaults(lua_State *L) {
   lua_setfield(L, -2, "channels");
   SETI("kernel", d->cnn_kernel);
   lua_setfield(L, -2, "cnn");
+  SETN("modality_dropout", d->modality_dropout);
+  SETS("image_encoder", mm_enc_name(d->image_encoder));
   lua_newtable(L);
   int64_t bins[3] = {d->hist_bins[0], d->hist_bins[1], d->hist_bins[2]};
   mm_lua_push_ints(L, bins, 3);
@@ -563,6 +565,8 @@ static void push_defaults(lua_State *L) {
   lua_newtable(L);
   SETI("epochs", d->epochs);
   SETI("batch", d->batch);
+  SETI("patience", d->patience);
+  SETS("class_weights", mm_names_get(&mm_class_weight_names, d->class_weights));
   SETB("shuffle", d->shuffle);
   SETS("optimizer", mm_names_get(&mm_optimizer_names, d->optimizer));
   SETN("lr", d->lr);

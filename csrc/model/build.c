@@ -107,9 +107,9 @@ static int resolve_text(mm_model *M, mm_modcfg *c, const mm_modality *m, int64_t
   return MM_OK;
 }
 
-/* pixels: the CNN unless the histogram is asked for; the data's image size */
+/* pixels: the default image encoder unless one is asked for; the data's image size */
 static int resolve_image(mm_modcfg *c, const mm_modality *m, mm_err *e) {
-  if (c->enc == MM_ENC_AUTO) c->enc = MM_ENC_CNN;
+  if (c->enc == MM_ENC_AUTO) c->enc = mm_model_defaults.image_encoder;
   if (c->enc != MM_ENC_CNN && c->enc != MM_ENC_HIST)
     return mm_errorf(e, MM_EINVAL,
                      "model: modality '%s' holds pixels; encoder '%s' needs feature rows (use cnn or histogram)",

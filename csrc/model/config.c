@@ -12,6 +12,7 @@ static const char *const pool_names[] = {"max", "mean", "sum"};
 static const char *const optimizer_names[] = {"sgd", "adam"};
 static const char *const missing_names[] = {"learned", "zeros"};
 static const char *const sync_names[] = {"auto", "rows", "table"};
+static const char *const class_weight_names[] = {"none", "balanced"};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
 _Static_assert(COUNT(fusion_names) == MM_FUSION_COUNT, "a name for every fusion");
@@ -20,6 +21,7 @@ _Static_assert(COUNT(pool_names) == MM_POOL_COUNT, "a name for every pooling");
 _Static_assert(COUNT(optimizer_names) == MM_OPT_COUNT, "a name for every optimiser");
 _Static_assert(COUNT(missing_names) == MM_MISSING_COUNT, "a name for every missing-modality rule");
 _Static_assert(COUNT(sync_names) == MM_SYNC_COUNT, "a name for every sparse sum");
+_Static_assert(COUNT(class_weight_names) == MM_CW_COUNT, "a name for every class weighting");
 
 const mm_names mm_fusion_names = {"fusion", fusion_names, MM_FUSION_COUNT};
 const mm_names mm_encoder_names = {"encoder", encoder_names, MM_ENC_COUNT};
@@ -27,6 +29,7 @@ const mm_names mm_pool_names = {"pool", pool_names, MM_POOL_COUNT};
 const mm_names mm_optimizer_names = {"optimizer", optimizer_names, MM_OPT_COUNT};
 const mm_names mm_missing_names = {"'missing' setting", missing_names, MM_MISSING_COUNT};
 const mm_names mm_sync_names = {"dist_sparse", sync_names, MM_SYNC_COUNT};
+const mm_names mm_class_weight_names = {"class weighting", class_weight_names, MM_CW_COUNT};
 
 const mm_defaults mm_model_defaults = {
     .fusion = MM_FUSION_JOINT,
@@ -36,6 +39,8 @@ const mm_defaults mm_model_defaults = {
     .lambda = 1.0,
     .margin = 0.2,
     .hardest = 0,
+    .modality_dropout = 0.0,
+    .image_encoder = MM_ENC_CNN,
     .ngrams = 2,
     .buckets = 100000,
     .min_count = 1,
@@ -47,11 +52,13 @@ const mm_defaults mm_model_defaults = {
     .cnn_channels = {16, 32, 64},
     .cnn_kernel = 3,
     .hist_bins = {MM_HSV_BINS_H, MM_HSV_BINS_S, MM_HSV_BINS_V},
-    .epochs = 10,
+    .epochs = 30,
     .batch = 32,
+    .patience = 5,
+    .class_weights = MM_CW_NONE,
     .shuffle = 1,
     .optimizer = MM_OPT_ADAM,
-    .lr = 1e-3,
+    .lr = 3e-3,
     .momentum = 0.0,
     .weight_decay = 0.0,
     .beta1 = 0.9,

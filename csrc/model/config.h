@@ -26,6 +26,8 @@ enum { MM_OPT_SGD = 0, MM_OPT_ADAM, MM_OPT_COUNT };
 enum { MM_SYNC_AUTO = 0, MM_SYNC_ROWS, MM_SYNC_TABLE, MM_SYNC_COUNT };
 /* what early fusion puts in place of a missing modality */
 enum { MM_MISSING_LEARNED = 0, MM_MISSING_ZEROS, MM_MISSING_COUNT };
+/* the class weights of fit's loss: none, or n / (classes * count) of each class in the training rows */
+enum { MM_CW_NONE = 0, MM_CW_BALANCED, MM_CW_COUNT };
 
 #define MM_MAXBLOCKS 8 /* CNN blocks */
 
@@ -37,7 +39,7 @@ typedef struct mm_names {
 } mm_names;
 
 extern const mm_names mm_fusion_names, mm_encoder_names, mm_pool_names, mm_optimizer_names, mm_missing_names,
-    mm_sync_names;
+    mm_sync_names, mm_class_weight_names;
 
 /* the index of s in t, or -1 with "<where>unknown <what> 's' (a, b, c)" in e */
 int mm_names_parse(const mm_names *t, const char *s, const char *where, mm_err *e);
@@ -61,6 +63,11 @@ typedef struct mm_defaults {
   int64_t dim;
   double lambda, margin; /* common-space: weight and margin of the ranking loss */
   int hardest;           /* ranking against the hardest negative only */
+  /* modality dropout of every modality of a model with two or more (lua/mmfuse/model.lua
+   * applies it to the modalities given no dropout of their own) */
+  double modality_dropout;
+  /* the encoder "auto" resolves to on pixels: MM_ENC_CNN or MM_ENC_HIST */
+  int image_encoder;
   /* the text encoder (vocabulary and tokenizer: csrc/text) */
   int ngrams;
   int64_t buckets, min_count, max_vocab;
@@ -71,8 +78,10 @@ typedef struct mm_defaults {
   int64_t cnn_kernel;
   /* the HSV colour histogram image encoder: hue x saturation x value bins */
   int hist_bins[3];
-  /* training: the epoch loop (lua/mmfuse/model.lua) reads epochs */
-  int64_t epochs, batch;
+  /* training: the epoch loop (lua/mmfuse/model.lua) reads epochs, patience (epochs
+   * without a better validation macro-F1 before it stops; 0 = never) and class_weights */
+  int64_t epochs, batch, patience;
+  int class_weights;
   int shuffle; /* a new row order every epoch (else the data's order) */
   int optimizer;
   double lr, momentum, weight_decay, beta1, beta2, eps, clip;

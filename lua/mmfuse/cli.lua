@@ -345,7 +345,7 @@ function M.parse_split(s)
   local parts = {}
   for p in (s .. ":"):gmatch("(.-):") do parts[#parts + 1] = p end
   if #parts < 2 or #parts > 3 or parts[1] == "" or parts[2] == "" then
-    usage_error(nil, "--split must be none, COLUMN:TEST[:VALID] or ratio:TEST[:VALID] (got '%s')", s)
+    usage_error(nil, "--split must be none, COLUMN:TEST[:VALID], COLUMN%%K:TEST[:VALID] or ratio:TEST[:VALID] (got '%s')", s)
   end
   local function values(p)
     local out = {}
@@ -359,7 +359,10 @@ function M.parse_split(s)
     end
     return { ratios = { test = test, valid = valid } }
   end
-  local spec = { by = parts[1], test = values(parts[2]) }
+  -- COLUMN%K: the fold of a row is FNV-1a 32 of its COLUMN value mod K (data.lua, Dataset:split)
+  local by, k = parts[1]:match("^(.+)%%(%d+)$")
+  local spec = { by = by or parts[1], hash = k and math.tointeger(tonumber(k)), test = values(parts[2]) }
+  if spec.hash and spec.hash < 2 then usage_error(nil, "--split COLUMN%%K needs K >= 2 folds (got '%s')", s) end
   if parts[3] and parts[3] ~= "" then spec.valid = values(parts[3]) end
   return spec
 end
@@ -373,7 +376,7 @@ local function split_dataset(ds, spec, seed)
     local r = spec.ratios
     arg = { ratios = { 1 - r.test - r.valid, r.valid, r.test }, seed = seed }
   else
-    arg = { by = spec.by, test = spec.test, valid = spec.valid or {} }
+    arg = { by = spec.by, hash = spec.hash, test = spec.test, valid = spec.valid or {} }
   end
   local train, valid, test = ds:split(arg)
   return train, valid, test
@@ -557,7 +560,7 @@ command {
     { name = "lambda", type = "number", min = 0, metavar = "X", help = ("weight of the common-space ranking loss (default %g)"):format(DEFAULTS.lambda) },
     { name = "margin", type = "number", min = 0, metavar = "X", help = ("margin of the ranking loss (default %g)"):format(DEFAULTS.margin) },
     { name = "image-size", type = "int", min = 1, metavar = "N", help = "image side in pixels (default 32)" },
-    { name = "patience", type = "int", min = 1, metavar = "N", help = "with a valid part: stop after N epochs without progress" },
+    { name = "patience", type = "int", min = 0, metavar = "N", help = "with a valid part: stop after N epochs without progress (0: never; default " .. DEFAULTS.fit.patience .. ")" },
     { name = "split", default = "none", metavar = "S",
       help = "none | COLUMN:TEST[:VALID] (e.g. fold:0:1) | ratio:TEST[:VALID] (default none: train on every row)" },
     { name = "quiet", short = "q", type = "flag", help = "no per-epoch progress on stderr" },
@@ -981,7 +984,7 @@ end
 --- The experiment config, checked and completed: data, tasks, models, seeds,
 -- conditions, fit and model options, notes. opts (the command line): variant
 -- (a name of config.variants, merged over the config), seeds (N: seeds 1..N),
--- epochs, tasks and models (lists of names to keep).
+-- epochs, tasks and models (lists of names to keep), data (a path replacing data.manifest).
 function M.experiment_plan(cfg, path, opts)
   opts = opts or {}
   local function bad(fmt, ...) fail("%s: " .. fmt, path, ...) end
@@ -1023,7 +1026,14 @@ function M.experiment_plan(cfg, path, opts)
   if cfg.fit ~= nil and type(cfg.fit) ~= "table" then bad("config.fit must be a table of model:fit options") end
   if cfg.model ~= nil and type(cfg.model) ~= "table" then bad("config.model must be a table of mm.model options") end
   if cfg.notes ~= nil and type(cfg.notes) ~= "table" then bad("config.notes must be a list of strings") end
-  local manifest = relative_to(path, data.manifest)
+  -- --data replaces the config's manifest (a path from the working directory, not the config)
+  local manifest = opts.data or relative_to(path, data.manifest)
+  if data.image_encoder ~= nil and data.image_encoder ~= false and type(data.image_encoder) ~= "string" then
+    bad("config.data.image_encoder must be a frozen image encoder (a name or a model.json path) or false")
+  end
+  if data.image_size ~= nil and (math.type(data.image_size) ~= "integer" or data.image_size < 1) then
+    bad("config.data.image_size must be a positive integer (pixels)")
+  end
   local fit = with_variant({}, cfg.fit or {})
   if opts.epochs then fit.epochs = opts.epochs end
   local models = narrow(model_specs(cfg.models, bad), opts.models, "model", bad)
@@ -1033,6 +1043,9 @@ function M.experiment_plan(cfg, path, opts)
     notes = cfg.notes or {},
     manifest = manifest,
     columns = { text = data.text, image = data.image },
+    image_encoder = data.image_encoder or nil,
+    image_size = data.image_size,
+    cache = opts.cache or data.cache,
     split = split,
     split_text = type(data.split) == "string" and data.split or nil,
     tasks = narrow(task_specs(cfg, data, manifest, bad), opts.tasks, "task", bad),
@@ -1044,27 +1057,67 @@ function M.experiment_plan(cfg, path, opts)
   }
 end
 
--- The data of one task, split; fails when a part the experiment needs is empty.
+-- "file", "directory", ... or "missing" (core.io.stat)
+local function core_io_kind(path)
+  local ok, k = pcall(function() return require("mmfuse.core").io.stat(path) end)
+  return ok and k or "missing"
+end
+
+-- The folder of feature caches: --cache, config.data.cache, else $XDG_CACHE_HOME/mmfuse or
+-- ~/.cache/mmfuse (outside any checkout: features of a dataset are derived from it)
+local function cache_dir(plan)
+  if plan.cache then return plan.cache end
+  local base = os.getenv("XDG_CACHE_HOME")
+  if not base or base == "" then
+    local home = os.getenv("HOME")
+    if not home or home == "" then fail("no feature cache folder: pass --cache DIR") end
+    base = home .. "/.cache"
+  end
+  local dir = base .. "/mmfuse"
+  local ok, why = os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+  if not ok then fail("cannot create the feature cache folder '%s' (%s)", dir, tostring(why)) end
+  return dir
+end
+
+-- The data of one task, split; fails when a part the experiment needs is empty. The data
+-- is a manifest, or a folder of posts (ID.txt / ID.jpg + labels.csv: mm.data.import_posts,
+-- whose id column is `id`; what the import lost is counted in the notes).
 local function task_data(plan, task)
-  local ds, cols = load_data(plan.manifest, {
-    ["text-col"] = plan.columns.text, ["image-col"] = plan.columns.image, ["label-col"] = task.label,
-  }, true)
+  local ds, cols, imported
+  if core_io_kind(plan.manifest) == "directory" then
+    local ok, d, rep = pcall(mm().data.import_posts, plan.manifest, { image_size = plan.image_size })
+    if not ok then fail("%s", tostring(d)) end
+    ds, cols, imported = d, { text = "text", image = "image" }, rep
+  else
+    ds, cols = load_data(plan.manifest, {
+      ["text-col"] = plan.columns.text, ["image-col"] = plan.columns.image, ["label-col"] = task.label,
+    }, true, { image_size = plan.image_size })
+  end
   local train, valid, test = split_dataset(ds, plan.split, plan.seeds[1])
   if ds_size(train) == 0 then fail("%s: the training part is empty", plan.manifest) end
   if test == nil or ds_size(test) == 0 then fail("%s: the test part is empty", plan.manifest) end
   if valid and ds_size(valid) == 0 then valid = nil end
-  return { ds = ds, columns = cols, train = train, valid = valid, test = test, classes = classes_of(ds) }
+  return { ds = ds, columns = cols, train = train, valid = valid, test = test, classes = classes_of(ds),
+    imported = imported }
 end
 
 -- the test posts as the report shows them: picture path, caption, true class
 local function test_posts(plan, d)
   local base = plan.manifest:match("^(.*)/[^/]*$") or "."
-  local imgs = d.columns.image and d.test.columns[d.columns.image] or {}
-  local texts = d.columns.text and d.test.columns[d.columns.text] or {}
-  local labels, posts = d.test:labels(), {}
+  -- the dataset's picture paths (resolved by the loader), else the manifest column's
+  local listed = d.test.images and not d.test.images.bytes and d.test.images.list
+  local imgs = listed or d.columns.image and d.test.columns[d.columns.image] or {}
+  if listed then base = "" end
+  local texts, labels, posts = {}, d.test:labels(), {}
   for i = 1, ds_size(d.test) do
+    texts[i] = d.columns.text and (d.test.columns[d.columns.text] or {})[i]
+    if texts[i] == nil and d.columns.text then
+      local ok, t = pcall(d.test.text, d.test, d.columns.text, i)
+      texts[i] = ok and t or nil
+    end
     local img = imgs[i] or ""
-    posts[i] = { image = img ~= "" and (img:sub(1, 1) == "/" and img or base .. "/" .. img) or nil,
+    if type(img) ~= "string" then img = "" end -- false: no picture; bytes are not shown
+    posts[i] = { image = img ~= "" and ((img:sub(1, 1) == "/" or base == "") and img or base .. "/" .. img) or nil,
                  caption = texts[i], truth = d.classes[labels[i]] }
   end
   return posts
@@ -1081,6 +1134,9 @@ local function run_experiment(plan, parts, mode, err)
     local fit = with_variant(plan.fit, task.fit)
     local defaults = with_variant(plan.model, task.model)
     defaults.classes = d.classes
+    if plan.image_encoder then -- a frozen image encoder, its rows computed once and cached
+      defaults.image = { encoder = plan.image_encoder, cache = cache_dir(plan) }
+    end
     local res = experiment.run {
       task = task.name, train = d.train, valid = d.valid, test = d.test, classes = d.classes,
       models = plan.models, seeds = plan.seeds, conditions = plan.conditions, fit = fit,
@@ -1105,6 +1161,14 @@ local function run_experiment(plan, parts, mode, err)
       split = plan.split_text, sizes = { ds_size(d.train), ds_size(d.valid), ds_size(d.test) }, posts = test_posts(plan, d) })
     results.notes[#results.notes + 1] = ("%s task: %d labelled rows, classes %s."):format(task.name, ds_size(d.ds),
       table.concat(d.classes, ", "))
+    if d.imported then
+      local r, enc = d.imported, {}
+      for _, k in ipairs(sorted_keys(r.encodings)) do enc[#enc + 1] = ("%s %d"):format(k, r.encodings[k]) end
+      results.notes[#results.notes + 1] = ("Imported from the folder %s: %d posts; texts decoded as %s; "
+        .. "%d without a picture, %d picture(s) undecodable or refused, %d without a text.")
+        :format(plan.manifest, r.posts or ds_size(d.ds), table.concat(enc, ", "), #(r.image_missing or {}),
+          #(r.image_undecodable or {}) + #(r.image_refused or {}), #(r.text_missing or {}) + #(r.text_empty or {}))
+    end
   end
   table.insert(results.notes, 1, experiment.settings_note(plan, results.tasks, DEFAULTS))
   for j, n in ipairs(plan.notes) do table.insert(results.notes, 1 + j, n) end
@@ -1133,6 +1197,8 @@ command {
     { name = "html", metavar = "FILE", help = "also write an HTML report (tables, charts)" },
     { name = "results", metavar = "FILE", help = "also write every run, the summary and the claims as JSON" },
     { name = "variant", metavar = "NAME", help = "run the config's variants[NAME] (merged over the config)" },
+    { name = "data", metavar = "PATH", help = "the data instead of the config's data.manifest" },
+    { name = "cache", metavar = "DIR", help = "folder of image feature caches (default ~/.cache/mmfuse)" },
     { name = "seeds", type = "int", min = 1, metavar = "N", help = "seeds 1..N instead of the config's" },
     { name = "epochs", type = "int", min = 1, metavar = "N", help = "training epochs instead of the config's" },
     { name = "tasks", type = "list", metavar = "LIST", help = "only these tasks of the config (by name)" },
@@ -1171,7 +1237,7 @@ require, load or debug, a bounded number of instructions, and only data
 (tables, strings, numbers, booleans) is kept.]],
   run = function(o, out, err)
     local path = o.args[1]
-    local plan = M.experiment_plan(M.load_config(path), path, { variant = o.variant, seeds = o.seeds,
+    local plan = M.experiment_plan(M.load_config(path), path, { variant = o.variant, seeds = o.seeds, data = o.data, cache = o.cache,
       epochs = o.epochs, tasks = o.tasks, models = o.models })
     local parts = {}
     for i, task in ipairs(plan.tasks) do parts[i] = task_data(plan, task) end

@@ -93,8 +93,19 @@ local function set_of(vals)
   return s
 end
 
+-- FNV-1a 32 of a string: the fold of a row in hashed splits (stable across machines and
+-- row orders: it depends on the row's id alone)
+local function fnv1a32(s)
+  local h = 0x811c9dc5
+  for i = 1, #s do h = ((h ~ s:byte(i)) * 0x01000193) & 0xffffffff end
+  return h
+end
+data.fnv1a32 = fnv1a32
+
 --- Split into train, valid, test.
 --   ds:split{ by = "fold", test = {0}, valid = {1} }  (the rest is train)
+--   ds:split{ by = "guid", hash = 10, test = {0}, valid = {1} }
+--       (the fold of a row is FNV-1a 32 of its guid mod 10: a split that depends on the ids alone)
 --   ds:split{ ratios = {0.8, 0.1, 0.1}, seed = 1 }    (stratified by label)
 function Dataset:split(o)
   o = o or {}
@@ -103,9 +114,13 @@ function Dataset:split(o)
   if o.by then
     local col = self.columns[o.by]
     if not col then error(("split: no column '%s' (have: %s)"):format(o.by, self:column_names()), 2) end
+    if o.hash ~= nil and (math.type(o.hash) ~= "integer" or o.hash < 2) then
+      error("split: hash must be an integer >= 2 (the number of folds)", 2)
+    end
     local test, valid = set_of(o.test or {}), set_of(o.valid or {})
     for i = 1, n do
       local v = tostring(col[i])
+      if o.hash then v = tostring(fnv1a32(v) % o.hash) end
       local p = test[v] and 3 or valid[v] and 2 or 1
       parts[p][#parts[p] + 1] = i
     end

@@ -480,15 +480,16 @@ function experiment.settings_note(plan, tasks, defaults)
   local valid = (sp.valid and #sp.valid > 0) or (sp.ratios and sp.ratios.valid > 0)
   local split
   if sp.by then
-    split = ("Test = %s %s, validation = %s %s, train = the rest."):format(sp.by, table.concat(sp.test, ","), sp.by,
+    local by = sp.hash and ("fold (FNV-1a 32 of %s mod %d)"):format(sp.by, sp.hash) or sp.by
+    split = ("Test = %s %s, validation = %s %s, train = the rest."):format(by, table.concat(sp.test, ","), by,
       valid and table.concat(sp.valid, ",") or "none")
   elseif sp.ratios then
     split = ("Test %g and validation %g of each class (seeded), train the rest."):format(sp.ratios.test, sp.ratios.valid)
   end
   local note = ("%s: %d seed(s), up to %d epochs%s, batch %d, %s lr %g, dim %d%s."):format(
     plan.variant and (plan.variant .. " variant") or "Settings", #plan.seeds, fit.epochs or f.epochs,
-    valid and (" (early stopping on validation macro-F1%s)"):format(fit.patience and (", patience " .. fit.patience)
-      or "") or "", fit.batch or f.batch, fit.optimizer or f.optimizer, fit.lr or f.lr,
+    valid and (" (early stopping on validation macro-F1%s)"):format((fit.patience or f.patience or 0) > 0
+      and (", patience " .. (fit.patience or f.patience)) or "") or "", fit.batch or f.batch, fit.optimizer or f.optimizer, fit.lr or f.lr,
     (plan.model or {}).dim or defaults.dim, cfg and ("; " .. describe_encoders(cfg)) or "")
   return split and (note .. " " .. split) or note
 end

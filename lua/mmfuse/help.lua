@@ -181,18 +181,20 @@ Models: mm.model{...} builds one; model:fit trains it (the loop is in C).
 fit options: epochs, batch, lr, seed, valid (keeps the epoch with the best
 validation macro-F1), patience, shuffle = false (the rows in the data's
 order), optimizer = "adam" | "sgd", momentum,
-weight_decay, clip, lr_decay, class_weights = "balanced", on_epoch(stats).
+weight_decay, clip, lr_decay, class_weights = "balanced" | "none", on_epoch(stats).
 Model options: missing = "learned" | "zeros", lambda, margin, hardest,
-dropout = { text = p, image = p } (modality dropout while training).
+dropout = { text = p, image = p } (modality dropout while training; a model
+with two or more modalities gives each the default unless told).
 One seed and one thread give bit-identical results.
 ]] .. ([[
-Defaults (mm.settings.defaults, from the C core): fusion %s, pool %s, dim %d,
-missing %s, lambda %g, margin %g; text ngrams %d, buckets %d, min_count %d;
-cnn channels %s, kernel %d; histogram bins %s; fit epochs %d, batch %d,
-optimizer %s, lr %g.
-]]):format(D.fusion, D.pool, D.dim, D.missing, D.lambda, D.margin, D.ngrams, D.buckets, D.min_count,
-  table.concat(D.cnn.channels, "-"), D.cnn.kernel, table.concat(D.histogram.bins, "x"), D.fit.epochs, D.fit.batch,
-  D.fit.optimizer, D.fit.lr)
+Defaults (mm.settings.defaults, from the C core; chosen by tools/sweep_defaults.lua
+on validation folds, docs/defaults.md): fusion %s, pool %s, dim %d, missing %s,
+lambda %g, margin %g, modality dropout %g; text ngrams %d, buckets %d,
+min_count %d; image encoder %s, cnn channels %s, kernel %d; histogram bins %s;
+fit epochs %d, patience %d, batch %d, optimizer %s, lr %g, class weights %s.
+]]):format(D.fusion, D.pool, D.dim, D.missing, D.lambda, D.margin, D.modality_dropout, D.ngrams, D.buckets,
+  D.min_count, D.image_encoder, table.concat(D.cnn.channels, "-"), D.cnn.kernel, table.concat(D.histogram.bins, "x"),
+  D.fit.epochs, D.fit.patience, D.fit.batch, D.fit.optimizer, D.fit.lr, D.fit.class_weights)
 
 text.fusion = [[
 fusion = ... in mm.model{}:

@@ -177,6 +177,8 @@ local function modality_list(self, ds)
   end
   if #names == 0 then error("mm.model: no modality to use (the data has none the model asks for)", 3) end
   local drops = o.dropout or {}
+  -- a modality given no dropout of its own takes the default one when the model has two or more
+  local default_drop = #names > 1 and DEFAULTS.modality_dropout or 0
   local list = {}
   for _, name in ipairs(names) do
     local spec = {}
@@ -188,7 +190,7 @@ local function modality_list(self, ds)
     if name == "text" then enc = enc or "text" end
     if enc == "features" then enc = "features" end
     list[#list + 1] = {
-      name = name, encoder = enc or "auto", dropout = spec.dropout or drops[name] or 0,
+      name = name, encoder = enc or "auto", dropout = spec.dropout or drops[name] or default_drop,
       channels = spec.channels, kernel = spec.kernel, bins = spec.bins, augment = spec.augment,
     }
   end
@@ -237,12 +239,13 @@ local function balanced_weights(ds, C)
 end
 
 --- model:fit(train, { valid=, epochs=, batch=, shuffle=true, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
---                    clip=, lr_decay=number|"linear", class_weights="balanced"|{...}, patience=, seed=1,
+--                    clip=, lr_decay=number|"linear", class_weights="balanced"|"none"|{...}, patience=, seed=1,
 --                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval=,
 --                    dist=true, dist_sparse="auto"|"rows"|"table" })
 --   -> history (stats per epoch; history.best_epoch)
 -- Options left out take the core's defaults (mm.settings.defaults.fit).
--- With `valid`, the weights of the epoch with the best validation macro-F1 are kept.
+-- With `valid`, the weights of the epoch with the best validation macro-F1 are kept, and
+-- training stops after `patience` epochs without a better one (0: never).
 -- shuffle = false trains on the rows in the data's order (every epoch the same batches).
 -- on_epoch may return false to stop. on_batch gets {epoch, epochs, batch, batches, samples,
 -- loss, accuracy, seconds} (running values of the epoch) at most every progress_interval
@@ -294,9 +297,19 @@ function Model:fit(train, o)
   local lr = o.lr or DEFAULTS.fit.lr
   if type(lr) ~= "number" or not (lr > 0) then error("fit: lr must be a number > 0", 2) end
   local cw = o.class_weights
+  if cw == nil then cw = DEFAULTS.fit.class_weights end
   if cw == "balanced" then
     if is_stream(train) then error("fit: class_weights = \"balanced\" needs a dataset in memory; give the weights", 2) end
     cw = balanced_weights(train, #self.classes)
+  elseif cw == "none" then
+    cw = nil
+  elseif cw ~= nil and type(cw) ~= "table" then
+    error("fit: class_weights must be \"balanced\", \"none\" or a list of numbers", 2)
+  end
+  local patience = o.patience
+  if patience == nil then patience = DEFAULTS.fit.patience end
+  if math.type(patience) ~= "integer" or patience < 0 then
+    error("fit: patience must be an integer >= 0 (0: never stop early)", 2)
   end
   local opts = {
     batch = o.batch, shuffle = o.shuffle, optimizer = o.optimizer, momentum = o.momentum,
@@ -343,7 +356,7 @@ function Model:fit(train, o)
     if dist then stop = dist.any(stop) end -- every process stops after the same epoch
     if stop then break end
     if st.stopped then break end
-    if o.patience and bad >= o.patience then break end
+    if patience > 0 and bad >= patience then break end
   end
   if snap then C.restore(self._c, snap) end
   history.best_epoch = best_epoch

@@ -33,39 +33,60 @@ end
 
 local man = cjson.decode(util.read(FX .. "/manifest.json"))
 
+-- The inputs compared: all 16 in `make test` (at every kernel level). Under ASan (make asan),
+-- where Inception-v3 runs ~30x slower, 4 of them (2 photos, 2 emoji): the same layers and
+-- kernels run, on fewer pictures; the numbers are checked in full by the other runs.
+local PICK = {}
+if os.getenv("MMFUSE_ASAN") then PICK = { 1, 2, 9, 10 } else for i = 1, 16 do PICK[i] = i end end
+
+-- the largest |got[k] - ref[PICK[k]]| over the largest |ref[PICK[k]]| (rows of 2-D tensors)
+local function relerr_rows(got, ref)
+  local g, r = got:totable(), ref:totable()
+  assert.equal(#PICK, #g)
+  local d, m = 0, 0
+  for k, i in ipairs(PICK) do
+    assert.equal(#r[i], #g[k])
+    for j = 1, #r[i] do
+      d = math.max(d, math.abs(g[k][j] - r[i][j]))
+      m = math.max(m, math.abs(r[i][j]))
+    end
+  end
+  return d / m
+end
+
 describe("the nsfwjs models against TensorFlow.js", function()
   for _, name in ipairs { "inception_v3", "mobilenet_v2" } do
     local m = man.models[name]
 
-    it(name .. ": pooled features and class probabilities of the 16 inputs", function()
+    it(name .. ": pooled features and class probabilities of the inputs (16; 4 under ASan)", function()
       need(m.model)
       local net = mm.image.backbone(m.model)
       assert.equal(m.input_size, net.size)
       assert.same(m.probs.classes, net.classes)
+      assert.equal(16, #man.inputs)
       local imgs = {}
-      for i, nm in ipairs(man.inputs) do
-        imgs[i] = mm.image.load(FX .. "/" .. m.inputs .. "/" .. nm .. ".png")
-        assert.same({ 3, m.input_size, m.input_size }, imgs[i]:shape())
+      for k, i in ipairs(PICK) do
+        imgs[k] = mm.image.load(FX .. "/" .. m.inputs .. "/" .. man.inputs[i] .. ".png")
+        assert.same({ 3, m.input_size, m.input_size }, imgs[k]:shape())
       end
-      assert.equal(16, #imgs)
       local x = mm.image.batch(imgs)
       local pooled, probs = net:forward(x), net:head(x)
-      local ep = relerr(pooled, mm.io.load_npy(FX .. "/" .. m.pooled.file))
-      local eh = relerr(probs, mm.io.load_npy(FX .. "/" .. m.probs.file))
+      local ep = relerr_rows(pooled, mm.io.load_npy(FX .. "/" .. m.pooled.file))
+      local eh = relerr_rows(probs, mm.io.load_npy(FX .. "/" .. m.probs.file))
       assert(ep < TOL, ("%s pooled features: error %g of the largest value"):format(name, ep))
       assert(eh < TOL, ("%s probabilities: error %g of the largest value"):format(name, eh))
       if os.getenv("MMFUSE_SPEC_VERBOSE") then print(("\n%s: pooled %.3g, probabilities %.3g"):format(name, ep, eh)) end
       -- the same class wins for every input
       local paths = {}
-      for i, nm in ipairs(man.inputs) do paths[i] = FX .. "/" .. m.inputs .. "/" .. nm .. ".png" end
+      for k, i in ipairs(PICK) do paths[k] = FX .. "/" .. m.inputs .. "/" .. man.inputs[i] .. ".png" end
       local names = net:predict(paths)
       local ref = mm.io.load_npy(FX .. "/" .. m.probs.file)
-      for i = 1, 16 do
+      for k, i in ipairs(PICK) do
         local best, bj = -1, 0
         for j = 1, 5 do
           if ref[i][j] > best then best, bj = ref[i][j], j end
         end
-        assert.equal(m.probs.classes[bj], names[i])
+        assert.equal(m.probs.classes[bj], names[k])
       end
     end)
 

@@ -1054,16 +1054,12 @@ int mm_tfjs_parse(const char *json, size_t len, const char *name, const mm_tfjs_
   return rc;
 }
 
-/* the whole of a regular file (at most max bytes; FIFOs, devices and folders refused unread) */
-static int slurp(const char *path, size_t max, uint8_t **buf, size_t *len, mm_err *e) {
-  return mm_file_read_all(path, (int64_t)max, buf, len, NULL, e);
-}
-
 int mm_tfjs_load(const char *path, const char *feature, mm_graph **g, mm_tfjs_info *info, mm_err *e) {
   *g = NULL;
   uint8_t *text;
   size_t tlen;
-  if (slurp(path, MM_JSON_MAX_BYTES, &text, &tlen, e)) return e->code;
+  /* a regular file only (FIFOs, devices and folders refused unread), at most MM_JSON_MAX_BYTES */
+  if (mm_file_read_all(path, MM_JSON_MAX_BYTES, &text, &tlen, NULL, e)) return e->code;
   reader R;
   memset(&R, 0, sizeof R);
   R.file = path;

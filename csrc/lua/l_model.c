@@ -503,9 +503,9 @@ static int l_evaluate(lua_State *L) {
   push_darr(L, m.f1, C);
   lua_setfield(L, -2, "f1");
   lua_createtable(L, (int)C, 0);
-  for (int64_t c = 0; c < C; c++) {
-    lua_pushinteger(L, m.support[c]);
-    lua_rawseti(L, -2, c + 1);
+  for (int64_t k = 0; k < C; k++) { /* k: c names the communicator here */
+    lua_pushinteger(L, m.support[k]);
+    lua_rawseti(L, -2, k + 1);
   }
   lua_setfield(L, -2, "support");
   lua_createtable(L, (int)C, 0);

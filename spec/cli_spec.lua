@@ -120,6 +120,11 @@ describe("mmfuse usage errors exit 2", function()
     { { "train", MANIFEST, "--fusion", "joint", "--out" }, "%-%-out needs a value" },
     { { "train", MANIFEST, "extra", "--fusion", "joint", "--out", "x.mmf" }, "unexpected argument 'extra'" },
     { { "train", MANIFEST, "--quiet=yes", "--fusion", "joint", "--out", "x.mmf" }, "%-%-quiet takes no value" },
+    { { "train", MANIFEST, "--fusion", "joint", "--out", "x.mmf", "--tokenizer", "tweets" }, "%-%-tokenizer must be one of" },
+    { { "train", MANIFEST, "--fusion", "joint", "--out", "x.mmf", "--class-weights", "inverse" },
+      "%-%-class%-weights must be one of" },
+    { { "train", MANIFEST, "--fusion", "joint", "--out", "x.mmf", "--vectors", "spec/fixtures/glove/sample.txt", "--dim", "8" },
+      "%-%-dim 8 differs from the 100 dimensions of the word vectors" },
     { { "eval", "model.mmf" }, "missing MANIFEST" },
     { { "eval", "model.mmf", MANIFEST, "--part", "middle" }, "%-%-part must be one of" },
     { { "predict" }, "missing MODEL" },
@@ -143,6 +148,13 @@ describe("mmfuse runtime errors exit 1 without a traceback", function()
   it("a missing manifest", function()
     local code, _, err = run { "train", FIX .. "/nope.tsv", "--fusion", "joint", "--out", tmp("m.mmf") }
     assert_fails(code, 1, err, "nope.tsv")
+  end)
+
+  it("a missing word vectors file or image encoder", function()
+    local code, _, err = run { "train", MANIFEST, "--fusion", "joint", "--vectors", FIX .. "/nope.vec", "--out", tmp("m.mmf") }
+    assert_fails(code, 1, err, "word vectors '" .. FIX .. "/nope.vec'")
+    code, _, err = run { "train", MANIFEST, "--fusion", "joint", "--image-encoder", FIX .. "/nope.json", "--out", tmp("m.mmf") }
+    assert_fails(code, 1, err, "image encoder '" .. FIX .. "/nope.json'")
   end)
 
   it("a column the manifest does not have", function()
@@ -333,6 +345,30 @@ describe("mmfuse with a trained model", function()
     assert.are.equal(0, code, err)
     assert.are.equal("", err)
     assert.truthy(stdout:find("trained text on 18 rows", 1, true), stdout)
+  end)
+
+  it("train --tokenizer posts --vectors --class-weights --image-encoder: the model records them, eval agrees", function()
+    local path, cache = tmp("pre.mmf"), tmp("cache/features")
+    local enc = "spec/fixtures/tfjs_layers/sequential_small/model.json"
+    local code, out, err = run { "train", MANIFEST, "--fusion", "early", "--split", "fold:0:1", "--epochs", "2",
+      "--tokenizer", "posts", "--vectors", "spec/fixtures/glove/sample.txt", "--class-weights", "balanced",
+      "--image-encoder", enc, "--cache", cache, "--quiet", "--out", path }
+    assert.are.equal(0, code, err)
+    assert.truthy(out:find("trained early on 18 rows", 1, true), out)
+    local model = mm.load(path)
+    local c = model:config()
+    assert.are.equal(100, c.dim) -- the vectors' dimension
+    assert.are.equal("user", c.mentions) -- the post tokenizer's options
+    assert.is_true(c.hashtags and c.urls and c.emoticons)
+    assert.are.equal(enc, c.backbone.arch)
+    local cached = 0
+    for f in io.popen("ls " .. q(cache)):lines() do cached = cached + (f:match("%.npy$") and 1 or 0) end
+    assert.is_true(cached >= 1, "the encoder's features are cached in --cache")
+    local want = model:evaluate(test_part(model))
+    local code2, out2, err2 = run { "eval", path, MANIFEST, "--split", "fold:0:1", "--json" }
+    assert.are.equal(0, code2, err2)
+    local r = cjson.decode(out2)
+    assert.are.same(want.confusion, r.confusion)
   end)
 
   it("train into a folder that does not exist fails with exit 1", function()

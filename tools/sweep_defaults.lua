@@ -3,12 +3,13 @@
 -- (csrc/model/config.c, mm_model_defaults), judged on VALIDATION splits only.
 --
 --   lua5.4 tools/sweep_defaults.lua [--splits emoji32-v1,emoji32-v2,mvsa-v1]
---                                   [--configs base,long,...] [--mvsa MANIFEST] [--seed 1]
---                                   [--out docs/defaults-sweep.md]
+--                                   [--configs base,long,...] [--mvsa MANIFEST] [--seed 1 | --seeds 1,2,3,4,5]
+--                                   [--fusions joint,commonspace] [--out docs/defaults-sweep.md]
 --
 -- Every configuration trains the six fusions (text, image, early, late, joint
 -- with max pooling, common-space) with exactly the options it names on top of
--- the current defaults, and scores each on the validation split with both
+-- the current defaults (`fusion_model`: options of one fusion only; with --seeds,
+-- each cell is the mean over the seeds), and scores each on the validation split with both
 -- modalities, and joint / common-space also with the image and with the text
 -- removed. Test folds are never loaded into a model or scored:
 --   emoji32-v1  data/emoji32, test fold 0 (left out), valid fold 1, train folds 2-9
@@ -49,6 +50,13 @@ local CONFIGS = {
     model = { dropout = { text = 0.1, image = 0.1 } } },
   { name = "e30p5-lr3-drop-l2", fit = { epochs = 30, patience = 5, lr = 3e-3 },
     model = { dropout = { text = 0.25, image = 0.25 }, lambda = 2 } },
+  -- modality dropout for common-space fusion alone (the other fusions as they are): none (the
+  -- defaults before common-space got its own), on every modality, or on the picture only (the
+  -- modality a post lacks most often; the default is 0.1 on the picture)
+  { name = "cs-d10", fusion_model = { commonspace = { dropout = { text = 0.1, image = 0.1 } } } },
+  { name = "cs-d15", fusion_model = { commonspace = { dropout = { text = 0.15, image = 0.15 } } } },
+  { name = "cs-i20", fusion_model = { commonspace = { dropout = { text = 0, image = 0.2 } } } },
+  { name = "cs-none", fusion_model = { commonspace = { dropout = { text = 0, image = 0 } } } },
   { name = "e30p5-lr3-drop-hist", fit = { epochs = 30, patience = 5, lr = 3e-3 },
     model = { dropout = { text = 0.25, image = 0.25 }, image = { encoder = "histogram" } } },
 }
@@ -60,11 +68,14 @@ local function parse_args(argv)
   local i = 1
   while i <= #argv do
     local k, v = argv[i]:match("^%-%-([%w-]+)$"), argv[i + 1]
-    if not k or v == nil then error("usage: sweep_defaults.lua [--splits a,b] [--configs a,b] [--mvsa PATH] [--seed N] [--out FILE]") end
-    o[k] = v
+    if not k or v == nil then
+      error("usage: sweep_defaults.lua [--splits a,b] [--configs a,b] [--mvsa PATH] [--seed N | --seeds 1,2,3] [--fusions a,b] [--out FILE]")
+    end
+    o[k == "seeds" and "seeds_list" or k] = v
     i = i + 2
   end
-  o.seed = math.tointeger(tonumber(o.seed))
+  o.seeds = {}
+  for x in tostring(o.seeds_list or o.seed):gmatch("[^,]+") do o.seeds[#o.seeds + 1] = math.tointeger(tonumber(x)) end
   return o
 end
 
@@ -109,45 +120,65 @@ local function merged(a, b)
 end
 
 -- one configuration on one split: scores[fusion] = {acc, f1, text = acc, image = acc}
-local function run(cfg, classes, train, valid, seed, base)
+-- with several seeds, every cell is the mean over the seeds
+local same_as_defaults = {} -- [split .. fusion]: scores of a fusion no configuration of the run changes
+local function run(cfg, classes, train, valid, seeds, base, fusions, split)
   local scores = {}
-  for _, f in ipairs(FUSIONS) do
-    local mo = merged(merged(base, cfg.model), { fusion = f, classes = classes })
-    local m = mm.model(mo)
-    m:fit(train, merged(cfg.fit, { valid = valid, seed = seed }))
-    local r = m:evaluate(valid)
-    local s = { acc = r.accuracy, f1 = r.macro_f1 }
-    if f == "joint" or f == "commonspace" then
-      s.text = m:evaluate(valid, { drop = "image" }).accuracy
-      s.image = m:evaluate(valid, { drop = "text" }).accuracy
+  for _, f in ipairs(fusions) do
+    local plain = not cfg.model and not cfg.fit and not (cfg.fusion_model and cfg.fusion_model[f])
+    local s = plain and same_as_defaults[split .. f]
+    if not s then
+      s = { acc = 0, f1 = 0, text = 0, image = 0 }
+      for _, seed in ipairs(seeds) do
+        local fm = cfg.fusion_model and cfg.fusion_model[f]
+        local mo = merged(merged(merged(base, cfg.model), fm), { fusion = f, classes = classes })
+        local m = mm.model(mo)
+        m:fit(train, merged(cfg.fit, { valid = valid, seed = seed }))
+        local r = m:evaluate(valid)
+        s.acc, s.f1 = s.acc + r.accuracy / #seeds, s.f1 + r.macro_f1 / #seeds
+        if f == "joint" or f == "commonspace" then
+          s.text = s.text + m:evaluate(valid, { drop = "image" }).accuracy / #seeds
+          s.image = s.image + m:evaluate(valid, { drop = "text" }).accuracy / #seeds
+        end
+      end
+      if plain then same_as_defaults[split .. f] = s end
     end
     scores[f] = s
   end
-  local uni = math.max(scores.text.acc, scores.image.acc)
-  local unif = math.max(scores.text.f1, scores.image.f1)
-  local u, uf = true, true
-  for _, f in ipairs{ "early", "late", "joint", "commonspace" } do
-    u = u and scores[f].acc >= uni
-    uf = uf and scores[f].f1 >= unif
+  local u, uf, c3 -- nil: not every fusion the condition needs was trained
+  if scores.text and scores.image then
+    local uni = math.max(scores.text.acc, scores.image.acc)
+    local unif = math.max(scores.text.f1, scores.image.f1)
+    for _, f in ipairs { "early", "late", "joint", "commonspace" } do
+      if scores[f] then
+        u = (u == nil or u) and scores[f].acc >= uni
+        uf = (uf == nil or uf) and scores[f].f1 >= unif
+      end
+    end
   end
-  local c3 = scores.commonspace.text >= scores.joint.text and scores.commonspace.image >= scores.joint.image
+  if scores.joint and scores.commonspace then
+    c3 = scores.commonspace.text >= scores.joint.text and scores.commonspace.image >= scores.joint.image
+  end
   return scores, u, c3, uf
 end
 
 local function row(cfg, split, sc, u, c3, uf, secs)
   local cells = { cfg.name, split }
-  for _, f in ipairs(FUSIONS) do cells[#cells + 1] = ("%.3f / %.3f"):format(sc[f].acc, sc[f].f1) end
-  cells[#cells + 1] = ("%.3f / %.3f"):format(sc.joint.text, sc.joint.image)
-  cells[#cells + 1] = ("%.3f / %.3f"):format(sc.commonspace.text, sc.commonspace.image)
-  cells[#cells + 1] = u and "yes" or "no"
-  cells[#cells + 1] = uf and "yes" or "no"
-  cells[#cells + 1] = c3 and "yes" or "no"
+  local function yn(x) return x == nil and "-" or x and "yes" or "no" end
+  for _, f in ipairs(FUSIONS) do cells[#cells + 1] = sc[f] and ("%.3f / %.3f"):format(sc[f].acc, sc[f].f1) or "-" end
+  for _, f in ipairs { "joint", "commonspace" } do
+    cells[#cells + 1] = sc[f] and ("%.3f / %.3f"):format(sc[f].text, sc[f].image) or "-"
+  end
+  cells[#cells + 1] = yn(u)
+  cells[#cells + 1] = yn(uf)
+  cells[#cells + 1] = yn(c3)
   cells[#cells + 1] = ("%.0f"):format(secs)
   return "| " .. table.concat(cells, " | ") .. " |"
 end
 
 local o = parse_args(arg)
 local want = o.configs and list(o.configs)
+local fusions = o.fusions and list(o.fusions) or FUSIONS
 local lines = {
   "| config | split | text | image | early | late | joint | common-space | joint text/image only | "
     .. "common-space text/image only | U acc | U F1 | C3 | CPU s |",
@@ -163,7 +194,7 @@ for _, sname in ipairs(list(o.splits)) do
     for _, w in ipairs(want or {}) do chosen = chosen or w == cfg.name end
     if chosen then
       local t0 = os.clock()
-      local sc, u, c3, uf = run(cfg, classes, train, valid, o.seed, base)
+      local sc, u, c3, uf = run(cfg, classes, train, valid, o.seeds, base, fusions, sname)
       local line = row(cfg, sname, sc, u, c3, uf, os.clock() - t0)
       print(line)
       io.stdout:flush()

@@ -558,6 +558,7 @@ static void push_defaults(lua_State *L) {
   SETI("kernel", d->cnn_kernel);
   lua_setfield(L, -2, "cnn");
   SETN("modality_dropout", d->modality_dropout);
+  SETN("commonspace_dropout", d->commonspace_dropout);
   SETS("image_encoder", mm_enc_name(d->image_encoder));
   lua_newtable(L);
   int64_t bins[3] = {d->hist_bins[0], d->hist_bins[1], d->hist_bins[2]};

@@ -40,6 +40,7 @@ const mm_defaults mm_model_defaults = {
     .margin = 0.2,
     .hardest = 0,
     .modality_dropout = 0.0,
+    .commonspace_dropout = 0.1,
     .image_encoder = MM_ENC_CNN,
     .ngrams = 2,
     .buckets = 100000,

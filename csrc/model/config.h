@@ -66,6 +66,10 @@ typedef struct mm_defaults {
   /* modality dropout of every modality of a model with two or more (lua/mmfuse/model.lua
    * applies it to the modalities given no dropout of their own) */
   double modality_dropout;
+  /* common-space fusion: the dropout of every modality but the text (model.lua applies it to
+   * those given no dropout of their own), so that the classifier on the common space also
+   * learns from a post's text alone, as a post without its picture needs */
+  double commonspace_dropout;
   /* the encoder "auto" resolves to on pixels: MM_ENC_CNN or MM_ENC_HIST */
   int image_encoder;
   /* the text encoder (vocabulary and tokenizer: csrc/text) */

@@ -199,6 +199,25 @@ local function why_not(path, msg)
   return (msg:gsub("^cannot open: ", ""))
 end
 
+-- The folder of feature caches: --cache, config.data.cache (plan.cache), else $XDG_CACHE_HOME/mmfuse or
+-- ~/.cache/mmfuse (outside any checkout: features of a dataset are derived from it); created
+-- when missing
+local function cache_dir(plan)
+  local dir = plan.cache
+  if not dir then
+    local base = os.getenv("XDG_CACHE_HOME")
+    if not base or base == "" then
+      local home = os.getenv("HOME")
+      if not home or home == "" then fail("no feature cache folder: pass --cache DIR") end
+      base = home .. "/.cache"
+    end
+    dir = base .. "/mmfuse"
+  end
+  local ok, why = os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+  if not ok then fail("cannot create the feature cache folder '%s' (%s)", dir, tostring(why)) end
+  return dir
+end
+
 local function need_file(path, what)
   local ok, err = pcall(CORE_IO.check, path)
   if not ok then fail("cannot open %s '%s': %s", what, path, why_not(path, err)) end
@@ -546,9 +565,16 @@ command {
     { name = "out", short = "o", required = true, metavar = "FILE", help = "where to save the model (.mmf)" },
     { name = "pool", choices = SETTINGS.pools, metavar = "P",
       help = ("joint/commonspace pooling: %s (default %s)"):format(table.concat(SETTINGS.pools, " | "), DEFAULTS.pool) },
-    { name = "image-encoder", choices = { "cnn", "histogram" }, metavar = "E",
-      help = "cnn | histogram (default cnn; with --image-features: features)" },
+    { name = "image-encoder", metavar = "E",
+      help = "cnn | histogram | resnet18 | mobilenet_v2 | a TF.js model.json (a frozen pretrained encoder, its "
+        .. "features computed once and cached: --cache) (default cnn; with --image-features: features)" },
     { name = "image-features", metavar = "FILE", help = "a .npy with one image feature row per manifest row" },
+    { name = "cache", metavar = "DIR", help = "feature cache of a pretrained --image-encoder (default ~/.cache/mmfuse)" },
+    { name = "tokenizer", choices = { "plain", "posts" }, metavar = "T",
+      help = "plain | posts (URLs, @mentions, RT, hashtags, emoticons as tokens; default plain)" },
+    { name = "vectors", metavar = "FILE", help = "word vectors (GloVe / word2vec / fastText .vec) to start the text embeddings from (--dim: theirs)" },
+    { name = "class-weights", choices = { "none", "balanced" }, metavar = "W",
+      help = "none | balanced (inverse class frequency in the training part; default none)" },
     { name = "epochs", type = "int", min = 1, default = DEFAULTS.fit.epochs, metavar = "N",
       help = ("training epochs (default %d)"):format(DEFAULTS.fit.epochs) },
     { name = "seed", type = "int", default = 1, metavar = "N", help = "random seed (default 1)" },
@@ -587,11 +613,30 @@ Example:
     if ds_size(train) == 0 then fail("%s: the training part is empty (split %s)", manifest, o.split) end
     local cfg = { fusion = o.fusion, classes = classes_of(ds), dim = o.dim, pool = o.pool, lambda = o.lambda,
       margin = o.margin }
-    if o.ngrams or o.buckets then cfg.text = { ngrams = o.ngrams, buckets = o.buckets } end
-    if o["image-encoder"] then cfg.image = { encoder = o["image-encoder"] } end
+    if o.ngrams or o.buckets or o.tokenizer or o.vectors then
+      if o.vectors then
+        need_file(o.vectors, "word vectors")
+        local ok, info = pcall(mm().text.probe_vectors, o.vectors)
+        if not ok then fail("word vectors '%s': %s", o.vectors, why_not(o.vectors, info)) end
+        if o.dim and o.dim ~= info.dim then
+          usage_error("train", "--dim %d differs from the %d dimensions of the word vectors %s", o.dim, info.dim, o.vectors)
+        end
+        cfg.dim = info.dim -- the embeddings start from the vectors: d is theirs
+      end
+      cfg.text = { ngrams = o.ngrams, buckets = o.buckets, tokenizer = o.tokenizer, vectors = o.vectors }
+    end
+    local enc = o["image-encoder"]
+    if enc and enc ~= "cnn" and enc ~= "histogram" then -- a frozen pretrained encoder
+      if enc ~= "resnet18" and enc ~= "mobilenet_v2" then need_file(enc, "image encoder") end
+      if o["image-features"] then usage_error("train", "--image-encoder %s and --image-features exclude each other", enc) end
+      cfg.image = { encoder = enc, cache = cache_dir({ cache = o.cache }) }
+    elseif enc then
+      cfg.image = { encoder = enc }
+    end
     if o["image-features"] then cfg.image = { encoder = "features" } end
     local model = mm().model(cfg)
-    local fit = { epochs = o.epochs, seed = o.seed, lr = o.lr, batch = o.batch, patience = o.patience, dist = d ~= nil }
+    local fit = { epochs = o.epochs, seed = o.seed, lr = o.lr, batch = o.batch, patience = o.patience, dist = d ~= nil,
+      class_weights = o["class-weights"] }
     if valid and ds_size(valid) > 0 then fit.valid = valid end
     if not o.quiet then
       fit.on_epoch = function(s)
@@ -1061,22 +1106,6 @@ end
 local function core_io_kind(path)
   local ok, k = pcall(function() return require("mmfuse.core").io.stat(path) end)
   return ok and k or "missing"
-end
-
--- The folder of feature caches: --cache, config.data.cache, else $XDG_CACHE_HOME/mmfuse or
--- ~/.cache/mmfuse (outside any checkout: features of a dataset are derived from it)
-local function cache_dir(plan)
-  if plan.cache then return plan.cache end
-  local base = os.getenv("XDG_CACHE_HOME")
-  if not base or base == "" then
-    local home = os.getenv("HOME")
-    if not home or home == "" then fail("no feature cache folder: pass --cache DIR") end
-    base = home .. "/.cache"
-  end
-  local dir = base .. "/mmfuse"
-  local ok, why = os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
-  if not ok then fail("cannot create the feature cache folder '%s' (%s)", dir, tostring(why)) end
-  return dir
 end
 
 -- The data of one task, split; fails when a part the experiment needs is empty. The data

@@ -184,15 +184,17 @@ order), optimizer = "adam" | "sgd", momentum,
 weight_decay, clip, lr_decay, class_weights = "balanced" | "none", on_epoch(stats).
 Model options: missing = "learned" | "zeros", lambda, margin, hardest,
 dropout = { text = p, image = p } (modality dropout while training; a model
-with two or more modalities gives each the default unless told).
+with two or more modalities gives each the default unless told; common-space
+fusion gives every modality but the text its own default).
 One seed and one thread give bit-identical results.
 ]] .. ([[
 Defaults (mm.settings.defaults, from the C core; chosen by tools/sweep_defaults.lua
 on validation folds, docs/defaults.md): fusion %s, pool %s, dim %d, missing %s,
-lambda %g, margin %g, modality dropout %g; text ngrams %d, buckets %d,
+lambda %g, margin %g, modality dropout %g (common-space: %g on all but the text);
+text ngrams %d, buckets %d,
 min_count %d; image encoder %s, cnn channels %s, kernel %d; histogram bins %s;
 fit epochs %d, patience %d, batch %d, optimizer %s, lr %g, class weights %s.
-]]):format(D.fusion, D.pool, D.dim, D.missing, D.lambda, D.margin, D.modality_dropout, D.ngrams, D.buckets,
+]]):format(D.fusion, D.pool, D.dim, D.missing, D.lambda, D.margin, D.modality_dropout, D.commonspace_dropout, D.ngrams, D.buckets,
   D.min_count, D.image_encoder, table.concat(D.cnn.channels, "-"), D.cnn.kernel, table.concat(D.histogram.bins, "x"),
   D.fit.epochs, D.fit.patience, D.fit.batch, D.fit.optimizer, D.fit.lr, D.fit.class_weights)
 

@@ -177,20 +177,25 @@ local function modality_list(self, ds)
   end
   if #names == 0 then error("mm.model: no modality to use (the data has none the model asks for)", 3) end
   local drops = o.dropout or {}
-  -- a modality given no dropout of its own takes the default one when the model has two or more
-  local default_drop = #names > 1 and DEFAULTS.modality_dropout or 0
+  -- a modality given no dropout of its own takes the default one when the model has two or
+  -- more; common-space fusion's default for every modality but the text is its own
+  local function default_drop(name)
+    if #names < 2 then return 0 end
+    if self.fusion == "commonspace" and name ~= "text" then return DEFAULTS.commonspace_dropout end
+    return DEFAULTS.modality_dropout
+  end
   local list = {}
   for _, name in ipairs(names) do
     local spec = {}
     if name == "text" and type(o.text) == "table" then spec = o.text end
     if name == "image" and type(o.image) == "table" then spec = o.image end
     if type(o.features) == "table" and type(o.features[name]) == "table" then spec = o.features[name] end
-    local enc = spec.encoder
+    local enc, given = spec.encoder, drops[name]
     if name == "image" and self.backbone then name, enc = self.backbone.name, "features" end
     if name == "text" then enc = enc or "text" end
     if enc == "features" then enc = "features" end
     list[#list + 1] = {
-      name = name, encoder = enc or "auto", dropout = spec.dropout or drops[name] or default_drop,
+      name = name, encoder = enc or "auto", dropout = spec.dropout or given or drops[name] or default_drop(name),
       channels = spec.channels, kernel = spec.kernel, bins = spec.bins, augment = spec.augment,
     }
   end

@@ -257,6 +257,18 @@ describe("mm.data.stream", function()
     util.assert_mentions(err, "bad.tsv:3", "pso", "neg, neu, pos")
   end)
 
+  it("reads a manifest without rows as an empty stream: fit says so, predict returns no rows", function()
+    local p = dir .. "/header_only.tsv"
+    util.write(p, "text\tlabel\n")
+    local s = mm.data.stream(p, { text = "text", label = "label", classes = CLASSES })
+    local m = new()
+    util.assert_mentions(util.errors_with(function() m:fit(s, { epochs = 1 }) end), "the training stream has no rows")
+    m:fit(stream(), { epochs = 1 })
+    local names, probs = m:predict(s)
+    assert.are.equal(0, #names)
+    assert.are.same({ 0, 3 }, probs:shape())
+  end)
+
   it("reads CSV with quoted fields, and refuses options it does not know the meaning of", function()
     local p = dir .. "/q.csv"
     util.write(p, 'text,label\n"good, ""very"" nice",pos\n"two\nlines",neg\nplain,neu\n')

@@ -97,7 +97,7 @@ int main(void) {
   int64_t total = 0;
   for (int p = 0; p < 3; p++) total += epoch(parts[p], 1, 3, 17, 0, &o1, &e);
   CHECK(total == 2 * ROWS, "the split parts cover the rows (%lld)", (long long)total);
-  mm_stream *r0 = mm_stream_part(s, 0, 2, 0, &e), *r1 = mm_stream_part(s, 1, 2, 0, &e);
+  mm_stream *r0 = mm_stream_part(s, 0, 2, 0, 1, &e), *r1 = mm_stream_part(s, 1, 2, 0, 1, &e);
   CHECK(r0 && r1, "part: %s", e.msg);
   if (r0 && r1) CHECK(epoch(r0, 1, 4, 8, 0, &o1, &e) + epoch(r1, 1, 4, 8, 0, &o2, &e) == 2 * ROWS, "ranks");
   for (int p = 0; p < 3; p++) mm_stream_free(parts[p]);

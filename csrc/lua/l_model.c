@@ -345,9 +345,6 @@ static int l_train_epoch(lua_State *L) {
   mm_lua_readopts(L, 3, "fit", opts);
   lua_getfield(L, 3, "comm");
   o.comm = opt_comm(L, lua_gettop(L), "fit");
-  if (sm && o.comm)
-    return luaL_error(L, "fit: dist = true takes a dataset in memory; a stream across processes is not supported yet "
-                         "(give each process its own part: stream:part(rank, size), or load the data)");
   o.batch = batch;
   o.shuffle = shuffle;
   o.optimizer = parse_name(L, optimizer, &mm_optimizer_names, o.optimizer, "fit: ");
@@ -383,7 +380,8 @@ static int l_train_epoch(lua_State *L) {
   M->in_use++;
   if (ds) ds->in_use++;
   else mm_lua_stream_busy(L, 2, 1);
-  int rc = sm ? mm_model_train_stream(M, sm, &o, &st, &e) : mm_model_train_epoch(M, ds, &o, &st, &e);
+  int rc = sm ? (o.comm ? mm_model_train_stream_dist(M, sm, &o, &st, &e) : mm_model_train_stream(M, sm, &o, &st, &e))
+              : mm_model_train_epoch(M, ds, &o, &st, &e);
   M->in_use--;
   if (ds) ds->in_use--;
   else mm_lua_stream_busy(L, 2, -1);
@@ -418,8 +416,9 @@ static int runbox_gc(lua_State *L) {
 }
 
 /* a stream's probabilities as a new tensor on the stack ([0, C] without
- * want_probs), and its metrics into *m when m is not NULL */
-static void run_stream(lua_State *L, mm_model *M, mm_stream *sm, int want_probs, mm_metrics *m) {
+ * want_probs), and its metrics into *m when m is not NULL; with c, over the
+ * processes of c (every process passes the same stream) */
+static void run_stream(lua_State *L, mm_model *M, mm_stream *sm, int want_probs, mm_metrics *m, const mm_comm *c) {
   runbox *b = lua_newuserdatauv(L, sizeof *b, 0);
   memset(b, 0, sizeof *b);
   if (luaL_newmetatable(L, "mmfuse.RunBox")) {
@@ -431,7 +430,8 @@ static void run_stream(lua_State *L, mm_model *M, mm_stream *sm, int want_probs,
   mm_err e = {0};
   mm_lua_stream_busy(L, 2, 1);
   M->in_use++;
-  int rc = mm_model_run_stream(M, sm, want_probs ? &b->P : NULL, &n, m ? &b->m : NULL, &e);
+  int rc = c ? mm_model_run_stream_comm(M, sm, c, want_probs ? &b->P : NULL, &n, m ? &b->m : NULL, &e)
+             : mm_model_run_stream(M, sm, want_probs ? &b->P : NULL, &n, m ? &b->m : NULL, &e);
   M->in_use--;
   mm_lua_stream_busy(L, 2, -1);
   if (rc) mm_lua_raise(L, &e);
@@ -450,7 +450,7 @@ static int l_predict(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
   mm_stream *sm = mm_lua_teststream(L, 2);
   if (sm) {
-    run_stream(L, M, sm, 1, NULL);
+    run_stream(L, M, sm, 1, NULL, opt_comm(L, 3, "predict"));
     return 1;
   }
   mm_dataset *ds = mm_lua_checkdataset(L, 2);
@@ -472,15 +472,17 @@ static void push_darr(lua_State *L, const double *a, int64_t n) {
 }
 
 /* evaluate(M, ds [, comm]) -> metrics table, probabilities tensor (with comm:
- * the metrics of every process's part summed, no probabilities) */
+ * the metrics of every process's part summed, no probabilities);
+ * evaluate(M, stream [, want_probs [, comm]]) the same for a stream */
 static int l_evaluate(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
   mm_stream *sm = mm_lua_teststream(L, 2);
   mm_metrics m;
   const mm_comm *c = NULL;
   if (sm) {
-    /* a stream's 3rd argument: whether to return the probabilities */
-    run_stream(L, M, sm, lua_isnoneornil(L, 3) || lua_toboolean(L, 3), &m);
+    c = opt_comm(L, 4, "evaluate");
+    run_stream(L, M, sm, !c && (lua_isnoneornil(L, 3) || lua_toboolean(L, 3)), &m, c);
+    if (c) lua_pop(L, 1); /* the empty probabilities */
   } else {
     mm_dataset *ds = mm_lua_checkdataset(L, 2);
     c = opt_comm(L, 3, "evaluate");

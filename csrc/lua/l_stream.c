@@ -266,7 +266,7 @@ static int l_part(lua_State *L) {
   mm_stream *s = check(L, 1)->s;
   lua_Integer rank = luaL_checkinteger(L, 2), ranks = luaL_checkinteger(L, 3);
   mm_err e = {0};
-  mm_stream *c = mm_stream_part(s, rank, ranks, lua_toboolean(L, 4), &e);
+  mm_stream *c = mm_stream_part(s, rank, ranks, lua_toboolean(L, 4), 1, &e);
   if (!c) return mm_lua_raise(L, &e);
   push_stream(L, c);
   return 1;

@@ -79,3 +79,16 @@ int64_t mm_weights_fingerprint(const mm_model *M) {
   }
   return (int64_t)(h >> 2);
 }
+
+int64_t mm_stream_fingerprint(const mm_stream *s) {
+  uint64_t h = mix(0x73747265616dULL, (uint64_t)mm_stream_nclasses(s));
+  for (int64_t k = 0; k < mm_stream_nclasses(s); k++)
+    for (const char *p = mm_stream_class(s, k); *p; p++) h = mix(h, (uint8_t)*p);
+  mm_stream_modality mods[MM_MAXMOD];
+  int n = mm_stream_modalities(s, mods);
+  for (int i = 0; i < n; i++) {
+    h = mix(mix(h, (uint64_t)mods[i].kind), (uint64_t)mods[i].dim);
+    for (const char *p = mods[i].name; *p; p++) h = mix(h, (uint8_t)*p);
+  }
+  return (int64_t)(h >> 2);
+}

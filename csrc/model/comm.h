@@ -3,8 +3,8 @@
  *
  * The core knows no MPI: mmfuse.dist (csrc/dist, linked against Open MPI)
  * fills an mm_comm and carries it into fit / evaluate / predict as a Lua
- * userdata named MM_COMM_MT; the core (sync.c, train_dist.c, eval_dist.c)
- * calls nothing but these functions. Every function is collective: every
+ * userdata named MM_COMM_MT; the core (sync.c, train_dist.c,
+ * train_dist_stream.c, eval_dist.c) calls nothing but these functions. Every function is collective: every
  * process calls it at the same point with the same n / type / op (the byte
  * counts of allgatherv are per process, and every process knows all of them),
  * and each returns MM_OK or an error code with a message in e. A process that

@@ -6,11 +6,15 @@
  *            so every metric equals the one-process value (the log-loss up
  *            to the order of its sum);
  *   predict  gathers every part, so every process holds all the rows'
- *            probabilities, bit for bit those of one process. */
+ *            probabilities, bit for bit those of one process.
+ * A stream every process reads whole is split the same way: process r reads
+ * blocks r, r + size, ... of MM_PREDICT_BATCH rows (mm_stream_part), the
+ * batches one process alone runs. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"
+#include "model_stream.h"
 #include "sync.h"
 
 /* the rows of process r: whole batches of MM_PREDICT_BATCH, split evenly */
@@ -84,29 +88,16 @@ int mm_model_predict_comm(mm_model *M, mm_dataset *ds, const mm_comm *c, float *
   return rc;
 }
 
-int mm_model_evaluate_comm(mm_model *M, mm_dataset *ds, const mm_comm *c, mm_metrics *m, mm_err *e) {
-  memset(m, 0, sizeof *m);
-  int rc = start(M, ds, c, "evaluate", e);
-  if (rc) return rc;
-  const int64_t C = M->nclasses;
-  int64_t first, count;
-  mm_err le = {0};
-  int lrc;
-  float *probs = predict_part(M, ds, c, "evaluate", &first, &count, &lrc, &le);
-  if (!lrc) {
-    if (mm_metrics_begin(m, C)) lrc = mm_errorf(&le, MM_ENOMEM, "evaluate: out of memory");
-    else mm_metrics_add(m, probs, ds->labels + first, count);
-  }
-  free(probs);
-  rc = mm_agree(c, lrc, &le, e);
-  int64_t *counts = rc ? NULL : malloc((size_t)(C * C + 2) * sizeof *counts);
-  if (!rc && !counts) rc = mm_errorf(e, MM_ENOMEM, "evaluate: out of memory");
-  if (!rc) {
-    memcpy(counts, m->confusion, (size_t)(C * C) * sizeof *counts);
-    counts[C * C] = m->n;
-    counts[C * C + 1] = m->correct;
-    rc = c->allreduce(c->ud, counts, C * C + 2, MM_COMM_I64, MM_COMM_SUM, e);
-  }
+/* the metrics parts of every process summed into m (its confusion counts,
+ * n, correct and the log-loss sum), then m ended: the one-process metrics */
+static int sum_metrics(const mm_comm *c, mm_metrics *m, mm_err *e) {
+  const int64_t C = m->C;
+  int64_t *counts = malloc((size_t)(C * C + 2) * sizeof *counts);
+  if (!counts) return mm_errorf(e, MM_ENOMEM, "evaluate: out of memory");
+  memcpy(counts, m->confusion, (size_t)(C * C) * sizeof *counts);
+  counts[C * C] = m->n;
+  counts[C * C + 1] = m->correct;
+  int rc = c->allreduce(c->ud, counts, C * C + 2, MM_COMM_I64, MM_COMM_SUM, e);
   double ll = m->ll_sum;
   if (!rc) rc = c->allreduce(c->ud, &ll, 1, MM_COMM_F64, MM_COMM_SUM, e);
   if (!rc) {
@@ -117,6 +108,106 @@ int mm_model_evaluate_comm(mm_model *M, mm_dataset *ds, const mm_comm *c, mm_met
     mm_metrics_end(m);
   }
   free(counts);
+  return rc;
+}
+
+int mm_model_evaluate_comm(mm_model *M, mm_dataset *ds, const mm_comm *c, mm_metrics *m, mm_err *e) {
+  memset(m, 0, sizeof *m);
+  int rc = start(M, ds, c, "evaluate", e);
+  if (rc) return rc;
+  int64_t first, count;
+  mm_err le = {0};
+  int lrc;
+  float *probs = predict_part(M, ds, c, "evaluate", &first, &count, &lrc, &le);
+  if (!lrc) {
+    if (mm_metrics_begin(m, M->nclasses)) lrc = mm_errorf(&le, MM_ENOMEM, "evaluate: out of memory");
+    else mm_metrics_add(m, probs, ds->labels + first, count);
+  }
+  free(probs);
+  rc = mm_agree(c, lrc, &le, e);
+  if (!rc) rc = sum_metrics(c, m, e);
   if (rc) mm_metrics_free(m);
+  return rc;
+}
+
+/* ---- a stream (model_stream.h) ------------------------------------------------------- */
+
+/* every process's probabilities (mine: this one's n rows) gathered, and its
+ * blocks of MM_PREDICT_BATCH rows put back in the stream's order: block k
+ * of process r's part is block k size + r of the stream */
+static int gather_blocks(const mm_comm *c, const float *mine, int64_t n, int64_t C, float **out, int64_t *total,
+                         mm_err *e) {
+  const int P = c->size;
+  int64_t *rows = calloc((size_t)P, sizeof *rows), *bytes_of = calloc((size_t)P, sizeof *bytes_of);
+  float *all = NULL, *P_out = NULL;
+  int rc = rows && bytes_of ? MM_OK : mm_errorf(e, MM_ENOMEM, "predict: out of memory");
+  if (!rc) {
+    rows[c->rank] = n;
+    rc = c->allreduce(c->ud, rows, P, MM_COMM_I64, MM_COMM_SUM, e);
+  }
+  int64_t N = 0;
+  for (int r = 0; !rc && r < P; r++) {
+    bytes_of[r] = rows[r] * C * (int64_t)sizeof(float);
+    N += rows[r];
+  }
+  if (!rc && (!(all = malloc((size_t)(N > 0 ? N * C : 1) * sizeof *all)) ||
+              !(P_out = malloc((size_t)(N > 0 ? N * C : 1) * sizeof *P_out))))
+    rc = mm_errorf(e, MM_ENOMEM, "predict: out of memory for %lld rows of probabilities", (long long)N);
+  if (!rc) rc = c->allgatherv(c->ud, mine, bytes_of[c->rank], all, bytes_of, e);
+  if (!rc) {
+    const int64_t K = MM_PREDICT_BATCH;
+    const float *src = all;
+    for (int r = 0; r < P; r++) {
+      for (int64_t k = 0; k * K < rows[r]; k++) {
+        int64_t nk = rows[r] - k * K < K ? rows[r] - k * K : K, at = (k * P + r) * K;
+        if (at + nk > N) {
+          rc = mm_errorf(e, MM_EINVAL, "predict: the processes' parts do not make up the stream (%lld rows)",
+                         (long long)N);
+          break;
+        }
+        memcpy(P_out + at * C, src, (size_t)(nk * C) * sizeof *src);
+        src += nk * C;
+      }
+      if (rc) break;
+    }
+  }
+  free(rows);
+  free(bytes_of);
+  free(all);
+  if (rc) {
+    free(P_out);
+    return rc;
+  }
+  *out = P_out;
+  *total = N;
+  return MM_OK;
+}
+
+int mm_model_run_stream_comm(mm_model *M, mm_stream *s, const mm_comm *c, float **probs, int64_t *n, mm_metrics *m,
+                             mm_err *e) {
+  if (probs) *probs = NULL;
+  *n = 0;
+  if (m) memset(m, 0, sizeof *m);
+  int rc = mm_comm_check(c, e);
+  if (rc) return rc;
+  const char *what = probs ? "predict" : "evaluate";
+  mm_err le = {0};
+  float *mine = NULL;
+  int64_t nmine = 0;
+  mm_stream *part = mm_stream_part(s, c->rank, c->size, 0, MM_PREDICT_BATCH, &le);
+  int lrc = part ? mm_model_run_stream(M, part, probs ? &mine : NULL, &nmine, m, &le) : le.code;
+  mm_stream_free(part);
+  rc = mm_agree(c, lrc, &le, e);
+  int64_t v = mm_stream_fingerprint(s);
+  int same = 1;
+  if (!rc) rc = mm_agree_same_i64(c, &v, 1, &same, e);
+  if (!rc && !same)
+    rc = mm_errorf(e, MM_EINVAL, "%s: the processes read different streams (dist needs the same stream on every "
+                                 "process)",
+                   what);
+  if (!rc && m && !(rc = sum_metrics(c, m, e))) *n = m->n;
+  if (!rc && probs) rc = gather_blocks(c, mine, nmine, M->nclasses, probs, n, e);
+  free(mine);
+  if (rc && m && !lrc) mm_metrics_free(m);
   return rc;
 }

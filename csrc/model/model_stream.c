@@ -33,7 +33,19 @@ static int prepare_text(void *ud, mm_dataset *ds, mm_err *e) {
   return MM_OK;
 }
 
-static int check_classes(const mm_model *M, const mm_stream *s, const char *what, mm_err *e) {
+mm_stream_epoch mm_model_stream_epoch(const mm_model *M, const mm_stream *s, int shuffle, uint64_t seed) {
+  mm_stream_epoch ep = {shuffle, seed, wanted(M, s), prepare_text, (void *)M};
+  return ep;
+}
+
+int mm_model_stream_labelled(const mm_stream_batch *b, mm_err *e) {
+  for (int64_t i = 0; i < b->n; i++)
+    if (b->ds->labels[b->rows[i]] < 0)
+      return mm_errorf(e, MM_EINVAL, "fit: training row %lld of the stream has no label", (long long)(b->first + i + 1));
+  return MM_OK;
+}
+
+int mm_model_stream_check(const mm_model *M, const mm_stream *s, const char *what, mm_err *e) {
   if (mm_stream_nclasses(s) != M->nclasses)
     return mm_errorf(e, MM_EINVAL, "%s: the stream has %lld classes, the model %lld", what,
                      (long long)mm_stream_nclasses(s), (long long)M->nclasses);
@@ -75,8 +87,8 @@ static int count_tokens(const mm_model *M, mm_stream *s, int ti, mm_counter *c, 
 }
 
 int mm_model_build_stream(mm_model *M, mm_stream *s, uint64_t seed, mm_err *e) {
-  if (M->built) return check_classes(M, s, "model", e);
-  int rc = check_classes(M, s, "model", e);
+  if (M->built) return mm_model_stream_check(M, s, "model", e);
+  int rc = mm_model_stream_check(M, s, "model", e);
   if (rc) return rc;
   mm_dataset *tpl = mm_stream_template(s, e);
   if (!tpl) return e->code;
@@ -98,7 +110,7 @@ int mm_model_train_stream(mm_model *M, mm_stream *s, const mm_train_opts *o, mm_
   M->wgen++;
   memset(st, 0, sizeof *st);
   if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not built (fit builds it)");
-  int rc = check_classes(M, s, "fit", e);
+  int rc = mm_model_stream_check(M, s, "fit", e);
   if (!rc) rc = mm_train_opts_check(o, M->nclasses, e);
   if (rc) return rc;
   double t0 = mm_now_seconds(), last = t0;
@@ -109,7 +121,7 @@ int mm_model_train_stream(mm_model *M, mm_stream *s, const mm_train_opts *o, mm_
   mm_stream_stats ss;
   mm_stream_stats_get(s, &ss);
   int64_t batches = ss.last_rows >= 0 ? (ss.last_rows + B - 1) / B : 0; /* known after a first pass */
-  mm_stream_epoch ep = {o->shuffle, o->shuffle ? mm_rng_u64(&M->rng) : 0, wanted(M, s), prepare_text, M};
+  mm_stream_epoch ep = mm_model_stream_epoch(M, s, o->shuffle, o->shuffle ? mm_rng_u64(&M->rng) : 0);
   rc = mm_stream_begin(s, &ep, e);
   double lsum = 0;
   int64_t correct = 0, seen = 0, nb = 0, reported = -1;
@@ -118,9 +130,7 @@ int mm_model_train_stream(mm_model *M, mm_stream *s, const mm_train_opts *o, mm_
     mm_stream_batch b;
     rc = mm_stream_next_batch(s, B, &b, e);
     if (rc || b.n == 0) break;
-    for (int64_t i = 0; i < b.n && !rc; i++)
-      if (b.ds->labels[b.rows[i]] < 0)
-        rc = mm_errorf(e, MM_EINVAL, "fit: training row %lld of the stream has no label", (long long)(b.first + i + 1));
+    rc = mm_model_stream_labelled(&b, e);
     if (!rc) rc = mm_batch_bind(M, b.ds, w, 1, e);
     double loss = 0;
     if (!rc) rc = mm_train_step(M, b.ds, w, o, b.rows, b.n, b.first, nb, &loss, e);
@@ -163,9 +173,9 @@ int mm_model_run_stream(mm_model *M, mm_stream *s, float **probs, int64_t *n, mm
   if (probs) *probs = NULL;
   *n = 0;
   if (!M->built) return mm_errorf(e, MM_EINVAL, "model: not trained yet (call fit or load a model)");
-  int rc = check_classes(M, s, "evaluate", e);
+  int rc = mm_model_stream_check(M, s, "evaluate", e);
   if (rc) return rc;
-  const int64_t B = 256, C = M->nclasses;
+  const int64_t B = MM_PREDICT_BATCH, C = M->nclasses;
   if (m && mm_metrics_begin(m, C)) return mm_errorf(e, MM_ENOMEM, "evaluate: out of memory");
   ws *w = mm_ws_acquire(M, B, 0, e);
   if (!w) {
@@ -175,7 +185,7 @@ int mm_model_run_stream(mm_model *M, mm_stream *s, float **probs, int64_t *n, mm
   int64_t *lab = malloc((size_t)B * sizeof *lab), cap = 0;
   float *P = NULL;
   if (!lab) rc = mm_errorf(e, MM_ENOMEM, "predict: out of memory");
-  mm_stream_epoch ep = {0, 0, wanted(M, s), prepare_text, M};
+  mm_stream_epoch ep = mm_model_stream_epoch(M, s, 0, 0);
   if (!rc) rc = mm_stream_begin(s, &ep, e);
   while (!rc) {
     mm_stream_batch b;

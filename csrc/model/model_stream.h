@@ -29,4 +29,33 @@ int mm_model_train_stream(mm_model *M, mm_stream *s, const mm_train_opts *o, mm_
  * not NULL, the metrics against the stream's labels (mm_metrics_free). */
 int mm_model_run_stream(mm_model *M, mm_stream *s, float **probs, int64_t *n, mm_metrics *m, mm_err *e);
 
+/* ---- across the processes of a job (comm.h) ---- */
+
+/* One training epoch of data-parallel training over o->comm
+ * (train_dist_stream.c): every process passes its own part of the same
+ * stream (mm_stream_part(s, rank, size, ...)) and the same model. Every step
+ * each process trains on the next `batch` rows of its part (none once its
+ * part has run out), the gradients are summed and every process applies the
+ * same update; the epoch ends when every part has run out. The shuffle seed
+ * is drawn from the model's rng, the same on every process. */
+struct mm_comm;
+int mm_model_train_stream_dist(mm_model *M, mm_stream *s, const mm_train_opts *o, mm_epoch_stats *st, mm_err *e);
+
+/* mm_model_run_stream over the processes of c (eval_dist.c): every process
+ * passes the same whole stream and predicts its part (blocks of
+ * MM_PREDICT_BATCH rows, k, k + size, ...: every row in the batch one
+ * process alone computes it in). m: the metrics summed over the processes;
+ * probs: every row's probabilities on every process, in the stream's order. */
+int mm_model_run_stream_comm(mm_model *M, mm_stream *s, const struct mm_comm *c, float **probs, int64_t *n,
+                             mm_metrics *m, mm_err *e);
+
+/* ---- what the stream loops share ---- */
+
+/* the epoch a model reads s with: the modalities it reads, its text tokenised by the workers */
+mm_stream_epoch mm_model_stream_epoch(const mm_model *M, const mm_stream *s, int shuffle, uint64_t seed);
+/* the stream's classes are the model's */
+int mm_model_stream_check(const mm_model *M, const mm_stream *s, const char *what, mm_err *e);
+/* every row of a training batch has a label */
+int mm_model_stream_labelled(const mm_stream_batch *b, mm_err *e);
+
 #endif

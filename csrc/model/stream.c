@@ -119,7 +119,7 @@ static mm_stream *stream_new(st_shared *sh, mm_err *e) {
   }
   s->sh = sh;
   sh->refs++;
-  s->ranks = 1;
+  s->ranks = 1, s->block = 1;
   s->last_rows = -1;
   atomic_init(&s->stop, 0);
   pthread_mutex_init(&s->mu, NULL);
@@ -392,7 +392,7 @@ mm_stream *mm_stream_open(const mm_stream_spec *sp, mm_err *e) {
 static mm_stream *stream_clone(const mm_stream *s, mm_err *e) {
   mm_stream *c = stream_new(s->sh, e);
   if (!c) return NULL;
-  c->rank = s->rank, c->ranks = s->ranks, c->by_files = s->by_files, c->dropped = s->dropped;
+  c->rank = s->rank, c->ranks = s->ranks, c->block = s->block, c->by_files = s->by_files, c->dropped = s->dropped;
   c->last_rows = -1;
   for (int f = 0; f < s->nfilt; f++) {
     const st_filter *a = &s->filt[f];
@@ -489,7 +489,11 @@ mm_stream *mm_stream_drop(const mm_stream *s, const char *const *names, int n, m
   return c;
 }
 
-mm_stream *mm_stream_part(const mm_stream *s, int64_t rank, int64_t ranks, int by_files, mm_err *e) {
+mm_stream *mm_stream_part(const mm_stream *s, int64_t rank, int64_t ranks, int by_files, int64_t block, mm_err *e) {
+  if (block < 1) {
+    mm_errorf(e, MM_EINVAL, "stream: a part's blocks must hold at least one row (got %lld)", (long long)block);
+    return NULL;
+  }
   if (ranks < 1 || rank < 0 || rank >= ranks) {
     mm_errorf(e, MM_EINVAL, "stream: rank %lld is outside 0..%lld", (long long)rank, (long long)ranks - 1);
     return NULL;
@@ -504,8 +508,12 @@ mm_stream *mm_stream_part(const mm_stream *s, int64_t rank, int64_t ranks, int b
     return NULL;
   }
   mm_stream *c = stream_clone(s, e);
-  if (c) c->rank = rank, c->ranks = ranks, c->by_files = by_files;
+  if (c) c->rank = rank, c->ranks = ranks, c->by_files = by_files, c->block = block;
   return c;
+}
+
+void mm_stream_part_of(const mm_stream *s, int64_t *rank, int64_t *ranks, int *by_files, int64_t *block) {
+  *rank = s->rank, *ranks = s->ranks, *by_files = s->by_files, *block = s->block;
 }
 
 /* ---- facts ------------------------------------------------------------------------- */

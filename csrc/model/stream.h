@@ -35,7 +35,8 @@
  * that runs across chunks is gathered into one small dataset), so training
  * on a stream runs the same batches as on the same rows in memory.
  * Distributed training (one process per rank) gives every rank its own part
- * (mm_stream_part): rows r, r + ranks, ... of the rows kept, or whole files.
+ * (mm_stream_part): rows r, r + ranks, ... of the rows kept (or blocks of
+ * rows: prediction splits whole batches), or whole files.
  */
 #ifndef MM_STREAM_H
 #define MM_STREAM_H
@@ -107,9 +108,12 @@ int mm_stream_hash_part(const char *id, size_t len, const double ratios[3]);
 /* s with the named modalities absent on every row */
 mm_stream *mm_stream_drop(const mm_stream *s, const char *const *names, int n, mm_err *e);
 /* rank's part of s (0 <= rank < ranks): by_files, the files i with
- * i % ranks == rank; else rows k, k + ranks, ... of the rows s keeps
- * (before shuffling), so every rank's count is within one of the others'. */
-mm_stream *mm_stream_part(const mm_stream *s, int64_t rank, int64_t ranks, int by_files, mm_err *e);
+ * i % ranks == rank; else blocks k, k + ranks, ... of `block` rows each of
+ * the rows s keeps (before shuffling; block 1: rows k, k + ranks, ...), so
+ * every rank's count is within one block of the others'. */
+mm_stream *mm_stream_part(const mm_stream *s, int64_t rank, int64_t ranks, int by_files, int64_t block, mm_err *e);
+/* what part s is (ranks 1: the whole stream) */
+void mm_stream_part_of(const mm_stream *s, int64_t *rank, int64_t *ranks, int *by_files, int64_t *block);
 
 /* ---- what a stream holds ---- */
 

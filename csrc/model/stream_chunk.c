@@ -153,7 +153,7 @@ void mm_stream_build(mm_stream *s, st_slot *sl) {
   int64_t m = 0;
   lab = malloc((size_t)(n ? n : 1) * sizeof *lab);
   toff = malloc((size_t)(n + 1) * sizeof *toff);
-  text = malloc((size_t)r->toff[n > 0 ? n : 0] + 1);
+  text = malloc((size_t)(n > 0 ? r->toff[n] : 0) + 1); /* an empty chunk (a file without rows) has no offsets */
   pmask = malloc((size_t)(n ? n : 1));
   if (!lab || !toff || !text || !pmask) goto oom;
   toff[0] = 0;

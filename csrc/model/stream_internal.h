@@ -112,7 +112,7 @@ struct mm_stream {
   int c_text, c_image, c_row; /* -1: none (the label is column 0) */
   st_filter filt[MM_STREAM_MAXFILTER];
   int nfilt;
-  int64_t rank, ranks;
+  int64_t rank, ranks, block; /* a part's rank, the parts, its rows' blocks (mm_stream_part) */
   int by_files;
   uint32_t dropped; /* modalities absent on every row */
 

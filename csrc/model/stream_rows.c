@@ -162,7 +162,7 @@ static int parse_row(mm_stream *s, mm_table *t, int f, int64_t rowno, st_row *x,
   size_t llen;
   const char *lab = mm_table_value(t, 0, &llen);
   if (llen == 0 && !sh->keep_unlabelled) return ROW_UNLABELLED;
-  if (s->ranks > 1 && !s->by_files && s->kept++ % s->ranks != s->rank) return ROW_OTHER;
+  if (s->ranks > 1 && !s->by_files && s->kept++ / s->block % s->ranks != s->rank) return ROW_OTHER;
   x->label = -1;
   if (llen > 0 && (x->label = mm_stream_class_find(s, lab, llen)) < 0) return unknown_label(s, t, lab, llen, e);
   x->file = f;

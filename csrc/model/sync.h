@@ -16,6 +16,7 @@
 
 #include "comm.h"
 #include "model_internal.h"
+#include "stream.h"
 
 /* ---- agreements (agree.c) ------------------------------------------------------------ */
 
@@ -34,6 +35,10 @@ int mm_agree_same_i64(const mm_comm *c, const int64_t *v, int nv, int *same, mm_
 int64_t mm_dataset_fingerprint(const mm_dataset *ds);
 /* a 62-bit fingerprint of every weight of M (the weights check) */
 int64_t mm_weights_fingerprint(const mm_model *M);
+/* a 62-bit fingerprint of what a stream's rows are: its classes and its
+ * modalities (the files and their rows are read by each process, and may be
+ * each host's own copy) */
+int64_t mm_stream_fingerprint(const mm_stream *s);
 
 /* ---- the gradient sum of a step (sync.c) --------------------------------------------- */
 

@@ -246,7 +246,7 @@ end
 --- model:fit(train, { valid=, epochs=, batch=, shuffle=true, lr=, optimizer="adam"|"sgd", momentum=, weight_decay=,
 --                    clip=, lr_decay=number|"linear", class_weights="balanced"|"none"|{...}, patience=, seed=1,
 --                    on_epoch=function(stats) end, on_batch=function(p) end, progress_interval=,
---                    dist=true, dist_sparse="auto"|"rows"|"table" })
+--                    dist=true, dist_sparse="auto"|"rows"|"table", dist_part="rows"|"files" })
 --   -> history (stats per epoch; history.best_epoch)
 -- Options left out take the core's defaults (mm.settings.defaults.fit).
 -- With `valid`, the weights of the epoch with the best validation macro-F1 are kept, and
@@ -260,6 +260,10 @@ end
 -- training over the processes of the job (mmfuse.dist): each takes its slice of every
 -- global batch of batch x processes rows, the gradients are summed, the weights stay the
 -- same everywhere; the statistics, the validation and the stopping are the job's.
+-- A stream with dist = true (every process the same stream): the model is built from the
+-- whole stream on every process, then each process trains on its part (rows r, r + P, ...,
+-- or whole files with dist_part = "files"), `batch` rows of it every step, until every part
+-- has run out; a valid stream is evaluated part by part and the counts summed.
 function Model:fit(train, o)
   if o ~= nil and type(o) ~= "table" then error("fit: options must be a table, got " .. type(o), 2) end
   o = o or {}
@@ -321,6 +325,18 @@ function Model:fit(train, o)
     weight_decay = o.weight_decay, clip = o.clip, class_weights = cw,
     beta1 = o.beta1, beta2 = o.beta2, eps = o.eps, comm = dist and dist.comm, dist_sparse = o.dist_sparse,
   }
+  -- a stream across processes: built from the whole stream on every process (above, so the
+  -- vocabulary and the weights are the same everywhere), trained on this process's part
+  local train_c = train._c
+  if o.dist_part ~= nil and o.dist_part ~= "rows" and o.dist_part ~= "files" then
+    error("fit: dist_part must be \"rows\" or \"files\"", 2)
+  end
+  if dist and is_stream(train) then
+    local ok, part = pcall(train.part, train, dist.rank + 1, dist.size, o.dist_part == "files")
+    if not ok then error("fit: " .. tostring(part), 2) end
+    train = part
+    train_c = part._c
+  end
   local history = {}
   local best_f1, best_epoch, snap, bad = -1, nil, nil, 0
   for e = 1, epochs do
@@ -340,14 +356,18 @@ function Model:fit(train, o)
       end
       opts.progress_interval = o.progress_interval
     end
-    local st = C.train_epoch(self._c, train._c, opts)
+    local st = C.train_epoch(self._c, train_c, opts)
     st.epoch, st.lr = e, lr_e
     if is_stream(train) then st.stream = train:stats() end
     if o.valid then
-      -- a stream's 3rd argument says whether to keep the probabilities; a dataset's is the communicator
-      local third = false
-      if not is_stream(o.valid) then third = dist and dist.comm or nil end
-      local r = C.evaluate(self._c, o.valid._c, third)
+      -- a stream's 3rd argument says whether to keep the probabilities (its 4th is the
+      -- communicator); a dataset's is the communicator
+      local r
+      if is_stream(o.valid) then
+        r = C.evaluate(self._c, o.valid._c, false, dist and dist.comm or nil)
+      else
+        r = C.evaluate(self._c, o.valid._c, dist and dist.comm or nil)
+      end
       st.valid_accuracy, st.valid_macro_f1, st.valid_loss = r.accuracy, r.macro_f1, r.log_loss
       if r.macro_f1 > best_f1 then
         best_f1, best_epoch, bad = r.macro_f1, e, 0
@@ -392,8 +412,9 @@ end
 --- model:evaluate(ds, { drop = "text" | {"text", ...}, dist = true }) -> result table:
 -- accuracy, macro_f1, log_loss, n, precision/recall/f1/support (per class, in class order),
 -- per_class[name] = {precision, recall, f1, support}, confusion[true][pred], classes, probs (tensor).
--- dist = true (every process the same call on the same data): each process predicts its part and
--- the counts are summed, so every process gets the one-process metrics; probs is then nil.
+-- dist = true (every process the same call on the same data or the same stream): each process
+-- predicts its part and the counts are summed, so every process gets the one-process metrics;
+-- probs is then nil.
 function Model:evaluate(ds, o)
   if o ~= nil and type(o) ~= "table" then error("evaluate: options must be a table, got " .. type(o), 2) end
   o = o or {}
@@ -419,8 +440,13 @@ function Model:evaluate(ds, o)
     end
     ds = ds:drop(keep)
   end
-  if o.dist and is_stream(ds) then error("evaluate: dist = true takes a dataset in memory, not a stream", 2) end
-  local r, probs = C.evaluate(self._c, ds._c, o.dist and ranks.module("evaluate", 2).comm or nil)
+  local comm = o.dist and ranks.module("evaluate", 2).comm or nil
+  local r, probs
+  if is_stream(ds) and comm then
+    r = C.evaluate(self._c, ds._c, false, comm)
+  else
+    r, probs = C.evaluate(self._c, ds._c, comm)
+  end
   r.classes = self.classes
   r.probs = probs
   r.per_class = {}
@@ -437,12 +463,12 @@ end
 
 --- model:predict{ text = "...", image = path_or_bytes, <feature> = {...} } -> class name, probabilities
 --  (a table class -> p); model:predict(ds [, { dist = true }]) -> array of class names, probabilities
---  tensor [N, C] (dist: each process predicts its part, every process gets all the rows).
+--  tensor [N, C] (dist: each process predicts its part, every process gets all the rows, in the
+--  data's order; ds may be a stream, the same on every process).
 function Model:predict(x, o)
   need_built(self, "predict")
   if getmetatable(x) == data.Dataset or is_stream(x) then
     if o ~= nil and type(o) ~= "table" then error("predict: options must be a table, got " .. type(o), 2) end
-    if o and o.dist and is_stream(x) then error("predict: dist = true takes a dataset in memory, not a stream", 2) end
     check_data(self, x, "predict", 2)
     x = with_backbone(self, x, "predict", 2)
     local probs = C.predict(self._c, x._c, o and o.dist and ranks.module("predict", 2).comm or nil)

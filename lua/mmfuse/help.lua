@@ -191,8 +191,8 @@ One seed and one thread give bit-identical results.
 Defaults (mm.settings.defaults, from the C core; chosen by tools/sweep_defaults.lua
 on validation folds, docs/defaults.md): fusion %s, pool %s, dim %d, missing %s,
 lambda %g, margin %g, modality dropout %g (common-space: %g on all but the text);
-text ngrams %d, buckets %d,
-min_count %d; image encoder %s, cnn channels %s, kernel %d; histogram bins %s;
+text ngrams %d, buckets %d, min_count %d; image encoder %s, cnn channels %s,
+kernel %d; histogram bins %s;
 fit epochs %d, patience %d, batch %d, optimizer %s, lr %g, class weights %s.
 ]]):format(D.fusion, D.pool, D.dim, D.missing, D.lambda, D.margin, D.modality_dropout, D.commonspace_dropout, D.ngrams, D.buckets,
   D.min_count, D.image_encoder, table.concat(D.cnn.channels, "-"), D.cnn.kernel, table.concat(D.histogram.bins, "x"),

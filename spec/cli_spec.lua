@@ -371,6 +371,43 @@ describe("mmfuse with a trained model", function()
     assert.are.same(want.confusion, r.confusion)
   end)
 
+  it("train --stream and eval --stream: the manifest read as a stream, the metrics of the in-memory eval", function()
+    local path = tmp("stream.mmf")
+    local code, out, err = run { "train", MANIFEST, "--stream", "--fusion", "joint", "--split", "fold:0:1", "--epochs", "2",
+      "--dim", "8", "--buckets", "100", "--quiet", "--out", path }
+    assert.are.equal(0, code, err)
+    assert.truthy(out:find("trained joint on 18 rows", 1, true), out) -- the rows an epoch of the training part read
+    assert.truthy(out:find("test part (9 rows)", 1, true), out)
+    local code1, mem = run { "eval", path, MANIFEST, "--split", "fold:0:1", "--json" }
+    local code2, str, err2 = run { "eval", path, MANIFEST, "--split", "fold:0:1", "--json", "--stream" }
+    assert.are.equal(0, code1)
+    assert.are.equal(0, code2, err2)
+    mem, str = cjson.decode(mem), cjson.decode(str)
+    assert.are.same(mem.confusion, str.confusion)
+    assert.are.equal(mem.n, str.n)
+    assert.is_true(math.abs(mem.log_loss - str.log_loss) <= 1e-6 * math.max(1, mem.log_loss))
+  end)
+
+  it("train --stream reads a quoted glob of shards; no match, an empty part: exit 1", function()
+    local lines = {}
+    for l in io.lines(MANIFEST) do lines[#lines + 1] = l:gsub("\t[^\t]*\t([^\t]*\t[^\t]*)$", "\t%1") end
+    -- two shards without the image column (its paths are relative to the fixture's folder)
+    local a, b = { lines[1] }, { lines[1] }
+    for i = 2, #lines do table.insert(i <= 14 and a or b, lines[i]) end
+    spit(tmp("shard-1.tsv"), table.concat(a, "\n") .. "\n")
+    spit(tmp("shard-2.tsv"), table.concat(b, "\n") .. "\n")
+    local code, out, err = run { "train", tmp("shard-*.tsv"), "--stream", "--fusion", "text", "--epochs", "1",
+      "--buckets", "50", "--dim", "4", "--quiet", "--out", tmp("shards.mmf") }
+    assert.are.equal(0, code, err)
+    assert.truthy(out:find("trained text on " .. (#lines - 1) .. " rows", 1, true), out)
+    code, _, err = run { "train", tmp("none-*.tsv"), "--stream", "--fusion", "text", "--out", tmp("x.mmf") }
+    assert_fails(code, 1, err, "no manifest matches")
+    code, _, err = run { "train", MANIFEST, "--stream", "--fusion", "text", "--split", "fold:7:8", "--out", tmp("x.mmf") }
+    assert_fails(code, 1, err, "validation data has no rows")
+    code, _, err = run { "eval", tmp("shards.mmf"), tmp("shard-*.tsv"), "--stream", "--split", "fold:7" }
+    assert_fails(code, 1, err, "the test part is empty")
+  end)
+
   it("train into a folder that does not exist fails with exit 1", function()
     local code, _, err = run { "train", MANIFEST, "--fusion", "text", "--epochs", "1", "--buckets", "50", "--quiet",
       "--out", tmp("no/such/dir/m.mmf") }

@@ -69,6 +69,15 @@ local function canon(v)
   return "{" .. table.concat(out, ",") .. "}"
 end
 
+-- two `mmfuse eval --json` outputs: the same metrics, the log-loss within rel (a reordered sum)
+local function assert_same_eval(out1, out2, rel)
+  local cjson = require "cjson"
+  local j1, j2 = cjson.decode(out1), cjson.decode(out2)
+  assert(math.abs(j2.log_loss - j1.log_loss) <= rel * j1.log_loss)
+  j2.log_loss, j1.log_loss = nil, nil
+  assert.are.equal(canon(j1), canon(j2))
+end
+
 local function json_lines(text)
   local cjson, out = require "cjson", {}
   for l in text:gmatch("[^\n]+") do out[#out + 1] = canon(cjson.decode(l)) end
@@ -159,6 +168,23 @@ describe("mmfuse.dist (mpirun -np 2)", function()
     assert(secs < 30, ("took %.1f s"):format(secs))
   end)
 
+  it("runs mmfuse train --stream and eval --stream as one job under mpirun", function()
+    local data = { "spec/fixtures/cli/posts.tsv", "--split", "fold:0:1" }
+    local m2 = dir .. "/cli-stream.mmf"
+    local rc, out, err = run(2, { "bin/mmfuse", "train", data[1], "--stream", "--fusion", "joint", "--dim", "8",
+      "--buckets", "100", "--epochs", "2", "--batch", "4", "--quiet", "--split", "fold:0:1", "--out", m2 }, dir)
+    assert(rc == 0, err)
+    local _, nprinted = out:gsub("trained joint on 18 rows", "") -- the job's rows, printed by rank 0 alone
+    assert.are.equal(1, nprinted, out)
+    local eval = { "bin/mmfuse", "eval", m2, data[1], "--split", "fold:0:1", "--json" }
+    local rc1, out1, err1 = run(nil, eval, dir) -- one process, in memory
+    assert(rc1 == 0, err1)
+    eval[#eval + 1] = "--stream"
+    local rc2, out2, err2 = run(2, eval, dir)
+    assert(rc2 == 0, err2)
+    assert_same_eval(out1, out2, 1e-6)
+  end)
+
   it("runs mmfuse train, eval and predict as one job under mpirun", function()
     local data = { "data/emoji32/manifest.tsv", "--text-col", "caption", "--label-col", "group" }
     local m2 = dir .. "/cli2.mmf"
@@ -179,11 +205,8 @@ describe("mmfuse.dist (mpirun -np 2)", function()
     assert(rc2 == 0, err2)
     local rc1, out1, err1 = run(nil, eval, dir)
     assert(rc1 == 0, err1)
+    assert_same_eval(out1, out2, 1e-12)
     local cjson = require "cjson"
-    local j2, j1 = cjson.decode(out2), cjson.decode(out1)
-    assert(math.abs(j2.log_loss - j1.log_loss) <= 1e-12 * j1.log_loss)
-    j2.log_loss, j1.log_loss = nil, nil
-    assert.are.equal(canon(j1), canon(j2))
     -- predict: 600 posts from stdin, three blocks of 256 lines, in input order with their errors
     local posts = dir .. "/posts.jsonl"
     local f = assert(io.open(posts, "w"))

@@ -398,13 +398,15 @@ local function split_dataset(ds, spec, seed)
     arg = { by = spec.by, hash = spec.hash, test = spec.test, valid = spec.valid or {} }
   end
   local train, valid, test = ds:split(arg)
+  -- no validation part asked for: none (a stream's empty part is only known once read)
+  if (spec.ratios and spec.ratios.valid == 0) or (not spec.ratios and #(spec.valid or {}) == 0) then valid = nil end
   return train, valid, test
 end
 
--- extra: further mm.data.load options (classes, image_size)
-local function load_data(path, opts, need_label, extra)
-  need_file(path, "manifest")
-  local cols = M.columns(path, opts, need_label)
+-- the load options of the manifest whose columns are guessed from `first`: cols (text, image,
+-- label) and extra (mm.data.load options: classes, image_size, image_features)
+local function load_options(first, opts, need_label, extra)
+  local cols = M.columns(first, opts, need_label)
   local o = {}
   for k, v in pairs(cols) do o[k] = v end
   for k, v in pairs(extra or {}) do o[k] = v end
@@ -412,8 +414,27 @@ local function load_data(path, opts, need_label, extra)
     o.image = nil
     cols.image = nil
   end
-  local ds = mm().data.load(path, o)
-  return ds, cols
+  return o, cols
+end
+
+local function load_data(path, opts, need_label, extra)
+  need_file(path, "manifest")
+  local o, cols = load_options(path, opts, need_label, extra)
+  return mm().data.load(path, o), cols
+end
+
+-- --stream: MANIFEST (a file, or a quoted glob of shard files) as a stream (mm.data.stream):
+-- read in bounded chunks while training or evaluating, never held whole; the columns are
+-- guessed from the first file
+local function load_stream(pattern, opts, need_label, extra)
+  local ok, files = pcall(require("mmfuse.core").stream.glob, pattern)
+  if not ok then fail("%s: %s", pattern, clean_message(files)) end
+  if #files == 0 then fail("no manifest matches '%s'", pattern) end
+  for _, f in ipairs(files) do need_file(f, "manifest") end
+  local o, cols = load_options(files[1], opts, need_label, extra)
+  local ok2, s = pcall(mm().data.stream, files, o)
+  if not ok2 then fail("%s", clean_message(s)) end
+  return s, cols
 end
 
 -- The configuration of a (built) model, as plain data.
@@ -439,6 +460,12 @@ local function ds_size(ds)
   local ok, n = pcall(function() return #ds end)
   if ok and type(n) == "number" then return n end
   return ds.n or ds.size or 0
+end
+
+-- rows of a dataset; nil for a stream (not known before it is read)
+local function rows_of(ds)
+  if getmetatable(ds) == require("mmfuse.stream").Stream then return nil end
+  return ds_size(ds)
 end
 
 local function classes_of(x)
@@ -575,6 +602,8 @@ command {
     { name = "vectors", metavar = "FILE", help = "word vectors (GloVe / word2vec / fastText .vec) to start the text embeddings from (--dim: theirs)" },
     { name = "class-weights", choices = { "none", "balanced" }, metavar = "W",
       help = "none | balanced (inverse class frequency in the training part; default none)" },
+    { name = "stream", type = "flag",
+      help = "read MANIFEST (a file, or a quoted glob of shards) as a stream: never whole in memory" },
     { name = "epochs", type = "int", min = 1, default = DEFAULTS.fit.epochs, metavar = "N",
       help = ("training epochs (default %d)"):format(DEFAULTS.fit.epochs) },
     { name = "seed", type = "int", default = 1, metavar = "N", help = "random seed (default 1)" },
@@ -597,7 +626,8 @@ trains a model and saves it. With a split, the validation part drives early
 stopping and the test part is evaluated at the end. Progress goes to stderr,
 results to stdout. Under `mpirun -np N` the N processes train one model
 together (each a slice of every global batch of N x --batch rows); rank 0
-prints and saves.
+prints and saves. --stream reads MANIFEST (a file, or a quoted glob of
+shard files) as a stream, a chunk at a time: for data bigger than memory.
 
 Example:
   mmfuse train data/emoji32/manifest.tsv --fusion commonspace \
@@ -608,9 +638,10 @@ Example:
     if d and d.rank ~= 0 then out, err = SINK, SINK end
     local manifest = o.args[1]
     local split = M.parse_split(o.split)
-    local ds, cols = load_data(manifest, o, true, { image_size = o["image-size"], image_features = o["image-features"] })
+    local ds, cols = (o.stream and load_stream or load_data)(manifest, o, true,
+      { image_size = o["image-size"], image_features = o["image-features"] })
     local train, valid, test = split_dataset(ds, split, o.seed)
-    if ds_size(train) == 0 then fail("%s: the training part is empty (split %s)", manifest, o.split) end
+    if rows_of(train) == 0 then fail("%s: the training part is empty (split %s)", manifest, o.split) end
     local cfg = { fusion = o.fusion, classes = classes_of(ds), dim = o.dim, pool = o.pool, lambda = o.lambda,
       margin = o.margin }
     if o.ngrams or o.buckets or o.tokenizer or o.vectors then
@@ -637,7 +668,7 @@ Example:
     local model = mm().model(cfg)
     local fit = { epochs = o.epochs, seed = o.seed, lr = o.lr, batch = o.batch, patience = o.patience, dist = d ~= nil,
       class_weights = o["class-weights"] }
-    if valid and ds_size(valid) > 0 then fit.valid = valid end
+    if valid and rows_of(valid) ~= 0 then fit.valid = valid end
     if not o.quiet then
       fit.on_epoch = function(s)
         s = type(s) == "table" and s or {}
@@ -652,17 +683,21 @@ Example:
       end
     end
     local t0 = os.clock()
-    model:fit(train, fit)
+    local hist = model:fit(train, fit)
     local secs = os.clock() - t0
+    local ntrain = rows_of(train) or (hist[#hist] and hist[#hist].samples) or 0
     model:save(o.out)
     local modal = {}
     if cols.text then modal[#modal + 1] = "text=" .. cols.text end
     if cols.image then modal[#modal + 1] = "image=" .. cols.image end
-    out:write(("trained %s on %d rows (%s, label=%s) in %.1f s CPU%s; saved %s\n"):format(o.fusion, ds_size(train),
+    out:write(("trained %s on %d rows (%s, label=%s) in %.1f s CPU%s; saved %s\n"):format(o.fusion, ntrain,
       table.concat(modal, " "), cols.label, secs, d and (" per process, %d processes"):format(d.size) or "", o.out))
-    if test and ds_size(test) > 0 then
-      out:write(("\ntest part (%d rows):\n"):format(ds_size(test)))
-      out:write(M.format_result(model:evaluate(test, { dist = d ~= nil }), classes_of(model)))
+    if test and rows_of(test) ~= 0 then
+      local r = model:evaluate(test, { dist = d ~= nil })
+      if r.n > 0 then
+        out:write(("\ntest part (%d rows):\n"):format(r.n))
+        out:write(M.format_result(r, classes_of(model)))
+      end
     end
     return 0
   end,
@@ -683,6 +718,8 @@ command {
       help = "with --split: the part to evaluate (default test)" },
     { name = "confusion", type = "flag", help = "print the confusion matrix too" },
     { name = "json", type = "flag", help = "print the metrics as one JSON object" },
+    { name = "stream", type = "flag",
+      help = "read MANIFEST (a file, or a quoted glob of shards) as a stream: never whole in memory" },
   }),
   description = [[
 Prints accuracy, macro-F1, log-loss and a per-class table. --drop removes a
@@ -695,12 +732,12 @@ Example:
     local d = job()
     if d and d.rank ~= 0 then out = SINK end
     local model = load_model(o.args[1])
-    local ds = load_data(o.args[2], o, true, { classes = classes_of(model), image_size = model.image_size,
-      image_features = o["image-features"] })
+    local ds = (o.stream and load_stream or load_data)(o.args[2], o, true, { classes = classes_of(model),
+      image_size = model.image_size, image_features = o["image-features"] })
     local train, valid, test = split_dataset(ds, M.parse_split(o.split), 1)
     local part = ({ train = train, valid = valid, test = test })[o.part]
     if o.split == "none" then part = ds end
-    if part == nil or ds_size(part) == 0 then fail("%s: the %s part is empty (split %s)", o.args[2], o.part, o.split) end
+    if part == nil or rows_of(part) == 0 then fail("%s: the %s part is empty (split %s)", o.args[2], o.part, o.split) end
     if o.drop then
       local cfg, names, have = model_config(model), {}, {}
       for _, m in ipairs(type(cfg) == "table" and cfg.modalities or {}) do
@@ -714,10 +751,11 @@ Example:
       end
     end
     local r = model:evaluate(part, { drop = modality_list(o.drop), dist = d ~= nil })
+    if r.n == 0 then fail("%s: the %s part is empty (split %s)", o.args[2], o.part, o.split) end
     if o.json then
       out:write(json().encode(plain(r)), "\n")
     else
-      out:write(("%s on %s: %d rows%s\n\n"):format(o.args[1], o.args[2], ds_size(part),
+      out:write(("%s on %s: %d rows%s\n\n"):format(o.args[1], o.args[2], r.n,
         o.drop and (", without " .. table.concat(o.drop, " and ")) or ""))
       out:write(M.format_result(r, classes_of(model), o.confusion))
     end

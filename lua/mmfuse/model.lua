@@ -368,6 +368,8 @@ function Model:fit(train, o)
       else
         r = C.evaluate(self._c, o.valid._c, dist and dist.comm or nil)
       end
+      -- an empty validation part would keep the first epoch's weights
+      if r.n == 0 then error("fit: the validation data has no rows", 2) end
       st.valid_accuracy, st.valid_macro_f1, st.valid_loss = r.accuracy, r.macro_f1, r.log_loss
       if r.macro_f1 > best_f1 then
         best_f1, best_epoch, bad = r.macro_f1, e, 0

@@ -7,20 +7,13 @@ local util = require "util"
 
 local TIMEOUT = 90 -- seconds a job may take before it counts as hung
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local sh_quote, tmpdir = util.sh_quote, util.tmpdir
 
 local function have(cmd)
   local p = io.popen("command -v " .. cmd .. " 2>/dev/null")
   local out = p:read("a")
   p:close()
   return out ~= ""
-end
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. sh_quote(d)))
-  return d
 end
 
 local CPATH = (os.getenv("MMFUSE_CPATH") or "./build/?.so") .. ";;"

@@ -14,12 +14,7 @@ local assert_mentions = util.assert_mentions
 
 local read = util.read
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p '" .. d .. "'"))
-  return d
-end
+local tmpdir = util.tmpdir
 
 local function listdir(d)
   local p = io.popen("ls -A '" .. d .. "'")

@@ -7,7 +7,7 @@ local mm = require "mmfuse"
 local util = require "util"
 local core = require "mmfuse.core"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = util.sh_quote
 
 local TEXT = {
   utf8 = "Sunny morning at the lake 🌞 #weekend",
@@ -18,18 +18,11 @@ local TEXT = {
 }
 local RGB, CORRUPT = "spec/fixtures/image/rgb.png", "spec/fixtures/image/corrupt.png"
 
-local function mkdir_tmp()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. q(d)))
-  return d
-end
-
 local function copy(src, dst) util.write(dst, util.read(src)) end
 
 -- the folder every test starts from; returns its path (posts in DIR/data, labels in DIR/labels.csv)
 local function make_folder()
-  local dir = mkdir_tmp()
+  local dir = util.tmpdir()
   local d = dir .. "/data"
   assert(os.execute("mkdir " .. q(d)))
   util.write(d .. "/1.txt", "\239\187\191" .. TEXT.utf8) -- UTF-8 with a BOM

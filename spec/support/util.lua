@@ -17,6 +17,17 @@ function util.write(path, s)
   f:close()
 end
 
+--- s quoted for a POSIX shell (single quotes).
+function util.sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+--- A new empty directory under the system's temporary folder; returns its path.
+function util.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p " .. util.sh_quote(d)))
+  return d
+end
+
 --- Fail (an error, never a skip) unless `path` exists: the data `make pretrained` writes is not
 -- committed, and `make test` makes it first.
 function util.need_pretrained(path)

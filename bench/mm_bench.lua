@@ -13,20 +13,14 @@
 --
 -- Prints one JSON line (seconds, kB). Module search: MMFUSE_CPATH (default
 -- ./build-bench/?.so) and ./lua/.
-local cpath = os.getenv("MMFUSE_CPATH") or "./build-bench/?.so"
-package.cpath = cpath .. ";" .. package.cpath
-package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
-
+local common = dofile("bench/common.lua")
 local mm = require "mmfuse"
 local core = require "mmfuse.core"
 local cjson = require "cjson"
 -- the model constructor (mm.model; taken from mmfuse.model if a core field of that name shadows it)
 local new_model = type(mm.model) == "function" and mm.model or require("mmfuse.model").model
 
-local function die(msg)
-  io.stderr:write("mm_bench: ", msg, "\n")
-  os.exit(2)
-end
+local die = common.die_with("mm_bench")
 
 -- arguments
 local WORK, WHAT = arg[1], arg[2]
@@ -55,23 +49,9 @@ local clock = core.clock or function()
   return tonumber(s)
 end
 
-local function vm_hwm_kb()
-  local f = io.open("/proc/self/status")
-  if not f then return -1 end
-  for line in f:lines() do
-    local v = line:match("^VmHWM:%s+(%d+)")
-    if v then
-      f:close()
-      return tonumber(v)
-    end
-  end
-  f:close()
-  return -1
-end
-
 local function emit(t)
   t.side = "mmfuse"
-  t.rss_kb = vm_hwm_kb()
+  t.rss_kb = common.status_kb("VmHWM")
   t.threads = opt.threads
   io.write(cjson.encode(t), "\n")
   io.stdout:flush()

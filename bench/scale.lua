@@ -11,26 +11,12 @@
 -- shards in order, the in-memory side trains on its rows in the same order), mm.threads(1):
 -- the stream's reader and builder threads come on top. Module search: MMFUSE_CPATH (default
 -- ./build-bench/?.so) and ./lua/.
-local cpath = os.getenv("MMFUSE_CPATH") or "./build-bench/?.so"
-package.cpath = cpath .. ";" .. package.cpath
-package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
-
+local common = dofile("bench/common.lua")
 local mm = require "mmfuse"
 local core = require "mmfuse.core"
 local cjson = require "cjson"
 
-local function die(msg)
-  io.stderr:write("scale: ", msg, "\n")
-  os.exit(2)
-end
-
-local function status_kb(key)
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^" .. key .. ":%s+(%d+)")
-    if v then return tonumber(v) end
-  end
-  return -1
-end
+local die, status_kb = common.die_with("scale"), common.status_kb
 
 local function shards(dir, k)
   local all = core.stream.glob(dir .. "/posts-*.tsv")

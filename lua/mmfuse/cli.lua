@@ -593,8 +593,9 @@ command {
     { name = "pool", choices = SETTINGS.pools, metavar = "P",
       help = ("joint/commonspace pooling: %s (default %s)"):format(table.concat(SETTINGS.pools, " | "), DEFAULTS.pool) },
     { name = "image-encoder", metavar = "E",
-      help = "cnn | histogram | resnet18 | mobilenet_v2 | a TF.js model.json (a frozen pretrained encoder, its "
-        .. "features computed once and cached: --cache) (default cnn; with --image-features: features)" },
+      help = "cnn | histogram | a TF.js model.json (a frozen pretrained encoder, its features computed once and "
+        .. "cached: --cache) | resnet18 | mobilenet_v2 (torchvision architectures, frozen, random weights here) "
+        .. "(default cnn; with --image-features: features)" },
     { name = "image-features", metavar = "FILE", help = "a .npy with one image feature row per manifest row" },
     { name = "cache", metavar = "DIR", help = "feature cache of a pretrained --image-encoder (default ~/.cache/mmfuse)" },
     { name = "tokenizer", choices = { "plain", "posts" }, metavar = "T",

@@ -264,6 +264,15 @@ end
 -- whole stream on every process, then each process trains on its part (rows r, r + P, ...,
 -- or whole files with dist_part = "files"), `batch` rows of it every step, until every part
 -- has run out; a valid stream is evaluated part by part and the counts summed.
+-- The core's evaluate on a dataset or a stream (with comm: over the processes of the job):
+-- the metrics, and the probabilities when want_probs (never across processes: nil). A
+-- stream's 3rd argument says whether to keep them and its 4th is the communicator; a
+-- dataset's 3rd is the communicator.
+local function core_evaluate(self, ds, comm, want_probs)
+  if is_stream(ds) then return C.evaluate(self._c, ds._c, want_probs and not comm, comm) end
+  return C.evaluate(self._c, ds._c, comm)
+end
+
 function Model:fit(train, o)
   if o ~= nil and type(o) ~= "table" then error("fit: options must be a table, got " .. type(o), 2) end
   o = o or {}
@@ -360,14 +369,7 @@ function Model:fit(train, o)
     st.epoch, st.lr = e, lr_e
     if is_stream(train) then st.stream = train:stats() end
     if o.valid then
-      -- a stream's 3rd argument says whether to keep the probabilities (its 4th is the
-      -- communicator); a dataset's is the communicator
-      local r
-      if is_stream(o.valid) then
-        r = C.evaluate(self._c, o.valid._c, false, dist and dist.comm or nil)
-      else
-        r = C.evaluate(self._c, o.valid._c, dist and dist.comm or nil)
-      end
+      local r = core_evaluate(self, o.valid, dist and dist.comm, false)
       -- an empty validation part would keep the first epoch's weights
       if r.n == 0 then error("fit: the validation data has no rows", 2) end
       st.valid_accuracy, st.valid_macro_f1, st.valid_loss = r.accuracy, r.macro_f1, r.log_loss
@@ -442,13 +444,7 @@ function Model:evaluate(ds, o)
     end
     ds = ds:drop(keep)
   end
-  local comm = o.dist and ranks.module("evaluate", 2).comm or nil
-  local r, probs
-  if is_stream(ds) and comm then
-    r = C.evaluate(self._c, ds._c, false, comm)
-  else
-    r, probs = C.evaluate(self._c, ds._c, comm)
-  end
+  local r, probs = core_evaluate(self, ds, o.dist and ranks.module("evaluate", 2).comm or nil, true)
   r.classes = self.classes
   r.probs = probs
   r.per_class = {}

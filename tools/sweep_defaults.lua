@@ -20,6 +20,10 @@
 --   mvsa-pre-v1 the same split with the paper's encoders: GloVe 6B 100d text embeddings
 --               (dim 100) and frozen Inception-v3 pooled features (make pretrained; cached
 --               in ~/.cache/mmfuse/mvsa)
+--   mvsa-pre-v2, mvsa-pre-v3  the same with fold 2 / fold 3 as the validation fold (train:
+--               the folds 1-9 left)
+--   emoji32-mob-v1, emoji32-mob-v2  emoji32's folds with frozen pretrained image features:
+--               nsfwjs's MobileNetV2 (make pretrained; 1280-d, cached in ~/.cache/mmfuse/emoji32)
 -- Cells are validation accuracy / macro-F1. Per split the table says whether the
 -- untuned-defaults conditions hold:
 --   U  every fusion >= the best single modality (validation accuracy; and macro-F1)
@@ -57,6 +61,11 @@ local CONFIGS = {
   { name = "cs-d15", fusion_model = { commonspace = { dropout = { text = 0.15, image = 0.15 } } } },
   { name = "cs-i20", fusion_model = { commonspace = { dropout = { text = 0, image = 0.2 } } } },
   { name = "cs-none", fusion_model = { commonspace = { dropout = { text = 0, image = 0 } } } },
+  -- the learning rate of the projection of frozen image features (joint / common space):
+  -- the full rate (the behaviour before project_lr), or a fixed 0.03 (the default is
+  -- 1 / the mean norm of the training rows)
+  { name = "plr1", model = { project_lr = { image = 1 } } },
+  { name = "plr03", model = { project_lr = { image = 0.03 } } },
   { name = "e30p5-lr3-drop-hist", fit = { epochs = 30, patience = 5, lr = 3e-3 },
     model = { dropout = { text = 0.25, image = 0.25 }, image = { encoder = "histogram" } } },
 }
@@ -86,8 +95,10 @@ local function list(s)
 end
 
 local INCEPTION, GLOVE = "data/pretrained/inception_v3/model.json", "data/pretrained/glove-6B-100d.bin"
-local function cache_dir()
-  local dir = (os.getenv("XDG_CACHE_HOME") or (os.getenv("HOME") .. "/.cache")) .. "/mmfuse/mvsa"
+local MOBILENET = "data/pretrained/mobilenet_v2/model.json"
+
+local function cache_of(what)
+  local dir = (os.getenv("XDG_CACHE_HOME") or (os.getenv("HOME") .. "/.cache")) .. "/mmfuse/" .. what
   os.execute("mkdir -p '" .. dir .. "'")
   return dir
 end
@@ -102,11 +113,17 @@ local function split_of(name, o)
     local ds = mm.data.load(o.mvsa, { text = "text", image = "image", label = "label", image_size = 32 })
     local train, valid = ds:split{ by = "guid", hash = 10, test = { 0 }, valid = { 1 } }
     return ds.classes, train, valid
-  elseif name == "mvsa-pre-v1" then
-    if not o.mvsa then error("mvsa-pre-v1 needs --mvsa MANIFEST (guid, text, image, label columns)") end
-    local _, info = mm.features.extract(o.mvsa, { encoder = INCEPTION, image = "image", cache = cache_dir() })
+  elseif name:match("^emoji32%-mob%-v[12]$") then
+    local man = "data/emoji32/manifest.tsv"
+    local _, info = mm.features.extract(man, { encoder = MOBILENET, image = "image", cache = cache_of("emoji32") })
+    local ds = mm.data.load(man, { text = "caption", label = "group", image_features = info.path })
+    local train, valid = ds:split{ by = "fold", test = { 0 }, valid = { tonumber(name:sub(-1)) } }
+    return ds.classes, train, valid
+  elseif name:match("^mvsa%-pre%-v[123]$") then
+    if not o.mvsa then error(name .. " needs --mvsa MANIFEST (guid, text, image, label columns)") end
+    local _, info = mm.features.extract(o.mvsa, { encoder = INCEPTION, image = "image", cache = cache_of("mvsa") })
     local ds = mm.data.load(o.mvsa, { text = "text", label = "label", image_features = info.path })
-    local train, valid = ds:split{ by = "guid", hash = 10, test = { 0 }, valid = { 1 } }
+    local train, valid = ds:split{ by = "guid", hash = 10, test = { 0 }, valid = { tonumber(name:sub(-1)) } }
     return ds.classes, train, valid, { dim = 100, text = { vectors = GLOVE } }
   end
   error("unknown split " .. name)

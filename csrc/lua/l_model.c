@@ -76,13 +76,14 @@ static void parse_modality(lua_State *L, int idx, mm_modcfg *c) {
   mm_modcfg_init(c);
   const char *name, *enc;
   lua_Integer in_dim, height, width, kernel;
-  lua_Number drop;
+  lua_Number drop, plr;
   int augment, tch, tbins;
   const mm_lua_opt opts[] = {MM_OPT_STR("name", &name, NULL),          MM_OPT_STR("encoder", &enc, NULL),
                              MM_OPT_INT("in_dim", &in_dim, 0),         MM_OPT_INT("height", &height, 0),
                              MM_OPT_INT("width", &width, 0),           MM_OPT_INT("kernel", &kernel, c->ksize),
                              MM_OPT_BOOL("augment", &augment, 0),      MM_OPT_NUM("dropout", &drop, 0),
-                             MM_OPT_ANY("channels", &tch),             MM_OPT_ANY("bins", &tbins),
+                             MM_OPT_NUM("project_lr", &plr, -1),       MM_OPT_ANY("channels", &tch),
+                             MM_OPT_ANY("bins", &tbins),
                              MM_OPT_END};
   mm_lua_readopts(L, idx, "model: modality", opts);
   if (!name || strlen(name) >= MM_MODNAME) luaL_error(L, "model: every modality needs a name (< %d bytes)", MM_MODNAME);
@@ -93,6 +94,7 @@ static void parse_modality(lua_State *L, int idx, mm_modcfg *c) {
   c->in_dim = in_dim, c->img_h = height, c->img_w = width, c->ksize = kernel;
   c->augment = augment;
   c->drop = (float)drop;
+  c->plr = (float)plr;
   if (tch == LUA_TTABLE)
     c->nblocks = int_list(L, idx, "channels", MM_MAXBLOCKS, c->ch, "channels", name);
   else if (tch != LUA_TNIL)
@@ -205,6 +207,7 @@ static int l_config(lua_State *L) {
     SETS("name", c->name);
     SETS("encoder", mm_enc_name(c->enc));
     SETN("dropout", c->drop);
+    if (c->plr >= 0) SETN("project_lr", c->plr); /* resolved when built */
     SETI("out_dim", c->out_dim);
     if (c->enc == MM_ENC_FEAT || c->enc == MM_ENC_TEXT) SETI("in_dim", c->in_dim);
     if (c->enc == MM_ENC_CNN) {

@@ -1,6 +1,7 @@
 /* build.c - a model's lifetime: resolving its encoders against the training
  * data (or a model file), building the text vocabulary, allocating the
  * parameters (params.c), and freeing everything. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,7 +128,46 @@ static int resolve_features(mm_modcfg *c, const mm_modality *m, mm_err *e) {
   return MM_OK;
 }
 
-int mm_model_build_counted(mm_model *M, const mm_dataset *ds, const mm_counter *counted, uint64_t seed, mm_err *e) {
+void mm_row_norms_add(const mm_model *M, const mm_dataset *ds, mm_row_norms *acc) {
+  for (int i = 0; i < M->k; i++) {
+    const mm_modcfg *c = &M->mod[i];
+    int j = mm_dataset_find(ds, c->name);
+    if (j < 0 || (c->enc != MM_ENC_AUTO && c->enc != MM_ENC_FEAT) || ds->mods[j].kind != MM_MOD_DENSE) continue;
+    const mm_modality *m = &ds->mods[j];
+    for (int64_t r = 0; r < ds->n; r++) {
+      if (!m->mask[r]) continue;
+      const float *x = m->feat + r * m->dim;
+      double s = 0;
+      for (int64_t q = 0; q < m->dim; q++) s += (double)x[q] * x[q];
+      if (!isfinite(s)) continue; /* training refuses the row with its name (train.c) */
+      acc->sum[i] += sqrt(s);
+      acc->rows[i]++;
+    }
+  }
+}
+
+/* The learning-rate multiplier of a projection the user left to the default.
+ * With Adam every weight moves by about lr a step, so a projection's output
+ * moves by about lr times the norm of its input row: a wide frozen vector
+ * (Inception-v3's 2048 pooled features have norm ~3, MobileNetV2's 1280 ~11)
+ * would move its side of the common space that many times faster than the
+ * text's embeddings, which move by about lr. Dividing the rate by the mean
+ * norm of the training rows (when above 1) gives every modality the same
+ * pace; the CNN and the text learn their own scale, and the colour histogram
+ * sums to 1, so they keep 1 (docs/defaults.md). */
+static void resolve_project_lr(mm_model *M, const mm_row_norms *nr) {
+  for (int i = 0; i < M->k; i++) {
+    mm_modcfg *c = &M->mod[i];
+    if (c->plr >= 0) continue;
+    c->plr = 1.0f;
+    if (!mm_fusion_is_joint(M->fusion) || c->enc != MM_ENC_FEAT || nr->rows[i] < 1) continue;
+    double mean = nr->sum[i] / (double)nr->rows[i];
+    if (mean > 1) c->plr = (float)(1.0 / mean);
+  }
+}
+
+int mm_model_build_counted(mm_model *M, const mm_dataset *ds, const mm_counter *counted, const mm_row_norms *norms,
+                           uint64_t seed, mm_err *e) {
   if (ds->nclasses != M->nclasses)
     return mm_errorf(e, MM_EINVAL, "model: the data has %lld classes, the model %lld", (long long)ds->nclasses,
                      (long long)M->nclasses);
@@ -147,13 +187,19 @@ int mm_model_build_counted(mm_model *M, const mm_dataset *ds, const mm_counter *
       rc = resolve_features(c, m, e);
   }
   if (rc) return rc;
+  mm_row_norms own = {{0}, {0}};
+  if (!norms) {
+    mm_row_norms_add(M, ds, &own);
+    norms = &own;
+  }
+  resolve_project_lr(M, norms);
   rc = alloc_or_free(M, e);
   if (!rc) mm_params_init(M, seed);
   return rc;
 }
 
 int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err *e) {
-  return mm_model_build_counted(M, ds, NULL, seed, e);
+  return mm_model_build_counted(M, ds, NULL, NULL, seed, e);
 }
 
 mm_vocab_opts mm_model_vocab_opts(const mm_model *M) { return vocab_opts(M); }

@@ -115,6 +115,7 @@ void mm_modcfg_init(mm_modcfg *c) {
   for (int b = 0; b < d->cnn_blocks; b++) c->ch[b] = d->cnn_channels[b];
   c->ksize = d->cnn_kernel;
   c->hb = d->hist_bins[0], c->sb = d->hist_bins[1], c->vb = d->hist_bins[2];
+  c->plr = -1;
 }
 
 static int check_cnn(const mm_modcfg *c, mm_err *e) {
@@ -140,6 +141,9 @@ int mm_model_add_modality(mm_model *M, const mm_modcfg *c, mm_err *e) {
   if (c->drop < 0 || c->drop >= 1 || c->drop != c->drop)
     return mm_errorf(e, MM_EINVAL, "model: dropout of modality '%s' must be in [0, 1) (got %g)", c->name,
                      (double)c->drop);
+  if (!(c->plr >= 0 && c->plr <= 1e6) && c->plr != -1)
+    return mm_errorf(e, MM_EINVAL, "model: project_lr of modality '%s' must be a number in [0, 1e6] (got %g)", c->name,
+                     (double)c->plr);
   if (c->enc == MM_ENC_CNN && check_cnn(c, e)) return e->code;
   if (c->enc == MM_ENC_HIST && (c->hb < 1 || c->sb < 1 || c->vb < 1 || c->hb > 64 || c->sb > 64 || c->vb > 64))
     return mm_errorf(e, MM_EINVAL, "model: histogram bins of '%s' must each be in 1..64", c->name);

@@ -73,6 +73,7 @@ typedef struct mm_param {
   int gmirror;      /* the dense mirror g holds non-zero rows */
   mm_rowstate *rs;  /* sparse: where each row's m and v live */
   int frozen;       /* never updated by the optimiser */
+  float lr_scale;   /* the optimiser's learning rate is multiplied by this (1 but for projections: project_lr) */
 } mm_param;
 
 typedef struct mm_modcfg {
@@ -87,6 +88,8 @@ typedef struct mm_modcfg {
   int hb, sb, vb;
   int augment;      /* CNN: random crop (pad 2) + flip while training */
   float drop;       /* modality dropout probability while training */
+  float plr;        /* joint / common space: the learning-rate multiplier of the projection; -1 = the
+                     * default, resolved from the training data when built (build.c) */
   int64_t out_dim;  /* e_m */
   int project;
   /* parameter indices (-1 = none) */
@@ -174,13 +177,25 @@ void mm_train_opts_init(mm_train_opts *o); /* the training defaults, no callback
 int mm_train_opts_check(const mm_train_opts *o, int64_t nclasses, mm_err *e);
 
 /* ---- building (build.c) ---- */
+/* The L2 norms of the feature rows of each modality a model reads as frozen
+ * features, summed over present rows (model modality order): the default
+ * learning rate of their projection is lr / (mean norm) when the mean is
+ * above 1 (build.c). */
+typedef struct mm_row_norms {
+  double sum[MM_MAXMOD];
+  int64_t rows[MM_MAXMOD];
+} mm_row_norms;
+/* add the norms of ds's rows (modalities found by name; others left alone) */
+void mm_row_norms_add(const mm_model *M, const mm_dataset *ds, mm_row_norms *acc);
+
 /* Resolve encoders against a dataset, build the vocabulary from it, allocate
  * and initialise parameters from `seed`. */
 int mm_model_build_from(mm_model *M, const mm_dataset *ds, uint64_t seed, mm_err *e);
 /* The same, the text vocabulary from tokens counted already (a stream's
  * pass, counted with mm_model_vocab_opts' tokenizer) instead of ds's texts:
  * ds then only shows the modalities' kinds and sizes (it may have no rows). */
-int mm_model_build_counted(mm_model *M, const mm_dataset *ds, const mm_counter *counted, uint64_t seed, mm_err *e);
+int mm_model_build_counted(mm_model *M, const mm_dataset *ds, const mm_counter *counted, const mm_row_norms *norms,
+                           uint64_t seed, mm_err *e);
 /* the vocabulary and tokenizer settings of M's text encoder */
 mm_vocab_opts mm_model_vocab_opts(const mm_model *M);
 /* Allocate parameters from a fully resolved configuration + vocabulary words

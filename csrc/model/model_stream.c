@@ -66,21 +66,46 @@ static int text_modality(const mm_model *M, const mm_stream *s) {
   return -1;
 }
 
-/* one pass over the stream's text, counted into c (bounded when max_vocab is set) */
-static int count_tokens(const mm_model *M, mm_stream *s, int ti, mm_counter *c, mm_err *e) {
+/* the stream's feature modalities whose row norms set a projection's default
+ * learning rate (build.c): joint / common space, read as features, no
+ * project_lr given */
+static uint32_t norm_modalities(const mm_model *M, const mm_stream *s) {
+  if (!mm_fusion_is_joint(M->fusion)) return 0;
+  mm_stream_modality mods[MM_MAXMOD];
+  int n = mm_stream_modalities(s, mods);
+  uint32_t bits = 0;
+  for (int k = 0; k < M->k; k++) {
+    const mm_modcfg *c = &M->mod[k];
+    if (c->plr >= 0 || (c->enc != MM_ENC_FEAT && c->enc != MM_ENC_AUTO)) continue;
+    for (int i = 0; i < n; i++)
+      if (mods[i].kind == MM_MOD_DENSE && strcmp(mods[i].name, c->name) == 0) bits |= 1u << i;
+  }
+  return bits;
+}
+
+/* one pass over the stream: its text counted into c (ti >= 0; bounded when
+ * max_vocab is set) and the norms of the feature rows of the modalities in
+ * feats added to nr */
+static int scan_stream(const mm_model *M, mm_stream *s, int ti, mm_counter *c, uint32_t feats, mm_row_norms *nr,
+                       mm_err *e) {
   mm_vocab_opts vo = mm_model_vocab_opts(M);
   int64_t bound = vo.max_size > 0 ? 4 * vo.max_size : 0;
-  mm_stream_epoch ep = {0, 0, 1u << ti, NULL, NULL};
+  mm_stream_epoch ep = {0, 0, (ti >= 0 ? 1u << ti : 0) | feats, NULL, NULL};
   int rc = mm_stream_begin(s, &ep, e);
   while (!rc) {
     mm_dataset *ch = NULL;
     rc = mm_stream_next_chunk(s, &ch, e);
     if (rc || !ch) break;
-    const mm_modality *m = &ch->mods[0];
-    for (int64_t r = 0; r < ch->n && !rc; r++)
-      if (m->mask[r]) rc = mm_counter_add_text(c, m->text + m->off[r], (size_t)(m->off[r + 1] - m->off[r]), &vo.tok, e);
+    for (int j = 0; j < ch->k && !rc; j++) {
+      const mm_modality *m = &ch->mods[j];
+      if (m->kind != MM_MOD_TEXT) continue;
+      for (int64_t r = 0; r < ch->n && !rc; r++)
+        if (m->mask[r])
+          rc = mm_counter_add_text(c, m->text + m->off[r], (size_t)(m->off[r + 1] - m->off[r]), &vo.tok, e);
+    }
+    if (feats) mm_row_norms_add(M, ch, nr);
     mm_dataset_free(ch);
-    if (!rc && bound && mm_counter_size(c) > bound) rc = mm_counter_prune(c, bound / 2, e);
+    if (!rc && c && bound && mm_counter_size(c) > bound) rc = mm_counter_prune(c, bound / 2, e);
   }
   mm_stream_end(s);
   return rc;
@@ -93,12 +118,15 @@ int mm_model_build_stream(mm_model *M, mm_stream *s, uint64_t seed, mm_err *e) {
   mm_dataset *tpl = mm_stream_template(s, e);
   if (!tpl) return e->code;
   mm_counter *c = NULL;
+  mm_row_norms nr = {{0}, {0}};
   int ti = text_modality(M, s);
+  uint32_t feats = norm_modalities(M, s);
   if (ti >= 0) {
     c = mm_counter_new(e);
-    rc = c ? count_tokens(M, s, ti, c, e) : e->code;
+    if (!c) rc = e->code;
   }
-  if (!rc) rc = mm_model_build_counted(M, tpl, c, seed, e);
+  if (!rc && (ti >= 0 || feats)) rc = scan_stream(M, s, ti, c, feats, &nr, e);
+  if (!rc) rc = mm_model_build_counted(M, tpl, c, &nr, seed, e);
   mm_counter_free(c);
   mm_dataset_free(tpl);
   return rc;

@@ -18,6 +18,7 @@ static int add_param(mm_model *M, const char *prefix, const char *name, int ndim
   memset(p, 0, sizeof *p);
   snprintf(p->name, sizeof p->name, "%s%s%s", prefix, prefix[0] ? "." : "", name);
   p->ndim = ndim;
+  p->lr_scale = 1.0f;
   p->count = 1;
   for (int i = 0; i < ndim; i++) p->shape[i] = shape[i], p->count *= shape[i];
   if (p->count <= 0 || p->count > ((int64_t)1 << 31)) {
@@ -113,9 +114,11 @@ int mm_params_alloc(mm_model *M, mm_err *e) {
     const char *pre = c->name;
     if (alloc_encoder(M, c, e)) return e->code;
     c->project = joint && !(c->enc == MM_ENC_TEXT && c->out_dim == M->dim);
+    if (c->plr < 0) c->plr = 1.0f; /* not resolved from data (a file written before project_lr): as it was then */
     if (c->project) {
       ADDP(c->p_pw, pre, "proj.weight", 2, M->dim, c->out_dim);
       ADDP(c->p_pb, pre, "proj.bias", 1, M->dim);
+      M->params[c->p_pw].lr_scale = M->params[c->p_pb].lr_scale = c->plr;
     }
     if (M->fusion == MM_FUSION_LATE) {
       ADDP(c->p_lw, pre, "classifier.weight", 2, C, c->out_dim);

@@ -135,7 +135,9 @@ int mm_update_apply(mm_model *M, const mm_train_opts *o, double scale, mm_err *e
       if (!update_rows(&st, p, M->bak + q)) bad = i + 1;
       q += p->ntouched * p->rowlen;
     } else {
-      if (!mm_optim_fused_mt(&st, p->w, p->g, p->m, p->v, M->bak + q, p->count)) bad = i + 1;
+      mm_optim_step ps = st;
+      if (p->lr_scale != 1.0f) ps.lr *= p->lr_scale, ps.step_size *= p->lr_scale;
+      if (!mm_optim_fused_mt(&ps, p->w, p->g, p->m, p->v, M->bak + q, p->count)) bad = i + 1;
       q += p->count;
     }
   }

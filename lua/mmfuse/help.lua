@@ -185,7 +185,10 @@ weight_decay, clip, lr_decay, class_weights = "balanced" | "none", on_epoch(stat
 Model options: missing = "learned" | "zeros", lambda, margin, hardest,
 dropout = { text = p, image = p } (modality dropout while training; a model
 with two or more modalities gives each the default unless told; common-space
-fusion gives every modality but the text its own default).
+fusion gives every modality but the text its own default),
+project_lr = { image = s } (joint / common space: the projection of the
+modality learns at lr * s; default 1 / the mean L2 norm of the training rows
+for feature rows with a mean norm above 1, else 1).
 One seed and one thread give bit-identical results.
 ]] .. ([[
 Defaults (mm.settings.defaults, from the C core; chosen by tools/sweep_defaults.lua

@@ -108,12 +108,39 @@ end
 --                                                  unk=false, lowercase=true, keep_punct=false,
 --                                                  tokenizer="plain"|"posts", urls=, mentions=, rt=,
 --                                                  hashtags=, emoticons=, tones=, elongation=},
---            image={encoder="cnn"|"histogram"|"features", channels=, kernel=, bins=, augment=, dropout=},
+--            image={encoder="cnn"|"histogram"|"features", channels=, kernel=, bins=, augment=, dropout=,
+--                   project_lr=},
 --              or image={encoder="resnet18"|"mobilenet_v2", weights="x.safetensors" (random init without),
 --                        size=224, seed=1, cache=dir, batch=16, dropout=}: a frozen backbone (see below),
 --            features={"name", ...} or { name = {dropout=} }, modalities={"text", ...},
---            missing="learned"|"zeros", lambda=, margin=, hardest=, dropout={ text = p, ... } }
+--            missing="learned"|"zeros", lambda=, margin=, hardest=, dropout={ text = p, ... },
+--            project_lr={ image = s, ... } }
+-- project_lr (joint / common space): the learning rate of a modality's projection into the
+-- common space is fit's lr times s. Default: 1 / (the mean L2 norm of the training rows) for
+-- feature rows and a frozen backbone's features whose mean norm is above 1, else 1 (with Adam
+-- a projection's output moves by about lr times its input's norm a step; the text's by lr).
+-- model:config() shows the value a built model uses.
 -- Options left out take the core's defaults (mm.settings.defaults; mm.help("model")).
+local function check_project_lr(o, lvl)
+  local function check(name, v)
+    if v ~= nil and (type(v) ~= "number" or not (v >= 0 and v <= 1e6)) then
+      error(("mm.model: project_lr of '%s' must be a number in [0, 1e6] (got %s)"):format(name, tostring(v)), lvl + 2)
+    end
+  end
+  if o.project_lr ~= nil then
+    if type(o.project_lr) ~= "table" then error("mm.model: project_lr must be a table { modality = multiplier }", lvl + 1) end
+    for k, v in pairs(o.project_lr) do check(tostring(k), v) end
+  end
+  for _, k in ipairs { "text", "image" } do
+    if type(o[k]) == "table" then check(k, o[k].project_lr) end
+  end
+  if type(o.features) == "table" then
+    for k, v in pairs(o.features) do
+      if type(v) == "table" then check(tostring(k), v.project_lr) end
+    end
+  end
+end
+
 function M.model(o)
   if type(o) ~= "table" then error("mm.model: expects an option table", 2) end
   local fusion = o.fusion or DEFAULTS.fusion
@@ -131,6 +158,7 @@ function M.model(o)
       error(("mm.model: '%s' must be an option table or false"):format(k), 2)
     end
   end
+  check_project_lr(o, 2)
   local self = setmetatable({ options = copy(o), classes = copy(o.classes), fusion = fusion }, Model)
   self.options.classes = nil
   if type(o.image) == "table" and is_backbone(o.image.encoder) then
@@ -177,6 +205,7 @@ local function modality_list(self, ds)
   end
   if #names == 0 then error("mm.model: no modality to use (the data has none the model asks for)", 3) end
   local drops = o.dropout or {}
+  local plrs = o.project_lr or {}
   -- a modality given no dropout of its own takes the default one when the model has two or
   -- more; common-space fusion's default for every modality but the text is its own
   local function default_drop(name)
@@ -191,11 +220,14 @@ local function modality_list(self, ds)
     if name == "image" and type(o.image) == "table" then spec = o.image end
     if type(o.features) == "table" and type(o.features[name]) == "table" then spec = o.features[name] end
     local enc, given = spec.encoder, drops[name]
+    local plr = spec.project_lr
+    if plr == nil then plr = plrs[name] end
     if name == "image" and self.backbone then name, enc = self.backbone.name, "features" end
     if name == "text" then enc = enc or "text" end
     if enc == "features" then enc = "features" end
     list[#list + 1] = {
       name = name, encoder = enc or "auto", dropout = spec.dropout or given or drops[name] or default_drop(name),
+      project_lr = plr,
       channels = spec.channels, kernel = spec.kernel, bins = spec.bins, augment = spec.augment,
     }
   end
@@ -593,7 +625,8 @@ function Model.__tostring(self)
       or m.encoder == "text" and ("vocabulary+buckets " .. m.in_dim .. ", ngrams " .. cfg.ngrams)
       or ("size " .. tostring(m.in_dim))
     lines[#lines + 1] = ("  modality %-8s encoder %-9s -> %d  (%s%s)"):format(m.name, m.encoder, m.out_dim, extra,
-      m.dropout > 0 and (", dropout " .. m.dropout) or "")
+      (m.dropout > 0 and (", dropout %g"):format(m.dropout) or "")
+        .. ((m.project_lr or 1) ~= 1 and (", projection lr x %g"):format(m.project_lr) or ""))
   end
   for _, p in ipairs(C.params(self._c)) do
     lines[#lines + 1] = ("  %-28s %-14s %12s"):format(p.name, table.concat(p.shape, "x"), fmt_int(p.count))

@@ -45,9 +45,7 @@ local function alive(pid)
 end
 
 describe("atomic save under SIGKILL", function()
-  local dir = os.tmpname()
-  os.remove(dir)
-  os.execute("mkdir -p " .. dir)
+  local dir = util.tmpdir()
   local target = dir .. "/model.mmf"
   local refA, refB = dir .. "/a.ref", dir .. "/b.ref"
 

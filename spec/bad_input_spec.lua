@@ -23,9 +23,7 @@ local function fails(needles, f, ...)
   return e
 end
 
-local dir = os.tmpname()
-os.remove(dir)
-os.execute("mkdir -p " .. dir)
+local dir = util.tmpdir()
 
 describe("bad images", function()
   local cases = {

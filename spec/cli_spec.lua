@@ -25,9 +25,7 @@ local spit = util.write
 local tmpdir
 local function tmp(name)
   if not tmpdir then
-    tmpdir = os.tmpname()
-    os.remove(tmpdir)
-    assert(os.execute("mkdir -p " .. q(tmpdir)))
+    tmpdir = util.tmpdir()
   end
   return tmpdir .. "/" .. name
 end

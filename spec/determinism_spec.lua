@@ -9,9 +9,7 @@ local S = dofile("spec/fixtures/model/synth.lua")
 
 local slurp = util.read
 
-local dir = os.tmpname()
-os.remove(dir)
-os.execute("mkdir -p " .. dir)
+local dir = util.tmpdir()
 
 local prev_threads = mm.threads(1)
 

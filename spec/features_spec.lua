@@ -3,9 +3,7 @@
 local mm = require "mmfuse"
 local util = require "util"
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+local dir = util.tmpdir()
 
 local IMG = "data/emoji32/images/"
 local pics = { "1F431.png", "1F600.png", "1F436.png", "2764-FE0F.png", "1F34E.png", "1F697.png", "1F3E0.png", "1F31E.png" }

@@ -9,9 +9,7 @@ local util = require "util"
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. q(dir)))
+local dir = util.tmpdir()
 local FIFO = dir .. "/junk.fifo"
 assert(os.execute("mkfifo " .. q(FIFO)), "mkfifo failed")
 local SUBDIR = dir .. "/a_folder"

@@ -6,9 +6,7 @@ local S = dofile("spec/fixtures/model/synth.lua")
 
 local ds = S.make { n = 150 }
 local train, _, test = ds:split { by = "fold", test = { 0 }, valid = { 1 } }
-local dir = os.tmpname()
-os.remove(dir)
-os.execute("mkdir -p " .. dir)
+local dir = util.tmpdir()
 local path = dir .. "/m.mmf"
 
 local function fitted(fusion)

@@ -5,9 +5,7 @@
 local mm = require "mmfuse"
 local util = require "util"
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+local dir = util.tmpdir()
 
 local WORDS = { pos = { "good", "great", "love", "happy", "nice" }, neg = { "bad", "awful", "hate", "sad", "ugly" },
   neu = { "table", "chair", "blue", "road", "cloud" } }

@@ -474,21 +474,20 @@ static void push_darr(lua_State *L, const double *a, int64_t n) {
   }
 }
 
-/* evaluate(M, ds [, comm]) -> metrics table, probabilities tensor (with comm:
- * the metrics of every process's part summed, no probabilities);
- * evaluate(M, stream [, want_probs [, comm]]) the same for a stream */
+/* evaluate(M, data [, comm [, want_probs]]) -> metrics table, probabilities
+ * tensor; data is a dataset or a stream. With comm: the metrics of every
+ * process's part summed, no probabilities. want_probs (default true) false:
+ * a stream keeps no probabilities (a dataset's are in memory anyway). */
 static int l_evaluate(lua_State *L) {
   mm_model *M = checkmodel(L, 1);
   mm_stream *sm = mm_lua_teststream(L, 2);
   mm_metrics m;
-  const mm_comm *c = NULL;
+  const mm_comm *c = opt_comm(L, 3, "evaluate");
   if (sm) {
-    c = opt_comm(L, 4, "evaluate");
-    run_stream(L, M, sm, !c && (lua_isnoneornil(L, 3) || lua_toboolean(L, 3)), &m, c);
+    run_stream(L, M, sm, !c && (lua_isnoneornil(L, 4) || lua_toboolean(L, 4)), &m, c);
     if (c) lua_pop(L, 1); /* the empty probabilities */
   } else {
     mm_dataset *ds = mm_lua_checkdataset(L, 2);
-    c = opt_comm(L, 3, "evaluate");
     int64_t shape[2] = {ds->n, M->nclasses};
     mm_tensor *t = c ? NULL : mm_lua_newtensor(L, 2, shape);
     mm_err e = {0};

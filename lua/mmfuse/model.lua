@@ -297,12 +297,9 @@ end
 -- or whole files with dist_part = "files"), `batch` rows of it every step, until every part
 -- has run out; a valid stream is evaluated part by part and the counts summed.
 -- The core's evaluate on a dataset or a stream (with comm: over the processes of the job):
--- the metrics, and the probabilities when want_probs (never across processes: nil). A
--- stream's 3rd argument says whether to keep them and its 4th is the communicator; a
--- dataset's 3rd is the communicator.
+-- the metrics, and the probabilities when want_probs (never across processes: nil).
 local function core_evaluate(self, ds, comm, want_probs)
-  if is_stream(ds) then return C.evaluate(self._c, ds._c, want_probs and not comm, comm) end
-  return C.evaluate(self._c, ds._c, comm)
+  return C.evaluate(self._c, ds._c, comm, want_probs and true or false)
 end
 
 function Model:fit(train, o)

@@ -128,11 +128,16 @@ static int resolve_features(mm_modcfg *c, const mm_modality *m, mm_err *e) {
   return MM_OK;
 }
 
+int mm_row_norms_wanted(const mm_model *M, int i) {
+  const mm_modcfg *c = &M->mod[i];
+  return mm_fusion_is_joint(M->fusion) && c->plr < 0 && (c->enc == MM_ENC_AUTO || c->enc == MM_ENC_FEAT);
+}
+
 void mm_row_norms_add(const mm_model *M, const mm_dataset *ds, mm_row_norms *acc) {
   for (int i = 0; i < M->k; i++) {
-    const mm_modcfg *c = &M->mod[i];
-    int j = mm_dataset_find(ds, c->name);
-    if (j < 0 || (c->enc != MM_ENC_AUTO && c->enc != MM_ENC_FEAT) || ds->mods[j].kind != MM_MOD_DENSE) continue;
+    if (!mm_row_norms_wanted(M, i)) continue;
+    int j = mm_dataset_find(ds, M->mod[i].name);
+    if (j < 0 || ds->mods[j].kind != MM_MOD_DENSE) continue;
     const mm_modality *m = &ds->mods[j];
     for (int64_t r = 0; r < ds->n; r++) {
       if (!m->mask[r]) continue;

@@ -185,7 +185,9 @@ typedef struct mm_row_norms {
   double sum[MM_MAXMOD];
   int64_t rows[MM_MAXMOD];
 } mm_row_norms;
-/* add the norms of ds's rows (modalities found by name; others left alone) */
+/* model modality i needs them: joint / common space, read as features, no project_lr given */
+int mm_row_norms_wanted(const mm_model *M, int i);
+/* add the norms of ds's rows of every modality that needs them (found by name) */
 void mm_row_norms_add(const mm_model *M, const mm_dataset *ds, mm_row_norms *acc);
 
 /* Resolve encoders against a dataset, build the vocabulary from it, allocate

@@ -67,18 +67,15 @@ static int text_modality(const mm_model *M, const mm_stream *s) {
 }
 
 /* the stream's feature modalities whose row norms set a projection's default
- * learning rate (build.c): joint / common space, read as features, no
- * project_lr given */
+ * learning rate (mm_row_norms_wanted, build.c) */
 static uint32_t norm_modalities(const mm_model *M, const mm_stream *s) {
-  if (!mm_fusion_is_joint(M->fusion)) return 0;
   mm_stream_modality mods[MM_MAXMOD];
   int n = mm_stream_modalities(s, mods);
   uint32_t bits = 0;
   for (int k = 0; k < M->k; k++) {
-    const mm_modcfg *c = &M->mod[k];
-    if (c->plr >= 0 || (c->enc != MM_ENC_FEAT && c->enc != MM_ENC_AUTO)) continue;
+    if (!mm_row_norms_wanted(M, k)) continue;
     for (int i = 0; i < n; i++)
-      if (mods[i].kind == MM_MOD_DENSE && strcmp(mods[i].name, c->name) == 0) bits |= 1u << i;
+      if (mods[i].kind == MM_MOD_DENSE && strcmp(mods[i].name, M->mod[k].name) == 0) bits |= 1u << i;
   }
   return bits;
 }
